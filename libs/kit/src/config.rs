@@ -1,0 +1,430 @@
+//! Layered configuration: built-in defaults, then an optional TOML file (`ANJU_CONFIG`),
+//! then environment variables (`ANJU_…`, plus the conventional `DATABASE_URL`, `NATS_URL`
+//! and `OTEL_EXPORTER_OTLP_ENDPOINT`). Validated once at start-up; secrets never printed.
+
+use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The development signing key. Production refuses to start with it.
+pub const DEV_HS256_SECRET: &str = "anju-development-signing-key-not-for-production";
+
+/// Every anju service, in the order of their default gRPC ports.
+pub const SERVICES: [&str; 7] = [
+    "sales",
+    "finance",
+    "handover",
+    "maintenance",
+    "complaints",
+    "title",
+    "saga",
+];
+
+/// A string that never shows itself in logs or debug output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub environment: Environment,
+    pub database: DatabaseSettings,
+    pub nats: NatsSettings,
+    pub grpc: GrpcSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// URL of the Postgres server; each service uses its own database `anju_<service>` on it.
+    pub url: Secret,
+    /// Prefix of the per-service database names (tests use a unique one).
+    pub name_prefix: String,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsSettings {
+    pub url: String,
+    /// First token of every subject and stream name; tests use a unique one.
+    pub prefix: String,
+    /// Delivery attempts before a message goes to the dead-letter subject.
+    pub max_deliver: i64,
+    /// Stream replicas: 1 locally, 3 in production so an ack means a quorum holds it.
+    pub replicas: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcSettings {
+    pub host: IpAddr,
+    /// Port of `sales`; the others follow in [`SERVICES`] order. 0 binds every service to a free port.
+    pub base_port: u16,
+    pub max_message_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// HS256 key for development tokens.
+    pub hs256_secret: Option<Secret>,
+    /// PEM file with an RS256 public key.
+    pub rs256_public_key_file: Option<PathBuf>,
+    /// JWKS document (file path or http(s) URL) with RS256 keys.
+    pub jwks: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector endpoint; traces are exported only when set.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            environment: Environment::Development,
+            database: DatabaseSettings::default(),
+            nats: NatsSettings::default(),
+            grpc: GrpcSettings::default(),
+            auth: AuthSettings::default(),
+            telemetry: TelemetrySettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/postgres"),
+            name_prefix: "anju".into(),
+            max_connections: 16,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            prefix: "anju".into(),
+            max_deliver: 5,
+            replicas: 1,
+        }
+    }
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            base_port: 50051,
+            max_message_bytes: 4 * 1024 * 1024,
+            request_timeout_ms: 10_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            hs256_secret: Some(Secret::new(DEV_HS256_SECRET)),
+            rs256_public_key_file: None,
+            jwks: None,
+            issuer: None,
+            audience: None,
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            otlp_endpoint: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then the file named by `ANJU_CONFIG` (if any), then the environment.
+    pub fn load() -> anyhow::Result<Self> {
+        let mut settings = match std::env::var_os("ANJU_CONFIG") {
+            Some(path) => Self::from_file(&PathBuf::from(path))?,
+            None => Self::default(),
+        };
+        settings.apply_env(|key| std::env::var(key).ok())?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Applies environment overrides read through `get`, so tests can pass a map.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let first = |keys: &[&str]| keys.iter().find_map(|key| get(key).filter(|v| !v.is_empty()));
+        if let Some(v) = first(&["ANJU_ENVIRONMENT"]) {
+            self.environment = match v.as_str() {
+                "development" => Environment::Development,
+                "production" => Environment::Production,
+                other => bail!("ANJU_ENVIRONMENT: expected development or production, got {other:?}"),
+            };
+        }
+        if let Some(v) = first(&["ANJU_DATABASE_URL", "DATABASE_URL"]) {
+            self.database.url = Secret::new(v);
+        }
+        if let Some(v) = first(&["ANJU_DATABASE_NAME_PREFIX"]) {
+            self.database.name_prefix = v;
+        }
+        if let Some(v) = first(&["ANJU_DATABASE_MAX_CONNECTIONS"]) {
+            self.database.max_connections = parse("ANJU_DATABASE_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_NATS_URL", "NATS_URL"]) {
+            self.nats.url = v;
+        }
+        if let Some(v) = first(&["ANJU_NATS_PREFIX"]) {
+            self.nats.prefix = v;
+        }
+        if let Some(v) = first(&["ANJU_NATS_MAX_DELIVER"]) {
+            self.nats.max_deliver = parse("ANJU_NATS_MAX_DELIVER", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_NATS_REPLICAS"]) {
+            self.nats.replicas = parse("ANJU_NATS_REPLICAS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_GRPC_HOST"]) {
+            self.grpc.host = parse("ANJU_GRPC_HOST", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_GRPC_BASE_PORT"]) {
+            self.grpc.base_port = parse("ANJU_GRPC_BASE_PORT", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_GRPC_MAX_MESSAGE_BYTES"]) {
+            self.grpc.max_message_bytes = parse("ANJU_GRPC_MAX_MESSAGE_BYTES", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_GRPC_REQUEST_TIMEOUT_MS"]) {
+            self.grpc.request_timeout_ms = parse("ANJU_GRPC_REQUEST_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_AUTH_HS256_SECRET"]) {
+            self.auth.hs256_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = first(&["ANJU_AUTH_RS256_PUBLIC_KEY_FILE"]) {
+            self.auth.rs256_public_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = first(&["ANJU_AUTH_JWKS"]) {
+            self.auth.jwks = Some(v);
+        }
+        if let Some(v) = first(&["ANJU_AUTH_ISSUER"]) {
+            self.auth.issuer = Some(v);
+        }
+        if let Some(v) = first(&["ANJU_AUTH_AUDIENCE"]) {
+            self.auth.audience = Some(v);
+        }
+        if let Some(v) = first(&["ANJU_LOG_FORMAT"]) {
+            self.telemetry.log_format = match v.as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                other => bail!("ANJU_LOG_FORMAT: expected pretty or json, got {other:?}"),
+            };
+        }
+        if let Some(v) = first(&["ANJU_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]) {
+            self.telemetry.otlp_endpoint = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Refuses settings a service must not start with.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if !self
+            .database
+            .name_prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            bail!("database.name_prefix may hold only lowercase letters, digits and '_'");
+        }
+        if self.nats.prefix.is_empty() || self.nats.prefix.contains(['.', '*', '>', ' ']) {
+            bail!("nats.prefix must be one subject token (no '.', '*', '>' or spaces)");
+        }
+        if self.nats.max_deliver < 1 {
+            bail!("nats.max_deliver must be at least 1");
+        }
+        if self.grpc.max_message_bytes < 1024 {
+            bail!("grpc.max_message_bytes must be at least 1024");
+        }
+        let auth = &self.auth;
+        if auth.hs256_secret.is_none() && auth.rs256_public_key_file.is_none() && auth.jwks.is_none()
+        {
+            bail!("auth: configure hs256_secret, rs256_public_key_file or jwks");
+        }
+        if self.environment == Environment::Production {
+            if auth.hs256_secret.as_ref().is_some_and(|s| s.expose() == DEV_HS256_SECRET) {
+                bail!("auth.hs256_secret: the development key is refused in production");
+            }
+            if self.telemetry.log_format != LogFormat::Json {
+                bail!("telemetry.log_format must be json in production");
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL of one service: the server URL with the database `<prefix>_<service>`.
+    pub fn database_url(&self, service: &str) -> String {
+        with_database(self.database.url.expose(), &self.database_name(service))
+    }
+
+    pub fn database_name(&self, service: &str) -> String {
+        format!("{}_{}", self.database.name_prefix, service)
+    }
+
+    /// The gRPC port of one service, or 0 when every service binds a free port.
+    pub fn grpc_port(&self, service: &str) -> u16 {
+        if self.grpc.base_port == 0 {
+            return 0;
+        }
+        let index = SERVICES.iter().position(|s| *s == service).unwrap_or(0) as u16;
+        self.grpc.base_port + index
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.grpc.request_timeout_ms)
+    }
+}
+
+/// Replaces the database path of a Postgres URL, keeping any query string.
+pub fn with_database(server_url: &str, database: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (server_url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> anyhow::Result<T>
+where
+    T::Err: fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|err| anyhow::anyhow!("{key}: cannot parse {value:?}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let mut settings: Settings = toml::from_str(
+            "[nats]\nurl = \"nats://file:4222\"\nprefix = \"fromfile\"\n[grpc]\nbase_port = 6000\n",
+        )
+        .unwrap();
+        assert_eq!(settings.nats.prefix, "fromfile");
+        let env: HashMap<&str, &str> =
+            [("NATS_URL", "nats://env:4222"), ("ANJU_GRPC_BASE_PORT", "7000")].into();
+        settings.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.nats.url, "nats://env:4222");
+        assert_eq!(settings.nats.prefix, "fromfile");
+        assert_eq!(settings.grpc_port("sales"), 7000);
+        assert_eq!(settings.grpc_port("saga"), 7006);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Settings>("[nats]\nurll = \"x\"\n").is_err());
+        let mut settings = Settings::default();
+        let err = settings
+            .apply_env(|k| (k == "ANJU_GRPC_BASE_PORT").then(|| "eighty".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("ANJU_GRPC_BASE_PORT"));
+    }
+
+    #[test]
+    fn production_refuses_the_development_key() {
+        let mut settings = Settings::default();
+        settings.environment = Environment::Production;
+        settings.telemetry.log_format = LogFormat::Json;
+        assert!(settings.validate().unwrap_err().to_string().contains("development key"));
+        settings.auth.hs256_secret = Some(Secret::new("a-real-secret"));
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let settings = Settings::default();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains(DEV_HS256_SECRET));
+        assert!(!printed.contains("postgres://"));
+    }
+
+    #[test]
+    fn database_url_per_service() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres?sslmode=disable", "anju_sales"),
+            "postgres://u@h:5432/anju_sales?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+        let settings = Settings::default();
+        assert_eq!(settings.database_name("title"), "anju_title");
+    }
+}

@@ -1,0 +1,82 @@
+//! Database bootstrap: one database per service, created when missing, with the platform
+//! migrations (this crate's and the messaging crate's) applied before the service's own.
+//! Migrations are forward-only and run at start-up.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{
+    Connection, PgConnection, PgPool,
+    migrate::Migrator,
+    postgres::PgPoolOptions,
+};
+
+use crate::config::{Settings, with_database};
+
+/// This crate's migrations (idempotency keys, audit log), tracked in their own table so they
+/// sit beside any service's migrations in one database.
+pub fn platform_migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.dangerous_set_table_name("_anju_kit_migrations");
+    migrator
+}
+
+/// Creates the service's database if needed, connects a pool and applies every migrator.
+pub async fn connect_service(
+    settings: &Settings,
+    service: &str,
+    migrators: &[&Migrator],
+) -> anyhow::Result<PgPool> {
+    let name = settings.database_name(service);
+    ensure_database(settings.database.url.expose(), &name).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
+        .connect(&settings.database_url(service))
+        .await
+        .with_context(|| format!("connecting to database {name}"))?;
+    platform_migrator()
+        .run(&pool)
+        .await
+        .with_context(|| format!("platform migrations of {name}"))?;
+    for migrator in migrators {
+        migrator
+            .run(&pool)
+            .await
+            .with_context(|| format!("migrations of {name}"))?;
+    }
+    Ok(pool)
+}
+
+/// Creates `database` on the server when it does not exist (a race with another creator is fine).
+pub async fn ensure_database(server_url: &str, database: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(&with_database(server_url, "postgres"))
+        .await
+        .context("connecting to the Postgres server")?;
+    let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+        .bind(database)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        // The name comes from validated settings (lowercase letters, digits, underscores).
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("create database \"{database}\"")))
+            .execute(&mut conn)
+            .await;
+        if let Err(err) = created {
+            let duplicate = err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == "42P04" || code == "23505");
+            if !duplicate {
+                return Err(err).with_context(|| format!("creating database {database}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a database error is the violation of the named unique constraint.
+pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.code().as_deref() == Some("23505") && e.constraint() == Some(constraint))
+}

@@ -1,0 +1,151 @@
+//! One error model for every service, with one mapping to gRPC status codes.
+//!
+//! Handlers return [`ServiceError`]; the mapping here is the only place that decides what a
+//! caller sees. Unexpected errors are logged with their cause chain and reach the caller as a
+//! generic INTERNAL status, never with their text.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// A field that failed validation, named by its path in the request (`forecast_area.square_centimetres`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid argument: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A business rule refused the request, e.g. "keys not released: fees unpaid".
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A concurrency conflict; the caller may retry.
+    #[error("{0}")]
+    Aborted(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound(what.into())
+    }
+
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self::FailedPrecondition(message.into())
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument(_) => Code::InvalidArgument,
+            Self::NotFound(_) => Code::NotFound,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::Aborted(_) => Code::Aborted,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::Unexpected(_) => Code::Internal,
+        }
+    }
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(err: sqlx::Error) -> Self {
+        // Serialization failures and deadlocks are concurrency conflicts the caller may retry.
+        if let Some(db) = err.as_database_error()
+            && matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
+        {
+            return Self::Aborted("concurrent update, retry the request".into());
+        }
+        Self::Unexpected(anyhow::Error::new(err))
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::InvalidArgument(violations) => {
+                let message = format!("invalid argument: {}", describe(&violations));
+                let mut details = ErrorDetails::new();
+                for v in &violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            ServiceError::Unexpected(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed unexpectedly");
+                Status::internal("internal error")
+            }
+            other => Status::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+/// Reads the field violations back out of a status (for clients and tests).
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_details_bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| FieldViolation {
+                    field: v.field,
+                    description: v.description,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_field_violations() {
+        let status: Status = ServiceError::invalid("list_price.currency", "must be CNY").into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("list_price.currency"));
+        let violations = field_violations(&status);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "list_price.currency");
+    }
+
+    #[test]
+    fn unexpected_errors_hide_their_cause() {
+        let err = anyhow::anyhow!("password=hunter2 connection refused");
+        let status: Status = ServiceError::Unexpected(err).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("hunter2"));
+    }
+}

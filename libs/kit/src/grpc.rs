@@ -1,0 +1,207 @@
+//! gRPC bootstrap: every service gets the same server — bearer auth and its role × RPC
+//! table, health per service name, reflection (v1 and v1alpha, so both grpcurl and
+//! `buf curl` work), request deadlines, trace context from `traceparent` metadata, and a
+//! graceful shutdown that reports NOT_SERVING, drains in-flight calls and then stops.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{service::Routes, transport::Server};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    auth::{AuthLayer, Authenticator, Policies},
+    config::Settings,
+    telemetry,
+};
+
+/// A bound, not yet serving, gRPC server of one or more anju services.
+pub struct GrpcServer {
+    listener: TcpListener,
+    addr: SocketAddr,
+    routes: Routes,
+    policies: Policies,
+    service_names: Vec<&'static str>,
+    authenticator: Arc<Authenticator>,
+    request_timeout: Duration,
+    shutdown_grace: Duration,
+}
+
+impl GrpcServer {
+    /// Binds the port configured for `service` (0 picks a free one).
+    pub async fn bind(
+        settings: &Settings,
+        service: &str,
+        authenticator: Arc<Authenticator>,
+    ) -> anyhow::Result<Self> {
+        let addr = SocketAddr::new(settings.grpc.host, settings.grpc_port(service));
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the {service} gRPC port {addr}"))?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            addr,
+            routes: Routes::default(),
+            policies: Policies::default(),
+            service_names: Vec::new(),
+            authenticator,
+            request_timeout: settings.request_timeout(),
+            shutdown_grace: Duration::from_millis(settings.grpc.shutdown_grace_ms),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Adds one gRPC service with its authorization policy.
+    pub fn add_service<S>(mut self, service: S, policy: crate::auth::Policy) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.policies = self.policies.with(policy);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight calls for at most the grace period.
+    pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        for name in &self.service_names {
+            reporter.set_service_status(*name, ServingStatus::Serving).await;
+        }
+        reporter.set_service_status("", ServingStatus::Serving).await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(anju_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(anju_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let auth = AuthLayer::new(self.authenticator.clone(), self.policies.clone());
+        let router = Server::builder()
+            .timeout(self.request_timeout)
+            .trace_fn(|request| {
+                let span = tracing::info_span!(
+                    "grpc",
+                    path = %request.uri().path(),
+                    otel.kind = "server",
+                );
+                if let Some(parent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+                    telemetry::set_parent(&span, parent);
+                }
+                span
+            })
+            .layer(auth)
+            .add_routes(self.routes)
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        let names = self.service_names.clone();
+        let drained = CancellationToken::new();
+        let stop = {
+            let drained = drained.clone();
+            let reporter = reporter.clone();
+            async move {
+                shutdown.cancelled().await;
+                mark_not_serving(&reporter, &names).await;
+                drained.cancel();
+            }
+        };
+        let incoming = TcpListenerStream::new(self.listener);
+        let serve = router.serve_with_incoming_shutdown(incoming, stop);
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => result.context("gRPC server failed")?,
+            _ = async {
+                drained.cancelled().await;
+                tokio::time::sleep(self.shutdown_grace).await;
+            } => {
+                tracing::warn!(grace_ms = self.shutdown_grace.as_millis() as u64, "in-flight calls outlived the shutdown grace period");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn mark_not_serving(reporter: &HealthReporter, names: &[&'static str]) {
+    for name in names {
+        reporter.set_service_status(*name, ServingStatus::NotServing).await;
+    }
+    reporter.set_service_status("", ServingStatus::NotServing).await;
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+            _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+        }
+        token.cancel();
+    });
+}
+
+/// Client-side interceptor: the bearer token and the current trace context on every call.
+#[derive(Clone)]
+pub struct ClientAuth {
+    authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl ClientAuth {
+    pub fn bearer(token: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            authorization: format!("Bearer {token}").parse().context("token is not valid metadata")?,
+        })
+    }
+}
+
+impl tonic::service::Interceptor for ClientAuth {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.authorization.clone());
+        let traceparent = telemetry::current_traceparent();
+        if let Ok(value) = traceparent.parse() {
+            request.metadata_mut().insert("traceparent", value);
+        }
+        Ok(request)
+    }
+}

@@ -1,0 +1,159 @@
+//! Logs and traces: `tracing` with readable output locally and JSON in production, `RUST_LOG`
+//! respected, OpenTelemetry spans for every `tracing` span (so trace ids exist and cross gRPC
+//! metadata and NATS headers), exported over OTLP when an endpoint is configured.
+
+use std::sync::OnceLock;
+
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator},
+    trace::{TraceContextExt, TracerProvider as _},
+};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::config::{LogFormat, TelemetrySettings};
+
+/// Flushes exported spans when dropped or shut down.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    pub fn shutdown(mut self) {
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("telemetry: flushing spans failed: {err}");
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// Installs the process-wide subscriber once; later calls (many services in one process,
+/// many tests in one binary) return a guard that owns nothing.
+pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+    let mut guard = TelemetryGuard { provider: None };
+    if INSTALLED.get().is_some() {
+        return Ok(guard);
+    }
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service.to_string()).build());
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer("anju");
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tower=warn,async_nats=warn,sqlx=warn"));
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let installed = match settings.log_format {
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true))
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().compact().with_target(false))
+            .try_init(),
+    };
+    if installed.is_ok() {
+        let _ = INSTALLED.set(());
+        guard.provider = Some(provider);
+    }
+    Ok(guard)
+}
+
+/// Installs a quiet subscriber for tests (warnings only unless `RUST_LOG` says otherwise),
+/// still producing OpenTelemetry trace ids.
+pub fn init_for_tests() {
+    if INSTALLED.get().is_some() {
+        return;
+    }
+    let provider = SdkTracerProvider::builder().build();
+    let tracer = provider.tracer("anju-tests");
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(tracing_subscriber::fmt::layer().compact().with_test_writer())
+        .try_init();
+    if installed.is_ok() {
+        let _ = INSTALLED.set(());
+        // Keep the provider alive for the life of the test process.
+        std::mem::forget(provider);
+    }
+}
+
+/// The W3C `traceparent` of the current span, or an empty string outside any trace.
+pub fn current_traceparent() -> String {
+    let context = tracing::Span::current().context();
+    traceparent_of(&context)
+}
+
+pub fn traceparent_of(context: &Context) -> String {
+    let mut carrier = Carrier::default();
+    TraceContextPropagator::new().inject_context(context, &mut carrier);
+    carrier.0.remove("traceparent").unwrap_or_default()
+}
+
+/// Makes `span` a child of the trace named by `traceparent` (no-op when it is empty or invalid).
+pub fn set_parent(span: &tracing::Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
+    let mut carrier = Carrier::default();
+    carrier.0.insert("traceparent".into(), traceparent.to_string());
+    let context = TraceContextPropagator::new().extract(&carrier);
+    if context.span().span_context().is_valid() {
+        let _ = span.set_parent(context);
+    }
+}
+
+/// The trace id (32 hex digits) of a span, for logs and tests.
+pub fn trace_id_of(span: &tracing::Span) -> String {
+    span.context().span().span_context().trace_id().to_string()
+}
+
+/// The trace id inside a `traceparent` value.
+pub fn trace_id_in(traceparent: &str) -> Option<&str> {
+    traceparent.split('-').nth(1)
+}
+
+#[derive(Default)]
+struct Carrier(std::collections::HashMap<String, String>);
+
+impl Injector for Carrier {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+}
+
+impl Extractor for Carrier {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}

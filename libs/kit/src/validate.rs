@@ -1,0 +1,131 @@
+//! Request validation that collects every field violation before anything is written.
+
+use uuid::Uuid;
+
+use crate::error::{FieldViolation, ServiceError};
+
+/// Collects field violations; [`Validator::finish`] fails with all of them at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    violations: Vec<FieldViolation>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn violation(&mut self, field: &str, description: impl Into<String>) {
+        self.violations.push(FieldViolation {
+            field: field.to_string(),
+            description: description.into(),
+        });
+    }
+
+    /// Requires a non-blank string of at most `max` characters; returns it trimmed.
+    pub fn text(&mut self, field: &str, value: &str, max: usize) -> String {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            self.violation(field, "is required");
+        } else if trimmed.chars().count() > max {
+            self.violation(field, format!("must be at most {max} characters"));
+        }
+        trimmed.to_string()
+    }
+
+    /// Accepts an empty string; otherwise at most `max` characters.
+    pub fn optional_text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
+        let trimmed = value.trim();
+        if trimmed.chars().count() > max {
+            self.violation(field, format!("must be at most {max} characters"));
+        }
+        (!trimmed.is_empty()).then(|| trimmed.to_string())
+    }
+
+    /// Requires a UUID; returns nil when it is not one (the violation makes `finish` fail).
+    pub fn uuid(&mut self, field: &str, value: &str) -> Uuid {
+        if value.trim().is_empty() {
+            self.violation(field, "is required");
+            return Uuid::nil();
+        }
+        match Uuid::parse_str(value.trim()) {
+            Ok(id) => id,
+            Err(_) => {
+                self.violation(field, "must be a UUID");
+                Uuid::nil()
+            }
+        }
+    }
+
+    /// Accepts an empty string as "none"; otherwise requires a UUID.
+    pub fn optional_uuid(&mut self, field: &str, value: &str) -> Option<Uuid> {
+        if value.trim().is_empty() {
+            return None;
+        }
+        Some(self.uuid(field, value))
+    }
+
+    /// Requires the client-chosen idempotency key: 1–128 visible ASCII characters.
+    pub fn request_id(&mut self, value: &str) -> String {
+        if value.is_empty() {
+            self.violation("request_id", "is required");
+        } else if value.len() > 128 || !value.chars().all(|c| c.is_ascii_graphic()) {
+            self.violation("request_id", "must be 1-128 visible ASCII characters");
+        }
+        value.to_string()
+    }
+
+    pub fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        field: &str,
+        value: T,
+        min: T,
+        max: T,
+    ) -> T {
+        if value < min || value > max {
+            self.violation(field, format!("must be between {min} and {max}"));
+        }
+        value
+    }
+
+    pub fn check(&mut self, ok: bool, field: &str, description: &str) {
+        if !ok {
+            self.violation(field, description);
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ServiceError> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::InvalidArgument(self.violations))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_violation() {
+        let mut v = Validator::new();
+        v.text("name", "  ", 10);
+        v.uuid("project_id", "nope");
+        v.request_id("");
+        v.range("floors", 0, 1, 200);
+        let Err(ServiceError::InvalidArgument(violations)) = v.finish() else {
+            panic!("expected invalid argument");
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["name", "project_id", "request_id", "floors"]);
+    }
+
+    #[test]
+    fn accepts_good_input() {
+        let mut v = Validator::new();
+        assert_eq!(v.text("name", " Bay ", 10), "Bay");
+        v.uuid("id", &Uuid::now_v7().to_string());
+        assert!(v.finish().is_ok());
+    }
+}

@@ -1,0 +1,333 @@
+//! Durable pull consumers with inbox deduplication, bounded redelivery and dead letters.
+//!
+//! Messages are taken in batches of whatever is ready; each batch is one transaction, each
+//! event inside it a savepoint holding the inbox row and the handler's effect. A failed
+//! event rolls back to its savepoint and is redelivered later with backoff; on its last
+//! allowed attempt it is published to the dead-letter subject instead. Acks go out only after
+//! the commit, so a crash before the ack means redelivery, and the inbox makes it a no-op.
+
+use std::{sync::Arc, time::Duration};
+
+use anju_kit::telemetry;
+use anju_proto::events::Envelope;
+use anyhow::Context;
+use async_nats::{
+    HeaderMap,
+    jetstream::{
+        AckKind, Message,
+        consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    },
+};
+use futures::StreamExt;
+use prost::Message as _;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{Event, bus::Bus};
+
+/// What a handler reports when it cannot apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth another attempt (a dependency was down, a conflict).
+    #[error("transient: {0:#}")]
+    Transient(anyhow::Error),
+    /// Will never succeed: straight to the dead-letter subject.
+    #[error("permanent: {0:#}")]
+    Permanent(anyhow::Error),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Transient(err.into())
+    }
+}
+
+impl From<anyhow::Error> for HandlerError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Transient(err)
+    }
+}
+
+/// Applies events to the consuming service's database, inside the transaction it is given.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Event types (`anju.events.v1.…`) this handler applies; others are acked untouched.
+    fn wants(&self, event_type: &str) -> bool;
+
+    async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// Durable name, unique per consuming service and source: `handover-from-sales`.
+    pub name: String,
+    /// The publishing service whose stream is read.
+    pub source: String,
+    /// Subject filter inside the source stream; the whole stream when `None`.
+    pub filter_subject: Option<String>,
+    pub max_deliver: i64,
+    /// Redelivery delays after a failed attempt; the last one repeats.
+    pub backoff: Vec<Duration>,
+    /// Redelivery of a message whose consumer died before acking.
+    pub ack_wait: Duration,
+    pub batch_size: usize,
+    pub failpoint: Option<Failpoint>,
+}
+
+impl ConsumerConfig {
+    pub fn new(name: impl Into<String>, source: impl Into<String>, max_deliver: i64) -> Self {
+        Self {
+            name: name.into(),
+            source: source.into(),
+            filter_subject: None,
+            max_deliver,
+            backoff: vec![
+                Duration::from_millis(200),
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+            ],
+            ack_wait: Duration::from_secs(30),
+            batch_size: 128,
+            failpoint: None,
+        }
+    }
+}
+
+/// Where a consumer stops as if its process were killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failpoint {
+    /// After the batch's effects are committed and before any ack is sent.
+    AfterCommitBeforeAck,
+}
+
+pub struct Consumer {
+    pool: PgPool,
+    bus: Bus,
+    config: ConsumerConfig,
+    handler: Arc<dyn Handler>,
+}
+
+enum Outcome {
+    Applied,
+    Duplicate,
+    Ignored,
+    Retry(Duration),
+    DeadLetter(String),
+}
+
+impl Consumer {
+    pub fn new(pool: PgPool, bus: Bus, config: ConsumerConfig, handler: Arc<dyn Handler>) -> Self {
+        Self {
+            pool,
+            bus,
+            config,
+            handler,
+        }
+    }
+
+    async fn durable(&self) -> anyhow::Result<PullConsumer> {
+        let stream = self.bus.ensure_stream(&self.config.source).await?;
+        self.bus.ensure_dlq().await?;
+        let filter = self
+            .config
+            .filter_subject
+            .clone()
+            .unwrap_or_else(|| self.bus.service_subjects(&self.config.source));
+        stream
+            .get_or_create_consumer(
+                &self.config.name,
+                pull::Config {
+                    durable_name: Some(self.config.name.clone()),
+                    filter_subject: filter,
+                    ack_policy: AckPolicy::Explicit,
+                    deliver_policy: DeliverPolicy::All,
+                    ack_wait: self.config.ack_wait,
+                    // Redelivery is bounded by this consumer, which dead-letters on the last
+                    // attempt; the server's own cap stays above it as a backstop.
+                    max_deliver: self.config.max_deliver + 1,
+                    max_ack_pending: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .with_context(|| format!("creating consumer {}", self.config.name))
+    }
+
+    /// Consumes until `shutdown`, reconnecting after NATS outages. Returns an error only
+    /// when a failpoint fires.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                result = self.consume() => result,
+            };
+            match result {
+                Err(err) if err.is::<FailpointHit>() => return Err(err),
+                Err(err) => tracing::warn!(consumer = %self.config.name, error = format!("{err:#}"), "consumer interrupted, resuming"),
+                Ok(()) => tracing::debug!(consumer = %self.config.name, "message stream ended, resuming"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    async fn consume(&self) -> anyhow::Result<()> {
+        let consumer = self.durable().await?;
+        let messages = consumer.messages().await?;
+        let mut batches = messages.ready_chunks(self.config.batch_size);
+        while let Some(batch) = batches.next().await {
+            let mut ready = Vec::with_capacity(batch.len());
+            for item in batch {
+                match item {
+                    Ok(message) => ready.push(message),
+                    Err(err) => tracing::debug!(error = %err, "pull stream hiccup"),
+                }
+            }
+            if !ready.is_empty() {
+                self.apply_batch(ready).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_batch(&self, messages: Vec<Message>) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for message in &messages {
+            outcomes.push(self.apply_one(&mut tx, message).await?);
+        }
+        tx.commit().await?;
+        if self.config.failpoint == Some(Failpoint::AfterCommitBeforeAck) {
+            return Err(FailpointHit.into());
+        }
+        for (message, outcome) in messages.iter().zip(outcomes) {
+            let ack = match outcome {
+                Outcome::Applied | Outcome::Duplicate | Outcome::Ignored => message.ack().await,
+                Outcome::Retry(delay) => message.ack_with(AckKind::Nak(Some(delay))).await,
+                Outcome::DeadLetter(reason) => {
+                    self.dead_letter(message, &reason).await?;
+                    message.ack_with(AckKind::Term).await
+                }
+            };
+            if let Err(err) = ack {
+                // The message comes back after ack_wait; the inbox makes that harmless.
+                tracing::warn!(consumer = %self.config.name, error = %err, "ack failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_one(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, message: &Message) -> anyhow::Result<Outcome> {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let traceparent = header(message.headers.as_ref(), "traceparent");
+        let envelope = match Envelope::decode(message.payload.as_ref()) {
+            Ok(envelope) => envelope,
+            Err(err) => return Ok(Outcome::DeadLetter(format!("undecodable envelope: {err}"))),
+        };
+        let event = match Event::from_envelope(envelope, message.subject.to_string(), delivered) {
+            Ok(event) => event,
+            Err(err) => return Ok(Outcome::DeadLetter(format!("{err:#}"))),
+        };
+        if !self.handler.wants(event.event_type()) {
+            return Ok(Outcome::Ignored);
+        }
+        let span = tracing::info_span!(
+            "consume",
+            consumer = %self.config.name,
+            event_type = %event.event_type(),
+            event_id = %event.event_id,
+            delivered,
+            otel.kind = "consumer",
+        );
+        let parent = traceparent.unwrap_or_else(|| event.envelope.traceparent.clone());
+        telemetry::set_parent(&span, &parent);
+
+        async {
+            let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+            let fresh = sqlx::query(
+                "insert into inbox (consumer, event_id, event_type) values ($1, $2, $3)
+                 on conflict do nothing",
+            )
+            .bind(&self.config.name)
+            .bind(event.event_id)
+            .bind(event.event_type())
+            .execute(&mut *savepoint)
+            .await?
+            .rows_affected()
+                == 1;
+            if !fresh {
+                savepoint.rollback().await?;
+                tracing::debug!("duplicate skipped");
+                return Ok(Outcome::Duplicate);
+            }
+            match self.handler.handle(&mut savepoint, &event).await {
+                Ok(()) => {
+                    savepoint.commit().await?;
+                    Ok(Outcome::Applied)
+                }
+                Err(err) => {
+                    savepoint.rollback().await?;
+                    let last_attempt = delivered >= self.config.max_deliver;
+                    match err {
+                        HandlerError::Permanent(cause) => {
+                            tracing::warn!(error = format!("{cause:#}"), "event refused, dead-lettering");
+                            Ok(Outcome::DeadLetter(format!("{cause:#}")))
+                        }
+                        HandlerError::Transient(cause) if last_attempt => {
+                            tracing::warn!(error = format!("{cause:#}"), "last attempt failed, dead-lettering");
+                            Ok(Outcome::DeadLetter(format!("{cause:#}")))
+                        }
+                        HandlerError::Transient(cause) => {
+                            tracing::info!(error = format!("{cause:#}"), "event failed, will retry");
+                            Ok(Outcome::Retry(self.backoff(delivered)))
+                        }
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn backoff(&self, delivered: i64) -> Duration {
+        let index = usize::try_from(delivered.saturating_sub(1)).unwrap_or(0);
+        self.config
+            .backoff
+            .get(index)
+            .or(self.config.backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+
+    async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()> {
+        // The DLQ is a different stream; keep the original id out of its dedupe window.
+        let mut headers = crate::bus::headers_without(message.headers.as_ref(), &["Nats-Msg-Id"]);
+        headers.insert("Anju-Original-Subject", message.subject.as_str());
+        headers.insert("Anju-Consumer", self.config.name.as_str());
+        headers.insert("Anju-Dead-Reason", reason.replace(['\r', '\n'], " ").as_str());
+        self.bus
+            .jetstream()
+            .publish_with_headers(self.bus.dlq_subject(&self.config.name), headers, message.payload.clone())
+            .await?
+            .await
+            .context("dead-letter publish not acknowledged")?;
+        tracing::warn!(consumer = %self.config.name, subject = %message.subject, reason, "event dead-lettered");
+        Ok(())
+    }
+}
+
+/// Returned when a consumer failpoint fires.
+#[derive(Debug, thiserror::Error)]
+#[error("consumer failpoint hit")]
+pub struct FailpointHit;
+
+fn header(headers: Option<&HeaderMap>, name: &str) -> Option<String> {
+    headers
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_string())
+        .filter(|v| !v.is_empty())
+}

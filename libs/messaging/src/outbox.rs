@@ -1,0 +1,117 @@
+//! The outbox writer: an event row in the caller's transaction, beside the state change.
+
+use anju_kit::telemetry;
+use anju_proto::{EventPayload, events::Envelope};
+use prost::Message;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{EventMeta, bus::Bus, event::event_token};
+
+/// Writes events of one publishing service.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    service: &'static str,
+    prefix: String,
+}
+
+impl Outbox {
+    pub fn new(bus: &Bus, service: &'static str) -> Self {
+        Self {
+            service,
+            prefix: bus.prefix().to_string(),
+        }
+    }
+
+    /// For writers that have no bus connection at hand (the subject prefix is enough).
+    pub fn with_prefix(prefix: impl Into<String>, service: &'static str) -> Self {
+        Self {
+            service,
+            prefix: prefix.into(),
+        }
+    }
+
+    /// Appends `payload` to the outbox in the caller's transaction and returns its event id.
+    /// The event carries the current span's trace context and the aggregate's next sequence.
+    pub async fn append<P: EventPayload>(
+        &self,
+        conn: &mut PgConnection,
+        meta: EventMeta,
+        payload: &P,
+    ) -> sqlx::Result<Uuid> {
+        let sequence: i64 = sqlx::query_scalar(
+            "insert into aggregate_sequences (aggregate_type, aggregate_id, last_sequence)
+             values ($1, $2, 1)
+             on conflict (aggregate_type, aggregate_id)
+             do update set last_sequence = aggregate_sequences.last_sequence + 1
+             returning last_sequence",
+        )
+        .bind(meta.aggregate_type)
+        .bind(&meta.aggregate_id)
+        .fetch_one(&mut *conn)
+        .await?;
+
+        let event_id = Uuid::now_v7();
+        let traceparent = telemetry::current_traceparent();
+        let now = std::time::SystemTime::now();
+        let envelope = Envelope {
+            event_id: event_id.to_string(),
+            event_type: P::EVENT_TYPE.to_string(),
+            tenant_id: meta.tenant_id.to_string(),
+            aggregate_type: meta.aggregate_type.to_string(),
+            aggregate_id: meta.aggregate_id.clone(),
+            sequence,
+            occurred_at: Some(prost_types::Timestamp::from(now)),
+            correlation_id: meta.correlation_id.unwrap_or_else(|| event_id.to_string()),
+            causation_id: meta.causation_id.unwrap_or_default(),
+            traceparent: traceparent.clone(),
+            payload: payload.encode_to_vec(),
+        };
+        let subject = format!(
+            "{}.{}.{}.{}",
+            self.prefix,
+            self.service,
+            meta.aggregate_type,
+            event_token(P::EVENT_TYPE, meta.aggregate_type)
+        );
+        sqlx::query(
+            "insert into outbox (event_id, subject, event_type, tenant_id, aggregate_type, aggregate_id,
+                                 sequence, envelope, traceparent)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(event_id)
+        .bind(&subject)
+        .bind(P::EVENT_TYPE)
+        .bind(meta.tenant_id)
+        .bind(meta.aggregate_type)
+        .bind(&meta.aggregate_id)
+        .bind(sequence)
+        .bind(envelope.encode_to_vec())
+        .bind(&traceparent)
+        .execute(&mut *conn)
+        .await?;
+        Ok(event_id)
+    }
+}
+
+/// Marks rows created since `since` as unpublished, so the relay sends them again. Harmless:
+/// JetStream drops ids inside its duplicate window and every consumer's inbox drops the rest.
+pub async fn replay_since(
+    pool: &sqlx::PgPool,
+    since: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query("update outbox set published_at = null where created_at >= $1")
+        .bind(since)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+/// Deletes published rows older than the retention window.
+pub async fn prune(pool: &sqlx::PgPool, older_than: chrono::DateTime<chrono::Utc>) -> sqlx::Result<u64> {
+    Ok(sqlx::query("delete from outbox where published_at is not null and created_at < $1")
+        .bind(older_than)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}

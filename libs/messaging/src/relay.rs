@@ -1,0 +1,194 @@
+//! The relay: publishes pending outbox rows in order, in batches, and marks them sent.
+//!
+//! It wakes on the `anju_outbox` notification raised at commit, with a slow poll only as a
+//! safety net. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can run a
+//! relay each. A crash between publish and mark republishes on restart; JetStream drops the
+//! duplicate inside its window, the consumers' inboxes after it.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::{HeaderMap, jetstream::context::PublishAckFuture};
+use bytes::Bytes;
+use futures::future::join_all;
+use sqlx::{PgPool, postgres::PgListener};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::bus::Bus;
+
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    pub batch_size: i64,
+    /// The safety-net poll when no notification arrives.
+    pub idle_poll: Duration,
+    /// Deliberate crash for fault-injection tests; `None` in production.
+    pub failpoint: Option<Failpoint>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            idle_poll: Duration::from_secs(2),
+            failpoint: None,
+        }
+    }
+}
+
+/// Where a relay stops as if its process were killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failpoint {
+    /// After JetStream acknowledged the batch and before the rows are marked sent.
+    AfterPublishBeforeMark,
+}
+
+pub struct Relay {
+    pool: PgPool,
+    bus: Bus,
+    config: RelayConfig,
+}
+
+struct Pending {
+    event_id: Uuid,
+    subject: String,
+    envelope: Vec<u8>,
+    traceparent: String,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, bus: Bus, config: RelayConfig) -> Self {
+        Self { pool, bus, config }
+    }
+
+    /// Runs until `shutdown`; returns an error only when a failpoint fires.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut listener = loop {
+            match PgListener::connect_with(&self.pool).await {
+                Ok(mut listener) => match listener.listen("anju_outbox").await {
+                    Ok(()) => break listener,
+                    Err(err) => tracing::warn!(error = %err, "relay cannot listen, retrying"),
+                },
+                Err(err) => tracing::warn!(error = %err, "relay cannot connect, retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        };
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.drain().await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(err) if self.config.failpoint.is_some() && err.is::<FailpointHit>() => return Err(err),
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "relay batch failed, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                notification = listener.recv() => {
+                    if let Err(err) = notification {
+                        tracing::warn!(error = %err, "relay lost its notification connection");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                _ = tokio::time::sleep(self.config.idle_poll) => {}
+            }
+        }
+    }
+
+    /// Publishes batches until nothing is pending.
+    pub async fn drain(&self) -> anyhow::Result<()> {
+        while self.publish_batch().await? == self.config.batch_size as usize {}
+        Ok(())
+    }
+
+    /// Publishes one batch and returns how many rows it held.
+    async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(Uuid, String, Vec<u8>, String)> = sqlx::query_as(
+            "select event_id, subject, envelope, traceparent from outbox
+             where published_at is null order by position limit $1 for update skip locked",
+        )
+        .bind(self.config.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let pending: Vec<Pending> = rows
+            .into_iter()
+            .map(|(event_id, subject, envelope, traceparent)| Pending {
+                event_id,
+                subject,
+                envelope,
+                traceparent,
+            })
+            .collect();
+
+        // Pipelined: every publish is sent before any ack is awaited.
+        let mut acks: Vec<(Uuid, PublishAckFuture)> = Vec::with_capacity(pending.len());
+        for row in &pending {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", row.event_id.to_string().as_str());
+            if !row.traceparent.is_empty() {
+                headers.insert("traceparent", row.traceparent.as_str());
+            }
+            let ack = self
+                .bus
+                .jetstream()
+                .publish_with_headers(row.subject.clone(), headers, Bytes::from(row.envelope.clone()))
+                .await
+                .with_context(|| format!("publishing {}", row.subject))?;
+            acks.push((row.event_id, ack));
+        }
+        let mut sent = Vec::with_capacity(acks.len());
+        let (ids, futures): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
+        for (event_id, ack) in ids.into_iter().zip(join_all(futures.into_iter().map(std::future::IntoFuture::into_future)).await) {
+            match ack {
+                Ok(ack) => {
+                    if ack.duplicate {
+                        tracing::debug!(%event_id, "already in the stream");
+                    }
+                    sent.push(event_id);
+                }
+                Err(err) => tracing::warn!(%event_id, error = %err, "publish not acknowledged"),
+            }
+        }
+        if self.config.failpoint == Some(Failpoint::AfterPublishBeforeMark) {
+            drop(tx);
+            return Err(FailpointHit.into());
+        }
+        sqlx::query("update outbox set published_at = now() where event_id = any($1)")
+            .bind(&sent)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if sent.len() < pending.len() {
+            anyhow::bail!("{} of {} events not acknowledged", pending.len() - sent.len(), pending.len());
+        }
+        Ok(pending.len())
+    }
+}
+
+/// Returned when a relay failpoint fires.
+#[derive(Debug, thiserror::Error)]
+#[error("relay failpoint hit")]
+pub struct FailpointHit;
+
+/// How many rows wait for the relay, and the age of the oldest (for metrics and `anju status`).
+pub async fn lag(pool: &PgPool) -> sqlx::Result<(i64, Option<f64>)> {
+    sqlx::query_as(
+        "select count(*), extract(epoch from now() - min(created_at))::float8
+         from outbox where published_at is null",
+    )
+    .fetch_one(pool)
+    .await
+}

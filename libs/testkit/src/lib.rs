@@ -1,0 +1,200 @@
+//! anju-testkit: what every anju test needs to talk to the real thing.
+//!
+//! - [`settings`]: settings with a unique database-name prefix and NATS subject prefix, so each
+//!   test owns its databases, streams and consumers on the shared servers, and port 0 for gRPC.
+//! - [`NatsServer`]: a private, killable `nats-server -js` for fault injection.
+//! - [`token`]: a development JWT for a tenant and roles.
+//!
+//! The shared Postgres and NATS come from `DATABASE_URL` and `NATS_URL` (as `deploy/stack.sh`
+//! exports them); tests never stop or reconfigure them.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use anju_kit::{
+    Role, Settings,
+    auth::TokenIssuer,
+    config::{DEV_HS256_SECRET, Secret},
+};
+use anyhow::{Context, bail};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+/// Prefix of every database a test creates: `anjut_<unix seconds>_<id>_<service>`.
+pub const TEST_DATABASE_PREFIX: &str = "anjut_";
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// A short unique token (lowercase hex) for names.
+pub fn unique() -> String {
+    let id = Uuid::new_v4().simple().to_string();
+    id[..12].to_string()
+}
+
+/// Settings for one test: its own databases and subjects, every gRPC port free, quick retries.
+pub fn settings() -> Settings {
+    anju_kit::telemetry::init_for_tests();
+    let mut settings = Settings::default();
+    let id = unique();
+    settings.database.url = Secret::new(database_url());
+    settings.database.name_prefix = format!("{TEST_DATABASE_PREFIX}{}_{id}", unix_now());
+    settings.database.max_connections = 8;
+    settings.nats.url = nats_url();
+    settings.nats.prefix = format!("t{id}");
+    settings.nats.max_deliver = 3;
+    settings.grpc.base_port = 0;
+    settings.grpc.shutdown_grace_ms = 2_000;
+    settings.auth.hs256_secret = Some(Secret::new(DEV_HS256_SECRET));
+    settings
+}
+
+/// A development token for `tenant` with `roles` over all its projects.
+pub fn token(tenant: Uuid, roles: &[Role]) -> String {
+    TokenIssuer::hs256(DEV_HS256_SECRET)
+        .staff(tenant, "test-user", roles)
+        .expect("signing a test token")
+}
+
+/// A contractor's token: it may see only its own work orders.
+pub fn contractor_token(tenant: Uuid, contractor: Uuid) -> String {
+    TokenIssuer::hs256(DEV_HS256_SECRET)
+        .issue(&anju_kit::auth::Claims {
+            sub: format!("contractor-{contractor}"),
+            tenant: tenant.to_string(),
+            roles: vec![Role::Contractor],
+            projects: vec!["*".into()],
+            contractor: Some(contractor.to_string()),
+            exp: anju_kit::auth::expiry(3600),
+            iss: None,
+            aud: None,
+        })
+        .expect("signing a test token")
+}
+
+/// Drops test databases left behind by runs more than two hours old.
+pub async fn drop_stale_databases() -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(&database_url()).await?;
+    let names: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'anjut\\_%'")
+        .fetch_all(&mut conn)
+        .await?;
+    let cutoff = unix_now().saturating_sub(2 * 3600);
+    for name in names {
+        let created = name
+            .strip_prefix(TEST_DATABASE_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|ts| ts.parse::<u64>().ok());
+        if created.is_some_and(|ts| ts < cutoff) {
+            // Names come from pg_database and match the test pattern checked above.
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A private NATS server with JetStream, which a test may kill and restart.
+pub struct NatsServer {
+    port: u16,
+    store: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts `nats-server -js` (from `NATS_SERVER_BIN`, else the PATH) on a free port.
+    pub async fn start() -> anyhow::Result<Self> {
+        let store = std::env::temp_dir().join(format!("anju-nats-{}", unique()));
+        std::fs::create_dir_all(&store)?;
+        let mut server = Self {
+            port: free_port(),
+            store,
+            child: None,
+        };
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        let child = Command::new(&binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(&self.store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {binary} (set NATS_SERVER_BIN; deploy/stack.sh installs one)"))?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("nats-server did not listen on port {}", self.port)
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same store.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.spawn().await
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// Polls `check` every 20 ms until it yields `Some`, or fails after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
