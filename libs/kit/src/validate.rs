@@ -75,6 +75,36 @@ impl Validator {
         value.to_string()
     }
 
+    /// Requires a positive amount in a three-letter upper-case currency; returns (minor units, currency).
+    pub fn money(&mut self, field: &str, value: Option<&anju_proto::common::Money>) -> (i64, String) {
+        let Some(money) = value else {
+            self.violation(field, "is required");
+            return (0, String::new());
+        };
+        if money.minor_units <= 0 {
+            self.violation(&format!("{field}.minor_units"), "must be positive");
+        }
+        if money.currency.len() != 3 || !money.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            self.violation(&format!("{field}.currency"), "must be an ISO 4217 code such as CNY");
+        }
+        (money.minor_units, money.currency.clone())
+    }
+
+    /// Requires a positive area of at most `max_cm2` square centimetres.
+    pub fn area(&mut self, field: &str, value: Option<&anju_proto::common::Area>, max_cm2: i64) -> i64 {
+        let Some(area) = value else {
+            self.violation(field, "is required");
+            return 0;
+        };
+        if area.square_centimetres <= 0 || area.square_centimetres > max_cm2 {
+            self.violation(
+                &format!("{field}.square_centimetres"),
+                format!("must be between 1 and {max_cm2}"),
+            );
+        }
+        area.square_centimetres
+    }
+
     pub fn range<T: PartialOrd + std::fmt::Display + Copy>(
         &mut self,
         field: &str,

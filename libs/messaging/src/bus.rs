@@ -40,10 +40,14 @@ impl Bus {
             .await
             .with_context(|| format!("connecting to NATS at {}", settings.url))?;
         let jetstream = jetstream::new(client.clone());
-        tokio::time::timeout(Duration::from_secs(10), jetstream.query_account())
+        let info = tokio::time::timeout(Duration::from_secs(10), client.request("$JS.API.INFO", "".into()))
             .await
             .context("JetStream did not answer within 10 s")?
             .context("JetStream is not enabled on this NATS server")?;
+        let info: serde_json::Value = serde_json::from_slice(&info.payload).context("JetStream account info")?;
+        if let Some(error) = info.get("error") {
+            anyhow::bail!("JetStream is not available: {error}");
+        }
         Ok(Self {
             client,
             jetstream,

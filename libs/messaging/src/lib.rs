@@ -14,6 +14,7 @@ pub mod bus;
 pub mod consumer;
 pub mod dlq;
 pub mod event;
+pub mod host;
 pub mod outbox;
 pub mod relay;
 

@@ -75,7 +75,15 @@ macro_rules! event_payloads {
     };
 }
 
-event_payloads!(ProjectCreated, UnitRegistered, Probe);
+event_payloads!(
+    ProjectCreated,
+    UnitRegistered,
+    ChargeIssued,
+    RepairRequested,
+    ComplaintRecorded,
+    UnitSurveyed,
+    Probe,
+);
 
 /// Fully qualified gRPC service names, as health and reflection report them.
 pub mod service_names {
@@ -86,4 +94,19 @@ pub mod service_names {
     pub const COMPLAINTS: &str = "anju.complaints.v1.ComplaintsService";
     pub const TITLE: &str = "anju.title.v1.TitleService";
     pub const SAGA: &str = "anju.saga.v1.SagaService";
+
+    /// Short service name → fully qualified gRPC service name.
+    pub const ALL: [(&str, &str); 7] = [
+        ("sales", SALES),
+        ("finance", FINANCE),
+        ("handover", HANDOVER),
+        ("maintenance", MAINTENANCE),
+        ("complaints", COMPLAINTS),
+        ("title", TITLE),
+        ("saga", SAGA),
+    ];
+
+    pub fn of(service: &str) -> Option<&'static str> {
+        ALL.iter().find(|(short, _)| *short == service).map(|(_, full)| *full)
+    }
 }

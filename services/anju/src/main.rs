@@ -1,1 +1,73 @@
-fn main() {}
+//! `anju`: one binary, many roles. `anju serve --target sales` runs one service,
+//! `--target all` runs all seven in one process (each with its own database, port and
+//! consumers); `status`, `demo`, `token`, `outbox` and `dlq` are operator commands.
+
+mod demo;
+mod ops;
+mod serve;
+
+use anju_kit::Settings;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "anju", version, about = "anju (安居): the after-sales platform of a developer group")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one service, or all of them in one process.
+    Serve {
+        /// sales, finance, handover, maintenance, complaints, title, saga, or all.
+        #[arg(long, default_value = "all")]
+        target: String,
+    },
+    /// Show each service's health.
+    Status {
+        /// Keep checking for up to this many seconds until every service is SERVING.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Walk a buyer's journey through the running services and narrate it.
+    Demo,
+    /// Print a development token (HS256, signed with the configured key).
+    Token {
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        /// Comma-separated roles, e.g. sales_manager,cashier.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        #[arg(long)]
+        contractor: Option<uuid::Uuid>,
+    },
+    /// Outbox operations of one service.
+    Outbox {
+        #[command(subcommand)]
+        action: ops::OutboxAction,
+    },
+    /// Dead-lettered events: list them or put them back.
+    Dlq {
+        #[command(subcommand)]
+        action: ops::DlqAction,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load()?;
+    match cli.command {
+        Command::Serve { target } => serve::run(settings, &target).await,
+        Command::Status { wait } => ops::status(&settings, wait).await,
+        Command::Demo => demo::run(&settings).await,
+        Command::Token {
+            tenant,
+            roles,
+            contractor,
+        } => ops::token(&settings, tenant, &roles, contractor),
+        Command::Outbox { action } => ops::outbox(&settings, action).await,
+        Command::Dlq { action } => ops::dlq(&settings, action).await,
+    }
+}

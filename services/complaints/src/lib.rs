@@ -1,1 +1,40 @@
-pub fn placeholder() {}
+//! anju-complaints: owners' complaints, routed within the service level standard and
+//! tracked to a follow-up visit.
+
+mod grpc;
+
+use anju_kit::{Role, Settings, auth::Policy};
+use anju_messaging::host::{Platform, ServiceHost};
+use anju_proto::complaints::complaints_service_server::ComplaintsServiceServer;
+use tokio_util::sync::CancellationToken;
+
+pub use grpc::ComplaintsApi;
+
+pub const NAME: &str = "complaints";
+
+pub struct Application(ServiceHost);
+
+impl Application {
+    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+        let api = ComplaintsServiceServer::new(ComplaintsApi::new(&platform))
+            .max_decoding_message_size(settings.grpc.max_message_bytes);
+        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        Ok(Self(host))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.0.run_until_stopped().await
+    }
+}
+
+pub fn policy() -> Policy {
+    use Role::*;
+    Policy::new(anju_proto::service_names::COMPLAINTS)
+        .allow("RecordComplaint", &[CustomerService, PropertyManagement])
+        .allow("GetComplaint", &[CustomerService, PropertyManagement, SalesManager, MaintenanceDispatcher, Operator])
+}

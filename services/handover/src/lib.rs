@@ -1,1 +1,48 @@
-pub fn placeholder() {}
+//! anju-handover: move-in — batches, notices, inspections and keys.
+//!
+//! Its picture of units comes from sales events ([`events::SalesEvents`]), applied through
+//! the inbox so each event counts once, whatever the order or number of deliveries.
+
+mod events;
+mod grpc;
+mod units;
+
+use std::sync::Arc;
+
+use anju_kit::{Role, Settings, auth::Policy};
+use anju_messaging::host::{Platform, ServiceHost};
+use anju_proto::handover::handover_service_server::HandoverServiceServer;
+use tokio_util::sync::CancellationToken;
+
+pub use grpc::HandoverApi;
+
+pub const NAME: &str = "handover";
+
+pub struct Application(ServiceHost);
+
+impl Application {
+    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+        let api = HandoverServiceServer::new(HandoverApi::new(&platform))
+            .max_decoding_message_size(settings.grpc.max_message_bytes);
+        let mut host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        host.spawn_consumer(platform.consumer("sales", Arc::new(events::SalesEvents)));
+        Ok(Self(host))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.0.run_until_stopped().await
+    }
+}
+
+pub fn policy() -> Policy {
+    use Role::*;
+    const READERS: &[Role] = &[CustomerService, PropertyManagement, SalesManager, Cashier, Operator, Service];
+    Policy::new(anju_proto::service_names::HANDOVER)
+        .allow("GetUnit", READERS)
+        .allow("ListUnits", READERS)
+}

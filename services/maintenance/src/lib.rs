@@ -1,1 +1,55 @@
-pub fn placeholder() {}
+//! anju-maintenance: repair requests, work orders to partner contractors, escalation.
+//!
+//! Contractor scope is enforced here: a principal with the contractor role sees only the
+//! work orders assigned to its own contractor id; any other order is NOT_FOUND.
+
+mod grpc;
+mod repairs;
+
+use anju_kit::{Role, Settings, auth::Policy};
+use anju_messaging::host::{Platform, ServiceHost};
+use anju_proto::maintenance::maintenance_service_server::MaintenanceServiceServer;
+use tokio_util::sync::CancellationToken;
+
+pub use grpc::MaintenanceApi;
+
+pub const NAME: &str = "maintenance";
+
+pub struct Application(ServiceHost);
+
+impl Application {
+    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+        let api = MaintenanceServiceServer::new(MaintenanceApi::new(&platform))
+            .max_decoding_message_size(settings.grpc.max_message_bytes);
+        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        Ok(Self(host))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.0.run_until_stopped().await
+    }
+}
+
+pub fn policy() -> Policy {
+    use Role::*;
+    const STAFF: &[Role] = &[
+        MaintenanceDispatcher,
+        CustomerService,
+        PropertyManagement,
+        SupervisingEngineer,
+        ProjectDepartment,
+        Operator,
+        Service,
+    ];
+    Policy::new(anju_proto::service_names::MAINTENANCE)
+        .allow("CreateRepairRequest", &[MaintenanceDispatcher, CustomerService, PropertyManagement, Service])
+        .allow("GetRepairRequest", STAFF)
+        .allow("GetRepairRequest", &[Contractor])
+        .allow("ListWorkOrders", STAFF)
+        .allow("ListWorkOrders", &[Contractor])
+}

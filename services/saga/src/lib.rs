@@ -1,1 +1,39 @@
-pub fn placeholder() {}
+//! anju-saga: the coordinator of flows that cross services (subscription, contract,
+//! move-in, repair escalation, title). Operators inspect its sagas over gRPC.
+
+mod grpc;
+
+use anju_kit::{Role, Settings, auth::Policy};
+use anju_messaging::host::{Platform, ServiceHost};
+use anju_proto::saga::saga_service_server::SagaServiceServer;
+use tokio_util::sync::CancellationToken;
+
+pub use grpc::SagaApi;
+
+pub const NAME: &str = "saga";
+
+pub struct Application(ServiceHost);
+
+impl Application {
+    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+        let api = SagaServiceServer::new(SagaApi::new(&platform)).max_decoding_message_size(settings.grpc.max_message_bytes);
+        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        Ok(Self(host))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.0.run_until_stopped().await
+    }
+}
+
+pub fn policy() -> Policy {
+    use Role::*;
+    Policy::new(anju_proto::service_names::SAGA)
+        .allow("ListSagas", &[Operator])
+        .allow("GetSaga", &[Operator])
+}

@@ -1,1 +1,63 @@
-pub fn placeholder() {}
+//! anju-sales: the catalogue (projects, buildings, units) and the unit inventory.
+//!
+//! Shape shared by every anju service: [`Application::build`] connects the service's own
+//! database and the bus, starts the outbox relay and binds the gRPC port (0 works);
+//! [`Application::port`] tells where; [`Application::run_until_stopped`] serves until the
+//! shutdown token fires.
+
+mod catalogue;
+mod grpc;
+
+use anju_kit::{Role, Settings, auth::Policy};
+use anju_messaging::host::{Platform, ServiceHost};
+use anju_proto::sales::sales_service_server::SalesServiceServer;
+use tokio_util::sync::CancellationToken;
+
+pub use grpc::SalesApi;
+
+pub const NAME: &str = "sales";
+
+pub struct Application(ServiceHost);
+
+impl Application {
+    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+        let api = SalesServiceServer::new(SalesApi::new(&platform))
+            .max_decoding_message_size(settings.grpc.max_message_bytes);
+        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        Ok(Self(host))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.0.run_until_stopped().await
+    }
+}
+
+/// Who may call what. Reading the catalogue is open to staff; shaping it is the managers'.
+pub fn policy() -> Policy {
+    use Role::*;
+    const READERS: &[Role] = &[
+        SalesConsultant,
+        SalesManager,
+        CustomerService,
+        Cashier,
+        PropertyManagement,
+        TitleOfficer,
+        ProjectDepartment,
+        MaintenanceDispatcher,
+        Operator,
+        Service,
+    ];
+    Policy::new(anju_proto::service_names::SALES)
+        .allow("CreateProject", &[SalesManager])
+        .allow("CreateBuilding", &[SalesManager])
+        .allow("RegisterUnit", &[SalesManager])
+        .allow("GetProject", READERS)
+        .allow("ListProjects", READERS)
+        .allow("GetUnit", READERS)
+        .allow("ListUnits", READERS)
+}

@@ -1,1 +1,39 @@
-pub fn placeholder() {}
+//! anju-title: survey, area difference, documents, taxes and the title deed.
+
+mod grpc;
+
+use anju_kit::{Role, Settings, auth::Policy};
+use anju_messaging::host::{Platform, ServiceHost};
+use anju_proto::title::title_service_server::TitleServiceServer;
+use tokio_util::sync::CancellationToken;
+
+pub use grpc::TitleApi;
+
+pub const NAME: &str = "title";
+
+pub struct Application(ServiceHost);
+
+impl Application {
+    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+        let api = TitleServiceServer::new(TitleApi::new(&platform))
+            .max_decoding_message_size(settings.grpc.max_message_bytes);
+        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        Ok(Self(host))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.0.run_until_stopped().await
+    }
+}
+
+pub fn policy() -> Policy {
+    use Role::*;
+    Policy::new(anju_proto::service_names::TITLE)
+        .allow("RecordSurvey", &[TitleOfficer])
+        .allow("GetTitleFile", &[TitleOfficer, CustomerService, Cashier, Operator, Service])
+}

@@ -1,0 +1,118 @@
+//! The one shape of every anju service process: its database (created and migrated), its
+//! bus connection and stream, its outbox relay, its consumers and its gRPC server, all
+//! stopped by one cancellation token. A service's `Application` wraps a [`ServiceHost`].
+
+use std::sync::Arc;
+
+use anju_kit::{
+    Settings,
+    auth::{Authenticator, Policy},
+    db,
+    grpc::GrpcServer,
+};
+use sqlx::{PgPool, migrate::Migrator};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Bus, Consumer, ConsumerConfig, Handler, Outbox, Relay, RelayConfig};
+
+/// Everything a service's handlers and consumers need from the platform.
+#[derive(Clone)]
+pub struct Platform {
+    pub service: &'static str,
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub bus: Bus,
+    pub outbox: Outbox,
+}
+
+impl Platform {
+    /// Connects the service's database (migrating it) and the bus (creating its stream).
+    pub async fn connect(settings: &Settings, service: &'static str, migrator: &Migrator) -> anyhow::Result<Self> {
+        let pool = db::connect_service(settings, service, &[&crate::migrator(), migrator]).await?;
+        let bus = Bus::connect(&settings.nats).await?;
+        bus.ensure_stream(service).await?;
+        bus.ensure_dlq().await?;
+        let outbox = Outbox::new(&bus, service);
+        Ok(Self {
+            service,
+            settings: settings.clone(),
+            pool,
+            bus,
+            outbox,
+        })
+    }
+
+    /// The durable consumer `<service>-from-<source>` with the configured redelivery bound.
+    pub fn consumer(&self, source: &str, handler: Arc<dyn Handler>) -> Consumer {
+        let config = ConsumerConfig::new(
+            format!("{}-from-{}", self.service, source),
+            source,
+            self.settings.nats.max_deliver,
+        );
+        Consumer::new(self.pool.clone(), self.bus.clone(), config, handler)
+    }
+}
+
+/// A running service: background tasks plus a bound gRPC server.
+pub struct ServiceHost {
+    server: GrpcServer,
+    tasks: JoinSet<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+}
+
+impl ServiceHost {
+    /// Binds the service's gRPC port and starts its relay; add consumers with [`Self::spawn`].
+    pub async fn start(platform: &Platform, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let authenticator = Arc::new(Authenticator::from_settings(&platform.settings.auth).await?);
+        let server = GrpcServer::bind(&platform.settings, platform.service, authenticator).await?;
+        let mut tasks = JoinSet::new();
+        let relay = Relay::new(platform.pool.clone(), platform.bus.clone(), RelayConfig::default());
+        tasks.spawn(relay.run(shutdown.clone()));
+        Ok(Self {
+            server,
+            tasks,
+            shutdown,
+        })
+    }
+
+    pub fn add_service<S>(mut self, service: S, policy: Policy) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.server = self.server.add_service(service, policy);
+        self
+    }
+
+    /// Runs a consumer until shutdown.
+    pub fn spawn_consumer(&mut self, consumer: Consumer) {
+        self.tasks.spawn(consumer.run(self.shutdown.clone()));
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// Serves until the shutdown token is cancelled, then waits for the background tasks.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let served = self.server.serve(self.shutdown.clone()).await;
+        self.shutdown.cancel();
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!(error = format!("{err:#}"), "background task failed"),
+                Err(err) => tracing::error!(error = %err, "background task panicked"),
+            }
+        }
+        served
+    }
+}

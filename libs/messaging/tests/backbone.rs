@@ -1,0 +1,804 @@
+//! The event backbone end to end, against real Postgres and real NATS JetStream.
+//!
+//! Two "services" each own a database: `producer` writes a widget and a `Probe` event in one
+//! transaction (transactional outbox); `consumer` applies each probe to its `applied` table
+//! through [`Consumer`] (inbox in the same transaction). The effect is an *upsert that counts*,
+//! so a duplicate application shows up as `applied_count = 2` instead of being absorbed.
+//!
+//! Every test owns its databases, subject prefix, streams and durable consumer (from
+//! `anju_testkit::settings()`), so the tests run in parallel on the shared servers; the
+//! NATS-restart test runs against a private, killable `nats-server`.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use anju_messaging::{
+    ConsumerConfig, ConsumerFailpoint, EventMeta, RelayConfig, RelayFailpoint, dlq,
+};
+use anju_proto::events::Probe;
+use anju_testkit::NatsServer;
+use fixture::{Fixture, Poison};
+
+/// Upper bound for anything that should take well under a second (generous for a loaded CI box).
+const SOON: Duration = Duration::from_secs(20);
+
+mod fixture {
+    use std::{
+        collections::HashMap,
+        sync::{Arc, Mutex, Once},
+        time::Duration,
+    };
+
+    use anju_kit::{Settings, telemetry};
+    use anju_messaging::{
+        Bus, Consumer, ConsumerConfig, Event, EventMeta, Handler, HandlerError, Outbox, Relay,
+        RelayConfig,
+    };
+    use anju_proto::{EventPayload, events::Probe};
+    use anyhow::Context;
+    use async_nats::jetstream::consumer::{Info as ConsumerInfo, pull};
+    use sqlx::{Connection, PgConnection, PgPool};
+    use tokio::task::JoinHandle;
+    use tokio_util::sync::CancellationToken;
+    use tracing::Instrument;
+    use uuid::Uuid;
+
+    pub const PRODUCER: &str = "producer";
+    pub const CONSUMER: &str = "consumer";
+    /// Durable name of the consuming service's subscription to the producer's stream.
+    pub const DURABLE: &str = "consumer-from-producer";
+
+    /// The consuming service's effect table: one row per probe, counting applications.
+    const CONSUMER_SCHEMA: &str = "create table if not exists applied (
+        probe_id      text        primary key,
+        applied_count int         not null,
+        trace_id      text        not null,
+        applied_at    timestamptz not null default now()
+    )";
+    const PRODUCER_SCHEMA: &str = "create table if not exists widgets (
+        id   uuid primary key,
+        name text not null
+    )";
+
+    /// Installs the test subscriber before `anju_testkit::settings()` does.
+    ///
+    /// `anju_kit::telemetry::init_for_tests` puts its `EnvFilter` ("warn") on the registry as a
+    /// *global* filter, which disables every `info` span for all layers, the OpenTelemetry one
+    /// included, so spans would carry no trace ids (see the report on `init_for_tests`). Here
+    /// the level filter applies to the log output only; every span gets an OpenTelemetry context.
+    fn init_tracing() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            use opentelemetry::trace::TracerProvider as _;
+            use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt, util::SubscriberInitExt};
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+            let tracer = provider.tracer("anju-messaging-tests");
+            let logs = tracing_subscriber::fmt::layer()
+                .compact()
+                .with_test_writer()
+                .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
+            let _ = tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(tracer))
+                .with(logs)
+                .try_init();
+            // Kept for the life of the test process, like kit's own test provider.
+            std::mem::forget(provider);
+        });
+    }
+
+    /// How the handler treats one probe id.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Poison {
+        /// Fails with `HandlerError::Transient` on every attempt.
+        Transient,
+        /// Fails with `HandlerError::Permanent`.
+        Permanent,
+    }
+
+    /// The consuming service's handler: upserts a counting row per probe.
+    #[derive(Default)]
+    pub struct ProbeHandler {
+        /// Handler invocations per probe id (duplicates skipped by the inbox never get here).
+        attempts: Mutex<HashMap<String, u32>>,
+        poison: Mutex<HashMap<String, Poison>>,
+    }
+
+    impl ProbeHandler {
+        pub fn poison(&self, probe_id: &str, how: Poison) {
+            self.poison.lock().unwrap().insert(probe_id.to_string(), how);
+        }
+
+        pub fn cure(&self, probe_id: &str) {
+            self.poison.lock().unwrap().remove(probe_id);
+        }
+
+        pub fn attempts(&self, probe_id: &str) -> u32 {
+            self.attempts.lock().unwrap().get(probe_id).copied().unwrap_or(0)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Handler for ProbeHandler {
+        fn wants(&self, event_type: &str) -> bool {
+            event_type == Probe::EVENT_TYPE
+        }
+
+        async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
+            let probe: Probe = event.decode().map_err(HandlerError::Permanent)?;
+            *self.attempts.lock().unwrap().entry(probe.probe_id.clone()).or_default() += 1;
+            let poison = self.poison.lock().unwrap().get(&probe.probe_id).copied();
+            match poison {
+                Some(Poison::Transient) => {
+                    return Err(HandlerError::Transient(anyhow::anyhow!("probe {} is not ready yet", probe.probe_id)));
+                }
+                Some(Poison::Permanent) => {
+                    return Err(HandlerError::Permanent(anyhow::anyhow!("probe {} is malformed", probe.probe_id)));
+                }
+                None => {}
+            }
+            let trace_id = telemetry::trace_id_of(&tracing::Span::current());
+            sqlx::query(
+                "insert into applied (probe_id, applied_count, trace_id) values ($1, 1, $2)
+                 on conflict (probe_id) do update set applied_count = applied.applied_count + 1",
+            )
+            .bind(&probe.probe_id)
+            .bind(trace_id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+    }
+
+    /// A relay or consumer running as a task, stoppable like a clean shutdown or a kill.
+    pub struct Running {
+        token: CancellationToken,
+        handle: JoinHandle<anyhow::Result<()>>,
+    }
+
+    impl Running {
+        fn spawn<F>(run: impl FnOnce(CancellationToken) -> F) -> Self
+        where
+            F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+        {
+            let token = CancellationToken::new();
+            let handle = tokio::spawn(run(token.clone()));
+            Self { token, handle }
+        }
+
+        /// Clean shutdown: cancels and waits; the run must end without error.
+        pub async fn stop(self) -> anyhow::Result<()> {
+            self.token.cancel();
+            tokio::time::timeout(Duration::from_secs(10), self.handle)
+                .await
+                .context("did not stop within 10 s")??
+        }
+
+        /// Waits for the task to end by itself (a failpoint) and returns its result.
+        pub async fn finished(self) -> anyhow::Result<()> {
+            let mut handle = self.handle;
+            match tokio::time::timeout(Duration::from_secs(30), &mut handle).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    handle.abort();
+                    anyhow::bail!("did not end by itself within 30 s")
+                }
+            }
+        }
+    }
+
+    /// Two services' databases, the bus and a handler, per test.
+    pub struct Fixture {
+        pub settings: Settings,
+        pub producer: PgPool,
+        pub consumer: PgPool,
+        pub bus: Bus,
+        pub outbox: Outbox,
+        pub handler: Arc<ProbeHandler>,
+        pub tenant: Uuid,
+    }
+
+    impl Fixture {
+        /// Fresh databases and subject prefix on the shared servers.
+        pub async fn new() -> anyhow::Result<Self> {
+            Self::with_settings(settings()).await
+        }
+
+        pub async fn with_settings(settings: Settings) -> anyhow::Result<Self> {
+            let messaging = anju_messaging::migrator();
+            let producer = anju_kit::db::connect_service(&settings, PRODUCER, &[&messaging]).await?;
+            sqlx::query(PRODUCER_SCHEMA).execute(&producer).await?;
+            let consumer = anju_kit::db::connect_service(&settings, CONSUMER, &[&messaging]).await?;
+            sqlx::query(CONSUMER_SCHEMA).execute(&consumer).await?;
+            let bus = Bus::connect(&settings.nats).await?;
+            let outbox = Outbox::with_prefix(settings.nats.prefix.clone(), PRODUCER);
+            Ok(Self {
+                settings,
+                producer,
+                consumer,
+                bus,
+                outbox,
+                handler: Arc::new(ProbeHandler::default()),
+                tenant: Uuid::now_v7(),
+            })
+        }
+
+        /// The producer's business transaction: a widget and its event, committed together.
+        pub async fn produce_one(&self, probe_id: &str) -> anyhow::Result<Uuid> {
+            let mut tx = self.producer.begin().await?;
+            let widget = Uuid::now_v7();
+            sqlx::query("insert into widgets (id, name) values ($1, $2)")
+                .bind(widget)
+                .bind(probe_id)
+                .execute(&mut *tx)
+                .await?;
+            let probe = Probe {
+                probe_id: probe_id.to_string(),
+                note: "backbone test".into(),
+            };
+            let event_id = self
+                .outbox
+                .append(&mut tx, EventMeta::new(self.tenant, "widget", widget), &probe)
+                .await?;
+            tx.commit().await?;
+            Ok(event_id)
+        }
+
+        /// Like [`Self::produce_one`], inside a span; returns the span's trace id.
+        pub async fn produce_traced(&self, probe_id: &str) -> anyhow::Result<String> {
+            let span = tracing::info_span!("produce", probe_id);
+            let trace_id = telemetry::trace_id_of(&span);
+            self.produce_one(probe_id).instrument(span).await?;
+            Ok(trace_id)
+        }
+
+        /// `n` events named `<label>-0` … in `n` transactions; returns their probe ids.
+        pub async fn produce(&self, label: &str, n: usize) -> anyhow::Result<Vec<String>> {
+            let mut ids = Vec::with_capacity(n);
+            for i in 0..n {
+                let id = format!("{label}-{i}");
+                self.produce_one(&id).await?;
+                ids.push(id);
+            }
+            Ok(ids)
+        }
+
+        pub fn consumer_config(&self) -> ConsumerConfig {
+            let mut config = ConsumerConfig::new(DURABLE, PRODUCER, self.settings.nats.max_deliver);
+            config.ack_wait = Duration::from_secs(1);
+            config.backoff = vec![Duration::from_millis(50), Duration::from_millis(100)];
+            config
+        }
+
+        pub fn relay_config(&self) -> RelayConfig {
+            RelayConfig {
+                idle_poll: Duration::from_millis(500),
+                ..RelayConfig::default()
+            }
+        }
+
+        pub fn spawn_relay(&self, config: RelayConfig) -> Running {
+            let relay = Relay::new(self.producer.clone(), self.bus.clone(), config);
+            Running::spawn(|token| relay.run(token))
+        }
+
+        pub fn spawn_consumer(&self, config: ConsumerConfig) -> Running {
+            let handler: Arc<dyn Handler> = self.handler.clone();
+            let consumer = Consumer::new(self.consumer.clone(), self.bus.clone(), config, handler);
+            Running::spawn(|token| consumer.run(token))
+        }
+
+        /// `applied_count` per probe id in the consumer's database.
+        pub async fn counts(&self) -> anyhow::Result<HashMap<String, i32>> {
+            let rows: Vec<(String, i32)> = sqlx::query_as("select probe_id, applied_count from applied")
+                .fetch_all(&self.consumer)
+                .await?;
+            Ok(rows.into_iter().collect())
+        }
+
+        pub async fn trace_id_applied(&self, probe_id: &str) -> anyhow::Result<String> {
+            Ok(sqlx::query_scalar("select trace_id from applied where probe_id = $1")
+                .bind(probe_id)
+                .fetch_one(&self.consumer)
+                .await?)
+        }
+
+        pub async fn inbox_rows(&self) -> anyhow::Result<i64> {
+            Ok(sqlx::query_scalar("select count(*) from inbox where consumer = $1")
+                .bind(DURABLE)
+                .fetch_one(&self.consumer)
+                .await?)
+        }
+
+        /// Outbox rows not yet marked published.
+        pub async fn unpublished(&self) -> anyhow::Result<i64> {
+            Ok(sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                .fetch_one(&self.producer)
+                .await?)
+        }
+
+        pub async fn outbox_rows(&self) -> anyhow::Result<i64> {
+            Ok(sqlx::query_scalar("select count(*) from outbox")
+                .fetch_one(&self.producer)
+                .await?)
+        }
+
+        /// Messages in the producer's stream (0 when it does not exist yet).
+        pub async fn stream_messages(&self) -> anyhow::Result<u64> {
+            match self.bus.jetstream().get_stream(self.bus.stream_name(PRODUCER)).await {
+                Ok(mut stream) => Ok(stream.info().await?.state.messages),
+                Err(_) => Ok(0),
+            }
+        }
+
+        pub async fn durable_info(&self) -> anyhow::Result<ConsumerInfo> {
+            let stream = self.bus.jetstream().get_stream(self.bus.stream_name(PRODUCER)).await?;
+            let mut consumer = stream
+                .get_consumer::<pull::Config>(DURABLE)
+                .await
+                .map_err(|err| anyhow::anyhow!(err))?;
+            Ok(consumer.info().await?.clone())
+        }
+
+        /// Waits until the consumer has created the stream and its durable.
+        pub async fn wait_consumer_ready(&self) -> anyhow::Result<()> {
+            let fx = self;
+            anju_testkit::eventually(Duration::from_secs(20), "the durable consumer", || async move {
+                Ok(fx.durable_info().await.ok().map(|_| ()))
+            })
+            .await
+        }
+
+        /// Waits until every id in `ids` has been applied at least once.
+        pub async fn wait_applied(&self, ids: &[String], timeout: Duration) -> anyhow::Result<()> {
+            let fx = self;
+            anju_testkit::eventually(timeout, &format!("{} probes applied", ids.len()), || async move {
+                let counts = fx.counts().await?;
+                Ok(ids.iter().all(|id| counts.contains_key(id)).then_some(()))
+            })
+            .await
+        }
+
+        /// Waits until nothing is in flight: the outbox is drained and the durable consumer has
+        /// acknowledged (or terminated) everything in the stream. After this, a duplicate that
+        /// was going to happen has happened.
+        pub async fn wait_quiet(&self, timeout: Duration) -> anyhow::Result<()> {
+            let fx = self;
+            anju_testkit::eventually(timeout, "outbox drained and every message acked", || async move {
+                if fx.unpublished().await? > 0 {
+                    return Ok(None);
+                }
+                let last = {
+                    let mut stream = fx.bus.jetstream().get_stream(fx.bus.stream_name(PRODUCER)).await?;
+                    stream.info().await?.state.last_sequence
+                };
+                let info = fx.durable_info().await?;
+                Ok((info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence >= last)
+                    .then_some(()))
+            })
+            .await
+        }
+
+        /// The core claim: each of `ids` applied exactly once, and nothing else applied.
+        pub async fn assert_exactly_once(&self, ids: &[String]) -> anyhow::Result<()> {
+            let counts = self.counts().await?;
+            let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+            assert!(twice.is_empty(), "applied more than once: {twice:?}");
+            let missing: Vec<_> = ids.iter().filter(|id| !counts.contains_key(*id)).collect();
+            assert!(missing.is_empty(), "never applied: {missing:?}");
+            assert_eq!(counts.len(), ids.len(), "unexpected extra effects");
+            Ok(())
+        }
+
+        /// Removes this test's streams and databases (best effort; stale ones are swept by
+        /// `anju_testkit::drop_stale_databases`).
+        pub async fn teardown(self) {
+            let js = self.bus.jetstream();
+            let _ = js.delete_stream(self.bus.stream_name(PRODUCER)).await;
+            let _ = js.delete_stream(self.bus.dlq_stream_name()).await;
+            self.producer.close().await;
+            self.consumer.close().await;
+            if let Ok(mut conn) = PgConnection::connect(&anju_kit::config::with_database(
+                self.settings.database.url.expose(),
+                "postgres",
+            ))
+            .await
+            {
+                for service in [PRODUCER, CONSUMER] {
+                    let name = self.settings.database_name(service);
+                    // The name comes from testkit's settings: lowercase letters, digits, '_'.
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// testkit's per-test settings, with spans that carry trace ids.
+    pub fn settings() -> Settings {
+        init_tracing();
+        anju_testkit::settings()
+    }
+}
+
+/// Case 1: 50 events, each committed with its widget, reach the consumer exactly once; every
+/// outbox row ends marked published. The relay's poll is set to a minute, so arrival within
+/// seconds proves it is woken by the commit-time notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_other_service_exactly_once() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    let relay = fx.spawn_relay(RelayConfig {
+        idle_poll: Duration::from_secs(60),
+        ..RelayConfig::default()
+    });
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+
+    // Let the relay start listening and the consumer create the stream and durable first,
+    // so the measured latency is the steady-state one.
+    fx.wait_consumer_ready().await?;
+    let started = Instant::now();
+    let ids = fx.produce("happy", 50).await?;
+    fx.wait_applied(&ids, SOON).await?;
+    let elapsed = started.elapsed();
+    fx.wait_quiet(SOON).await?;
+
+    fx.assert_exactly_once(&ids).await?;
+    assert_eq!(fx.outbox_rows().await?, 50);
+    assert_eq!(fx.unpublished().await?, 0, "every outbox row is marked published");
+    assert_eq!(fx.inbox_rows().await?, 50);
+    assert_eq!(fx.stream_messages().await?, 50, "one stream message per event");
+
+    // Latency sanity: commit (outbox created_at) to effect (applied_at), on one Postgres clock.
+    let produced: HashMap<String, f64> = sqlx::query_as(
+        "select w.name, extract(epoch from o.created_at)::float8
+         from outbox o join widgets w on w.id::text = o.aggregate_id",
+    )
+    .fetch_all(&fx.producer)
+    .await?
+    .into_iter()
+    .collect();
+    let applied: Vec<(String, f64)> =
+        sqlx::query_as("select probe_id, extract(epoch from applied_at)::float8 from applied")
+            .fetch_all(&fx.consumer)
+            .await?;
+    let latencies: Vec<f64> = applied.iter().map(|(id, at)| at - produced[id]).collect();
+    let max = latencies.iter().copied().fold(0.0, f64::max);
+    let mut sorted = latencies.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    eprintln!("50 events in {elapsed:?}; commit→effect median {:.1} ms, max {:.1} ms", median * 1e3, max * 1e3);
+    assert!(max < 5.0, "commit→effect took {max:.2} s; the relay should wake on the notification, not its 60 s poll");
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    fx.teardown().await;
+    Ok(())
+}
+
+/// Case 2: the relay is down (killed after the business transactions committed, before it
+/// published anything). Nothing reaches the consumer while it is down; once a relay runs again,
+/// every event arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_committed_while_the_relay_is_down_arrive_once_it_is_back() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+    fx.wait_consumer_ready().await?;
+
+    let ids = fx.produce("orphan", 30).await?;
+    // A negative check needs some time to pass: give a publisher that should not exist the
+    // chance to show itself. (Not a wait for something to happen.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fx.unpublished().await?, 30, "the events wait in the outbox");
+    assert_eq!(fx.stream_messages().await?, 0, "nothing was published");
+    assert!(fx.counts().await?.is_empty(), "nothing was applied");
+
+    let relay = fx.spawn_relay(fx.relay_config());
+    fx.wait_applied(&ids, SOON).await?;
+    fx.wait_quiet(SOON).await?;
+    fx.assert_exactly_once(&ids).await?;
+    assert_eq!(fx.unpublished().await?, 0);
+    assert_eq!(fx.stream_messages().await?, 30);
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    fx.teardown().await;
+    Ok(())
+}
+
+/// Case 3: JetStream acknowledged the batch but the relay died before marking the rows sent.
+/// The next relay publishes them all again: JetStream drops the copies (same `Nats-Msg-Id`
+/// inside its duplicate window) and the effects stay at one. Beyond the window — simulated by
+/// republishing an envelope under a new message id, as `anju outbox replay` would — the
+/// consumer's inbox drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_sent_mark_republishes_without_a_second_effect() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+    fx.wait_consumer_ready().await?;
+    let ids = fx.produce("unmarked", 20).await?;
+
+    let crashed = fx.spawn_relay(RelayConfig {
+        failpoint: Some(RelayFailpoint::AfterPublishBeforeMark),
+        ..fx.relay_config()
+    });
+    let err = crashed.finished().await.expect_err("the failpoint ends the relay");
+    assert!(err.is::<anju_messaging::relay::FailpointHit>(), "unexpected error: {err:#}");
+    assert_eq!(fx.unpublished().await?, 20, "the sent marks were lost with the relay");
+    fx.wait_applied(&ids, SOON).await?;
+    assert_eq!(fx.stream_messages().await?, 20);
+
+    let relay = fx.spawn_relay(fx.relay_config());
+    fx.wait_quiet(SOON).await?;
+    assert_eq!(fx.unpublished().await?, 0, "the second relay marked every row");
+    assert_eq!(
+        fx.stream_messages().await?,
+        20,
+        "JetStream dropped the republished ids inside its duplicate window"
+    );
+    fx.assert_exactly_once(&ids).await?;
+
+    // After the duplicate window: the same envelope under a different message id.
+    let (event_id, subject, envelope): (uuid::Uuid, String, Vec<u8>) =
+        sqlx::query_as("select event_id, subject, envelope from outbox order by position limit 1")
+            .fetch_one(&fx.producer)
+            .await?;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", format!("{event_id}:replayed-after-window").as_str());
+    let ack = fx
+        .bus
+        .jetstream()
+        .publish_with_headers(subject, headers, envelope.into())
+        .await?
+        .await?;
+    assert!(!ack.duplicate, "a new message id passes JetStream's dedupe");
+    fx.wait_quiet(SOON).await?; // the durable acked it, so the consumer has processed it
+    assert_eq!(fx.stream_messages().await?, 21);
+    fx.assert_exactly_once(&ids).await?;
+    assert_eq!(fx.inbox_rows().await?, 20);
+    assert_eq!(fx.handler.attempts(&ids[0]), 1, "the inbox skipped it before the handler ran");
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    fx.teardown().await;
+    Ok(())
+}
+
+/// Case 4: a consumer committed its effects and inbox rows and died before acking. The
+/// messages come back after `ack_wait` to the restarted consumer (same durable), which finds
+/// them in the inbox and acks them without running the handler again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_before_its_ack_does_not_apply_twice() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    let relay = fx.spawn_relay(fx.relay_config());
+    let ids = fx.produce("unacked", 20).await?;
+    anju_testkit::eventually(SOON, "every event published", || async {
+        Ok((fx.unpublished().await? == 0).then_some(()))
+    })
+    .await?;
+
+    let crashed = fx.spawn_consumer(ConsumerConfig {
+        failpoint: Some(ConsumerFailpoint::AfterCommitBeforeAck),
+        ..fx.consumer_config()
+    });
+    let err = crashed.finished().await.expect_err("the failpoint ends the consumer");
+    assert!(err.is::<anju_messaging::consumer::FailpointHit>(), "unexpected error: {err:#}");
+    let committed = fx.counts().await?;
+    assert!(!committed.is_empty(), "the first batch was committed");
+    assert!(committed.values().all(|n| *n == 1));
+    assert_eq!(fx.inbox_rows().await?, committed.len() as i64, "inbox rows beside the effects");
+    assert_eq!(fx.durable_info().await?.ack_floor.stream_sequence, 0, "nothing was acked");
+
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+    fx.wait_applied(&ids, SOON).await?;
+    fx.wait_quiet(SOON).await?;
+    fx.assert_exactly_once(&ids).await?;
+    assert_eq!(fx.inbox_rows().await?, 20);
+    for id in &ids {
+        assert_eq!(fx.handler.attempts(id), 1, "{id}: the redelivery was skipped by the inbox");
+    }
+    let delivered = fx.durable_info().await?.delivered.consumer_sequence;
+    assert!(
+        delivered >= (ids.len() + committed.len()) as u64,
+        "the {} committed-but-unacked messages were delivered again (deliveries: {delivered})",
+        committed.len()
+    );
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    fx.teardown().await;
+    Ok(())
+}
+
+/// Case 5: NATS is killed (SIGKILL) and restarted while events are being written. The relay
+/// and the consumer recover by themselves and every event is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_and_consumer_ride_out_a_nats_restart() -> anyhow::Result<()> {
+    let mut nats = NatsServer::start().await?;
+    let mut settings = fixture::settings();
+    settings.nats.url = nats.url();
+    let fx = Fixture::with_settings(settings).await?;
+    let relay = fx.spawn_relay(fx.relay_config());
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+    fx.wait_consumer_ready().await?;
+
+    let total = 200;
+    let produce = async {
+        let mut ids = Vec::with_capacity(total);
+        for i in 0..total {
+            let id = format!("flow-{i}");
+            fx.produce_one(&id).await?;
+            ids.push(id);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        anyhow::Ok(ids)
+    };
+    let chaos = async {
+        // Kill it once events are demonstrably flowing end to end.
+        anju_testkit::eventually(SOON, "30 events applied", || async {
+            Ok((fx.counts().await?.len() >= 30).then_some(()))
+        })
+        .await?;
+        nats.kill();
+        let down_at = fx.counts().await?.len();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        nats.restart().await?;
+        anyhow::Ok(down_at)
+    };
+    let (ids, down_at) = tokio::join!(produce, chaos);
+    let (ids, down_at) = (ids?, down_at?);
+
+    fx.wait_applied(&ids, Duration::from_secs(90)).await?;
+    fx.wait_quiet(Duration::from_secs(60)).await?;
+    fx.assert_exactly_once(&ids).await?;
+    eprintln!(
+        "NATS killed after {down_at} events applied; stream holds {} messages for {total} events",
+        fx.stream_messages().await?
+    );
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    fx.teardown().await;
+    drop(nats);
+    Ok(())
+}
+
+/// Case 6: one event fails transiently on every attempt, another permanently. Both end on the
+/// dead-letter subject (the transient one after exactly `max_deliver` attempts, the permanent
+/// one at once) with their reason and original subject, while the events around them are
+/// applied. Once the handler accepts them, `dlq::replay` applies each exactly once and empties
+/// the dead-letter queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_events_are_dead_lettered_and_replayed_once_fixed() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    let max_deliver = fx.settings.nats.max_deliver;
+    assert_eq!(max_deliver, 3);
+    let (transient, permanent) = ("poison-transient".to_string(), "poison-permanent".to_string());
+    fx.handler.poison(&transient, Poison::Transient);
+    fx.handler.poison(&permanent, Poison::Permanent);
+    let relay = fx.spawn_relay(fx.relay_config());
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+
+    let mut ids = fx.produce("before", 10).await?;
+    let transient_event = fx.produce_one(&transient).await?;
+    let permanent_event = fx.produce_one(&permanent).await?;
+    ids.extend(fx.produce("after", 10).await?);
+
+    fx.wait_applied(&ids, SOON).await?;
+    let letters = anju_testkit::eventually(SOON, "two dead letters", || async {
+        let letters = dlq::list(&fx.bus, Some(fixture::DURABLE)).await?;
+        Ok((letters.len() >= 2).then_some(letters))
+    })
+    .await?;
+    fx.wait_quiet(SOON).await?;
+    fx.assert_exactly_once(&ids).await?;
+
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let subject = fx.bus.subject(fixture::PRODUCER, "widget", "probe");
+    for (event_id, reason) in [(transient_event, "not ready yet"), (permanent_event, "malformed")] {
+        let letter = letters
+            .iter()
+            .find(|l| l.event_id.as_deref() == Some(event_id.to_string().as_str()))
+            .unwrap_or_else(|| panic!("no dead letter for {event_id}: {letters:?}"));
+        assert_eq!(letter.consumer, fixture::DURABLE);
+        assert_eq!(letter.original_subject, subject);
+        assert!(letter.reason.contains(reason), "reason {:?} lacks {reason:?}", letter.reason);
+    }
+    assert_eq!(fx.handler.attempts(&transient), max_deliver as u32, "transient: exactly max_deliver attempts");
+    assert_eq!(fx.handler.attempts(&permanent), 1, "permanent: no retry");
+
+    fx.handler.cure(&transient);
+    fx.handler.cure(&permanent);
+    assert_eq!(dlq::replay(&fx.bus, Some(fixture::DURABLE)).await?, 2);
+    let all: Vec<String> = ids.iter().cloned().chain([transient.clone(), permanent.clone()]).collect();
+    fx.wait_applied(&all, SOON).await?;
+    fx.wait_quiet(SOON).await?;
+    fx.assert_exactly_once(&all).await?;
+    assert!(dlq::list(&fx.bus, Some(fixture::DURABLE)).await?.is_empty(), "the DLQ is empty after replay");
+    assert_eq!(fx.handler.attempts(&transient), max_deliver as u32 + 1);
+    assert_eq!(fx.handler.attempts(&permanent), 2);
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    fx.teardown().await;
+    Ok(())
+}
+
+/// Case 7: the producer's trace continues in the consumer: the handler's span has the trace
+/// id of the span the event was written in. An event written outside any span starts a trace
+/// of its own in the consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_joins_the_producers_trace() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    let relay = fx.spawn_relay(fx.relay_config());
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+
+    let produced_in = fx.produce_traced("traced").await?;
+    assert_ne!(produced_in, "0".repeat(32), "the producer span has an OpenTelemetry trace id");
+    fx.produce_one("untraced").await?;
+    let traceparent: String = sqlx::query_scalar("select traceparent from outbox order by position limit 1")
+        .fetch_one(&fx.producer)
+        .await?;
+    assert_eq!(anju_kit::telemetry::trace_id_in(&traceparent), Some(produced_in.as_str()));
+
+    let ids = vec!["traced".to_string(), "untraced".to_string()];
+    fx.wait_applied(&ids, SOON).await?;
+    assert_eq!(fx.trace_id_applied("traced").await?, produced_in, "the handler ran in the producer's trace");
+    let untraced = fx.trace_id_applied("untraced").await?;
+    assert_ne!(untraced, "0".repeat(32), "the consumer span has a trace of its own");
+    assert_ne!(untraced, produced_in);
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    fx.teardown().await;
+    Ok(())
+}
+
+/// Focused check of the outbox writer alone (no NATS): the row holds a decodable envelope
+/// with the payload, subject `<prefix>.<service>.<aggregate>.<event>`, the tenant, and a
+/// sequence counting per aggregate; a rolled-back transaction leaves no row and no sequence.
+#[tokio::test]
+async fn the_outbox_row_holds_the_envelope_with_per_aggregate_sequences() -> anyhow::Result<()> {
+    use anju_proto::events::Envelope;
+    use prost::Message as _;
+
+    let fx = Fixture::new().await?;
+    let widget = uuid::Uuid::now_v7();
+    let probe = |n: &str| Probe {
+        probe_id: n.into(),
+        note: "seq".into(),
+    };
+    let mut tx = fx.producer.begin().await?;
+    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("a")).await?;
+    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("b")).await?;
+    tx.commit().await?;
+    let mut tx = fx.producer.begin().await?;
+    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("rolled-back")).await?;
+    tx.rollback().await?;
+    let mut tx = fx.producer.begin().await?;
+    let last = fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("c")).await?;
+    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", uuid::Uuid::now_v7()), &probe("other")).await?;
+    tx.commit().await?;
+
+    let rows: Vec<(uuid::Uuid, String, i64, Vec<u8>)> =
+        sqlx::query_as("select event_id, subject, sequence, envelope from outbox order by position")
+            .fetch_all(&fx.producer)
+            .await?;
+    let sequences: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    assert_eq!(sequences, [1, 2, 3, 1], "per aggregate, gapless across a rollback");
+    let (event_id, subject, _, bytes) = &rows[2];
+    assert_eq!(*event_id, last);
+    assert_eq!(*subject, format!("{}.producer.widget.probe", fx.settings.nats.prefix));
+    let envelope = Envelope::decode(bytes.as_slice())?;
+    let event = anju_messaging::Event::from_envelope(envelope, subject.clone(), 1)?;
+    assert_eq!(event.event_id, last);
+    assert_eq!(event.tenant_id, fx.tenant);
+    assert_eq!(event.sequence(), 3);
+    assert_eq!(event.envelope.aggregate_id, widget.to_string());
+    assert_eq!(event.envelope.correlation_id, last.to_string(), "a new journey starts at the event");
+    assert_eq!(event.decode::<Probe>()?.probe_id, "c");
+
+    fx.teardown().await;
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! The module manager behind `anju serve --target …` (after Grafana Loki's `-target`):
+//! starts any set of services in one process, each with its own database, gRPC port and
+//! consumers. The binary and the end-to-end tests both use [`Stack`].
+
+use std::collections::BTreeMap;
+
+use anju_kit::{Settings, config::SERVICES};
+use anyhow::bail;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Running services and the ports they serve on.
+pub struct Stack {
+    ports: BTreeMap<&'static str, u16>,
+    running: JoinSet<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+}
+
+/// Resolves `all` or one service name to the list of services to run.
+pub fn targets(target: &str) -> anyhow::Result<Vec<&'static str>> {
+    match target {
+        "all" => Ok(SERVICES.to_vec()),
+        one => match SERVICES.iter().find(|s| **s == one) {
+            Some(name) => Ok(vec![*name]),
+            None => bail!("unknown target {one:?}; expected all or one of {}", SERVICES.join(", ")),
+        },
+    }
+}
+
+macro_rules! start_service {
+    ($crate_name:ident, $running:expr, $settings:expr, $shutdown:expr) => {{
+        let app = $crate_name::Application::build($settings, $shutdown).await?;
+        let port = app.port();
+        $running.spawn(app.run_until_stopped());
+        port
+    }};
+}
+
+impl Stack {
+    /// Builds and starts each named service; they stop when `shutdown` is cancelled.
+    pub async fn start(settings: &Settings, names: &[&'static str], shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let mut running = JoinSet::new();
+        let mut ports = BTreeMap::new();
+        for &name in names {
+            let token = shutdown.clone();
+            let port = match name {
+                "sales" => start_service!(anju_sales, running, settings, token),
+                "finance" => start_service!(anju_finance, running, settings, token),
+                "handover" => start_service!(anju_handover, running, settings, token),
+                "maintenance" => start_service!(anju_maintenance, running, settings, token),
+                "complaints" => start_service!(anju_complaints, running, settings, token),
+                "title" => start_service!(anju_title, running, settings, token),
+                "saga" => start_service!(anju_saga, running, settings, token),
+                other => bail!("unknown service {other}"),
+            };
+            tracing::info!(service = name, port, "service started");
+            ports.insert(name, port);
+        }
+        Ok(Self {
+            ports,
+            running,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self, service: &str) -> Option<u16> {
+        self.ports.get(service).copied()
+    }
+
+    pub fn ports(&self) -> &BTreeMap<&'static str, u16> {
+        &self.ports
+    }
+
+    /// Waits until every service stopped; one failing stops the others.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut failed = false;
+        while let Some(joined) = self.running.join_next().await {
+            let outcome = joined.map_err(anyhow::Error::new).and_then(|r| r);
+            if let Err(err) = outcome {
+                tracing::error!(error = format!("{err:#}"), "service stopped with an error; stopping the others");
+                failed = true;
+                self.shutdown.cancel();
+            }
+        }
+        if failed {
+            bail!("a service failed");
+        }
+        Ok(())
+    }
+
+    /// Stops every service and waits for them.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// Typed clients that carry a bearer token (and the trace context) on every call.
+pub mod client {
+    use std::time::Duration;
+
+    use anju_kit::grpc::ClientAuth;
+    use anyhow::Context;
+    use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+    pub type Authed = InterceptedService<Channel, ClientAuth>;
+
+    /// A lazily connecting channel to `host:port`.
+    pub fn channel(host: &str, port: u16) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(format!("http://{host}:{port}"))
+            .context("service address")?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(15))
+            .connect_lazy())
+    }
+
+    pub fn authed(host: &str, port: u16, token: &str) -> anyhow::Result<Authed> {
+        Ok(InterceptedService::new(channel(host, port)?, ClientAuth::bearer(token)?))
+    }
+}

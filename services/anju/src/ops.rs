@@ -1,0 +1,151 @@
+//! Operator commands: health, tokens, outbox replay, dead letters.
+
+use std::time::{Duration, Instant};
+
+use anju::client;
+use anju_kit::{
+    Role, Settings,
+    auth::{Claims, TokenIssuer, expiry},
+    config::SERVICES,
+};
+use anju_messaging::{Bus, dlq, outbox};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+#[derive(Subcommand)]
+pub enum OutboxAction {
+    /// Mark rows created since a time as unpublished, so the relay sends them again.
+    Replay {
+        #[arg(long)]
+        service: String,
+        /// RFC 3339 time, e.g. 2026-11-27T08:00:00Z.
+        #[arg(long)]
+        since: chrono::DateTime<chrono::Utc>,
+    },
+    /// How many rows wait for the relay, per service.
+    Lag,
+}
+
+#[derive(Subcommand)]
+pub enum DlqAction {
+    List {
+        #[arg(long)]
+        consumer: Option<String>,
+    },
+    Replay {
+        #[arg(long)]
+        consumer: Option<String>,
+    },
+}
+
+async fn check(settings: &Settings, service: &str) -> Result<ServingStatus, String> {
+    let port = settings.grpc_port(service);
+    let full = anju_proto::service_names::of(service).unwrap_or_default();
+    let channel = client::channel(&settings.grpc.host.to_string(), port).map_err(|e| e.to_string())?;
+    let mut health = HealthClient::new(channel);
+    let request = HealthCheckRequest { service: full.into() };
+    match tokio::time::timeout(Duration::from_secs(2), health.check(request)).await {
+        Ok(Ok(response)) => Ok(response.into_inner().status()),
+        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Err(_) => Err("no answer within 2 s".into()),
+    }
+}
+
+/// Prints each service's health; with `wait`, retries until all serve or time runs out.
+pub async fn status(settings: &Settings, wait: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(wait);
+    loop {
+        let mut rows = Vec::new();
+        for service in SERVICES {
+            rows.push((service, settings.grpc_port(service), check(settings, service).await));
+        }
+        let all_serving = rows.iter().all(|(_, _, s)| matches!(s, Ok(ServingStatus::Serving)));
+        if all_serving || Instant::now() >= deadline {
+            println!("{:<12} {:>6}  status", "service", "port");
+            for (service, port, state) in &rows {
+                let shown = match state {
+                    Ok(status) => status.as_str_name().to_string(),
+                    Err(err) => format!("DOWN ({err})"),
+                };
+                println!("{service:<12} {port:>6}  {shown}");
+            }
+            if all_serving {
+                println!("all {} services are SERVING", rows.len());
+                return Ok(());
+            }
+            bail!("not every service is SERVING");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+pub fn token(settings: &Settings, tenant: uuid::Uuid, roles: &[String], contractor: Option<uuid::Uuid>) -> anyhow::Result<()> {
+    let secret = settings
+        .auth
+        .hs256_secret
+        .as_ref()
+        .context("no HS256 key configured: production tokens come from your identity provider")?;
+    let roles: Vec<Role> = roles.iter().map(|r| r.parse()).collect::<anyhow::Result<_>>()?;
+    if roles.is_empty() {
+        bail!("name at least one role with --roles");
+    }
+    let claims = Claims {
+        sub: "anju-cli".into(),
+        tenant: tenant.to_string(),
+        roles,
+        projects: vec!["*".into()],
+        contractor: contractor.map(|c| c.to_string()),
+        exp: expiry(12 * 3600),
+        iss: settings.auth.issuer.clone(),
+        aud: settings.auth.audience.clone(),
+    };
+    println!("{}", TokenIssuer::hs256(secret.expose()).issue(&claims)?);
+    Ok(())
+}
+
+pub async fn outbox(settings: &Settings, action: OutboxAction) -> anyhow::Result<()> {
+    match action {
+        OutboxAction::Replay { service, since } => {
+            anju::targets(&service)?;
+            let pool = sqlx::PgPool::connect(&settings.database_url(&service)).await?;
+            let rows = outbox::replay_since(&pool, since).await?;
+            println!("{rows} events of {service} since {since} queued for republishing");
+        }
+        OutboxAction::Lag => {
+            for service in SERVICES {
+                let pool = sqlx::PgPool::connect(&settings.database_url(service)).await?;
+                let (pending, oldest) = anju_messaging::relay::lag(&pool).await?;
+                println!("{service:<12} pending {pending:>6}  oldest {:.1}s", oldest.unwrap_or(0.0));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn dlq(settings: &Settings, action: DlqAction) -> anyhow::Result<()> {
+    let bus = Bus::connect(&settings.nats).await?;
+    match action {
+        DlqAction::List { consumer } => {
+            let letters = dlq::list(&bus, consumer.as_deref()).await?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for l in letters {
+                println!(
+                    "#{:<6} {:<28} {:<40} {} — {}",
+                    l.sequence,
+                    l.consumer,
+                    l.original_subject,
+                    l.event_id.unwrap_or_default(),
+                    l.reason
+                );
+            }
+        }
+        DlqAction::Replay { consumer } => {
+            let replayed = dlq::replay(&bus, consumer.as_deref()).await?;
+            println!("{replayed} dead letters replayed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Repair requests and the work orders they carry.
+
+use anju_kit::{Principal, ServiceError, ServiceResult, paging::Page};
+use anju_proto::maintenance as pb;
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct RepairRequest {
+    pub repair_request_id: Uuid,
+    pub project_id: Uuid,
+    pub unit_id: Uuid,
+    pub source: String,
+    pub category: String,
+    pub description: String,
+    pub contractor_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn source_name(source: pb::RepairSource) -> Option<&'static str> {
+    match source {
+        pb::RepairSource::Unspecified => None,
+        pb::RepairSource::Owner => Some("owner"),
+        pb::RepairSource::Inspection => Some("inspection"),
+        pb::RepairSource::Complaint => Some("complaint"),
+    }
+}
+
+impl From<RepairRequest> for pb::RepairRequest {
+    fn from(r: RepairRequest) -> Self {
+        let source = match r.source.as_str() {
+            "owner" => pb::RepairSource::Owner,
+            "inspection" => pb::RepairSource::Inspection,
+            "complaint" => pb::RepairSource::Complaint,
+            _ => pb::RepairSource::Unspecified,
+        };
+        pb::RepairRequest {
+            repair_request_id: r.repair_request_id.to_string(),
+            project_id: r.project_id.to_string(),
+            unit_id: r.unit_id.to_string(),
+            source: source as i32,
+            category: r.category,
+            description: r.description,
+            contractor_id: r.contractor_id.map(|c| c.to_string()).unwrap_or_default(),
+            created_at: Some(prost_types::Timestamp {
+                seconds: r.created_at.timestamp(),
+                nanos: r.created_at.timestamp_subsec_nanos() as i32,
+            }),
+        }
+    }
+}
+
+pub async fn insert(conn: &mut PgConnection, tenant: Uuid, r: &RepairRequest) -> ServiceResult<()> {
+    sqlx::query(
+        "insert into repair_requests (repair_request_id, tenant_id, project_id, unit_id, source, category,
+                                      description, contractor_id, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(r.repair_request_id)
+    .bind(tenant)
+    .bind(r.project_id)
+    .bind(r.unit_id)
+    .bind(&r.source)
+    .bind(&r.category)
+    .bind(&r.description)
+    .bind(r.contractor_id)
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "repair_request_id, project_id, unit_id, source, category, description, contractor_id, created_at";
+
+/// One order as `principal` may see it: within its tenant, its projects and, for a
+/// contractor, only its own.
+pub async fn visible(pool: &PgPool, principal: &Principal, id: Uuid) -> ServiceResult<RepairRequest> {
+    let found: Option<RepairRequest> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from repair_requests
+         where tenant_id = $1 and repair_request_id = $2 and ($3::uuid is null or contractor_id = $3)"
+    )))
+    .bind(principal.tenant_id)
+    .bind(id)
+    .bind(principal.contractor_id)
+    .fetch_optional(pool)
+    .await?;
+    found
+        .filter(|r| principal.can_see_project(r.project_id))
+        .ok_or_else(|| ServiceError::not_found("repair request"))
+}
+
+pub async fn work_orders(
+    pool: &PgPool,
+    principal: &Principal,
+    project_id: Option<Uuid>,
+    page: Page,
+) -> ServiceResult<(Vec<RepairRequest>, String)> {
+    let rows: Vec<RepairRequest> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from repair_requests
+         where tenant_id = $1 and repair_request_id > $2
+           and ($3::uuid is null or contractor_id = $3)
+           and ($4::uuid is null or project_id = $4)
+           and ($5::uuid[] is null or project_id = any($5))
+         order by repair_request_id limit $6"
+    )))
+    .bind(principal.tenant_id)
+    .bind(page.after)
+    .bind(principal.contractor_id)
+    .bind(project_id)
+    .bind(principal.project_filter())
+    .bind(page.fetch_limit())
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| r.repair_request_id))
+}
