@@ -198,3 +198,43 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Removes what a test made on the shared servers: its databases and its JetStream streams.
+pub async fn cleanup(settings: &Settings) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(&database_url()).await?;
+    let pattern = format!("{}\\_%", settings.database.name_prefix.replace('_', "\\_"));
+    let names: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like $1")
+        .bind(pattern)
+        .fetch_all(&mut conn)
+        .await?;
+    for name in names {
+        // Names come from pg_database and carry this test's unique prefix.
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
+            .execute(&mut conn)
+            .await?;
+    }
+    let client = async_nats::connect(&settings.nats.url).await?;
+    let jetstream = async_nats::jetstream::new(client);
+    let prefix = format!("{}_", settings.nats.prefix.to_ascii_uppercase());
+    let mut names = jetstream.stream_names();
+    let mut ours = Vec::new();
+    while let Some(name) = futures_next(&mut names).await {
+        if name.starts_with(&prefix) {
+            ours.push(name);
+        }
+    }
+    for name in ours {
+        let _ = jetstream.delete_stream(&name).await;
+    }
+    Ok(())
+}
+
+async fn futures_next<S: futures::Stream<Item = Result<String, E>> + Unpin, E>(stream: &mut S) -> Option<String> {
+    use futures::StreamExt;
+    loop {
+        match stream.next().await? {
+            Ok(name) => return Some(name),
+            Err(_) => continue,
+        }
+    }
+}
