@@ -127,3 +127,4 @@ where
     })
     .await
 }
+pub mod bench;

@@ -1,0 +1,40 @@
+//! Benchmarks behind `make bench`. Every figure is reported beside a baseline measured on the
+//! same machine in the same run (pgbench for Postgres-bound paths), as a ratio.
+
+pub mod outbox;
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+/// Baselines written by `deploy/bench/pgbench.sh` (`tps_1=…`, `tps_64=…`).
+pub fn pgbench() -> BTreeMap<String, f64> {
+    let path = results_dir().join("pgbench.txt");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            Some((key.trim().to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+pub fn results_dir() -> PathBuf {
+    let dir = std::env::var_os("ANJU_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.anju/bench")));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// The value at quantile `q` (0..=1) of sorted samples.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}

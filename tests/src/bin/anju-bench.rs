@@ -1,0 +1,29 @@
+//! `make bench`: runs anju's benchmarks and prints Markdown for the README.
+
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// Events in the sustained outbox run.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Fixed rate for the latency run, events per second.
+    #[arg(long, default_value_t = 200)]
+    rate: u32,
+    /// Length of the latency run in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut report = String::from("## Benchmarks (this machine, one run)\n\n");
+    let outbox = anju_e2e::bench::outbox::run(args.events, args.rate, args.seconds).await?;
+    report += &outbox.markdown();
+    println!("{report}");
+    let path = anju_e2e::bench::results_dir().join("results.md");
+    std::fs::write(&path, &report)?;
+    eprintln!("written to {}", path.display());
+    Ok(())
+}
