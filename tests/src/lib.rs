@@ -59,6 +59,11 @@ impl TestStack {
         client::authed("127.0.0.1", self.port(service), token).expect("authed channel")
     }
 
+    /// A sales client acting as the named user.
+    pub fn sales_as(&self, subject: &str, roles: &[Role]) -> SalesServiceClient<Authed> {
+        SalesServiceClient::new(self.authed_with("sales", &anju_testkit::token_for(self.tenant, subject, roles)))
+    }
+
     pub fn sales(&self, roles: &[Role]) -> SalesServiceClient<Authed> {
         SalesServiceClient::new(self.authed("sales", roles))
     }

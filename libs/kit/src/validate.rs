@@ -105,6 +105,47 @@ impl Validator {
         area.square_centimetres
     }
 
+    /// Accepts an empty string as "none"; otherwise requires a date written YYYY-MM-DD.
+    pub fn optional_date(&mut self, field: &str, value: &str) -> Option<chrono::NaiveDate> {
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        match chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+            Ok(date) => Some(date),
+            Err(_) => {
+                self.violation(field, "must be a date written YYYY-MM-DD");
+                None
+            }
+        }
+    }
+
+    /// Requires a date written YYYY-MM-DD.
+    pub fn date(&mut self, field: &str, value: &str) -> chrono::NaiveDate {
+        if value.trim().is_empty() {
+            self.violation(field, "is required");
+            return chrono::NaiveDate::MIN;
+        }
+        self.optional_date(field, value).unwrap_or(chrono::NaiveDate::MIN)
+    }
+
+    /// Requires a phone number; returns its digits (a leading +86/0086 country code dropped).
+    pub fn phone(&mut self, field: &str, value: &str) -> String {
+        let digits: String = value.chars().filter(|c| c.is_ascii_digit()).collect();
+        let stripped = if value.trim_start().starts_with('+') {
+            digits.strip_prefix("86").unwrap_or(&digits).to_string()
+        } else {
+            digits.strip_prefix("0086").unwrap_or(&digits).to_string()
+        };
+        let allowed = value.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        if value.trim().is_empty() {
+            self.violation(field, "is required");
+        } else if !allowed || !(7..=15).contains(&stripped.len()) {
+            self.violation(field, "must be a phone number of 7 to 15 digits");
+        }
+        stripped
+    }
+
     pub fn range<T: PartialOrd + std::fmt::Display + Copy>(
         &mut self,
         field: &str,
@@ -149,6 +190,19 @@ mod tests {
         };
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["name", "project_id", "request_id", "floors"]);
+    }
+
+    #[test]
+    fn phones_are_normalised() {
+        let mut v = Validator::new();
+        assert_eq!(v.phone("phone", "+86 138-0013-8000"), "13800138000");
+        assert_eq!(v.phone("phone", "0086 13800138000"), "13800138000");
+        assert_eq!(v.phone("phone", "0755-8888 1234"), "075588881234");
+        assert!(v.finish().is_ok());
+        let mut v = Validator::new();
+        v.phone("phone", "call me");
+        v.optional_date("next_follow_up_on", "2026-13-01");
+        assert!(v.finish().is_err());
     }
 
     #[test]

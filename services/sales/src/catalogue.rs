@@ -36,6 +36,7 @@ pub struct Unit {
     pub currency: String,
     pub orientation: String,
     pub status: String,
+    pub customer_id: Option<Uuid>,
 }
 
 /// The unit inventory (銷控) states.
@@ -117,6 +118,7 @@ impl From<Unit> for pb::Unit {
             }),
             orientation: u.orientation,
             status: status as i32,
+            customer_id: u.customer_id.map(|c| c.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -239,7 +241,7 @@ pub async fn insert_unit(conn: &mut PgConnection, tenant: Uuid, unit: &Unit) -> 
 }
 
 const UNIT_COLUMNS: &str = "unit_id, project_id, building_id, unit_number, floor, layout, forecast_area_cm2, \
-                            list_price_minor, currency, orientation, status";
+                            list_price_minor, currency, orientation, status, customer_id";
 
 pub async fn unit(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid) -> ServiceResult<Unit> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -6,7 +6,9 @@
 //! shutdown token fires.
 
 mod catalogue;
+mod customers;
 mod grpc;
+mod inventory;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
@@ -60,4 +62,14 @@ pub fn policy() -> Policy {
         .allow("ListProjects", READERS)
         .allow("GetUnit", READERS)
         .allow("ListUnits", READERS)
+        .allow("ImportUnits", &[SalesManager])
+        .allow("RecordVisit", &[SalesConsultant, SalesManager])
+        .allow("ReassignCustomer", &[SalesManager])
+        .allow("GradeCustomer", &[SalesConsultant, SalesManager])
+        .allow("LogFollowUp", &[SalesConsultant, SalesManager])
+        .allow("GetCustomer", &[SalesConsultant, SalesManager, CustomerService])
+        .allow("ListCustomersDue", &[SalesConsultant, SalesManager])
+        .allow("HoldUnit", &[SalesConsultant, SalesManager])
+        .allow("ReleaseUnit", &[SalesConsultant, SalesManager])
+        .allow("GetSalesBoard", &[SalesManager, SalesConsultant, Operator])
 }

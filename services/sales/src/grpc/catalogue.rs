@@ -1,39 +1,24 @@
-//! The SalesService API: validation, tenant and project scope, idempotent commands, events.
+//! Catalogue commands: projects, buildings, units and the bulk unit import.
 
 use anju_kit::{
     Principal, ServiceError, ServiceResult,
     audit::Subject,
     idempotency::{Claim, Command},
     ids::new_id,
-    paging::Page,
     validate::Validator,
 };
-use anju_messaging::{EventMeta, Outbox, host::Platform};
-use anju_proto::{events, sales as pb, sales::sales_service_server::SalesService};
+use anju_messaging::EventMeta;
+use anju_proto::{events, sales as pb};
 use chrono::Utc;
-use sqlx::PgPool;
-use tonic::{Request, Response, Status};
 
+use super::SalesApi;
 use crate::catalogue::{self, Building, Project, Unit};
 
 /// Largest unit we accept: 100 000 m², in square centimetres.
-const MAX_UNIT_AREA_CM2: i64 = 100_000 * 10_000;
-
-#[derive(Clone)]
-pub struct SalesApi {
-    pool: PgPool,
-    outbox: Outbox,
-}
+pub(super) const MAX_UNIT_AREA_CM2: i64 = 100_000 * 10_000;
 
 impl SalesApi {
-    pub fn new(platform: &Platform) -> Self {
-        Self {
-            pool: platform.pool.clone(),
-            outbox: platform.outbox.clone(),
-        }
-    }
-
-    async fn create_project(&self, principal: &Principal, req: pb::CreateProjectRequest) -> ServiceResult<pb::CreateProjectResponse> {
+    pub(super) async fn create_project(&self, principal: &Principal, req: pb::CreateProjectRequest) -> ServiceResult<pb::CreateProjectResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let code = v.text("code", &req.code, 32);
@@ -73,7 +58,7 @@ impl SalesApi {
         Ok(response)
     }
 
-    async fn create_building(&self, principal: &Principal, req: pb::CreateBuildingRequest) -> ServiceResult<pb::CreateBuildingResponse> {
+    pub(super) async fn create_building(&self, principal: &Principal, req: pb::CreateBuildingRequest) -> ServiceResult<pb::CreateBuildingResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
@@ -101,7 +86,7 @@ impl SalesApi {
         Ok(response)
     }
 
-    async fn register_unit(&self, principal: &Principal, req: pb::RegisterUnitRequest) -> ServiceResult<pb::RegisterUnitResponse> {
+    pub(super) async fn register_unit(&self, principal: &Principal, req: pb::RegisterUnitRequest) -> ServiceResult<pb::RegisterUnitResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let building_id = v.uuid("building_id", &req.building_id);
@@ -136,6 +121,7 @@ impl SalesApi {
             currency,
             orientation,
             status: "available".into(),
+            customer_id: None,
         };
         catalogue::insert_unit(command.tx(), principal.tenant_id, &unit).await?;
         let proto: pb::Unit = unit.clone().into();
@@ -157,91 +143,3 @@ impl SalesApi {
     }
 }
 
-#[tonic::async_trait]
-impl SalesService for SalesApi {
-    async fn create_project(
-        &self,
-        request: Request<pb::CreateProjectRequest>,
-    ) -> Result<Response<pb::CreateProjectResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        Ok(Response::new(self.create_project(&principal, request.into_inner()).await?))
-    }
-
-    async fn get_project(&self, request: Request<pb::GetProjectRequest>) -> Result<Response<pb::GetProjectResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        let mut v = Validator::new();
-        let project_id = v.uuid("project_id", &request.get_ref().project_id);
-        v.finish()?;
-        principal.require_project(project_id)?;
-        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let project = catalogue::project(&mut conn, principal.tenant_id, project_id).await?;
-        Ok(Response::new(pb::GetProjectResponse {
-            project: Some(project.into()),
-        }))
-    }
-
-    async fn list_projects(
-        &self,
-        request: Request<pb::ListProjectsRequest>,
-    ) -> Result<Response<pb::ListProjectsResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        let page = request.get_ref().page.clone().unwrap_or_default();
-        let page = Page::parse(page.page_size, &page.page_token)?;
-        let (projects, next_page_token) =
-            catalogue::projects(&self.pool, principal.tenant_id, principal.project_filter(), page).await?;
-        Ok(Response::new(pb::ListProjectsResponse {
-            projects: projects.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
-    }
-
-    async fn create_building(
-        &self,
-        request: Request<pb::CreateBuildingRequest>,
-    ) -> Result<Response<pb::CreateBuildingResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        Ok(Response::new(self.create_building(&principal, request.into_inner()).await?))
-    }
-
-    async fn register_unit(
-        &self,
-        request: Request<pb::RegisterUnitRequest>,
-    ) -> Result<Response<pb::RegisterUnitResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        Ok(Response::new(self.register_unit(&principal, request.into_inner()).await?))
-    }
-
-    async fn get_unit(&self, request: Request<pb::GetUnitRequest>) -> Result<Response<pb::GetUnitResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        let mut v = Validator::new();
-        let unit_id = v.uuid("unit_id", &request.get_ref().unit_id);
-        v.finish()?;
-        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let unit = catalogue::unit(&mut conn, principal.tenant_id, unit_id).await?;
-        if !principal.can_see_project(unit.project_id) {
-            return Err(ServiceError::not_found("unit").into());
-        }
-        Ok(Response::new(pb::GetUnitResponse { unit: Some(unit.into()) }))
-    }
-
-    async fn list_units(&self, request: Request<pb::ListUnitsRequest>) -> Result<Response<pb::ListUnitsResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        let req = request.into_inner();
-        let mut v = Validator::new();
-        let building_id = v.uuid("building_id", &req.building_id);
-        v.finish()?;
-        let page = req.page.unwrap_or_default();
-        let page = Page::parse(page.page_size, &page.page_token)?;
-        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let building = catalogue::building(&mut conn, principal.tenant_id, building_id).await?;
-        if !principal.can_see_project(building.project_id) {
-            return Err(ServiceError::not_found("building").into());
-        }
-        drop(conn);
-        let (units, next_page_token) = catalogue::units(&self.pool, principal.tenant_id, building_id, page).await?;
-        Ok(Response::new(pb::ListUnitsResponse {
-            units: units.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
-    }
-}

@@ -1,0 +1,281 @@
+//! Sales through its gRPC API: attribution, follow-ups, the unit race, the bulk import and
+//! the sales board.
+
+use anju_e2e::{TestStack, project_with_building, unit_request};
+use anju_kit::{Role, error::field_violations};
+use anju_proto::{
+    common::{Area, Money},
+    sales::{self as pb},
+};
+use tonic::Code;
+
+fn visit(project_id: &str, phone: &str, request_id: &str) -> pb::RecordVisitRequest {
+    pb::RecordVisitRequest {
+        request_id: request_id.into(),
+        project_id: project_id.into(),
+        phone: phone.into(),
+        name: "Wang Fang".into(),
+        channel: pb::VisitChannel::WalkIn as i32,
+        note: "asked about 3-bedroom units".into(),
+        referrer_phone: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_returning_customer_stays_with_the_original_consultant() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+    let (project, _) = project_with_building(&mut manager, "ATTR-1").await.unwrap();
+    let mut li = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
+    let mut chen = stack.sales_as("consultant.chen", &[Role::SalesConsultant]);
+
+    let first = li.record_visit(visit(&project, "138 0013 8000", "v1")).await.unwrap().into_inner();
+    assert!(first.first_visit);
+    let customer = first.customer.unwrap();
+    assert_eq!(customer.consultant, "consultant.li");
+    assert_eq!(customer.phone, "13800138000");
+
+    // The same phone written another way, brought in by another consultant: refused, owner named.
+    let status = chen.record_visit(visit(&project, "+86 13800138000", "v2")).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("consultant.li"), "{}", status.message());
+    let status = chen
+        .grade_customer(pb::GradeCustomerRequest {
+            request_id: "g1".into(),
+            customer_id: customer.customer_id.clone(),
+            grade: pb::CustomerGrade::A as i32,
+            next_follow_up_on: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // The owner's return visit counts.
+    let again = li.record_visit(visit(&project, "13800138000", "v3")).await.unwrap().into_inner();
+    assert!(!again.first_visit);
+    assert_eq!(again.customer.unwrap().visits, 2);
+
+    // Only a manager reassigns, with a reason; then the new consultant serves and the old one is refused.
+    let status = chen
+        .reassign_customer(pb::ReassignCustomerRequest {
+            request_id: "r0".into(),
+            customer_id: customer.customer_id.clone(),
+            to_consultant: "consultant.chen".into(),
+            reason: "mine now".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let moved = manager
+        .reassign_customer(pb::ReassignCustomerRequest {
+            request_id: "r1".into(),
+            customer_id: customer.customer_id.clone(),
+            to_consultant: "consultant.chen".into(),
+            reason: "consultant.li left the project".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(moved.consultant, "consultant.chen");
+    chen.record_visit(visit(&project, "13800138000", "v4")).await.unwrap();
+    let status = li.record_visit(visit(&project, "13800138000", "v5")).await.unwrap_err();
+    assert!(status.message().contains("consultant.chen"));
+
+    // The reassignment is in the audit trail with its reason.
+    let pool = sqlx::PgPool::connect(&stack.settings.database_url("sales")).await.unwrap();
+    let (actor, detail): (String, serde_json::Value) =
+        sqlx::query_as("select actor, detail from audit_log where method = 'ReassignCustomer'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(actor, "manager.zhao");
+    assert_eq!(detail["reason"], "consultant.li left the project");
+
+    // Two consultants registering one new phone at the same moment: exactly one owns it.
+    let calls = (0..8).map(|i| {
+        let mut client = stack.sales_as(&format!("consultant.{i}"), &[Role::SalesConsultant]);
+        let request = visit(&project, "13900139000", &format!("race-{i}"));
+        async move { client.record_visit(request).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    let owners: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(owners.len(), 1, "exactly one consultant registers the customer");
+    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|s| s.code() == Code::FailedPrecondition));
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn follow_ups_come_due_for_their_consultant_and_the_manager_sees_the_team() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+    let (project, _) = project_with_building(&mut manager, "DUE-1").await.unwrap();
+    let mut li = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
+    let mut chen = stack.sales_as("consultant.chen", &[Role::SalesConsultant]);
+    let a = li.record_visit(visit(&project, "13800000001", "a")).await.unwrap().into_inner().customer.unwrap();
+    let b = chen.record_visit(visit(&project, "13800000002", "b")).await.unwrap().into_inner().customer.unwrap();
+    li.grade_customer(pb::GradeCustomerRequest {
+        request_id: "ga".into(),
+        customer_id: a.customer_id.clone(),
+        grade: pb::CustomerGrade::A as i32,
+        next_follow_up_on: "2026-12-01".into(),
+    })
+    .await
+    .unwrap();
+    chen.log_follow_up(pb::LogFollowUpRequest {
+        request_id: "fb".into(),
+        customer_id: b.customer_id.clone(),
+        note: "called back, wants a viewing".into(),
+        next_follow_up_on: "2026-12-03".into(),
+    })
+    .await
+    .unwrap();
+    let due = |on: &str| pb::ListCustomersDueRequest {
+        project_id: project.clone(),
+        due_on: on.into(),
+        page: None,
+    };
+    let mine = li.list_customers_due(due("2026-12-05")).await.unwrap().into_inner().customers;
+    assert_eq!(mine.iter().map(|c| c.customer_id.clone()).collect::<Vec<_>>(), vec![a.customer_id.clone()]);
+    assert_eq!(mine[0].grade, pb::CustomerGrade::A as i32);
+    let team = manager.list_customers_due(due("2026-12-05")).await.unwrap().into_inner().customers;
+    assert_eq!(team.len(), 2);
+    let early = manager.list_customers_due(due("2026-12-02")).await.unwrap().into_inner().customers;
+    assert_eq!(early.len(), 1);
+    let status = li.list_customers_due(due("12/05/2026")).await.unwrap_err();
+    assert_eq!(field_violations(&status)[0].field, "due_on");
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+    let (project, building) = project_with_building(&mut manager, "RACE-1").await.unwrap();
+    let unit = manager.register_unit(unit_request(&building, "1801")).await.unwrap().into_inner().unit.unwrap();
+
+    let mut contenders = Vec::new();
+    for i in 0..16 {
+        let mut client = stack.sales_as(&format!("consultant.{i}"), &[Role::SalesConsultant]);
+        let customer = client
+            .record_visit(visit(&project, &format!("1370000{i:04}"), &format!("c{i}")))
+            .await
+            .unwrap()
+            .into_inner()
+            .customer
+            .unwrap();
+        contenders.push((client, customer.customer_id));
+    }
+    let holds = contenders.into_iter().enumerate().map(|(i, (mut client, customer_id))| {
+        let unit_id = unit.unit_id.clone();
+        async move {
+            client
+                .hold_unit(pb::HoldUnitRequest {
+                    request_id: format!("hold-{i}"),
+                    unit_id,
+                    customer_id,
+                })
+                .await
+        }
+    });
+    let results = futures::future::join_all(holds).await;
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one hold wins");
+    for loser in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(loser.code(), Code::FailedPrecondition);
+        assert!(loser.message().contains("held"), "{}", loser.message());
+    }
+    let winner = winners[0].get_ref().unit.clone().unwrap();
+    assert_eq!(winner.status, pb::UnitStatus::Held as i32);
+
+    let board = manager
+        .get_sales_board(pb::GetSalesBoardRequest {
+            building_id: building.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((board.available, board.held, board.subscribed, board.contracted), (0, 1, 0, 0));
+    assert_eq!(board.units[0].customer_id, winner.customer_id);
+
+    // Released, it is available again and the board says so.
+    manager
+        .release_unit(pb::ReleaseUnitRequest {
+            request_id: "release-1".into(),
+            unit_id: unit.unit_id.clone(),
+        })
+        .await
+        .unwrap();
+    let board = manager.get_sales_board(pb::GetSalesBoardRequest { building_id: building }).await.unwrap().into_inner();
+    assert_eq!((board.available, board.held), (1, 0));
+    stack.stop().await.unwrap();
+}
+
+fn row(number: &str, floor: i32, area_cm2: i64, price_fen: i64) -> pb::ImportUnitRow {
+    pb::ImportUnitRow {
+        unit_number: number.into(),
+        floor,
+        layout: "2房1廳".into(),
+        forecast_area: Some(Area {
+            square_centimetres: area_cm2,
+        }),
+        list_price: Some(Money {
+            minor_units: price_fen,
+            currency: "CNY".into(),
+        }),
+        orientation: "east".into(),
+    }
+}
+
+#[tokio::test]
+async fn an_import_writes_every_row_or_none() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+    let (_, building) = project_with_building(&mut manager, "IMP-1").await.unwrap();
+
+    let bad = vec![
+        pb::ImportUnitsRequest {
+            request_id: "import-1".into(),
+            building_id: building.clone(),
+            rows: vec![row("0101", 1, 750_000, 150_000_000), row("0102", 1, -1, 150_000_000)],
+        },
+        pb::ImportUnitsRequest {
+            request_id: String::new(),
+            building_id: String::new(),
+            rows: vec![row("0101", 1, 750_000, 150_000_000), row("9901", 99, 750_000, 150_000_000)],
+        },
+    ];
+    let status = manager.import_units(tokio_stream::iter(bad)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> = field_violations(&status).into_iter().map(|v| v.field).collect();
+    assert_eq!(
+        fields,
+        ["rows[1].forecast_area.square_centimetres", "rows[2].unit_number", "rows[3].floor"]
+    );
+    let board = manager
+        .get_sales_board(pb::GetSalesBoardRequest {
+            building_id: building.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(board.units.is_empty(), "nothing half-imported");
+
+    let good = (1..=3)
+        .map(|floor| pb::ImportUnitsRequest {
+            request_id: if floor == 1 { "import-2".into() } else { String::new() },
+            building_id: if floor == 1 { building.clone() } else { String::new() },
+            rows: vec![
+                row(&format!("{floor:02}01"), floor, 750_000, 150_000_000),
+                row(&format!("{floor:02}02"), floor, 980_000, 196_000_000),
+            ],
+        })
+        .collect::<Vec<_>>();
+    let imported = manager.import_units(tokio_stream::iter(good)).await.unwrap().into_inner();
+    assert_eq!(imported.imported, 6);
+    let board = manager.get_sales_board(pb::GetSalesBoardRequest { building_id: building }).await.unwrap().into_inner();
+    assert_eq!(board.available, 6);
+    assert_eq!(board.units[0].floor, 3, "the board lists the top floor first");
+    stack.stop().await.unwrap();
+}
