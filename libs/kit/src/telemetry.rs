@@ -12,7 +12,7 @@ use opentelemetry::{
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogFormat, TelemetrySettings};
 
@@ -91,11 +91,12 @@ pub fn init_for_tests() {
     let provider = SdkTracerProvider::builder().build();
     let tracer = provider.tracer("anju-tests");
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    // The level filter applies to the log output only: spans must still exist (and carry
+    // trace ids) for the OpenTelemetry layer whatever is printed.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let installed = tracing_subscriber::registry()
-        .with(filter)
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
-        .with(tracing_subscriber::fmt::layer().compact().with_test_writer())
+        .with(tracing_subscriber::fmt::layer().compact().with_test_writer().with_filter(filter))
         .try_init();
     if installed.is_ok() {
         let _ = INSTALLED.set(());

@@ -3,12 +3,17 @@
 //! It wakes on the `anju_outbox` notification raised at commit, with a slow poll only as a
 //! safety net. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can run a
 //! relay each. A crash between publish and mark republishes on restart; JetStream drops the
-//! duplicate inside its window, the consumers' inboxes after it.
+//! duplicate inside its window, the consumers' inboxes after it. A publish that finds no stream
+//! makes the relay create its service's stream, so it never depends on a consumer (or a start-up
+//! step) having created it first, and recovers when a stream was lost.
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use anyhow::Context;
-use async_nats::{HeaderMap, jetstream::context::PublishAckFuture};
+use async_nats::{
+    HeaderMap,
+    jetstream::context::{PublishAckFuture, PublishErrorKind},
+};
 use bytes::Bytes;
 use futures::future::join_all;
 use sqlx::{PgPool, postgres::PgListener};
@@ -150,8 +155,15 @@ impl Relay {
             acks.push((row.event_id, ack));
         }
         let mut sent = Vec::with_capacity(acks.len());
+        let mut streamless = BTreeSet::new();
         let (ids, futures): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
-        for (event_id, ack) in ids.into_iter().zip(join_all(futures.into_iter().map(std::future::IntoFuture::into_future)).await) {
+        let results = join_all(
+            futures
+                .into_iter()
+                .map(std::future::IntoFuture::into_future),
+        )
+        .await;
+        for ((event_id, ack), row) in ids.into_iter().zip(results).zip(&pending) {
             match ack {
                 Ok(ack) => {
                     if ack.duplicate {
@@ -159,7 +171,22 @@ impl Relay {
                     }
                     sent.push(event_id);
                 }
+                Err(err) if err.kind() == PublishErrorKind::StreamNotFound => {
+                    streamless.extend(service_of(self.bus.prefix(), &row.subject));
+                }
                 Err(err) => tracing::warn!(%event_id, error = %err, "publish not acknowledged"),
+            }
+        }
+        // The publishing service owns its stream; without this, a relay that starts before
+        // anything created the stream (or after it was lost) would fail forever.
+        for service in &streamless {
+            match self.bus.ensure_stream(service).await {
+                Ok(_) => tracing::info!(service, "created the missing stream"),
+                Err(err) => tracing::warn!(
+                    service,
+                    error = format!("{err:#}"),
+                    "cannot create the missing stream"
+                ),
             }
         }
         if self.config.failpoint == Some(Failpoint::AfterPublishBeforeMark) {
@@ -178,6 +205,16 @@ impl Relay {
     }
 }
 
+/// The publishing service named by an outbox subject `<prefix>.<service>.<aggregate>.<event>`.
+fn service_of<'s>(prefix: &str, subject: &'s str) -> Option<&'s str> {
+    subject
+        .strip_prefix(prefix)?
+        .strip_prefix('.')?
+        .split('.')
+        .next()
+        .filter(|service| !service.is_empty())
+}
+
 /// Returned when a relay failpoint fires.
 #[derive(Debug, thiserror::Error)]
 #[error("relay failpoint hit")]
@@ -191,4 +228,18 @@ pub async fn lag(pool: &PgPool) -> sqlx::Result<(i64, Option<f64>)> {
     )
     .fetch_one(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::service_of;
+
+    #[test]
+    fn the_publishing_service_is_the_subject_token_after_the_prefix() {
+        assert_eq!(service_of("anju", "anju.sales.unit.registered"), Some("sales"));
+        assert_eq!(service_of("t1a2b", "t1a2b.producer.widget.probe"), Some("producer"));
+        assert_eq!(service_of("anju", "anjux.sales.unit.registered"), None);
+        assert_eq!(service_of("anju", "other.sales.unit.registered"), None);
+        assert_eq!(service_of("anju", "anju..unit"), None);
+    }
 }

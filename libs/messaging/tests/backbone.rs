@@ -27,7 +27,7 @@ const SOON: Duration = Duration::from_secs(20);
 mod fixture {
     use std::{
         collections::HashMap,
-        sync::{Arc, Mutex, Once},
+        sync::{Arc, Mutex},
         time::Duration,
     };
 
@@ -62,30 +62,9 @@ mod fixture {
         name text not null
     )";
 
-    /// Installs the test subscriber before `anju_testkit::settings()` does.
-    ///
-    /// `anju_kit::telemetry::init_for_tests` puts its `EnvFilter` ("warn") on the registry as a
-    /// *global* filter, which disables every `info` span for all layers, the OpenTelemetry one
-    /// included, so spans would carry no trace ids (see the report on `init_for_tests`). Here
-    /// the level filter applies to the log output only; every span gets an OpenTelemetry context.
+    /// Spans carry OpenTelemetry ids (the level filter applies to log output only).
     fn init_tracing() {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| {
-            use opentelemetry::trace::TracerProvider as _;
-            use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt, util::SubscriberInitExt};
-            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-            let tracer = provider.tracer("anju-messaging-tests");
-            let logs = tracing_subscriber::fmt::layer()
-                .compact()
-                .with_test_writer()
-                .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
-            let _ = tracing_subscriber::registry()
-                .with(tracing_opentelemetry::layer().with_tracer(tracer))
-                .with(logs)
-                .try_init();
-            // Kept for the life of the test process, like kit's own test provider.
-            std::mem::forget(provider);
-        });
+        anju_kit::telemetry::init_for_tests();
     }
 
     /// How the handler treats one probe id.
@@ -107,7 +86,10 @@ mod fixture {
 
     impl ProbeHandler {
         pub fn poison(&self, probe_id: &str, how: Poison) {
-            self.poison.lock().unwrap().insert(probe_id.to_string(), how);
+            self.poison
+                .lock()
+                .unwrap()
+                .insert(probe_id.to_string(), how);
         }
 
         pub fn cure(&self, probe_id: &str) {
@@ -115,7 +97,12 @@ mod fixture {
         }
 
         pub fn attempts(&self, probe_id: &str) -> u32 {
-            self.attempts.lock().unwrap().get(probe_id).copied().unwrap_or(0)
+            self.attempts
+                .lock()
+                .unwrap()
+                .get(probe_id)
+                .copied()
+                .unwrap_or(0)
         }
     }
 
@@ -127,14 +114,25 @@ mod fixture {
 
         async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
             let probe: Probe = event.decode().map_err(HandlerError::Permanent)?;
-            *self.attempts.lock().unwrap().entry(probe.probe_id.clone()).or_default() += 1;
+            *self
+                .attempts
+                .lock()
+                .unwrap()
+                .entry(probe.probe_id.clone())
+                .or_default() += 1;
             let poison = self.poison.lock().unwrap().get(&probe.probe_id).copied();
             match poison {
                 Some(Poison::Transient) => {
-                    return Err(HandlerError::Transient(anyhow::anyhow!("probe {} is not ready yet", probe.probe_id)));
+                    return Err(HandlerError::Transient(anyhow::anyhow!(
+                        "probe {} is not ready yet",
+                        probe.probe_id
+                    )));
                 }
                 Some(Poison::Permanent) => {
-                    return Err(HandlerError::Permanent(anyhow::anyhow!("probe {} is malformed", probe.probe_id)));
+                    return Err(HandlerError::Permanent(anyhow::anyhow!(
+                        "probe {} is malformed",
+                        probe.probe_id
+                    )));
                 }
                 None => {}
             }
@@ -151,7 +149,7 @@ mod fixture {
         }
     }
 
-    /// A relay or consumer running as a task, stoppable like a clean shutdown or a kill.
+    /// A relay or consumer running as a task: stopped cleanly, or ended by its failpoint (a kill).
     pub struct Running {
         token: CancellationToken,
         handle: JoinHandle<anyhow::Result<()>>,
@@ -207,9 +205,11 @@ mod fixture {
 
         pub async fn with_settings(settings: Settings) -> anyhow::Result<Self> {
             let messaging = anju_messaging::migrator();
-            let producer = anju_kit::db::connect_service(&settings, PRODUCER, &[&messaging]).await?;
+            let producer =
+                anju_kit::db::connect_service(&settings, PRODUCER, &[&messaging]).await?;
             sqlx::query(PRODUCER_SCHEMA).execute(&producer).await?;
-            let consumer = anju_kit::db::connect_service(&settings, CONSUMER, &[&messaging]).await?;
+            let consumer =
+                anju_kit::db::connect_service(&settings, CONSUMER, &[&messaging]).await?;
             sqlx::query(CONSUMER_SCHEMA).execute(&consumer).await?;
             let bus = Bus::connect(&settings.nats).await?;
             let outbox = Outbox::with_prefix(settings.nats.prefix.clone(), PRODUCER);
@@ -239,7 +239,11 @@ mod fixture {
             };
             let event_id = self
                 .outbox
-                .append(&mut tx, EventMeta::new(self.tenant, "widget", widget), &probe)
+                .append(
+                    &mut tx,
+                    EventMeta::new(self.tenant, "widget", widget),
+                    &probe,
+                )
                 .await?;
             tx.commit().await?;
             Ok(event_id)
@@ -291,31 +295,38 @@ mod fixture {
 
         /// `applied_count` per probe id in the consumer's database.
         pub async fn counts(&self) -> anyhow::Result<HashMap<String, i32>> {
-            let rows: Vec<(String, i32)> = sqlx::query_as("select probe_id, applied_count from applied")
-                .fetch_all(&self.consumer)
-                .await?;
+            let rows: Vec<(String, i32)> =
+                sqlx::query_as("select probe_id, applied_count from applied")
+                    .fetch_all(&self.consumer)
+                    .await?;
             Ok(rows.into_iter().collect())
         }
 
         pub async fn trace_id_applied(&self, probe_id: &str) -> anyhow::Result<String> {
-            Ok(sqlx::query_scalar("select trace_id from applied where probe_id = $1")
-                .bind(probe_id)
-                .fetch_one(&self.consumer)
-                .await?)
+            Ok(
+                sqlx::query_scalar("select trace_id from applied where probe_id = $1")
+                    .bind(probe_id)
+                    .fetch_one(&self.consumer)
+                    .await?,
+            )
         }
 
         pub async fn inbox_rows(&self) -> anyhow::Result<i64> {
-            Ok(sqlx::query_scalar("select count(*) from inbox where consumer = $1")
-                .bind(DURABLE)
-                .fetch_one(&self.consumer)
-                .await?)
+            Ok(
+                sqlx::query_scalar("select count(*) from inbox where consumer = $1")
+                    .bind(DURABLE)
+                    .fetch_one(&self.consumer)
+                    .await?,
+            )
         }
 
         /// Outbox rows not yet marked published.
         pub async fn unpublished(&self) -> anyhow::Result<i64> {
-            Ok(sqlx::query_scalar("select count(*) from outbox where published_at is null")
-                .fetch_one(&self.producer)
-                .await?)
+            Ok(
+                sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                    .fetch_one(&self.producer)
+                    .await?,
+            )
         }
 
         pub async fn outbox_rows(&self) -> anyhow::Result<i64> {
@@ -326,14 +337,23 @@ mod fixture {
 
         /// Messages in the producer's stream (0 when it does not exist yet).
         pub async fn stream_messages(&self) -> anyhow::Result<u64> {
-            match self.bus.jetstream().get_stream(self.bus.stream_name(PRODUCER)).await {
+            match self
+                .bus
+                .jetstream()
+                .get_stream(self.bus.stream_name(PRODUCER))
+                .await
+            {
                 Ok(mut stream) => Ok(stream.info().await?.state.messages),
                 Err(_) => Ok(0),
             }
         }
 
         pub async fn durable_info(&self) -> anyhow::Result<ConsumerInfo> {
-            let stream = self.bus.jetstream().get_stream(self.bus.stream_name(PRODUCER)).await?;
+            let stream = self
+                .bus
+                .jetstream()
+                .get_stream(self.bus.stream_name(PRODUCER))
+                .await?;
             let mut consumer = stream
                 .get_consumer::<pull::Config>(DURABLE)
                 .await
@@ -344,19 +364,25 @@ mod fixture {
         /// Waits until the consumer has created the stream and its durable.
         pub async fn wait_consumer_ready(&self) -> anyhow::Result<()> {
             let fx = self;
-            anju_testkit::eventually(Duration::from_secs(20), "the durable consumer", || async move {
-                Ok(fx.durable_info().await.ok().map(|_| ()))
-            })
+            anju_testkit::eventually(
+                Duration::from_secs(20),
+                "the durable consumer",
+                || async move { Ok(fx.durable_info().await.ok().map(|_| ())) },
+            )
             .await
         }
 
         /// Waits until every id in `ids` has been applied at least once.
         pub async fn wait_applied(&self, ids: &[String], timeout: Duration) -> anyhow::Result<()> {
             let fx = self;
-            anju_testkit::eventually(timeout, &format!("{} probes applied", ids.len()), || async move {
-                let counts = fx.counts().await?;
-                Ok(ids.iter().all(|id| counts.contains_key(id)).then_some(()))
-            })
+            anju_testkit::eventually(
+                timeout,
+                &format!("{} probes applied", ids.len()),
+                || async move {
+                    let counts = fx.counts().await?;
+                    Ok(ids.iter().all(|id| counts.contains_key(id)).then_some(()))
+                },
+            )
             .await
         }
 
@@ -365,18 +391,28 @@ mod fixture {
         /// was going to happen has happened.
         pub async fn wait_quiet(&self, timeout: Duration) -> anyhow::Result<()> {
             let fx = self;
-            anju_testkit::eventually(timeout, "outbox drained and every message acked", || async move {
-                if fx.unpublished().await? > 0 {
-                    return Ok(None);
-                }
-                let last = {
-                    let mut stream = fx.bus.jetstream().get_stream(fx.bus.stream_name(PRODUCER)).await?;
-                    stream.info().await?.state.last_sequence
-                };
-                let info = fx.durable_info().await?;
-                Ok((info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence >= last)
-                    .then_some(()))
-            })
+            anju_testkit::eventually(
+                timeout,
+                "outbox drained and every message acked",
+                || async move {
+                    if fx.unpublished().await? > 0 {
+                        return Ok(None);
+                    }
+                    let last = {
+                        let mut stream = fx
+                            .bus
+                            .jetstream()
+                            .get_stream(fx.bus.stream_name(PRODUCER))
+                            .await?;
+                        stream.info().await?.state.last_sequence
+                    };
+                    let info = fx.durable_info().await?;
+                    Ok((info.num_pending == 0
+                        && info.num_ack_pending == 0
+                        && info.ack_floor.stream_sequence >= last)
+                        .then_some(()))
+                },
+            )
             .await
         }
 
@@ -390,29 +426,46 @@ mod fixture {
             assert_eq!(counts.len(), ids.len(), "unexpected extra effects");
             Ok(())
         }
+    }
 
-        /// Removes this test's streams and databases (best effort; stale ones are swept by
-        /// `anju_testkit::drop_stale_databases`).
-        pub async fn teardown(self) {
-            let js = self.bus.jetstream();
-            let _ = js.delete_stream(self.bus.stream_name(PRODUCER)).await;
-            let _ = js.delete_stream(self.bus.dlq_stream_name()).await;
-            self.producer.close().await;
-            self.consumer.close().await;
-            if let Ok(mut conn) = PgConnection::connect(&anju_kit::config::with_database(
-                self.settings.database.url.expose(),
-                "postgres",
-            ))
-            .await
-            {
-                for service in [PRODUCER, CONSUMER] {
-                    let name = self.settings.database_name(service);
-                    // The name comes from testkit's settings: lowercase letters, digits, '_'.
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
-                        .execute(&mut conn)
-                        .await;
+    /// Removes the test's streams and databases, also when the test failed. The work runs on a
+    /// thread of its own with its own connections: the test's runtime, blocked in this drop, may
+    /// be a current-thread one that could not drive the test's own clients.
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let streams = [self.bus.stream_name(PRODUCER), self.bus.dlq_stream_name()];
+            let nats_url = self.settings.nats.url.clone();
+            let server_url = self.settings.database.url.expose().to_string();
+            let databases =
+                [PRODUCER, CONSUMER].map(|service| self.settings.database_name(service));
+            let cleanup = async move {
+                if let Ok(client) = async_nats::connect(&nats_url).await {
+                    let js = async_nats::jetstream::new(client);
+                    for stream in streams {
+                        let _ = js.delete_stream(stream).await;
+                    }
                 }
-            }
+                let postgres = anju_kit::config::with_database(&server_url, "postgres");
+                if let Ok(mut conn) = PgConnection::connect(&postgres).await {
+                    for name in databases {
+                        // The name comes from testkit's settings: lowercase letters, digits, '_'.
+                        let drop = format!("drop database if exists \"{name}\" with (force)");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                }
+            };
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(15), cleanup).await
+                })?;
+                anyhow::Ok(())
+            })
+            .join();
         }
     }
 
@@ -446,9 +499,17 @@ async fn events_reach_the_other_service_exactly_once() -> anyhow::Result<()> {
 
     fx.assert_exactly_once(&ids).await?;
     assert_eq!(fx.outbox_rows().await?, 50);
-    assert_eq!(fx.unpublished().await?, 0, "every outbox row is marked published");
+    assert_eq!(
+        fx.unpublished().await?,
+        0,
+        "every outbox row is marked published"
+    );
     assert_eq!(fx.inbox_rows().await?, 50);
-    assert_eq!(fx.stream_messages().await?, 50, "one stream message per event");
+    assert_eq!(
+        fx.stream_messages().await?,
+        50,
+        "one stream message per event"
+    );
 
     // Latency sanity: commit (outbox created_at) to effect (applied_at), on one Postgres clock.
     let produced: HashMap<String, f64> = sqlx::query_as(
@@ -468,12 +529,18 @@ async fn events_reach_the_other_service_exactly_once() -> anyhow::Result<()> {
     let mut sorted = latencies.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
-    eprintln!("50 events in {elapsed:?}; commit→effect median {:.1} ms, max {:.1} ms", median * 1e3, max * 1e3);
-    assert!(max < 5.0, "commit→effect took {max:.2} s; the relay should wake on the notification, not its 60 s poll");
+    eprintln!(
+        "50 events in {elapsed:?}; commit→effect median {:.1} ms, max {:.1} ms",
+        median * 1e3,
+        max * 1e3
+    );
+    assert!(
+        max < 5.0,
+        "commit→effect took {max:.2} s; the relay should wake on the notification, not its 60 s poll"
+    );
 
     relay.stop().await?;
     consumer.stop().await?;
-    fx.teardown().await;
     Ok(())
 }
 
@@ -503,7 +570,6 @@ async fn events_committed_while_the_relay_is_down_arrive_once_it_is_back() -> an
 
     relay.stop().await?;
     consumer.stop().await?;
-    fx.teardown().await;
     Ok(())
 }
 
@@ -523,15 +589,29 @@ async fn a_lost_sent_mark_republishes_without_a_second_effect() -> anyhow::Resul
         failpoint: Some(RelayFailpoint::AfterPublishBeforeMark),
         ..fx.relay_config()
     });
-    let err = crashed.finished().await.expect_err("the failpoint ends the relay");
-    assert!(err.is::<anju_messaging::relay::FailpointHit>(), "unexpected error: {err:#}");
-    assert_eq!(fx.unpublished().await?, 20, "the sent marks were lost with the relay");
+    let err = crashed
+        .finished()
+        .await
+        .expect_err("the failpoint ends the relay");
+    assert!(
+        err.is::<anju_messaging::relay::FailpointHit>(),
+        "unexpected error: {err:#}"
+    );
+    assert_eq!(
+        fx.unpublished().await?,
+        20,
+        "the sent marks were lost with the relay"
+    );
     fx.wait_applied(&ids, SOON).await?;
     assert_eq!(fx.stream_messages().await?, 20);
 
     let relay = fx.spawn_relay(fx.relay_config());
     fx.wait_quiet(SOON).await?;
-    assert_eq!(fx.unpublished().await?, 0, "the second relay marked every row");
+    assert_eq!(
+        fx.unpublished().await?,
+        0,
+        "the second relay marked every row"
+    );
     assert_eq!(
         fx.stream_messages().await?,
         20,
@@ -545,7 +625,10 @@ async fn a_lost_sent_mark_republishes_without_a_second_effect() -> anyhow::Resul
             .fetch_one(&fx.producer)
             .await?;
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", format!("{event_id}:replayed-after-window").as_str());
+    headers.insert(
+        "Nats-Msg-Id",
+        format!("{event_id}:replayed-after-window").as_str(),
+    );
     let ack = fx
         .bus
         .jetstream()
@@ -557,38 +640,58 @@ async fn a_lost_sent_mark_republishes_without_a_second_effect() -> anyhow::Resul
     assert_eq!(fx.stream_messages().await?, 21);
     fx.assert_exactly_once(&ids).await?;
     assert_eq!(fx.inbox_rows().await?, 20);
-    assert_eq!(fx.handler.attempts(&ids[0]), 1, "the inbox skipped it before the handler ran");
+    assert_eq!(
+        fx.handler.attempts(&ids[0]),
+        1,
+        "the inbox skipped it before the handler ran"
+    );
 
     relay.stop().await?;
     consumer.stop().await?;
-    fx.teardown().await;
     Ok(())
 }
 
 /// Case 4: a consumer committed its effects and inbox rows and died before acking. The
 /// messages come back after `ack_wait` to the restarted consumer (same durable), which finds
-/// them in the inbox and acks them without running the handler again.
+/// them in the inbox and acks them without running the handler again. (The relay runs before
+/// any consumer created the stream, which it must then create itself.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_killed_before_its_ack_does_not_apply_twice() -> anyhow::Result<()> {
     let fx = Fixture::new().await?;
+    // No consumer has run yet, so no stream exists: the relay must create its own.
     let relay = fx.spawn_relay(fx.relay_config());
     let ids = fx.produce("unacked", 20).await?;
     anju_testkit::eventually(SOON, "every event published", || async {
         Ok((fx.unpublished().await? == 0).then_some(()))
     })
     .await?;
+    assert_eq!(fx.stream_messages().await?, 20);
 
     let crashed = fx.spawn_consumer(ConsumerConfig {
         failpoint: Some(ConsumerFailpoint::AfterCommitBeforeAck),
         ..fx.consumer_config()
     });
-    let err = crashed.finished().await.expect_err("the failpoint ends the consumer");
-    assert!(err.is::<anju_messaging::consumer::FailpointHit>(), "unexpected error: {err:#}");
+    let err = crashed
+        .finished()
+        .await
+        .expect_err("the failpoint ends the consumer");
+    assert!(
+        err.is::<anju_messaging::consumer::FailpointHit>(),
+        "unexpected error: {err:#}"
+    );
     let committed = fx.counts().await?;
     assert!(!committed.is_empty(), "the first batch was committed");
     assert!(committed.values().all(|n| *n == 1));
-    assert_eq!(fx.inbox_rows().await?, committed.len() as i64, "inbox rows beside the effects");
-    assert_eq!(fx.durable_info().await?.ack_floor.stream_sequence, 0, "nothing was acked");
+    assert_eq!(
+        fx.inbox_rows().await?,
+        committed.len() as i64,
+        "inbox rows beside the effects"
+    );
+    assert_eq!(
+        fx.durable_info().await?.ack_floor.stream_sequence,
+        0,
+        "nothing was acked"
+    );
 
     let consumer = fx.spawn_consumer(fx.consumer_config());
     fx.wait_applied(&ids, SOON).await?;
@@ -596,7 +699,11 @@ async fn a_consumer_killed_before_its_ack_does_not_apply_twice() -> anyhow::Resu
     fx.assert_exactly_once(&ids).await?;
     assert_eq!(fx.inbox_rows().await?, 20);
     for id in &ids {
-        assert_eq!(fx.handler.attempts(id), 1, "{id}: the redelivery was skipped by the inbox");
+        assert_eq!(
+            fx.handler.attempts(id),
+            1,
+            "{id}: the redelivery was skipped by the inbox"
+        );
     }
     let delivered = fx.durable_info().await?.delivered.consumer_sequence;
     assert!(
@@ -607,7 +714,6 @@ async fn a_consumer_killed_before_its_ack_does_not_apply_twice() -> anyhow::Resu
 
     relay.stop().await?;
     consumer.stop().await?;
-    fx.teardown().await;
     Ok(())
 }
 
@@ -623,6 +729,7 @@ async fn relay_and_consumer_ride_out_a_nats_restart() -> anyhow::Result<()> {
     let consumer = fx.spawn_consumer(fx.consumer_config());
     fx.wait_consumer_ready().await?;
 
+    const OUTAGE: Duration = Duration::from_secs(6);
     let total = 200;
     let produce = async {
         let mut ids = Vec::with_capacity(total);
@@ -642,24 +749,28 @@ async fn relay_and_consumer_ride_out_a_nats_restart() -> anyhow::Result<()> {
         .await?;
         nats.kill();
         let down_at = fx.counts().await?.len();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Longer than JetStream's publish-ack timeout (5 s), so the relay's in-flight publishes
+        // fail and are retried rather than merely buffered by the client across a blip.
+        tokio::time::sleep(OUTAGE).await;
         nats.restart().await?;
-        anyhow::Ok(down_at)
+        anyhow::Ok((down_at, Instant::now()))
     };
-    let (ids, down_at) = tokio::join!(produce, chaos);
-    let (ids, down_at) = (ids?, down_at?);
+    let (ids, chaos) = tokio::join!(produce, chaos);
+    let (ids, (down_at, restarted)) = (ids?, chaos?);
 
     fx.wait_applied(&ids, Duration::from_secs(90)).await?;
+    let recovered = restarted.elapsed();
     fx.wait_quiet(Duration::from_secs(60)).await?;
     fx.assert_exactly_once(&ids).await?;
     eprintln!(
-        "NATS killed after {down_at} events applied; stream holds {} messages for {total} events",
+        "NATS killed after {down_at} of {total} events applied, down {OUTAGE:?}; all applied {recovered:?} \
+         after the restart; the stream holds {} messages",
         fx.stream_messages().await?
     );
 
     relay.stop().await?;
     consumer.stop().await?;
-    fx.teardown().await;
+    drop(fx); // its clean-up still needs the private server
     drop(nats);
     Ok(())
 }
@@ -674,7 +785,10 @@ async fn poison_events_are_dead_lettered_and_replayed_once_fixed() -> anyhow::Re
     let fx = Fixture::new().await?;
     let max_deliver = fx.settings.nats.max_deliver;
     assert_eq!(max_deliver, 3);
-    let (transient, permanent) = ("poison-transient".to_string(), "poison-permanent".to_string());
+    let (transient, permanent) = (
+        "poison-transient".to_string(),
+        "poison-permanent".to_string(),
+    );
     fx.handler.poison(&transient, Poison::Transient);
     fx.handler.poison(&permanent, Poison::Permanent);
     let relay = fx.spawn_relay(fx.relay_config());
@@ -696,32 +810,49 @@ async fn poison_events_are_dead_lettered_and_replayed_once_fixed() -> anyhow::Re
 
     assert_eq!(letters.len(), 2, "{letters:?}");
     let subject = fx.bus.subject(fixture::PRODUCER, "widget", "probe");
-    for (event_id, reason) in [(transient_event, "not ready yet"), (permanent_event, "malformed")] {
+    for (event_id, reason) in [
+        (transient_event, "not ready yet"),
+        (permanent_event, "malformed"),
+    ] {
         let letter = letters
             .iter()
             .find(|l| l.event_id.as_deref() == Some(event_id.to_string().as_str()))
             .unwrap_or_else(|| panic!("no dead letter for {event_id}: {letters:?}"));
         assert_eq!(letter.consumer, fixture::DURABLE);
         assert_eq!(letter.original_subject, subject);
-        assert!(letter.reason.contains(reason), "reason {:?} lacks {reason:?}", letter.reason);
+        assert!(
+            letter.reason.contains(reason),
+            "reason {:?} lacks {reason:?}",
+            letter.reason
+        );
     }
-    assert_eq!(fx.handler.attempts(&transient), max_deliver as u32, "transient: exactly max_deliver attempts");
+    assert_eq!(
+        fx.handler.attempts(&transient),
+        max_deliver as u32,
+        "transient: exactly max_deliver attempts"
+    );
     assert_eq!(fx.handler.attempts(&permanent), 1, "permanent: no retry");
 
     fx.handler.cure(&transient);
     fx.handler.cure(&permanent);
     assert_eq!(dlq::replay(&fx.bus, Some(fixture::DURABLE)).await?, 2);
-    let all: Vec<String> = ids.iter().cloned().chain([transient.clone(), permanent.clone()]).collect();
+    let all: Vec<String> = ids
+        .iter()
+        .cloned()
+        .chain([transient.clone(), permanent.clone()])
+        .collect();
     fx.wait_applied(&all, SOON).await?;
     fx.wait_quiet(SOON).await?;
     fx.assert_exactly_once(&all).await?;
-    assert!(dlq::list(&fx.bus, Some(fixture::DURABLE)).await?.is_empty(), "the DLQ is empty after replay");
+    assert!(
+        dlq::list(&fx.bus, Some(fixture::DURABLE)).await?.is_empty(),
+        "the DLQ is empty after replay"
+    );
     assert_eq!(fx.handler.attempts(&transient), max_deliver as u32 + 1);
     assert_eq!(fx.handler.attempts(&permanent), 2);
 
     relay.stop().await?;
     consumer.stop().await?;
-    fx.teardown().await;
     Ok(())
 }
 
@@ -735,23 +866,38 @@ async fn the_consumer_joins_the_producers_trace() -> anyhow::Result<()> {
     let consumer = fx.spawn_consumer(fx.consumer_config());
 
     let produced_in = fx.produce_traced("traced").await?;
-    assert_ne!(produced_in, "0".repeat(32), "the producer span has an OpenTelemetry trace id");
+    assert_ne!(
+        produced_in,
+        "0".repeat(32),
+        "the producer span has an OpenTelemetry trace id"
+    );
     fx.produce_one("untraced").await?;
-    let traceparent: String = sqlx::query_scalar("select traceparent from outbox order by position limit 1")
-        .fetch_one(&fx.producer)
-        .await?;
-    assert_eq!(anju_kit::telemetry::trace_id_in(&traceparent), Some(produced_in.as_str()));
+    let traceparent: String =
+        sqlx::query_scalar("select traceparent from outbox order by position limit 1")
+            .fetch_one(&fx.producer)
+            .await?;
+    assert_eq!(
+        anju_kit::telemetry::trace_id_in(&traceparent),
+        Some(produced_in.as_str())
+    );
 
     let ids = vec!["traced".to_string(), "untraced".to_string()];
     fx.wait_applied(&ids, SOON).await?;
-    assert_eq!(fx.trace_id_applied("traced").await?, produced_in, "the handler ran in the producer's trace");
+    assert_eq!(
+        fx.trace_id_applied("traced").await?,
+        produced_in,
+        "the handler ran in the producer's trace"
+    );
     let untraced = fx.trace_id_applied("untraced").await?;
-    assert_ne!(untraced, "0".repeat(32), "the consumer span has a trace of its own");
+    assert_ne!(
+        untraced,
+        "0".repeat(32),
+        "the consumer span has a trace of its own"
+    );
     assert_ne!(untraced, produced_in);
 
     relay.stop().await?;
     consumer.stop().await?;
-    fx.teardown().await;
     Ok(())
 }
 
@@ -770,35 +916,77 @@ async fn the_outbox_row_holds_the_envelope_with_per_aggregate_sequences() -> any
         note: "seq".into(),
     };
     let mut tx = fx.producer.begin().await?;
-    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("a")).await?;
-    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("b")).await?;
+    fx.outbox
+        .append(
+            &mut tx,
+            EventMeta::new(fx.tenant, "widget", widget),
+            &probe("a"),
+        )
+        .await?;
+    fx.outbox
+        .append(
+            &mut tx,
+            EventMeta::new(fx.tenant, "widget", widget),
+            &probe("b"),
+        )
+        .await?;
     tx.commit().await?;
     let mut tx = fx.producer.begin().await?;
-    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("rolled-back")).await?;
+    fx.outbox
+        .append(
+            &mut tx,
+            EventMeta::new(fx.tenant, "widget", widget),
+            &probe("rolled-back"),
+        )
+        .await?;
     tx.rollback().await?;
     let mut tx = fx.producer.begin().await?;
-    let last = fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", widget), &probe("c")).await?;
-    fx.outbox.append(&mut tx, EventMeta::new(fx.tenant, "widget", uuid::Uuid::now_v7()), &probe("other")).await?;
+    let last = fx
+        .outbox
+        .append(
+            &mut tx,
+            EventMeta::new(fx.tenant, "widget", widget),
+            &probe("c"),
+        )
+        .await?;
+    fx.outbox
+        .append(
+            &mut tx,
+            EventMeta::new(fx.tenant, "widget", uuid::Uuid::now_v7()),
+            &probe("other"),
+        )
+        .await?;
     tx.commit().await?;
 
-    let rows: Vec<(uuid::Uuid, String, i64, Vec<u8>)> =
-        sqlx::query_as("select event_id, subject, sequence, envelope from outbox order by position")
-            .fetch_all(&fx.producer)
-            .await?;
+    let rows: Vec<(uuid::Uuid, String, i64, Vec<u8>)> = sqlx::query_as(
+        "select event_id, subject, sequence, envelope from outbox order by position",
+    )
+    .fetch_all(&fx.producer)
+    .await?;
     let sequences: Vec<i64> = rows.iter().map(|r| r.2).collect();
-    assert_eq!(sequences, [1, 2, 3, 1], "per aggregate, gapless across a rollback");
+    assert_eq!(
+        sequences,
+        [1, 2, 3, 1],
+        "per aggregate, gapless across a rollback"
+    );
     let (event_id, subject, _, bytes) = &rows[2];
     assert_eq!(*event_id, last);
-    assert_eq!(*subject, format!("{}.producer.widget.probe", fx.settings.nats.prefix));
+    assert_eq!(
+        *subject,
+        format!("{}.producer.widget.probe", fx.settings.nats.prefix)
+    );
     let envelope = Envelope::decode(bytes.as_slice())?;
     let event = anju_messaging::Event::from_envelope(envelope, subject.clone(), 1)?;
     assert_eq!(event.event_id, last);
     assert_eq!(event.tenant_id, fx.tenant);
     assert_eq!(event.sequence(), 3);
     assert_eq!(event.envelope.aggregate_id, widget.to_string());
-    assert_eq!(event.envelope.correlation_id, last.to_string(), "a new journey starts at the event");
+    assert_eq!(
+        event.envelope.correlation_id,
+        last.to_string(),
+        "a new journey starts at the event"
+    );
     assert_eq!(event.decode::<Probe>()?.probe_id, "c");
 
-    fx.teardown().await;
     Ok(())
 }
