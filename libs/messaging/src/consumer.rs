@@ -1,12 +1,13 @@
 //! Durable pull consumers with inbox deduplication, bounded redelivery and dead letters.
 //!
-//! Messages are taken in batches of whatever is ready; each batch is one transaction, each
-//! event inside it a savepoint holding the inbox row and the handler's effect. A failed
-//! event rolls back to its savepoint and is redelivered later with backoff; on its last
-//! allowed attempt it is published to the dead-letter subject instead. Acks go out only after
+//! Messages are taken in batches of whatever is ready; each batch is one transaction: one
+//! statement records the whole batch in the inbox (learning which events are new), then each
+//! new event's handler runs. If a handler fails, the batch is redone with a savepoint per
+//! event, so only the failing events are retried later with backoff; on its last allowed
+//! attempt an event is published to the dead-letter subject instead. Acks go out only after
 //! the commit, so a crash before the ack means redelivery, and the inbox makes it a no-op.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use anju_kit::telemetry;
 use anju_proto::events::Envelope;
@@ -23,6 +24,7 @@ use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::{Event, bus::Bus};
 
@@ -109,6 +111,13 @@ pub struct Consumer {
     handler: Arc<dyn Handler>,
 }
 
+/// A message decoded and judged before any database work.
+enum Prepared {
+    Done(Outcome),
+    Ready(Box<Event>, tracing::Span),
+}
+
+#[derive(Clone)]
 enum Outcome {
     Applied,
     Duplicate,
@@ -195,12 +204,13 @@ impl Consumer {
     }
 
     async fn apply_batch(&self, messages: Vec<Message>) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for message in &messages {
-            outcomes.push(self.apply_one(&mut tx, message).await?);
-        }
-        tx.commit().await?;
+        let prepared: Vec<Prepared> = messages.iter().map(|m| self.prepare(m)).collect();
+        let outcomes = match self.apply_all(&prepared).await? {
+            Ok(outcomes) => outcomes,
+            // A handler failed: apply one by one, each in its own savepoint, so only the
+            // failing events are retried. The failure already seen is not provoked again.
+            Err(failed) => self.apply_each(&prepared, failed).await?,
+        };
         if self.config.failpoint == Some(Failpoint::AfterCommitBeforeAck) {
             return Err(FailpointHit.into());
         }
@@ -221,19 +231,19 @@ impl Consumer {
         Ok(())
     }
 
-    async fn apply_one(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, message: &Message) -> anyhow::Result<Outcome> {
+    /// Decodes a message and decides whether it needs the handler at all.
+    fn prepare(&self, message: &Message) -> Prepared {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-        let traceparent = header(message.headers.as_ref(), "traceparent");
         let envelope = match Envelope::decode(message.payload.as_ref()) {
             Ok(envelope) => envelope,
-            Err(err) => return Ok(Outcome::DeadLetter(format!("undecodable envelope: {err}"))),
+            Err(err) => return Prepared::Done(Outcome::DeadLetter(format!("undecodable envelope: {err}"))),
         };
         let event = match Event::from_envelope(envelope, message.subject.to_string(), delivered) {
             Ok(event) => event,
-            Err(err) => return Ok(Outcome::DeadLetter(format!("{err:#}"))),
+            Err(err) => return Prepared::Done(Outcome::DeadLetter(format!("{err:#}"))),
         };
         if !self.handler.wants(event.event_type()) {
-            return Ok(Outcome::Ignored);
+            return Prepared::Done(Outcome::Ignored);
         }
         let span = tracing::info_span!(
             "consume",
@@ -243,54 +253,130 @@ impl Consumer {
             delivered,
             otel.kind = "consumer",
         );
-        let parent = traceparent.unwrap_or_else(|| event.envelope.traceparent.clone());
+        let parent = header(message.headers.as_ref(), "traceparent").unwrap_or_else(|| event.envelope.traceparent.clone());
         telemetry::set_parent(&span, &parent);
+        Prepared::Ready(Box::new(event), span)
+    }
 
-        async {
-            let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
-            let fresh = sqlx::query(
-                "insert into inbox (consumer, event_id, event_type) values ($1, $2, $3)
-                 on conflict do nothing",
+    /// The fast path: one transaction, one inbox statement for the whole batch, every handler
+    /// in turn. `Err` carries the first handler failure (nothing was committed).
+    async fn apply_all(&self, prepared: &[Prepared]) -> anyhow::Result<Result<Vec<Outcome>, (usize, HandlerError)>> {
+        let (ids, types): (Vec<Uuid>, Vec<String>) = prepared
+            .iter()
+            .filter_map(|p| match p {
+                Prepared::Ready(event, _) => Some((event.event_id, event.event_type().to_string())),
+                Prepared::Done(_) => None,
+            })
+            .unzip();
+        let mut tx = self.pool.begin().await?;
+        let fresh: HashSet<Uuid> = if ids.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar(
+                "insert into inbox (consumer, event_id, event_type)
+                 select $1, id, kind from unnest($2::uuid[], $3::text[]) as t(id, kind)
+                 on conflict do nothing returning event_id",
             )
             .bind(&self.config.name)
-            .bind(event.event_id)
-            .bind(event.event_type())
-            .execute(&mut *savepoint)
+            .bind(&ids)
+            .bind(&types)
+            .fetch_all(&mut *tx)
             .await?
-            .rows_affected()
-                == 1;
-            if !fresh {
-                savepoint.rollback().await?;
-                tracing::debug!("duplicate skipped");
-                return Ok(Outcome::Duplicate);
-            }
-            match self.handler.handle(&mut savepoint, &event).await {
-                Ok(()) => {
-                    savepoint.commit().await?;
-                    Ok(Outcome::Applied)
+            .into_iter()
+            .collect()
+        };
+        let mut applied = HashSet::new();
+        let mut outcomes = Vec::with_capacity(prepared.len());
+        for (index, p) in prepared.iter().enumerate() {
+            match p {
+                Prepared::Done(outcome) => outcomes.push(outcome.clone()),
+                // Seen before, or twice in this batch: the inbox already holds it.
+                Prepared::Ready(event, _) if !fresh.contains(&event.event_id) || !applied.insert(event.event_id) => {
+                    outcomes.push(Outcome::Duplicate);
                 }
-                Err(err) => {
-                    savepoint.rollback().await?;
-                    let last_attempt = delivered >= self.config.max_deliver;
-                    match err {
-                        HandlerError::Permanent(cause) => {
-                            tracing::warn!(error = format!("{cause:#}"), "event refused, dead-lettering");
-                            Ok(Outcome::DeadLetter(format!("{cause:#}")))
-                        }
-                        HandlerError::Transient(cause) if last_attempt => {
-                            tracing::warn!(error = format!("{cause:#}"), "last attempt failed, dead-lettering");
-                            Ok(Outcome::DeadLetter(format!("{cause:#}")))
-                        }
-                        HandlerError::Transient(cause) => {
-                            tracing::info!(error = format!("{cause:#}"), "event failed, will retry");
-                            Ok(Outcome::Retry(self.backoff(delivered)))
-                        }
+                Prepared::Ready(event, span) => {
+                    if let Err(err) = self.handler.handle(&mut tx, event).instrument(span.clone()).await {
+                        return Ok(Err((index, err)));
                     }
+                    outcomes.push(Outcome::Applied);
                 }
             }
         }
-        .instrument(span)
-        .await
+        tx.commit().await?;
+        Ok(Ok(outcomes))
+    }
+
+    /// The careful path: each event in its own savepoint with its own inbox row.
+    async fn apply_each(&self, prepared: &[Prepared], failed: (usize, HandlerError)) -> anyhow::Result<Vec<Outcome>> {
+        let (failed_index, failure) = failed;
+        let mut failure = Some(failure);
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(prepared.len());
+        for (index, p) in prepared.iter().enumerate() {
+            let outcome = match p {
+                Prepared::Done(outcome) => outcome.clone(),
+                Prepared::Ready(event, span) if index == failed_index => {
+                    let _entered = span.enter();
+                    match failure.take() {
+                        Some(err) => self.judge(event, err),
+                        None => Outcome::Retry(self.backoff(event.delivered)),
+                    }
+                }
+                Prepared::Ready(event, span) => self.apply_one(&mut tx, event).instrument(span.clone()).await?,
+            };
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn apply_one(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, event: &Event) -> anyhow::Result<Outcome> {
+        let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+        let fresh = sqlx::query(
+            "insert into inbox (consumer, event_id, event_type) values ($1, $2, $3)
+             on conflict do nothing",
+        )
+        .bind(&self.config.name)
+        .bind(event.event_id)
+        .bind(event.event_type())
+        .execute(&mut *savepoint)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            savepoint.rollback().await?;
+            tracing::debug!("duplicate skipped");
+            return Ok(Outcome::Duplicate);
+        }
+        match self.handler.handle(&mut savepoint, event).await {
+            Ok(()) => {
+                savepoint.commit().await?;
+                Ok(Outcome::Applied)
+            }
+            Err(err) => {
+                savepoint.rollback().await?;
+                Ok(self.judge(event, err))
+            }
+        }
+    }
+
+    /// What becomes of an event whose handler failed on this delivery.
+    fn judge(&self, event: &Event, err: HandlerError) -> Outcome {
+        let last_attempt = event.delivered >= self.config.max_deliver;
+        match err {
+            HandlerError::Permanent(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "event refused, dead-lettering");
+                Outcome::DeadLetter(format!("{cause:#}"))
+            }
+            HandlerError::Transient(cause) if last_attempt => {
+                tracing::warn!(error = format!("{cause:#}"), "last attempt failed, dead-lettering");
+                Outcome::DeadLetter(format!("{cause:#}"))
+            }
+            HandlerError::Transient(cause) => {
+                tracing::info!(error = format!("{cause:#}"), "event failed, will retry");
+                Outcome::Retry(self.backoff(event.delivered))
+            }
+        }
     }
 
     fn backoff(&self, delivered: i64) -> Duration {

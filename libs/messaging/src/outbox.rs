@@ -39,18 +39,6 @@ impl Outbox {
         meta: EventMeta,
         payload: &P,
     ) -> sqlx::Result<Uuid> {
-        let sequence: i64 = sqlx::query_scalar(
-            "insert into aggregate_sequences (aggregate_type, aggregate_id, last_sequence)
-             values ($1, $2, 1)
-             on conflict (aggregate_type, aggregate_id)
-             do update set last_sequence = aggregate_sequences.last_sequence + 1
-             returning last_sequence",
-        )
-        .bind(meta.aggregate_type)
-        .bind(&meta.aggregate_id)
-        .fetch_one(&mut *conn)
-        .await?;
-
         let event_id = Uuid::now_v7();
         let traceparent = telemetry::current_traceparent();
         let now = std::time::SystemTime::now();
@@ -60,7 +48,8 @@ impl Outbox {
             tenant_id: meta.tenant_id.to_string(),
             aggregate_type: meta.aggregate_type.to_string(),
             aggregate_id: meta.aggregate_id.clone(),
-            sequence,
+            // Set by the relay from the row: the sequence is taken in the insert itself.
+            sequence: 0,
             occurred_at: Some(prost_types::Timestamp::from(now)),
             correlation_id: meta.correlation_id.unwrap_or_else(|| event_id.to_string()),
             causation_id: meta.causation_id.unwrap_or_default(),
@@ -74,10 +63,17 @@ impl Outbox {
             meta.aggregate_type,
             event_token(P::EVENT_TYPE, meta.aggregate_type)
         );
+        // One statement: the aggregate's next sequence and the outbox row.
         sqlx::query(
-            "insert into outbox (event_id, subject, event_type, tenant_id, aggregate_type, aggregate_id,
+            "with next as (
+                 insert into aggregate_sequences (aggregate_type, aggregate_id, last_sequence)
+                 values ($5, $6, 1)
+                 on conflict (aggregate_type, aggregate_id)
+                 do update set last_sequence = aggregate_sequences.last_sequence + 1
+                 returning last_sequence)
+             insert into outbox (event_id, subject, event_type, tenant_id, aggregate_type, aggregate_id,
                                  sequence, envelope, traceparent)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             select $1, $2, $3, $4, $5, $6, next.last_sequence, $7, $8 from next",
         )
         .bind(event_id)
         .bind(&subject)
@@ -85,7 +81,6 @@ impl Outbox {
         .bind(meta.tenant_id)
         .bind(meta.aggregate_type)
         .bind(&meta.aggregate_id)
-        .bind(sequence)
         .bind(envelope.encode_to_vec())
         .bind(&traceparent)
         .execute(&mut *conn)

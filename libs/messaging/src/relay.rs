@@ -9,6 +9,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
+use anju_proto::events::Envelope;
 use anyhow::Context;
 use async_nats::{
     HeaderMap,
@@ -16,6 +17,7 @@ use async_nats::{
 };
 use bytes::Bytes;
 use futures::future::join_all;
+use prost::Message;
 use sqlx::{PgPool, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -118,8 +120,8 @@ impl Relay {
     /// Publishes one batch and returns how many rows it held.
     async fn publish_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, Vec<u8>, String)> = sqlx::query_as(
-            "select event_id, subject, envelope, traceparent from outbox
+        let rows: Vec<(Uuid, String, Vec<u8>, String, i64)> = sqlx::query_as(
+            "select event_id, subject, envelope, traceparent, sequence from outbox
              where published_at is null order by position limit $1 for update skip locked",
         )
         .bind(self.config.batch_size)
@@ -130,13 +132,18 @@ impl Relay {
         }
         let pending: Vec<Pending> = rows
             .into_iter()
-            .map(|(event_id, subject, envelope, traceparent)| Pending {
-                event_id,
-                subject,
-                envelope,
-                traceparent,
+            .map(|(event_id, subject, envelope, traceparent, sequence)| {
+                // The row's sequence was taken at insert time; the envelope learns it here.
+                let mut decoded = Envelope::decode(envelope.as_slice()).context("outbox envelope")?;
+                decoded.sequence = sequence;
+                Ok(Pending {
+                    event_id,
+                    subject,
+                    envelope: decoded.encode_to_vec(),
+                    traceparent,
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
 
         // Pipelined: every publish is sent before any ack is awaited.
         let mut acks: Vec<(Uuid, PublishAckFuture)> = Vec::with_capacity(pending.len());

@@ -979,7 +979,18 @@ async fn the_outbox_row_holds_the_envelope_with_per_aggregate_sequences() -> any
     let event = anju_messaging::Event::from_envelope(envelope, subject.clone(), 1)?;
     assert_eq!(event.event_id, last);
     assert_eq!(event.tenant_id, fx.tenant);
-    assert_eq!(event.sequence(), 3);
+    // The sequence is taken in the insert; the relay stamps it on the published envelope.
+    let relay = fx.spawn_relay(fx.relay_config());
+    anju_testkit::eventually(Duration::from_secs(10), "the relay to publish", || async {
+        Ok((fx.unpublished().await? == 0).then_some(()))
+    })
+    .await?;
+    relay.stop().await?;
+    let mut stream = fx.bus.jetstream().get_stream(fx.bus.stream_name("producer")).await?;
+    let published = stream.get_raw_message(3).await?;
+    let published = Envelope::decode(published.payload.as_ref())?;
+    assert_eq!(published.event_id, last.to_string());
+    assert_eq!(published.sequence, 3);
     assert_eq!(event.envelope.aggregate_id, widget.to_string());
     assert_eq!(
         event.envelope.correlation_id,
