@@ -58,12 +58,12 @@ fmt:
 	cargo fmt --all
 
 # The pgbench figures are the baseline: deploy/bench/pgbench.sh writes .anju/bench/pgbench.txt
-# (tps_1=…, tps_64=…), and anju-bench reads that file (path also in ANJU_PGBENCH_FILE).
+# (tps_1=…, tps_64=…), and anju-bench reads pgbench.txt from ANJU_BENCH_DIR (tests/src/bench).
 bench:
 	$(STACK) up
 	deploy/bench/pgbench.sh
 	$(STACK_ENV); \
-	ANJU_PGBENCH_FILE="$(CURDIR)/.anju/bench/pgbench.txt" \
+	ANJU_BENCH_DIR="$(CURDIR)/.anju/bench" \
 	  cargo run --release -p anju-e2e --bin anju-bench
 
 up:
