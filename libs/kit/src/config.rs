@@ -99,6 +99,9 @@ pub struct GrpcSettings {
     pub max_message_bytes: usize,
     pub request_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    /// Where other services answer (`http://finance:50052`), by service name; services not
+    /// named here are reached at `host` and their default port.
+    pub endpoints: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -165,6 +168,7 @@ impl Default for GrpcSettings {
             max_message_bytes: 4 * 1024 * 1024,
             request_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
+            endpoints: Default::default(),
         }
     }
 }
@@ -251,6 +255,12 @@ impl Settings {
         if let Some(v) = first(&["ANJU_GRPC_REQUEST_TIMEOUT_MS"]) {
             self.grpc.request_timeout_ms = parse("ANJU_GRPC_REQUEST_TIMEOUT_MS", &v)?;
         }
+        for service in SERVICES {
+            let key = format!("ANJU_ENDPOINT_{}", service.to_ascii_uppercase());
+            if let Some(v) = first(&[key.as_str()]) {
+                self.grpc.endpoints.insert(service.to_string(), v);
+            }
+        }
         if let Some(v) = first(&["ANJU_AUTH_HS256_SECRET"]) {
             self.auth.hs256_secret = Some(Secret::new(v));
         }
@@ -335,6 +345,14 @@ impl Settings {
         self.grpc.base_port + index
     }
 
+    /// The URL another service is reached at.
+    pub fn endpoint(&self, service: &str) -> String {
+        match self.grpc.endpoints.get(service) {
+            Some(url) => url.clone(),
+            None => format!("http://{}:{}", self.grpc.host, self.grpc_port(service)),
+        }
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.grpc.request_timeout_ms)
     }
@@ -401,8 +419,10 @@ mod tests {
 
     #[test]
     fn production_refuses_the_development_key() {
-        let mut settings = Settings::default();
-        settings.environment = Environment::Production;
+        let mut settings = Settings {
+            environment: Environment::Production,
+            ..Settings::default()
+        };
         settings.telemetry.log_format = LogFormat::Json;
         assert!(settings.validate().unwrap_err().to_string().contains("development key"));
         settings.auth.hs256_secret = Some(Secret::new("a-real-secret"));

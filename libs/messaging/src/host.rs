@@ -98,6 +98,15 @@ impl ServiceHost {
         self.tasks.spawn(consumer.run(self.shutdown.clone()));
     }
 
+    /// Runs a background task of the service (a dispatcher, a timer loop) until shutdown.
+    pub fn spawn<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.tasks.spawn(task(self.shutdown.clone()));
+    }
+
     pub fn port(&self) -> u16 {
         self.server.port()
     }

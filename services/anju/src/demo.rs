@@ -145,7 +145,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             currency: "CNY".into(),
         }),
         business_key: format!("handover:{}:property_fee", units[0].unit_id),
-        due_at: None,
+        ..Default::default()
     };
     let first = finance.issue_charge(fee.clone()).await?.into_inner().charge.context("no charge")?;
     let retry = finance.issue_charge(fee).await?.into_inner().charge.context("no charge")?;

@@ -16,6 +16,18 @@ pub struct Stack {
     shutdown: CancellationToken,
 }
 
+/// Points `settings` at services started in this process (their ports may have been 0).
+fn settings_with_endpoints(settings: &mut Settings, ports: &BTreeMap<&'static str, u16>) -> Settings {
+    for (name, port) in ports {
+        settings
+            .grpc
+            .endpoints
+            .entry(name.to_string())
+            .or_insert_with(|| format!("http://{}:{port}", settings.grpc.host));
+    }
+    settings.clone()
+}
+
 /// Resolves `all` or one service name to the list of services to run.
 pub fn targets(target: &str) -> anyhow::Result<Vec<&'static str>> {
     match target {
@@ -41,7 +53,14 @@ impl Stack {
     pub async fn start(settings: &Settings, names: &[&'static str], shutdown: CancellationToken) -> anyhow::Result<Self> {
         let mut running = JoinSet::new();
         let mut ports = BTreeMap::new();
-        for &name in names {
+        // The coordinator calls the others: start it last, pointed at where they listen.
+        let mut ordered: Vec<&'static str> = names.iter().copied().filter(|n| *n != "saga").collect();
+        if names.contains(&"saga") {
+            ordered.push("saga");
+        }
+        let mut settings = settings.clone();
+        for name in ordered {
+            let settings = &settings_with_endpoints(&mut settings, &ports);
             let token = shutdown.clone();
             let port = match name {
                 "sales" => start_service!(anju_sales, running, settings, token),

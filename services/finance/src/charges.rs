@@ -1,10 +1,12 @@
-//! Charges: what a payer owes (or is owed) for a unit, for one purpose.
+//! Charges: what a payer owes (or is owed) for a unit, for one purpose, and its balance.
 
 use anju_kit::{ServiceError, ServiceResult, paging::Page};
 use anju_proto::{common, finance as pb};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::balance::{Balance, Direction, Status};
 
 #[derive(Clone, Debug, FromRow, PartialEq, Eq)]
 pub struct Charge {
@@ -18,10 +20,19 @@ pub struct Charge {
     pub business_key: String,
     pub due_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "String")]
+    pub direction: Direction,
+    pub settlement_group: Option<String>,
+    pub paid_minor: i64,
+    pub refunded_minor: i64,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancel_reason: String,
 }
 
 impl Charge {
-    /// Whether `other` bills the same thing (ids and timestamps aside).
+    /// Whether `other` bills the same thing (ids, timestamps and balance aside).
     pub fn same_terms(&self, other: &Charge) -> bool {
         self.project_id == other.project_id
             && self.unit_id == other.unit_id
@@ -30,6 +41,24 @@ impl Charge {
             && self.amount_minor == other.amount_minor
             && self.currency == other.currency
             && self.due_at == other.due_at
+            && self.direction == other.direction
+            && self.settlement_group == other.settlement_group
+    }
+
+    pub fn balance(&self) -> Balance {
+        Balance {
+            amount: self.amount_minor,
+            paid: self.paid_minor,
+            refunded: self.refunded_minor,
+            cancelled: self.status == Status::Cancelled,
+        }
+    }
+
+    pub fn money(&self, minor_units: i64) -> common::Money {
+        common::Money {
+            minor_units,
+            currency: self.currency.clone(),
+        }
     }
 }
 
@@ -53,14 +82,14 @@ pub fn purpose_name(purpose: pb::ChargePurpose) -> Option<&'static str> {
     })
 }
 
-fn purpose_of(name: &str) -> pb::ChargePurpose {
+pub fn purpose_of(name: &str) -> pb::ChargePurpose {
     (1..=12)
         .filter_map(|n| pb::ChargePurpose::try_from(n).ok())
         .find(|p| purpose_name(*p) == Some(name))
         .unwrap_or(pb::ChargePurpose::Unspecified)
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: at.timestamp_subsec_nanos() as i32,
@@ -69,26 +98,38 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 
 impl From<Charge> for pb::Charge {
     fn from(c: Charge) -> Self {
+        let balance = c.balance();
         pb::Charge {
             charge_id: c.charge_id.to_string(),
             project_id: c.project_id.to_string(),
             unit_id: c.unit_id.to_string(),
-            payer_id: c.payer_id,
+            payer_id: c.payer_id.clone(),
             purpose: purpose_of(&c.purpose) as i32,
-            amount: Some(common::Money {
-                minor_units: c.amount_minor,
-                currency: c.currency,
-            }),
-            business_key: c.business_key,
+            amount: Some(c.money(c.amount_minor)),
+            business_key: c.business_key.clone(),
             due_at: c.due_at.map(timestamp),
             created_at: Some(timestamp(c.created_at)),
+            settlement_group: c.settlement_group.clone().unwrap_or_default(),
+            direction: c.direction.to_proto() as i32,
+            status: c.status.to_proto() as i32,
+            paid: Some(c.money(c.paid_minor)),
+            refunded: Some(c.money(c.refunded_minor)),
+            outstanding: Some(c.money(balance.outstanding())),
+            cancelled_at: c.cancelled_at.map(timestamp),
+            cancel_reason: c.cancel_reason,
         }
     }
 }
 
-const COLUMNS: &str = "charge_id, project_id, unit_id, payer_id, purpose, amount_minor, currency, business_key, due_at, created_at";
+const COLUMNS: &str = "charge_id, project_id, unit_id, payer_id, purpose, amount_minor, currency, business_key, \
+                       due_at, created_at, direction, settlement_group, paid_minor, refunded_minor, status, \
+                       cancelled_at, cancel_reason";
 
-pub async fn by_business_key(conn: &mut PgConnection, tenant: Uuid, key: &str) -> ServiceResult<Option<Charge>> {
+pub async fn by_business_key(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    key: &str,
+) -> ServiceResult<Option<Charge>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from charges where tenant_id = $1 and business_key = $2"
     )))
@@ -102,8 +143,8 @@ pub async fn by_business_key(conn: &mut PgConnection, tenant: Uuid, key: &str) -
 pub async fn insert(conn: &mut PgConnection, tenant: Uuid, c: &Charge) -> ServiceResult<bool> {
     let inserted = sqlx::query(
         "insert into charges (charge_id, tenant_id, project_id, unit_id, payer_id, purpose, amount_minor,
-                              currency, business_key, due_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                              currency, business_key, due_at, created_at, direction, settlement_group)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          on conflict (tenant_id, business_key) do nothing",
     )
     .bind(c.charge_id)
@@ -117,24 +158,106 @@ pub async fn insert(conn: &mut PgConnection, tenant: Uuid, c: &Charge) -> Servic
     .bind(&c.business_key)
     .bind(c.due_at)
     .bind(c.created_at)
+    .bind(c.direction.as_str())
+    .bind(&c.settlement_group)
     .execute(conn)
     .await?
     .rows_affected();
     Ok(inserted == 1)
 }
 
-pub async fn get(pool: &PgPool, tenant: Uuid, charge_id: Uuid) -> ServiceResult<Charge> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// Reads a charge in the caller's scope; one outside it is NOT_FOUND like a missing one.
+pub async fn get(
+    pool: &PgPool,
+    tenant: Uuid,
+    charge_id: Uuid,
+    scope: Option<&[Uuid]>,
+) -> ServiceResult<Charge> {
+    let charge: Option<Charge> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from charges where tenant_id = $1 and charge_id = $2"
     )))
     .bind(tenant)
     .bind(charge_id)
     .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| ServiceError::not_found("charge"))
+    .await?;
+    charge
+        .filter(|c| scope.is_none_or(|ids| ids.contains(&c.project_id)))
+        .ok_or_else(|| ServiceError::not_found("charge"))
 }
 
-pub async fn of_unit(pool: &PgPool, tenant: Uuid, unit_id: Uuid, scope: Option<Vec<Uuid>>, page: Page) -> ServiceResult<(Vec<Charge>, String)> {
+/// Locks the charge for a change of its balance; NOT_FOUND outside the caller's scope.
+pub async fn lock(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    charge_id: Uuid,
+    scope: Option<&[Uuid]>,
+) -> ServiceResult<Charge> {
+    let charge: Option<Charge> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from charges where tenant_id = $1 and charge_id = $2 for update"
+    )))
+    .bind(tenant)
+    .bind(charge_id)
+    .fetch_optional(conn)
+    .await?;
+    charge
+        .filter(|c| scope.is_none_or(|ids| ids.contains(&c.project_id)))
+        .ok_or_else(|| ServiceError::not_found("charge"))
+}
+
+/// Stores the new balance (and the status it implies) of a locked charge after a payment or refund.
+pub async fn store_balance(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    charge: &mut Charge,
+    balance: Balance,
+) -> ServiceResult<()> {
+    sqlx::query(
+        "update charges set paid_minor = $3, refunded_minor = $4, status = $5
+         where tenant_id = $1 and charge_id = $2",
+    )
+    .bind(tenant)
+    .bind(charge.charge_id)
+    .bind(balance.paid)
+    .bind(balance.refunded)
+    .bind(balance.status().as_str())
+    .execute(conn)
+    .await?;
+    charge.paid_minor = balance.paid;
+    charge.refunded_minor = balance.refunded;
+    charge.status = balance.status();
+    Ok(())
+}
+
+/// Marks a locked charge cancelled (its balance was checked by [`Balance::cancel`]).
+pub async fn store_cancellation(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    charge: &mut Charge,
+    reason: &str,
+) -> ServiceResult<()> {
+    let cancelled_at: DateTime<Utc> = sqlx::query_scalar(
+        "update charges set status = 'cancelled', cancelled_at = now(), cancel_reason = $3
+         where tenant_id = $1 and charge_id = $2
+         returning cancelled_at",
+    )
+    .bind(tenant)
+    .bind(charge.charge_id)
+    .bind(reason)
+    .fetch_one(conn)
+    .await?;
+    charge.status = Status::Cancelled;
+    charge.cancelled_at = Some(cancelled_at);
+    charge.cancel_reason = reason.to_string();
+    Ok(())
+}
+
+pub async fn of_unit(
+    pool: &PgPool,
+    tenant: Uuid,
+    unit_id: Uuid,
+    scope: Option<Vec<Uuid>>,
+    page: Page,
+) -> ServiceResult<(Vec<Charge>, String)> {
     let rows: Vec<Charge> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from charges
          where tenant_id = $1 and unit_id = $2 and charge_id > $3 and ($4::uuid[] is null or project_id = any($4))
@@ -148,4 +271,23 @@ pub async fn of_unit(pool: &PgPool, tenant: Uuid, unit_id: Uuid, scope: Option<V
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |c| c.charge_id))
+}
+
+/// Every charge of a unit in scope, oldest first (a unit's account holds tens of charges).
+pub async fn all_of_unit(
+    pool: &PgPool,
+    tenant: Uuid,
+    unit_id: Uuid,
+    scope: Option<Vec<Uuid>>,
+) -> ServiceResult<Vec<Charge>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from charges
+         where tenant_id = $1 and unit_id = $2 and ($3::uuid[] is null or project_id = any($3))
+         order by created_at, charge_id"
+    )))
+    .bind(tenant)
+    .bind(unit_id)
+    .bind(scope)
+    .fetch_all(pool)
+    .await?)
 }

@@ -1,25 +1,18 @@
-//! The FinanceService API.
+//! The FinanceService API: the commands live in [`crate::commands`], the reads here. Every
+//! read is scoped to the caller's tenant and projects; an object outside them is NOT_FOUND.
 
-use anju_kit::{
-    Principal, ServiceError, ServiceResult,
-    audit::Subject,
-    idempotency::{Claim, Command},
-    ids::new_id,
-    paging::Page,
-    validate::Validator,
-};
-use anju_messaging::{EventMeta, Outbox, host::Platform};
-use anju_proto::{events, finance as pb, finance::finance_service_server::FinanceService};
-use chrono::{DateTime, Utc};
+use anju_kit::{Principal, ServiceResult, paging::Page, validate::Validator};
+use anju_messaging::{Outbox, host::Platform};
+use anju_proto::{finance as pb, finance::finance_service_server::FinanceService};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::charges::{self, Charge, purpose_name};
+use crate::{charges, daily_close, dates, payments, statements};
 
 #[derive(Clone)]
 pub struct FinanceApi {
-    pool: PgPool,
-    outbox: Outbox,
+    pub(crate) pool: PgPool,
+    pub(crate) outbox: Outbox,
 }
 
 impl FinanceApi {
@@ -30,110 +23,157 @@ impl FinanceApi {
         }
     }
 
-    async fn issue_charge(&self, principal: &Principal, req: pb::IssueChargeRequest) -> ServiceResult<pb::IssueChargeResponse> {
+    async fn get_charge(
+        &self,
+        principal: &Principal,
+        req: pb::GetChargeRequest,
+    ) -> ServiceResult<pb::GetChargeResponse> {
         let mut v = Validator::new();
-        let request_id = v.request_id(&req.request_id);
-        let project_id = v.uuid("project_id", &req.project_id);
-        let unit_id = v.uuid("unit_id", &req.unit_id);
-        let payer_id = v.text("payer_id", &req.payer_id, 128);
-        let purpose = pb::ChargePurpose::try_from(req.purpose).ok().and_then(purpose_name);
-        if purpose.is_none() {
-            v.violation("purpose", "must name a charge purpose");
-        }
-        let (amount, currency) = v.money("amount", req.amount.as_ref());
-        let business_key = v.text("business_key", &req.business_key, 200);
-        let due_at = req.due_at.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32));
-        if req.due_at.is_some() && due_at.is_none() {
-            v.violation("due_at", "is not a valid timestamp");
-        }
+        let charge_id = v.uuid("charge_id", &req.charge_id);
         v.finish()?;
-        principal.require_project(project_id)?;
-
-        let mut command = match Command::begin(&self.pool, principal, "IssueCharge", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
-        let charge = Charge {
-            charge_id: new_id(),
-            project_id,
-            unit_id,
-            payer_id,
-            purpose: purpose.unwrap_or_default().to_string(),
-            amount_minor: amount,
-            currency,
-            business_key,
-            due_at,
-            created_at: Utc::now(),
-        };
-        let charge = if charges::insert(command.tx(), principal.tenant_id, &charge).await? {
-            let event = events::ChargeIssued {
-                charge_id: charge.charge_id.to_string(),
-                project_id: charge.project_id.to_string(),
-                unit_id: charge.unit_id.to_string(),
-                payer_id: charge.payer_id.clone(),
-                purpose: charge.purpose.clone(),
-                amount: req.amount.clone(),
-                business_key: charge.business_key.clone(),
-            };
-            let meta = EventMeta::new(principal.tenant_id, "charge", charge.charge_id).caused_by_request(&request_id);
-            self.outbox.append(command.tx(), meta, &event).await?;
-            charge
-        } else {
-            // The business key was billed before (by another request id): same terms is the
-            // same charge; different terms is a conflict the caller must resolve.
-            let existing = charges::by_business_key(command.tx(), principal.tenant_id, &charge.business_key)
-                .await?
-                .ok_or_else(|| ServiceError::Aborted("charge changed concurrently, retry".into()))?;
-            if !existing.same_terms(&charge) {
-                return Err(ServiceError::AlreadyExists(format!(
-                    "business_key {} already billed with different terms",
-                    charge.business_key
-                )));
-            }
-            existing
-        };
-        let response = pb::IssueChargeResponse {
-            charge: Some(charge.clone().into()),
-        };
-        command.commit(&response, Subject::new("charge", charge.charge_id)).await?;
-        Ok(response)
-    }
-}
-
-#[tonic::async_trait]
-impl FinanceService for FinanceApi {
-    async fn issue_charge(&self, request: Request<pb::IssueChargeRequest>) -> Result<Response<pb::IssueChargeResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        Ok(Response::new(self.issue_charge(&principal, request.into_inner()).await?))
-    }
-
-    async fn get_charge(&self, request: Request<pb::GetChargeRequest>) -> Result<Response<pb::GetChargeResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        let mut v = Validator::new();
-        let charge_id = v.uuid("charge_id", &request.get_ref().charge_id);
-        v.finish()?;
-        let charge = charges::get(&self.pool, principal.tenant_id, charge_id).await?;
-        if !principal.can_see_project(charge.project_id) {
-            return Err(ServiceError::not_found("charge").into());
-        }
-        Ok(Response::new(pb::GetChargeResponse {
+        let scope = principal.project_filter();
+        let charge =
+            charges::get(&self.pool, principal.tenant_id, charge_id, scope.as_deref()).await?;
+        Ok(pb::GetChargeResponse {
             charge: Some(charge.into()),
-        }))
+        })
     }
 
-    async fn list_charges(&self, request: Request<pb::ListChargesRequest>) -> Result<Response<pb::ListChargesResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        let req = request.into_inner();
+    async fn list_charges(
+        &self,
+        principal: &Principal,
+        req: pb::ListChargesRequest,
+    ) -> ServiceResult<pb::ListChargesResponse> {
         let mut v = Validator::new();
         let unit_id = v.uuid("unit_id", &req.unit_id);
         v.finish()?;
         let page = req.page.unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
-        let (charges, next_page_token) =
-            charges::of_unit(&self.pool, principal.tenant_id, unit_id, principal.project_filter(), page).await?;
-        Ok(Response::new(pb::ListChargesResponse {
+        let (charges, next_page_token) = charges::of_unit(
+            &self.pool,
+            principal.tenant_id,
+            unit_id,
+            principal.project_filter(),
+            page,
+        )
+        .await?;
+        Ok(pb::ListChargesResponse {
             charges: charges.into_iter().map(Into::into).collect(),
             next_page_token,
-        }))
+        })
     }
+
+    async fn list_payments(
+        &self,
+        principal: &Principal,
+        req: pb::ListPaymentsRequest,
+    ) -> ServiceResult<pb::ListPaymentsResponse> {
+        let mut v = Validator::new();
+        let charge_id = v.uuid("charge_id", &req.charge_id);
+        v.finish()?;
+        let page = req.page.unwrap_or_default();
+        let page = Page::parse(page.page_size, &page.page_token)?;
+        let scope = principal.project_filter();
+        charges::get(&self.pool, principal.tenant_id, charge_id, scope.as_deref()).await?;
+        let (payments, next_page_token) =
+            payments::of_charge(&self.pool, principal.tenant_id, charge_id, page).await?;
+        Ok(pb::ListPaymentsResponse {
+            payments: payments.into_iter().map(Into::into).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn get_daily_report(
+        &self,
+        principal: &Principal,
+        req: pb::GetDailyReportRequest,
+    ) -> ServiceResult<pb::GetDailyReportResponse> {
+        let mut v = Validator::new();
+        let cashier = v.optional_text("cashier_id", &req.cashier_id, 128);
+        let date = dates::date_for_read(&mut v, "business_date", &req.business_date);
+        v.finish()?;
+        let cashier = cashier.unwrap_or_else(|| principal.subject.clone());
+        let scope = principal.project_filter();
+        let report = daily_close::read_report(
+            &self.pool,
+            principal.tenant_id,
+            &cashier,
+            date,
+            scope.as_deref(),
+        )
+        .await?;
+        Ok(pb::GetDailyReportResponse {
+            report: Some(report.into()),
+        })
+    }
+
+    async fn get_monthly_statement(
+        &self,
+        principal: &Principal,
+        req: pb::GetMonthlyStatementRequest,
+    ) -> ServiceResult<pb::GetMonthlyStatementResponse> {
+        let mut v = Validator::new();
+        let project_id = v.uuid("project_id", &req.project_id);
+        let month = dates::month(&mut v, "month", &req.month);
+        v.finish()?;
+        principal.require_project(project_id)?;
+        let statement = statements::monthly(
+            &self.pool,
+            principal.tenant_id,
+            project_id,
+            &req.month,
+            month,
+        )
+        .await?;
+        Ok(pb::GetMonthlyStatementResponse {
+            statement: Some(statement),
+        })
+    }
+
+    async fn get_unit_statement(
+        &self,
+        principal: &Principal,
+        req: pb::GetUnitStatementRequest,
+    ) -> ServiceResult<pb::GetUnitStatementResponse> {
+        let mut v = Validator::new();
+        let unit_id = v.uuid("unit_id", &req.unit_id);
+        v.finish()?;
+        let statement = statements::unit(
+            &self.pool,
+            principal.tenant_id,
+            unit_id,
+            principal.project_filter(),
+        )
+        .await?;
+        Ok(pb::GetUnitStatementResponse {
+            statement: Some(statement),
+        })
+    }
+}
+
+/// Every RPC: the principal the auth layer established, then the handler.
+macro_rules! rpcs {
+    ($($name:ident($request:ident) -> $response:ident;)*) => {
+        #[tonic::async_trait]
+        impl FinanceService for FinanceApi {
+            $(async fn $name(&self, request: Request<pb::$request>) -> Result<Response<pb::$response>, Status> {
+                let principal = Principal::of(&request)?;
+                Ok(Response::new(FinanceApi::$name(self, &principal, request.into_inner()).await?))
+            })*
+        }
+    };
+}
+
+rpcs! {
+    issue_charge(IssueChargeRequest) -> IssueChargeResponse;
+    cancel_charge(CancelChargeRequest) -> CancelChargeResponse;
+    get_charge(GetChargeRequest) -> GetChargeResponse;
+    list_charges(ListChargesRequest) -> ListChargesResponse;
+    record_payment(RecordPaymentRequest) -> RecordPaymentResponse;
+    refund_payment(RefundPaymentRequest) -> RefundPaymentResponse;
+    list_payments(ListPaymentsRequest) -> ListPaymentsResponse;
+    close_day(CloseDayRequest) -> CloseDayResponse;
+    get_daily_report(GetDailyReportRequest) -> GetDailyReportResponse;
+    get_monthly_statement(GetMonthlyStatementRequest) -> GetMonthlyStatementResponse;
+    get_unit_statement(GetUnitStatementRequest) -> GetUnitStatementResponse;
 }

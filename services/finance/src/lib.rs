@@ -1,7 +1,29 @@
-//! anju-finance: charges per payer and unit, payments, refunds and the daily close.
+//! anju-finance: charges per payer and unit, payments, refunds, the daily close and statements.
+//!
+//! The money rules (DOMAIN §5), each held in one place:
+//! - A charge (receivable, or payable for what the developer owes) is issued once per business
+//!   key; a replayed command never bills twice ([`commands`]).
+//! - One external reference is one payment (or refund): a repeat returns the first.
+//! - **Overpayment is refused, consistently, everywhere**: a payment above the charge's
+//!   outstanding amount fails with FAILED_PRECONDITION naming that amount and writes nothing;
+//!   no credit balance exists, so collected money never drifts to another purpose
+//!   ([`balance`]). A refund never exceeds its payment minus earlier refunds.
+//! - When the last open charge of a settlement group is paid, `SettlementGroupSettled` is
+//!   published exactly once, in the transaction that paid it ([`settlement`]).
+//! - A cashier's closed day is immutable ([`daily_close`]); statements sum exactly ([`figures`]).
+//!
+//! Amounts are `i64` minor units with a currency; business dates are `YYYY-MM-DD` ([`dates`]).
 
+mod balance;
 mod charges;
+mod commands;
+mod daily_close;
+mod dates;
+mod figures;
 mod grpc;
+mod payments;
+mod settlement;
+mod statements;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
@@ -19,7 +41,9 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = FinanceServiceServer::new(FinanceApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        let host = ServiceHost::start(&platform, shutdown)
+            .await?
+            .add_service(api, policy());
         Ok(Self(host))
     }
 
@@ -32,11 +56,21 @@ impl Application {
     }
 }
 
+/// Who may call what. Cashiers handle money; the saga coordinator (role `service`) issues and
+/// cancels charges and records payments made elsewhere (online, by bank) on a cashier's behalf.
 pub fn policy() -> Policy {
     use Role::*;
-    const READERS: &[Role] = &[Cashier, CustomerService, SalesManager, SalesConsultant, Operator, Service];
+    const READERS: &[Role] = &[Cashier, CustomerService, SalesManager, Operator, Service];
     Policy::new(anju_proto::service_names::FINANCE)
         .allow("IssueCharge", &[Cashier, Service])
+        .allow("CancelCharge", &[Service])
+        .allow("RecordPayment", &[Cashier, Service])
+        .allow("RefundPayment", &[Cashier])
+        .allow("CloseDay", &[Cashier])
         .allow("GetCharge", READERS)
         .allow("ListCharges", READERS)
+        .allow("ListPayments", READERS)
+        .allow("GetDailyReport", READERS)
+        .allow("GetMonthlyStatement", READERS)
+        .allow("GetUnitStatement", READERS)
 }

@@ -7,8 +7,11 @@
 
 mod catalogue;
 mod customers;
+mod deals;
 mod grpc;
 mod inventory;
+pub mod plan;
+mod policy;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
@@ -72,4 +75,14 @@ pub fn policy() -> Policy {
         .allow("HoldUnit", &[SalesConsultant, SalesManager])
         .allow("ReleaseUnit", &[SalesConsultant, SalesManager])
         .allow("GetSalesBoard", &[SalesManager, SalesConsultant, Operator])
+        .allow("ComputePurchasePlan", &[SalesConsultant, SalesManager])
+        .allow("SetProjectPolicy", &[SalesManager])
+        .allow("GetProjectPolicy", READERS)
+        .allow("SignSubscription", &[SalesConsultant, SalesManager])
+        .allow("ConfirmSubscription", &[Service])
+        .allow("LapseSubscription", &[Service])
+        .allow("GetSubscription", &[SalesConsultant, SalesManager, Cashier, Service, Operator])
+        .allow("SignContract", &[SalesConsultant, SalesManager])
+        .allow("CancelContract", &[SalesManager])
+        .allow("GetContract", READERS)
 }

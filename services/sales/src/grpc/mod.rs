@@ -4,7 +4,9 @@
 
 mod catalogue;
 mod customers;
+mod deals;
 mod import;
+mod plan;
 
 use anju_kit::{Principal, ServiceError, paging::Page, validate::Validator};
 use anju_messaging::{Outbox, host::Platform};
@@ -218,5 +220,115 @@ impl SalesService for SalesApi {
             }),
             units: units.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    async fn set_project_policy(
+        &self,
+        request: Request<pb::SetProjectPolicyRequest>,
+    ) -> Result<Response<pb::SetProjectPolicyResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(self.set_project_policy(&principal, request.into_inner()).await?))
+    }
+
+    async fn get_project_policy(
+        &self,
+        request: Request<pb::GetProjectPolicyRequest>,
+    ) -> Result<Response<pb::GetProjectPolicyResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let mut v = Validator::new();
+        let project_id = v.uuid("project_id", &request.get_ref().project_id);
+        v.finish()?;
+        principal.require_project(project_id)?;
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let policy = crate::policy::get(&mut conn, principal.tenant_id, project_id).await?;
+        Ok(Response::new(pb::GetProjectPolicyResponse {
+            policy: Some(policy.into()),
+        }))
+    }
+
+    async fn sign_subscription(
+        &self,
+        request: Request<pb::SignSubscriptionRequest>,
+    ) -> Result<Response<pb::SignSubscriptionResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(self.sign_subscription(&principal, request.into_inner()).await?))
+    }
+
+    async fn confirm_subscription(
+        &self,
+        request: Request<pb::ConfirmSubscriptionRequest>,
+    ) -> Result<Response<pb::ConfirmSubscriptionResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let req = request.into_inner();
+        let subscription = self.settle_subscription(&principal, &req.request_id, &req.subscription_id, true).await?;
+        Ok(Response::new(pb::ConfirmSubscriptionResponse {
+            subscription: Some(subscription.into()),
+        }))
+    }
+
+    async fn lapse_subscription(
+        &self,
+        request: Request<pb::LapseSubscriptionRequest>,
+    ) -> Result<Response<pb::LapseSubscriptionResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let req = request.into_inner();
+        let subscription = self.settle_subscription(&principal, &req.request_id, &req.subscription_id, false).await?;
+        Ok(Response::new(pb::LapseSubscriptionResponse {
+            subscription: Some(subscription.into()),
+        }))
+    }
+
+    async fn get_subscription(
+        &self,
+        request: Request<pb::GetSubscriptionRequest>,
+    ) -> Result<Response<pb::GetSubscriptionResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let mut v = Validator::new();
+        let id = v.uuid("subscription_id", &request.get_ref().subscription_id);
+        v.finish()?;
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let subscription = crate::deals::subscription(&mut conn, principal.tenant_id, id).await?;
+        if !principal.can_see_project(subscription.project_id) {
+            return Err(ServiceError::not_found("subscription").into());
+        }
+        Ok(Response::new(pb::GetSubscriptionResponse {
+            subscription: Some(subscription.into()),
+        }))
+    }
+
+    async fn sign_contract(&self, request: Request<pb::SignContractRequest>) -> Result<Response<pb::SignContractResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(self.sign_contract(&principal, request.into_inner()).await?))
+    }
+
+    async fn cancel_contract(
+        &self,
+        request: Request<pb::CancelContractRequest>,
+    ) -> Result<Response<pb::CancelContractResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(self.cancel_contract(&principal, request.into_inner()).await?))
+    }
+
+    async fn get_contract(&self, request: Request<pb::GetContractRequest>) -> Result<Response<pb::GetContractResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let mut v = Validator::new();
+        let id = v.uuid("contract_id", &request.get_ref().contract_id);
+        v.finish()?;
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let contract = crate::deals::contract(&mut conn, principal.tenant_id, id).await?;
+        if !principal.can_see_project(contract.project_id) {
+            return Err(ServiceError::not_found("contract").into());
+        }
+        Ok(Response::new(pb::GetContractResponse {
+            contract: Some(contract.into()),
+        }))
+    }
+
+    async fn compute_purchase_plan(
+        &self,
+        request: Request<pb::ComputePurchasePlanRequest>,
+    ) -> Result<Response<pb::ComputePurchasePlanResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(self.compute_purchase_plan(&principal, request.into_inner()).await?))
     }
 }

@@ -1,0 +1,344 @@
+//! A charge's balance and the rules money obeys on it, free of I/O.
+//!
+//! - **Overpayment is refused, everywhere.** A payment larger than what is outstanding on its
+//!   charge fails with FAILED_PRECONDITION naming the outstanding amount; nothing is written,
+//!   no credit balance is kept, no change is carried to another charge. Money collected never
+//!   moves to another purpose (DOMAIN §5.4), so the cashier takes the exact amount instead.
+//! - A refund returns at most what its payment brought in, minus that payment's earlier refunds.
+//! - A charge may be cancelled only while nothing is paid on it net of refunds; a cancelled
+//!   charge owes nothing and takes no payment.
+//!
+//! The database's check constraints on `charges` state the same bounds, as a second fence.
+
+use std::fmt;
+
+use anju_kit::ServiceError;
+use anju_proto::finance as pb;
+
+/// A stored name that is not one of ours (a corrupt row, never a caller's input).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownName {
+    kind: &'static str,
+    value: String,
+}
+
+/// Who owes whom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The payer owes the developer.
+    Receivable,
+    /// The developer owes the payer.
+    Payable,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receivable => "receivable",
+            Self::Payable => "payable",
+        }
+    }
+
+    pub fn to_proto(self) -> pb::ChargeDirection {
+        match self {
+            Self::Receivable => pb::ChargeDirection::Receivable,
+            Self::Payable => pb::ChargeDirection::Payable,
+        }
+    }
+
+    /// The direction of a new charge of `purpose` (a stored purpose name): the requested one,
+    /// or the purpose's usual one when unspecified. Only owner compensation and an area
+    /// difference (refunded when the measured area is smaller, DOMAIN §6.2) are owed by the
+    /// developer; owner compensation is never owed to it.
+    pub fn for_purpose(
+        purpose: &str,
+        requested: pb::ChargeDirection,
+    ) -> Result<Self, &'static str> {
+        let payable_allowed = matches!(purpose, "owner_compensation" | "area_difference");
+        match requested {
+            pb::ChargeDirection::Unspecified if purpose == "owner_compensation" => {
+                Ok(Self::Payable)
+            }
+            pb::ChargeDirection::Unspecified | pb::ChargeDirection::Receivable
+                if purpose != "owner_compensation" =>
+            {
+                Ok(Self::Receivable)
+            }
+            pb::ChargeDirection::Payable if payable_allowed => Ok(Self::Payable),
+            pb::ChargeDirection::Payable => {
+                Err("may be payable only for owner compensation or an area difference")
+            }
+            _ => Err("owner compensation is always payable"),
+        }
+    }
+}
+
+impl TryFrom<String> for Direction {
+    type Error = UnknownName;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "receivable" => Ok(Self::Receivable),
+            "payable" => Ok(Self::Payable),
+            _ => Err(UnknownName {
+                kind: "direction",
+                value,
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    Settled,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Settled => "settled",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn to_proto(self) -> pb::ChargeStatus {
+        match self {
+            Self::Open => pb::ChargeStatus::Open,
+            Self::Settled => pb::ChargeStatus::Settled,
+            Self::Cancelled => pb::ChargeStatus::Cancelled,
+        }
+    }
+}
+
+impl TryFrom<String> for Status {
+    type Error = UnknownName;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "open" => Ok(Self::Open),
+            "settled" => Ok(Self::Settled),
+            "cancelled" => Ok(Self::Cancelled),
+            _ => Err(UnknownName {
+                kind: "status",
+                value,
+            }),
+        }
+    }
+}
+
+/// An amount in minor units of a currency, for messages: `30000 CNY minor units`.
+pub struct Amount<'a>(pub i64, pub &'a str);
+
+impl fmt::Display for Amount<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} minor units", self.0, self.1)
+    }
+}
+
+/// The money state of one charge, in minor units of its currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Balance {
+    pub amount: i64,
+    /// Payments applied, before refunds.
+    pub paid: i64,
+    pub refunded: i64,
+    pub cancelled: bool,
+}
+
+impl Balance {
+    pub fn new(amount: i64) -> Self {
+        Self {
+            amount,
+            paid: 0,
+            refunded: 0,
+            cancelled: false,
+        }
+    }
+
+    pub fn net_paid(&self) -> i64 {
+        self.paid - self.refunded
+    }
+
+    /// What is owed: the amount unless cancelled.
+    pub fn billed(&self) -> i64 {
+        if self.cancelled { 0 } else { self.amount }
+    }
+
+    pub fn outstanding(&self) -> i64 {
+        self.billed() - self.net_paid()
+    }
+
+    pub fn status(&self) -> Status {
+        if self.cancelled {
+            Status::Cancelled
+        } else if self.outstanding() == 0 {
+            Status::Settled
+        } else {
+            Status::Open
+        }
+    }
+
+    /// Applies a payment of `amount`; refuses a cancelled charge and any overpayment.
+    pub fn pay(self, amount: i64, currency: &str) -> Result<Self, ServiceError> {
+        if self.cancelled {
+            return Err(ServiceError::precondition(
+                "charge is cancelled: it takes no payment",
+            ));
+        }
+        let outstanding = self.outstanding();
+        if amount > outstanding {
+            return Err(ServiceError::precondition(format!(
+                "overpayment refused: the outstanding amount is {}, the payment {}",
+                Amount(outstanding, currency),
+                Amount(amount, currency)
+            )));
+        }
+        Ok(Self {
+            paid: self.paid + amount,
+            ..self
+        })
+    }
+
+    /// Returns `amount` of a payment's money; the payment's own limit is [`check_refund`].
+    pub fn refund(self, amount: i64, currency: &str) -> Result<Self, ServiceError> {
+        if amount > self.net_paid() {
+            return Err(ServiceError::precondition(format!(
+                "refund refused: only {} is paid on the charge",
+                Amount(self.net_paid(), currency)
+            )));
+        }
+        Ok(Self {
+            refunded: self.refunded + amount,
+            ..self
+        })
+    }
+
+    pub fn cancel(self, currency: &str) -> Result<Self, ServiceError> {
+        if self.net_paid() != 0 {
+            return Err(ServiceError::precondition(format!(
+                "charge has {} paid: refund it before cancelling",
+                Amount(self.net_paid(), currency)
+            )));
+        }
+        Ok(Self {
+            cancelled: true,
+            ..self
+        })
+    }
+}
+
+/// A refund of `amount` against a payment of `paid` with `refunded` already returned.
+pub fn check_refund(
+    paid: i64,
+    refunded: i64,
+    amount: i64,
+    currency: &str,
+) -> Result<(), ServiceError> {
+    let refundable = paid - refunded;
+    if amount > refundable {
+        return Err(ServiceError::precondition(format!(
+            "refund refused: the refundable amount of the payment is {}, the refund {}",
+            Amount(refundable, currency),
+            Amount(amount, currency)
+        )));
+    }
+    Ok(())
+}
+
+/// A settlement group is settled when it has a live (not cancelled) charge and none is open.
+pub fn group_settled(live_charges: i64, open_charges: i64) -> bool {
+    live_charges > 0 && open_charges == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(result: Result<Balance, ServiceError>) -> String {
+        match result {
+            Err(ServiceError::FailedPrecondition(message)) => message,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn partial_payments_settle_exactly_and_overpayment_names_the_outstanding_amount() {
+        let b = Balance::new(10_000).pay(3_000, "CNY").unwrap();
+        assert_eq!((b.outstanding(), b.status()), (7_000, Status::Open));
+        let message = refused(b.pay(7_001, "CNY"));
+        assert!(
+            message.contains("outstanding amount is 7000 CNY minor units"),
+            "{message}"
+        );
+        let b = b.pay(7_000, "CNY").unwrap();
+        assert_eq!((b.outstanding(), b.status()), (0, Status::Settled));
+        assert!(refused(b.pay(1, "CNY")).contains("is 0 CNY"));
+    }
+
+    #[test]
+    fn refunds_reopen_and_cancel_needs_nothing_paid() {
+        let b = Balance::new(5_000).pay(5_000, "CNY").unwrap();
+        assert!(refused(b.cancel("CNY")).contains("5000 CNY"));
+        let b = b.refund(2_000, "CNY").unwrap();
+        assert_eq!(
+            (b.net_paid(), b.outstanding(), b.status()),
+            (3_000, 2_000, Status::Open)
+        );
+        assert!(refused(b.refund(3_001, "CNY")).contains("3000"));
+        let b = b.refund(3_000, "CNY").unwrap().cancel("CNY").unwrap();
+        assert_eq!(
+            (b.billed(), b.outstanding(), b.status()),
+            (0, 0, Status::Cancelled)
+        );
+        assert!(refused(b.pay(1, "CNY")).contains("cancelled"));
+    }
+
+    #[test]
+    fn a_payment_refunds_at_most_its_unrefunded_rest() {
+        assert!(check_refund(5_000, 2_000, 3_000, "CNY").is_ok());
+        let Err(ServiceError::FailedPrecondition(message)) =
+            check_refund(5_000, 2_000, 3_001, "CNY")
+        else {
+            panic!("expected a refusal");
+        };
+        assert!(
+            message.contains("refundable amount of the payment is 3000 CNY"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn directions_follow_the_purpose() {
+        use pb::ChargeDirection::*;
+        assert_eq!(
+            Direction::for_purpose("owner_compensation", Unspecified),
+            Ok(Direction::Payable)
+        );
+        assert_eq!(
+            Direction::for_purpose("property_fee", Unspecified),
+            Ok(Direction::Receivable)
+        );
+        assert_eq!(
+            Direction::for_purpose("area_difference", Payable),
+            Ok(Direction::Payable)
+        );
+        assert_eq!(
+            Direction::for_purpose("area_difference", Receivable),
+            Ok(Direction::Receivable)
+        );
+        assert!(Direction::for_purpose("owner_compensation", Receivable).is_err());
+        assert!(Direction::for_purpose("deposit", Payable).is_err());
+    }
+
+    #[test]
+    fn a_group_settles_when_every_live_charge_is_paid() {
+        assert!(group_settled(2, 0));
+        assert!(!group_settled(2, 1));
+        // Every charge cancelled: nothing was settled.
+        assert!(!group_settled(0, 0));
+    }
+}

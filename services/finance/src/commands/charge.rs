@@ -1,0 +1,185 @@
+//! IssueCharge and CancelCharge.
+
+use anju_kit::{
+    Principal, ServiceError, ServiceResult,
+    audit::Subject,
+    idempotency::{Claim, Command},
+    ids::new_id,
+    validate::Validator,
+};
+use anju_messaging::EventMeta;
+use anju_proto::{events, finance as pb};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    FinanceApi,
+    balance::{Direction, Status},
+    charges::{self, Charge, purpose_name},
+    settlement,
+};
+
+impl FinanceApi {
+    pub(crate) async fn issue_charge(
+        &self,
+        principal: &Principal,
+        req: pb::IssueChargeRequest,
+    ) -> ServiceResult<pb::IssueChargeResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let project_id = v.uuid("project_id", &req.project_id);
+        let unit_id = v.uuid("unit_id", &req.unit_id);
+        let payer_id = v.text("payer_id", &req.payer_id, 128);
+        let purpose = pb::ChargePurpose::try_from(req.purpose)
+            .ok()
+            .and_then(purpose_name);
+        if purpose.is_none() {
+            v.violation("purpose", "must name a charge purpose");
+        }
+        let (amount, currency) = v.money("amount", req.amount.as_ref());
+        let business_key = v.text("business_key", &req.business_key, 200);
+        let due_at = req
+            .due_at
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32));
+        if req.due_at.is_some() && due_at.is_none() {
+            v.violation("due_at", "is not a valid timestamp");
+        }
+        let settlement_group = v.optional_text("settlement_group", &req.settlement_group, 200);
+        if settlement_group
+            .as_ref()
+            .is_some_and(|g| g.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            v.violation(
+                "settlement_group",
+                "must not contain spaces or control characters",
+            );
+        }
+        let direction = match pb::ChargeDirection::try_from(req.direction) {
+            Err(_) => {
+                v.violation("direction", "must be receivable or payable");
+                Direction::Receivable
+            }
+            Ok(requested) => purpose.map_or(Direction::Receivable, |purpose| {
+                Direction::for_purpose(purpose, requested).unwrap_or_else(|why| {
+                    v.violation("direction", why);
+                    Direction::Receivable
+                })
+            }),
+        };
+        v.finish()?;
+        principal.require_project(project_id)?;
+
+        let mut command =
+            match Command::begin(&self.pool, principal, "IssueCharge", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let tenant = principal.tenant_id;
+        let charge = Charge {
+            charge_id: new_id(),
+            project_id,
+            unit_id,
+            payer_id,
+            purpose: purpose.unwrap_or_default().to_string(),
+            amount_minor: amount,
+            currency,
+            business_key,
+            due_at,
+            created_at: Utc::now(),
+            direction,
+            settlement_group,
+            paid_minor: 0,
+            refunded_minor: 0,
+            status: Status::Open,
+            cancelled_at: None,
+            cancel_reason: String::new(),
+        };
+        settlement::join(command.tx(), tenant, &charge).await?;
+        let charge = if charges::insert(command.tx(), tenant, &charge).await? {
+            let event = events::ChargeIssued {
+                charge_id: charge.charge_id.to_string(),
+                project_id: charge.project_id.to_string(),
+                unit_id: charge.unit_id.to_string(),
+                payer_id: charge.payer_id.clone(),
+                purpose: charge.purpose.clone(),
+                amount: req.amount.clone(),
+                business_key: charge.business_key.clone(),
+                settlement_group: charge.settlement_group.clone().unwrap_or_default(),
+                direction: charge.direction.as_str().to_string(),
+            };
+            let meta =
+                EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(&request_id);
+            self.outbox.append(command.tx(), meta, &event).await?;
+            settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
+            charge
+        } else {
+            // The business key was billed before (by another request id): same terms is the
+            // same charge — whatever has happened to it since, even a cancellation — and
+            // different terms is a conflict the caller must resolve.
+            let existing = charges::by_business_key(command.tx(), tenant, &charge.business_key)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::Aborted("charge changed concurrently, retry".into())
+                })?;
+            if !existing.same_terms(&charge) {
+                return Err(ServiceError::AlreadyExists(format!(
+                    "business_key {} already billed with different terms",
+                    charge.business_key
+                )));
+            }
+            existing
+        };
+        let response = pb::IssueChargeResponse {
+            charge: Some(charge.clone().into()),
+        };
+        command
+            .commit(&response, Subject::new("charge", charge.charge_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub(crate) async fn cancel_charge(
+        &self,
+        principal: &Principal,
+        req: pb::CancelChargeRequest,
+    ) -> ServiceResult<pb::CancelChargeResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let charge_id = v.uuid("charge_id", &req.charge_id);
+        let reason = v.text("reason", &req.reason, 500);
+        v.finish()?;
+
+        let mut command =
+            match Command::begin(&self.pool, principal, "CancelCharge", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let tenant = principal.tenant_id;
+        let scope = principal.project_filter();
+        let mut charge = charges::lock(command.tx(), tenant, charge_id, scope.as_deref()).await?;
+        if charge.status != Status::Cancelled {
+            charge.balance().cancel(&charge.currency)?;
+            charges::store_cancellation(command.tx(), tenant, &mut charge, &reason).await?;
+            let event = events::ChargeCancelled {
+                charge_id: charge.charge_id.to_string(),
+                project_id: charge.project_id.to_string(),
+                unit_id: charge.unit_id.to_string(),
+                purpose: charge.purpose.clone(),
+                amount: Some(charge.money(charge.amount_minor)),
+                business_key: charge.business_key.clone(),
+                settlement_group: charge.settlement_group.clone().unwrap_or_default(),
+                reason: reason.clone(),
+            };
+            let meta =
+                EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(&request_id);
+            self.outbox.append(command.tx(), meta, &event).await?;
+            settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
+        }
+        let response = pb::CancelChargeResponse {
+            charge: Some(charge.clone().into()),
+        };
+        let subject = Subject::new("charge", charge.charge_id)
+            .with_detail(serde_json::json!({ "cancelled": reason }));
+        command.commit(&response, subject).await?;
+        Ok(response)
+    }
+}

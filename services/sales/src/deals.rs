@@ -1,0 +1,335 @@
+//! Subscriptions (認購) and purchase contracts (購房合同), and the unit transitions they drive.
+//!
+//! A subscription is `pending` while only the small deposit is paid, `confirmed` when the full
+//! deposit is, `lapsed` when the top-up date passes unpaid, `contracted` once converted. Each
+//! transition is a conditional UPDATE from the one state it may leave, so a replayed or late
+//! command finds the state already moved and cannot act twice.
+
+use anju_kit::{ServiceError, ServiceResult};
+use anju_proto::{common, sales as pb};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::catalogue::timestamp;
+
+/// Project time is China Standard Time (UTC+8, no daylight saving).
+pub const PROJECT_UTC_OFFSET_SECONDS: i64 = 8 * 3600;
+
+/// The instant a top-up due on `due_on` lapses: the start of that day in project time plus
+/// the project's grace (1440 minutes = the end of the due day).
+pub fn lapses_at(due_on: NaiveDate, after_minutes: i32) -> DateTime<Utc> {
+    let midnight_utc = due_on.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+        - chrono::Duration::seconds(PROJECT_UTC_OFFSET_SECONDS);
+    midnight_utc + chrono::Duration::minutes(i64::from(after_minutes))
+}
+
+/// Today in project time.
+pub fn project_today() -> NaiveDate {
+    (Utc::now() + chrono::Duration::seconds(PROJECT_UTC_OFFSET_SECONDS)).date_naive()
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct Subscription {
+    pub subscription_id: Uuid,
+    pub project_id: Uuid,
+    pub unit_id: Uuid,
+    pub customer_id: Uuid,
+    pub price_minor: i64,
+    pub small_deposit_minor: i64,
+    pub full_deposit_minor: i64,
+    pub currency: String,
+    pub top_up_due_on: NaiveDate,
+    pub lapses_at: DateTime<Utc>,
+    pub lapse_refund_bp: i32,
+    pub id_number: String,
+    pub status: String,
+}
+
+fn money(minor_units: i64, currency: &str) -> Option<common::Money> {
+    Some(common::Money {
+        minor_units,
+        currency: currency.to_string(),
+    })
+}
+
+impl From<Subscription> for pb::Subscription {
+    fn from(s: Subscription) -> Self {
+        let status = match s.status.as_str() {
+            "pending" => pb::SubscriptionStatus::Pending,
+            "confirmed" => pb::SubscriptionStatus::Confirmed,
+            "lapsed" => pb::SubscriptionStatus::Lapsed,
+            "contracted" => pb::SubscriptionStatus::Contracted,
+            _ => pb::SubscriptionStatus::Unspecified,
+        };
+        pb::Subscription {
+            subscription_id: s.subscription_id.to_string(),
+            project_id: s.project_id.to_string(),
+            unit_id: s.unit_id.to_string(),
+            customer_id: s.customer_id.to_string(),
+            price: money(s.price_minor, &s.currency),
+            small_deposit: money(s.small_deposit_minor, &s.currency),
+            full_deposit: money(s.full_deposit_minor, &s.currency),
+            top_up_due_on: s.top_up_due_on.to_string(),
+            lapses_at: Some(timestamp(s.lapses_at)),
+            status: status as i32,
+        }
+    }
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "subscription_id, project_id, unit_id, customer_id, price_minor, small_deposit_minor, \
+    full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp, id_number, status";
+
+pub async fn insert_subscription(conn: &mut PgConnection, tenant: Uuid, s: &Subscription) -> ServiceResult<()> {
+    sqlx::query(
+        "insert into subscriptions (subscription_id, tenant_id, project_id, unit_id, customer_id, price_minor,
+             small_deposit_minor, full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp, id_number)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(s.subscription_id)
+    .bind(tenant)
+    .bind(s.project_id)
+    .bind(s.unit_id)
+    .bind(s.customer_id)
+    .bind(s.price_minor)
+    .bind(s.small_deposit_minor)
+    .bind(s.full_deposit_minor)
+    .bind(&s.currency)
+    .bind(s.top_up_due_on)
+    .bind(s.lapses_at)
+    .bind(s.lapse_refund_bp)
+    .bind(&s.id_number)
+    .execute(conn)
+    .await
+    .map_err(|err| {
+        if anju_kit::db::is_unique_violation(&err, "subscriptions_one_live_per_unit") {
+            ServiceError::precondition("the unit already has a live subscription")
+        } else {
+            err.into()
+        }
+    })?;
+    Ok(())
+}
+
+pub async fn subscription(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> ServiceResult<Subscription> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {SUBSCRIPTION_COLUMNS} from subscriptions where tenant_id = $1 and subscription_id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ServiceError::not_found("subscription"))
+}
+
+/// Moves a subscription from `from` to `to`; returns `None` when it was not in `from`.
+pub async fn move_subscription(conn: &mut PgConnection, tenant: Uuid, id: Uuid, from: &str, to: &str) -> ServiceResult<Option<Subscription>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update subscriptions set status = $4 where tenant_id = $1 and subscription_id = $2 and status = $3
+         returning {SUBSCRIPTION_COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Moves the unit held or owned by `customer` from `from` to `to`; returns whether it moved.
+pub async fn move_unit(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid, customer: Uuid, from: &str, to: &str) -> ServiceResult<bool> {
+    let release = to == "available";
+    let moved = sqlx::query(
+        "update units set status = $5,
+                customer_id = case when $6 then null else customer_id end,
+                hold_expires_at = null
+         where tenant_id = $1 and unit_id = $2 and customer_id = $3 and status = $4",
+    )
+    .bind(tenant)
+    .bind(unit_id)
+    .bind(customer)
+    .bind(from)
+    .bind(to)
+    .bind(release)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
+}
+
+/// Takes the unit for a subscription: available, held by this customer, or held past its expiry.
+pub async fn take_unit(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid, customer: Uuid) -> ServiceResult<bool> {
+    let taken = sqlx::query(
+        "update units set status = 'held', customer_id = $3, hold_expires_at = null
+         where tenant_id = $1 and unit_id = $2
+           and (status = 'available'
+                or (status = 'held' and customer_id = $3)
+                or (status = 'held' and hold_expires_at < now()))",
+    )
+    .bind(tenant)
+    .bind(unit_id)
+    .bind(customer)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(taken == 1)
+}
+
+/// One instalment line as stored in the contract.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Line {
+    pub due_on: NaiveDate,
+    pub amount_minor: i64,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct Contract {
+    pub contract_id: Uuid,
+    pub project_id: Uuid,
+    pub unit_id: Uuid,
+    pub customer_id: Uuid,
+    pub subscription_id: Uuid,
+    pub price_minor: i64,
+    pub currency: String,
+    pub contract_area_cm2: i64,
+    pub payment_method: String,
+    pub down_payment_minor: i64,
+    pub down_payment_due_on: NaiveDate,
+    pub deposit_credit_minor: i64,
+    pub loan_amount_minor: i64,
+    pub instalments: sqlx::types::Json<Vec<Line>>,
+    pub status: String,
+    pub signed_at: DateTime<Utc>,
+}
+
+pub const METHODS: [(pb::PaymentMethod, &str); 5] = [
+    (pb::PaymentMethod::FullPayment, "full_payment"),
+    (pb::PaymentMethod::Instalments, "instalments"),
+    (pb::PaymentMethod::CommercialMortgage, "commercial_mortgage"),
+    (pb::PaymentMethod::ProvidentFundMortgage, "provident_fund_mortgage"),
+    (pb::PaymentMethod::CombinedMortgage, "combined_mortgage"),
+];
+
+pub fn method_name(method: i32) -> Option<&'static str> {
+    let method = pb::PaymentMethod::try_from(method).ok()?;
+    METHODS.iter().find(|(m, _)| *m == method).map(|(_, n)| *n)
+}
+
+impl From<Contract> for pb::Contract {
+    fn from(c: Contract) -> Self {
+        let method = METHODS
+            .iter()
+            .find(|(_, n)| *n == c.payment_method)
+            .map_or(pb::PaymentMethod::Unspecified, |(m, _)| *m);
+        let status = match c.status.as_str() {
+            "signed" => pb::ContractStatus::Signed,
+            "cancelled" => pb::ContractStatus::Cancelled,
+            _ => pb::ContractStatus::Unspecified,
+        };
+        pb::Contract {
+            contract_id: c.contract_id.to_string(),
+            project_id: c.project_id.to_string(),
+            unit_id: c.unit_id.to_string(),
+            customer_id: c.customer_id.to_string(),
+            subscription_id: c.subscription_id.to_string(),
+            price: money(c.price_minor, &c.currency),
+            contract_area: Some(common::Area {
+                square_centimetres: c.contract_area_cm2,
+            }),
+            payment_method: method as i32,
+            down_payment: money(c.down_payment_minor, &c.currency),
+            deposit_credit: money(c.deposit_credit_minor, &c.currency),
+            instalments: c
+                .instalments
+                .0
+                .iter()
+                .map(|l| pb::ScheduleLine {
+                    due_on: l.due_on.to_string(),
+                    amount: money(l.amount_minor, &c.currency),
+                })
+                .collect(),
+            loan_amount: money(c.loan_amount_minor, &c.currency),
+            status: status as i32,
+            signed_at: Some(timestamp(c.signed_at)),
+        }
+    }
+}
+
+const CONTRACT_COLUMNS: &str = "contract_id, project_id, unit_id, customer_id, subscription_id, price_minor, currency, \
+    contract_area_cm2, payment_method, down_payment_minor, down_payment_due_on, deposit_credit_minor, loan_amount_minor, \
+    instalments, status, signed_at";
+
+pub async fn insert_contract(conn: &mut PgConnection, tenant: Uuid, c: &Contract) -> ServiceResult<()> {
+    sqlx::query(
+        "insert into contracts (contract_id, tenant_id, project_id, unit_id, customer_id, subscription_id, price_minor,
+             currency, contract_area_cm2, payment_method, down_payment_minor, down_payment_due_on, deposit_credit_minor,
+             loan_amount_minor, instalments, signed_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(c.contract_id)
+    .bind(tenant)
+    .bind(c.project_id)
+    .bind(c.unit_id)
+    .bind(c.customer_id)
+    .bind(c.subscription_id)
+    .bind(c.price_minor)
+    .bind(&c.currency)
+    .bind(c.contract_area_cm2)
+    .bind(&c.payment_method)
+    .bind(c.down_payment_minor)
+    .bind(c.down_payment_due_on)
+    .bind(c.deposit_credit_minor)
+    .bind(c.loan_amount_minor)
+    .bind(&c.instalments)
+    .bind(c.signed_at)
+    .execute(conn)
+    .await
+    .map_err(|err| {
+        if anju_kit::db::is_unique_violation(&err, "contracts_one_live_per_unit")
+            || anju_kit::db::is_unique_violation(&err, "contracts_subscription_id_key")
+        {
+            ServiceError::precondition("the unit is already under contract")
+        } else {
+            err.into()
+        }
+    })?;
+    Ok(())
+}
+
+pub async fn contract(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> ServiceResult<Contract> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {CONTRACT_COLUMNS} from contracts where tenant_id = $1 and contract_id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ServiceError::not_found("contract"))
+}
+
+pub async fn cancel_contract(conn: &mut PgConnection, tenant: Uuid, id: Uuid, reason: &str) -> ServiceResult<Option<Contract>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update contracts set status = 'cancelled', cancel_reason = $3, cancelled_at = now()
+         where tenant_id = $1 and contract_id = $2 and status = 'signed'
+         returning {CONTRACT_COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .bind(reason)
+    .fetch_optional(conn)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unpaid_subscription_lapses_at_the_end_of_its_due_day_in_project_time() {
+        let due = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        // 2026-12-02 00:00 in UTC+8 is 2026-12-01 16:00 UTC.
+        assert_eq!(lapses_at(due, 1440).to_rfc3339(), "2026-12-01T16:00:00+00:00");
+        assert_eq!(lapses_at(due, 0).to_rfc3339(), "2026-11-30T16:00:00+00:00");
+    }
+}
