@@ -43,7 +43,9 @@ impl TestStack {
     }
 
     pub fn port(&self, service: &str) -> u16 {
-        self.stack.port(service).unwrap_or_else(|| panic!("{service} is not running"))
+        self.stack
+            .port(service)
+            .unwrap_or_else(|| panic!("{service} is not running"))
     }
 
     pub fn channel(&self, service: &str) -> tonic::transport::Channel {
@@ -61,7 +63,10 @@ impl TestStack {
 
     /// A sales client acting as the named user.
     pub fn sales_as(&self, subject: &str, roles: &[Role]) -> SalesServiceClient<Authed> {
-        SalesServiceClient::new(self.authed_with("sales", &anju_testkit::token_for(self.tenant, subject, roles)))
+        SalesServiceClient::new(self.authed_with(
+            "sales",
+            &anju_testkit::token_for(self.tenant, subject, roles),
+        ))
     }
 
     pub fn sales(&self, roles: &[Role]) -> SalesServiceClient<Authed> {
@@ -76,7 +81,10 @@ impl TestStack {
 }
 
 /// A project with one building, created by a sales manager; returns (project id, building id).
-pub async fn project_with_building(sales: &mut SalesServiceClient<Authed>, code: &str) -> anyhow::Result<(String, String)> {
+pub async fn project_with_building(
+    sales: &mut SalesServiceClient<Authed>,
+    code: &str,
+) -> anyhow::Result<(String, String)> {
     let project = sales
         .create_project(sales::CreateProjectRequest {
             request_id: format!("project-{code}"),

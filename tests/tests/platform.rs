@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use anju_e2e::{TestStack, project_with_building, unit_request, wait_for};
-use anju_kit::{Role, auth::Claims, auth::TokenIssuer, config::DEV_HS256_SECRET, error::field_violations};
+use anju_kit::{
+    Role, auth::Claims, auth::TokenIssuer, config::DEV_HS256_SECRET, error::field_violations,
+};
 use anju_proto::{
     handover::{self, handover_service_client::HandoverServiceClient},
     maintenance::{self, maintenance_service_client::MaintenanceServiceClient},
@@ -14,11 +16,15 @@ use anju_proto::{
 };
 use futures::StreamExt;
 use tonic::Code;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use uuid::Uuid;
 
 async fn sales_rows(stack: &TestStack, table: &str) -> i64 {
-    let pool = sqlx::PgPool::connect(&stack.settings.database_url("sales")).await.unwrap();
+    let pool = sqlx::PgPool::connect(&stack.settings.database_url("sales"))
+        .await
+        .unwrap();
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
         .fetch_one(&pool)
         .await
@@ -32,7 +38,9 @@ async fn every_service_reports_serving_and_is_listed_by_reflection() {
         let mut health = HealthClient::new(stack.channel(short));
         for name in [full, ""] {
             let status = health
-                .check(HealthCheckRequest { service: name.into() })
+                .check(HealthCheckRequest {
+                    service: name.into(),
+                })
                 .await
                 .unwrap()
                 .into_inner()
@@ -46,40 +54,77 @@ async fn every_service_reports_serving_and_is_listed_by_reflection() {
         let v1 = {
             use tonic_reflection::pb::v1::{
                 ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-                server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+                server_reflection_request::MessageRequest,
+                server_reflection_response::MessageResponse,
             };
             let mut client = ServerReflectionClient::new(stack.channel(short));
             let request = ServerReflectionRequest {
                 host: String::new(),
                 message_request: Some(MessageRequest::ListServices(String::new())),
             };
-            let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
-            match responses.next().await.unwrap().unwrap().message_response.unwrap() {
-                MessageResponse::ListServicesResponse(list) => list.service.into_iter().map(|s| s.name).collect::<Vec<_>>(),
+            let mut responses = client
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await
+                .unwrap()
+                .into_inner();
+            match responses
+                .next()
+                .await
+                .unwrap()
+                .unwrap()
+                .message_response
+                .unwrap()
+            {
+                MessageResponse::ListServicesResponse(list) => {
+                    list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+                }
                 other => panic!("unexpected reflection answer {other:?}"),
             }
         };
         let v1alpha = {
             use tonic_reflection::pb::v1alpha::{
                 ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-                server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+                server_reflection_request::MessageRequest,
+                server_reflection_response::MessageResponse,
             };
             let mut client = ServerReflectionClient::new(stack.channel(short));
             let request = ServerReflectionRequest {
                 host: String::new(),
                 message_request: Some(MessageRequest::ListServices(String::new())),
             };
-            let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
-            match responses.next().await.unwrap().unwrap().message_response.unwrap() {
-                MessageResponse::ListServicesResponse(list) => list.service.into_iter().map(|s| s.name).collect::<Vec<_>>(),
+            let mut responses = client
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await
+                .unwrap()
+                .into_inner();
+            match responses
+                .next()
+                .await
+                .unwrap()
+                .unwrap()
+                .message_response
+                .unwrap()
+            {
+                MessageResponse::ListServicesResponse(list) => {
+                    list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+                }
                 other => panic!("unexpected reflection answer {other:?}"),
             }
         };
         for (_, full) in service_names::ALL {
-            assert!(v1.iter().any(|s| s == full), "{short} v1 reflection lacks {full}: {v1:?}");
-            assert!(v1alpha.iter().any(|s| s == full), "{short} v1alpha reflection lacks {full}");
+            assert!(
+                v1.iter().any(|s| s == full),
+                "{short} v1 reflection lacks {full}: {v1:?}"
+            );
+            assert!(
+                v1alpha.iter().any(|s| s == full),
+                "{short} v1alpha reflection lacks {full}"
+            );
         }
-        assert!(v1.iter().any(|s| s == "grpc.health.v1.Health"), "health in reflection");
+        assert!(
+            v1.iter().any(|s| s == "grpc.health.v1.Health"),
+            "health in reflection"
+        );
     }
     stack.stop().await.unwrap();
 }
@@ -95,7 +140,9 @@ async fn credentials_and_roles_are_enforced() {
     assert_eq!(status.code(), Code::Unauthenticated);
 
     // A token signed with another key, and an expired one.
-    let forged = TokenIssuer::hs256("not-our-key").staff(stack.tenant, "mallory", &[Role::Admin]).unwrap();
+    let forged = TokenIssuer::hs256("not-our-key")
+        .staff(stack.tenant, "mallory", &[Role::Admin])
+        .unwrap();
     let status = SalesServiceClient::new(stack.authed_with("sales", &forged))
         .list_projects(request())
         .await
@@ -138,7 +185,11 @@ async fn credentials_and_roles_are_enforced() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert_eq!(sales_rows(&stack, "projects").await, 0, "refused calls write nothing");
+    assert_eq!(
+        sales_rows(&stack, "projects").await,
+        0,
+        "refused calls write nothing"
+    );
     stack.stop().await.unwrap();
 }
 
@@ -148,7 +199,13 @@ async fn tenants_and_projects_see_only_their_own() {
     let mut manager = stack.sales(&[Role::SalesManager]);
     let (project_a, building_a) = project_with_building(&mut manager, "A-1").await.unwrap();
     let (project_b, _) = project_with_building(&mut manager, "B-1").await.unwrap();
-    let unit = manager.register_unit(unit_request(&building_a, "0101")).await.unwrap().into_inner().unit.unwrap();
+    let unit = manager
+        .register_unit(unit_request(&building_a, "0101"))
+        .await
+        .unwrap()
+        .into_inner()
+        .unit
+        .unwrap();
 
     // Another tenant: every object is NOT_FOUND, listings are empty, writes into it fail.
     let stranger = anju_testkit::token(Uuid::now_v7(), &[Role::SalesManager]);
@@ -167,9 +224,16 @@ async fn tenants_and_projects_see_only_their_own() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let listed = other.list_projects(sales::ListProjectsRequest { page: None }).await.unwrap().into_inner();
+    let listed = other
+        .list_projects(sales::ListProjectsRequest { page: None })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(listed.projects.is_empty());
-    let status = other.register_unit(unit_request(&building_a, "0102")).await.unwrap_err();
+    let status = other
+        .register_unit(unit_request(&building_a, "0102"))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     // A missing id and a foreign id answer alike: no existence leak.
     let missing = other
@@ -178,7 +242,10 @@ async fn tenants_and_projects_see_only_their_own() {
         })
         .await
         .unwrap_err();
-    assert_eq!(missing.message(), status.message().replace("building", "project"));
+    assert_eq!(
+        missing.message(),
+        status.message().replace("building", "project")
+    );
 
     // Staff scoped to project A do not see project B.
     let scoped = TokenIssuer::hs256(DEV_HS256_SECRET)
@@ -194,16 +261,30 @@ async fn tenants_and_projects_see_only_their_own() {
         })
         .unwrap();
     let mut consultant = SalesServiceClient::new(stack.authed_with("sales", &scoped));
-    let listed = consultant.list_projects(sales::ListProjectsRequest { page: None }).await.unwrap().into_inner();
-    assert_eq!(listed.projects.iter().map(|p| p.project_id.clone()).collect::<Vec<_>>(), vec![project_a.clone()]);
+    let listed = consultant
+        .list_projects(sales::ListProjectsRequest { page: None })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed
+            .projects
+            .iter()
+            .map(|p| p.project_id.clone())
+            .collect::<Vec<_>>(),
+        vec![project_a.clone()]
+    );
     let status = consultant
-        .get_project(sales::GetProjectRequest { project_id: project_b })
+        .get_project(sales::GetProjectRequest {
+            project_id: project_b,
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 
     // Contractors see only the work orders assigned to them.
-    let mut dispatcher = MaintenanceServiceClient::new(stack.authed("maintenance", &[Role::MaintenanceDispatcher]));
+    let mut dispatcher =
+        MaintenanceServiceClient::new(stack.authed("maintenance", &[Role::MaintenanceDispatcher]));
     let (ours, theirs) = (Uuid::now_v7(), Uuid::now_v7());
     let mut orders = Vec::new();
     for (n, contractor) in [ours, theirs, ours].into_iter().enumerate() {
@@ -224,7 +305,10 @@ async fn tenants_and_projects_see_only_their_own() {
             .unwrap();
         orders.push(order.repair_request_id);
     }
-    let mut partner = MaintenanceServiceClient::new(stack.authed_with("maintenance", &anju_testkit::contractor_token(stack.tenant, ours)));
+    let mut partner = MaintenanceServiceClient::new(stack.authed_with(
+        "maintenance",
+        &anju_testkit::contractor_token(stack.tenant, ours),
+    ));
     let visible = partner
         .list_work_orders(maintenance::ListWorkOrdersRequest::default())
         .await
@@ -263,7 +347,10 @@ async fn bad_input_names_the_field_and_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields: Vec<String> = field_violations(&status).into_iter().map(|v| v.field).collect();
+    let fields: Vec<String> = field_violations(&status)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     assert_eq!(fields, ["code", "name"]);
     assert!(status.message().contains("name"));
 
@@ -273,8 +360,14 @@ async fn bad_input_names_the_field_and_changes_nothing() {
     bad_unit.list_price.as_mut().unwrap().currency = "yuan".into();
     let status = manager.register_unit(bad_unit).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields: Vec<String> = field_violations(&status).into_iter().map(|v| v.field).collect();
-    assert_eq!(fields, ["forecast_area.square_centimetres", "list_price.currency"]);
+    let fields: Vec<String> = field_violations(&status)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["forecast_area.square_centimetres", "list_price.currency"]
+    );
     let mut high = unit_request(&building, "9901");
     high.floor = 99;
     let status = manager.register_unit(high).await.unwrap_err();
@@ -320,7 +413,10 @@ async fn a_retried_request_acts_once() {
         async move { client.create_project(request).await }
     });
     let answers = futures::future::join_all(calls).await;
-    let ids: Vec<String> = answers.into_iter().map(|a| a.unwrap().into_inner().project.unwrap().project_id).collect();
+    let ids: Vec<String> = answers
+        .into_iter()
+        .map(|a| a.unwrap().into_inner().project.unwrap().project_id)
+        .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert_eq!(sales_rows(&stack, "projects").await, 1);
     assert_eq!(sales_rows(&stack, "outbox").await, 1);
@@ -345,20 +441,34 @@ async fn a_registered_unit_reaches_handover_exactly_once() {
     let stack = TestStack::start().await.unwrap();
     let mut manager = stack.sales(&[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "EV-1").await.unwrap();
-    let unit = manager.register_unit(unit_request(&building, "1801")).await.unwrap().into_inner().unit.unwrap();
+    let unit = manager
+        .register_unit(unit_request(&building, "1801"))
+        .await
+        .unwrap()
+        .into_inner()
+        .unit
+        .unwrap();
 
-    let mut handover = HandoverServiceClient::new(stack.authed("handover", &[Role::CustomerService]));
-    wait_for(Duration::from_secs(10), "handover to learn the unit", || {
-        let mut handover = handover.clone();
-        let unit_id = unit.unit_id.clone();
-        async move {
-            match handover.get_unit(handover::GetUnitRequest { unit_id }).await {
-                Ok(_) => Ok(true),
-                Err(status) if status.code() == Code::NotFound => Ok(false),
-                Err(status) => Err(status.into()),
+    let mut handover =
+        HandoverServiceClient::new(stack.authed("handover", &[Role::CustomerService]));
+    wait_for(
+        Duration::from_secs(10),
+        "handover to learn the unit",
+        || {
+            let mut handover = handover.clone();
+            let unit_id = unit.unit_id.clone();
+            async move {
+                match handover
+                    .get_unit(handover::GetUnitRequest { unit_id })
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(status) if status.code() == Code::NotFound => Ok(false),
+                    Err(status) => Err(status.into()),
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .unwrap();
     let seen = handover
@@ -374,11 +484,15 @@ async fn a_registered_unit_reaches_handover_exactly_once() {
     assert_eq!(seen[0].unit_number, "1801");
     assert_eq!(seen[0].forecast_area.unwrap().square_centimetres, 890_000);
 
-    let pool = sqlx::PgPool::connect(&stack.settings.database_url("handover")).await.unwrap();
-    let applied: i64 = sqlx::query_scalar("select count(*) from inbox where event_type = 'anju.events.v1.UnitRegistered'")
-        .fetch_one(&pool)
+    let pool = sqlx::PgPool::connect(&stack.settings.database_url("handover"))
         .await
         .unwrap();
+    let applied: i64 = sqlx::query_scalar(
+        "select count(*) from inbox where event_type = 'anju.events.v1.UnitRegistered'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(applied, 1);
     stack.stop().await.unwrap();
 }

@@ -29,16 +29,27 @@ async fn a_returning_customer_stays_with_the_original_consultant() {
     let mut li = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
     let mut chen = stack.sales_as("consultant.chen", &[Role::SalesConsultant]);
 
-    let first = li.record_visit(visit(&project, "138 0013 8000", "v1")).await.unwrap().into_inner();
+    let first = li
+        .record_visit(visit(&project, "138 0013 8000", "v1"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(first.first_visit);
     let customer = first.customer.unwrap();
     assert_eq!(customer.consultant, "consultant.li");
     assert_eq!(customer.phone, "13800138000");
 
     // The same phone written another way, brought in by another consultant: refused, owner named.
-    let status = chen.record_visit(visit(&project, "+86 13800138000", "v2")).await.unwrap_err();
+    let status = chen
+        .record_visit(visit(&project, "+86 13800138000", "v2"))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(status.message().contains("consultant.li"), "{}", status.message());
+    assert!(
+        status.message().contains("consultant.li"),
+        "{}",
+        status.message()
+    );
     let status = chen
         .grade_customer(pb::GradeCustomerRequest {
             request_id: "g1".into(),
@@ -51,7 +62,11 @@ async fn a_returning_customer_stays_with_the_original_consultant() {
     assert_eq!(status.code(), Code::FailedPrecondition);
 
     // The owner's return visit counts.
-    let again = li.record_visit(visit(&project, "13800138000", "v3")).await.unwrap().into_inner();
+    let again = li
+        .record_visit(visit(&project, "13800138000", "v3"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!again.first_visit);
     assert_eq!(again.customer.unwrap().visits, 2);
 
@@ -79,12 +94,19 @@ async fn a_returning_customer_stays_with_the_original_consultant() {
         .customer
         .unwrap();
     assert_eq!(moved.consultant, "consultant.chen");
-    chen.record_visit(visit(&project, "13800138000", "v4")).await.unwrap();
-    let status = li.record_visit(visit(&project, "13800138000", "v5")).await.unwrap_err();
+    chen.record_visit(visit(&project, "13800138000", "v4"))
+        .await
+        .unwrap();
+    let status = li
+        .record_visit(visit(&project, "13800138000", "v5"))
+        .await
+        .unwrap_err();
     assert!(status.message().contains("consultant.chen"));
 
     // The reassignment is in the audit trail with its reason.
-    let pool = sqlx::PgPool::connect(&stack.settings.database_url("sales")).await.unwrap();
+    let pool = sqlx::PgPool::connect(&stack.settings.database_url("sales"))
+        .await
+        .unwrap();
     let (actor, detail): (String, serde_json::Value) =
         sqlx::query_as("select actor, detail from audit_log where method = 'ReassignCustomer'")
             .fetch_one(&pool)
@@ -101,8 +123,17 @@ async fn a_returning_customer_stays_with_the_original_consultant() {
     });
     let results = futures::future::join_all(calls).await;
     let owners: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
-    assert_eq!(owners.len(), 1, "exactly one consultant registers the customer");
-    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|s| s.code() == Code::FailedPrecondition));
+    assert_eq!(
+        owners.len(),
+        1,
+        "exactly one consultant registers the customer"
+    );
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|s| s.code() == Code::FailedPrecondition)
+    );
     stack.stop().await.unwrap();
 }
 
@@ -113,8 +144,20 @@ async fn follow_ups_come_due_for_their_consultant_and_the_manager_sees_the_team(
     let (project, _) = project_with_building(&mut manager, "DUE-1").await.unwrap();
     let mut li = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
     let mut chen = stack.sales_as("consultant.chen", &[Role::SalesConsultant]);
-    let a = li.record_visit(visit(&project, "13800000001", "a")).await.unwrap().into_inner().customer.unwrap();
-    let b = chen.record_visit(visit(&project, "13800000002", "b")).await.unwrap().into_inner().customer.unwrap();
+    let a = li
+        .record_visit(visit(&project, "13800000001", "a"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    let b = chen
+        .record_visit(visit(&project, "13800000002", "b"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
     li.grade_customer(pb::GradeCustomerRequest {
         request_id: "ga".into(),
         customer_id: a.customer_id.clone(),
@@ -136,12 +179,32 @@ async fn follow_ups_come_due_for_their_consultant_and_the_manager_sees_the_team(
         due_on: on.into(),
         page: None,
     };
-    let mine = li.list_customers_due(due("2026-12-05")).await.unwrap().into_inner().customers;
-    assert_eq!(mine.iter().map(|c| c.customer_id.clone()).collect::<Vec<_>>(), vec![a.customer_id.clone()]);
+    let mine = li
+        .list_customers_due(due("2026-12-05"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customers;
+    assert_eq!(
+        mine.iter()
+            .map(|c| c.customer_id.clone())
+            .collect::<Vec<_>>(),
+        vec![a.customer_id.clone()]
+    );
     assert_eq!(mine[0].grade, pb::CustomerGrade::A as i32);
-    let team = manager.list_customers_due(due("2026-12-05")).await.unwrap().into_inner().customers;
+    let team = manager
+        .list_customers_due(due("2026-12-05"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customers;
     assert_eq!(team.len(), 2);
-    let early = manager.list_customers_due(due("2026-12-02")).await.unwrap().into_inner().customers;
+    let early = manager
+        .list_customers_due(due("2026-12-02"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customers;
     assert_eq!(early.len(), 1);
     let status = li.list_customers_due(due("12/05/2026")).await.unwrap_err();
     assert_eq!(field_violations(&status)[0].field, "due_on");
@@ -153,7 +216,13 @@ async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
     let stack = TestStack::start().await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "RACE-1").await.unwrap();
-    let unit = manager.register_unit(unit_request(&building, "1801")).await.unwrap().into_inner().unit.unwrap();
+    let unit = manager
+        .register_unit(unit_request(&building, "1801"))
+        .await
+        .unwrap()
+        .into_inner()
+        .unit
+        .unwrap();
 
     let mut contenders = Vec::new();
     for i in 0..16 {
@@ -167,18 +236,21 @@ async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
             .unwrap();
         contenders.push((client, customer.customer_id));
     }
-    let holds = contenders.into_iter().enumerate().map(|(i, (mut client, customer_id))| {
-        let unit_id = unit.unit_id.clone();
-        async move {
-            client
-                .hold_unit(pb::HoldUnitRequest {
-                    request_id: format!("hold-{i}"),
-                    unit_id,
-                    customer_id,
-                })
-                .await
-        }
-    });
+    let holds = contenders
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut client, customer_id))| {
+            let unit_id = unit.unit_id.clone();
+            async move {
+                client
+                    .hold_unit(pb::HoldUnitRequest {
+                        request_id: format!("hold-{i}"),
+                        unit_id,
+                        customer_id,
+                    })
+                    .await
+            }
+        });
     let results = futures::future::join_all(holds).await;
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "exactly one hold wins");
@@ -196,7 +268,15 @@ async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((board.available, board.held, board.subscribed, board.contracted), (0, 1, 0, 0));
+    assert_eq!(
+        (
+            board.available,
+            board.held,
+            board.subscribed,
+            board.contracted
+        ),
+        (0, 1, 0, 0)
+    );
     assert_eq!(board.units[0].customer_id, winner.customer_id);
 
     // Released, it is available again and the board says so.
@@ -207,7 +287,13 @@ async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
         })
         .await
         .unwrap();
-    let board = manager.get_sales_board(pb::GetSalesBoardRequest { building_id: building }).await.unwrap().into_inner();
+    let board = manager
+        .get_sales_board(pb::GetSalesBoardRequest {
+            building_id: building,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((board.available, board.held), (1, 0));
     stack.stop().await.unwrap();
 }
@@ -238,20 +324,36 @@ async fn an_import_writes_every_row_or_none() {
         pb::ImportUnitsRequest {
             request_id: "import-1".into(),
             building_id: building.clone(),
-            rows: vec![row("0101", 1, 750_000, 150_000_000), row("0102", 1, -1, 150_000_000)],
+            rows: vec![
+                row("0101", 1, 750_000, 150_000_000),
+                row("0102", 1, -1, 150_000_000),
+            ],
         },
         pb::ImportUnitsRequest {
             request_id: String::new(),
             building_id: String::new(),
-            rows: vec![row("0101", 1, 750_000, 150_000_000), row("9901", 99, 750_000, 150_000_000)],
+            rows: vec![
+                row("0101", 1, 750_000, 150_000_000),
+                row("9901", 99, 750_000, 150_000_000),
+            ],
         },
     ];
-    let status = manager.import_units(tokio_stream::iter(bad)).await.unwrap_err();
+    let status = manager
+        .import_units(tokio_stream::iter(bad))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields: Vec<String> = field_violations(&status).into_iter().map(|v| v.field).collect();
+    let fields: Vec<String> = field_violations(&status)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     assert_eq!(
         fields,
-        ["rows[1].forecast_area.square_centimetres", "rows[2].unit_number", "rows[3].floor"]
+        [
+            "rows[1].forecast_area.square_centimetres",
+            "rows[2].unit_number",
+            "rows[3].floor"
+        ]
     );
     let board = manager
         .get_sales_board(pb::GetSalesBoardRequest {
@@ -264,18 +366,39 @@ async fn an_import_writes_every_row_or_none() {
 
     let good = (1..=3)
         .map(|floor| pb::ImportUnitsRequest {
-            request_id: if floor == 1 { "import-2".into() } else { String::new() },
-            building_id: if floor == 1 { building.clone() } else { String::new() },
+            request_id: if floor == 1 {
+                "import-2".into()
+            } else {
+                String::new()
+            },
+            building_id: if floor == 1 {
+                building.clone()
+            } else {
+                String::new()
+            },
             rows: vec![
                 row(&format!("{floor:02}01"), floor, 750_000, 150_000_000),
                 row(&format!("{floor:02}02"), floor, 980_000, 196_000_000),
             ],
         })
         .collect::<Vec<_>>();
-    let imported = manager.import_units(tokio_stream::iter(good)).await.unwrap().into_inner();
+    let imported = manager
+        .import_units(tokio_stream::iter(good))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(imported.imported, 6);
-    let board = manager.get_sales_board(pb::GetSalesBoardRequest { building_id: building }).await.unwrap().into_inner();
+    let board = manager
+        .get_sales_board(pb::GetSalesBoardRequest {
+            building_id: building,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(board.available, 6);
-    assert_eq!(board.units[0].floor, 3, "the board lists the top floor first");
+    assert_eq!(
+        board.units[0].floor, 3,
+        "the board lists the top floor first"
+    );
     stack.stop().await.unwrap();
 }

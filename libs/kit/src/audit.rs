@@ -34,7 +34,11 @@ pub async fn record(
     request_id: &str,
     subject: &Subject,
 ) -> sqlx::Result<()> {
-    let roles: Vec<String> = principal.roles.iter().map(|r| r.as_str().to_string()).collect();
+    let roles: Vec<String> = principal
+        .roles
+        .iter()
+        .map(|r| r.as_str().to_string())
+        .collect();
     sqlx::query(
         "insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

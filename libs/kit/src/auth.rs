@@ -227,7 +227,11 @@ impl Authenticator {
     pub async fn from_settings(settings: &AuthSettings) -> anyhow::Result<Self> {
         let mut keys = Vec::new();
         if let Some(secret) = &settings.hs256_secret {
-            keys.push((None, DecodingKey::from_secret(secret.expose().as_bytes()), Algorithm::HS256));
+            keys.push((
+                None,
+                DecodingKey::from_secret(secret.expose().as_bytes()),
+                Algorithm::HS256,
+            ));
         }
         if let Some(path) = &settings.rs256_public_key_file {
             let pem = std::fs::read(path)
@@ -247,7 +251,11 @@ impl Authenticator {
             };
             let set: JwkSet = serde_json::from_str(&text).context("parsing JWKS")?;
             for jwk in &set.keys {
-                keys.push((jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)?, Algorithm::RS256));
+                keys.push((
+                    jwk.common.key_id.clone(),
+                    DecodingKey::from_jwk(jwk)?,
+                    Algorithm::RS256,
+                ));
             }
         }
         if keys.is_empty() {
@@ -302,7 +310,11 @@ impl TokenIssuer {
     }
 
     pub fn issue(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.key,
+        )?)
     }
 
     /// A token valid for an hour for `tenant` with `roles` over every project.
@@ -346,7 +358,10 @@ impl Policy {
     }
 
     pub fn allow(mut self, method: &'static str, roles: &[Role]) -> Self {
-        self.rules.entry(method).or_default().extend_from_slice(roles);
+        self.rules
+            .entry(method)
+            .or_default()
+            .extend_from_slice(roles);
         self
     }
 
@@ -433,7 +448,10 @@ type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'static
 
 impl<S, B> Service<http::Request<B>> for AuthService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     B: Send + 'static,
@@ -460,7 +478,8 @@ where
         });
         match outcome {
             Ok(principal) => {
-                tracing::Span::current().record("tenant_id", tracing::field::display(principal.tenant_id));
+                tracing::Span::current()
+                    .record("tenant_id", tracing::field::display(principal.tenant_id));
                 request.extensions_mut().insert(principal);
                 Box::pin(inner.call(request))
             }
@@ -480,7 +499,10 @@ fn authenticate<B>(layer: &AuthLayer, request: &http::Request<B>) -> Result<Prin
     let token = header
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .ok_or_else(|| Status::unauthenticated("authorization must be a bearer token"))?;
     layer.authenticator.verify(token.trim()).map_err(|err| {
         tracing::debug!(error = format!("{err:#}"), "token rejected");
@@ -517,7 +539,9 @@ mod tests {
     async fn forged_expired_and_contractorless_tokens_are_refused() {
         let auth = Authenticator::from_settings(&settings()).await.unwrap();
         let tenant = Uuid::now_v7();
-        let forged = TokenIssuer::hs256("another-key").staff(tenant, "x", &[Role::Admin]).unwrap();
+        let forged = TokenIssuer::hs256("another-key")
+            .staff(tenant, "x", &[Role::Admin])
+            .unwrap();
         assert!(auth.verify(&forged).is_err());
         let issuer = TokenIssuer::hs256(DEV_HS256_SECRET);
         let mut claims = Claims {
@@ -538,8 +562,8 @@ mod tests {
 
     #[test]
     fn policy_denies_by_default() {
-        let policy = Policy::new("anju.sales.v1.SalesService")
-            .allow("CreateProject", &[Role::SalesManager]);
+        let policy =
+            Policy::new("anju.sales.v1.SalesService").allow("CreateProject", &[Role::SalesManager]);
         assert!(policy.permits("CreateProject", &[Role::SalesManager]));
         assert!(policy.permits("CreateProject", &[Role::Admin]));
         assert!(!policy.permits("CreateProject", &[Role::SalesConsultant]));

@@ -214,12 +214,17 @@ impl Settings {
 
     /// Applies environment overrides read through `get`, so tests can pass a map.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        let first = |keys: &[&str]| keys.iter().find_map(|key| get(key).filter(|v| !v.is_empty()));
+        let first = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|key| get(key).filter(|v| !v.is_empty()))
+        };
         if let Some(v) = first(&["ANJU_ENVIRONMENT"]) {
             self.environment = match v.as_str() {
                 "development" => Environment::Development,
                 "production" => Environment::Production,
-                other => bail!("ANJU_ENVIRONMENT: expected development or production, got {other:?}"),
+                other => {
+                    bail!("ANJU_ENVIRONMENT: expected development or production, got {other:?}")
+                }
             };
         }
         if let Some(v) = first(&["ANJU_DATABASE_URL", "DATABASE_URL"]) {
@@ -312,12 +317,18 @@ impl Settings {
             bail!("grpc.max_message_bytes must be at least 1024");
         }
         let auth = &self.auth;
-        if auth.hs256_secret.is_none() && auth.rs256_public_key_file.is_none() && auth.jwks.is_none()
+        if auth.hs256_secret.is_none()
+            && auth.rs256_public_key_file.is_none()
+            && auth.jwks.is_none()
         {
             bail!("auth: configure hs256_secret, rs256_public_key_file or jwks");
         }
         if self.environment == Environment::Production {
-            if auth.hs256_secret.as_ref().is_some_and(|s| s.expose() == DEV_HS256_SECRET) {
+            if auth
+                .hs256_secret
+                .as_ref()
+                .is_some_and(|s| s.expose() == DEV_HS256_SECRET)
+            {
                 bail!("auth.hs256_secret: the development key is refused in production");
             }
             if self.telemetry.log_format != LogFormat::Json {
@@ -397,9 +408,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.nats.prefix, "fromfile");
-        let env: HashMap<&str, &str> =
-            [("NATS_URL", "nats://env:4222"), ("ANJU_GRPC_BASE_PORT", "7000")].into();
-        settings.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let env: HashMap<&str, &str> = [
+            ("NATS_URL", "nats://env:4222"),
+            ("ANJU_GRPC_BASE_PORT", "7000"),
+        ]
+        .into();
+        settings
+            .apply_env(|k| env.get(k).map(|v| v.to_string()))
+            .unwrap();
         settings.validate().unwrap();
         assert_eq!(settings.nats.url, "nats://env:4222");
         assert_eq!(settings.nats.prefix, "fromfile");
@@ -424,7 +440,13 @@ mod tests {
             ..Settings::default()
         };
         settings.telemetry.log_format = LogFormat::Json;
-        assert!(settings.validate().unwrap_err().to_string().contains("development key"));
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("development key")
+        );
         settings.auth.hs256_secret = Some(Secret::new("a-real-secret"));
         settings.validate().unwrap();
     }
@@ -443,7 +465,10 @@ mod tests {
             with_database("postgres://u@h:5432/postgres?sslmode=disable", "anju_sales"),
             "postgres://u@h:5432/anju_sales?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+        assert_eq!(
+            with_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
         let settings = Settings::default();
         assert_eq!(settings.database_name("title"), "anju_title");
     }

@@ -5,11 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::{
-    Connection, PgConnection, PgPool,
-    migrate::Migrator,
-    postgres::PgPoolOptions,
-};
+use sqlx::{Connection, PgConnection, PgPool, migrate::Migrator, postgres::PgPoolOptions};
 
 use crate::config::{Settings, with_database};
 
@@ -53,15 +49,18 @@ pub async fn ensure_database(server_url: &str, database: &str) -> anyhow::Result
     let mut conn = PgConnection::connect(&with_database(server_url, "postgres"))
         .await
         .context("connecting to the Postgres server")?;
-    let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
-        .bind(database)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         // The name comes from validated settings (lowercase letters, digits, underscores).
-        let created = sqlx::query(sqlx::AssertSqlSafe(format!("create database \"{database}\"")))
-            .execute(&mut conn)
-            .await;
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "create database \"{database}\""
+        )))
+        .execute(&mut conn)
+        .await;
         if let Err(err) = created {
             let duplicate = err
                 .as_database_error()

@@ -86,9 +86,13 @@ impl GrpcServer {
     pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
         for name in &self.service_names {
-            reporter.set_service_status(*name, ServingStatus::Serving).await;
+            reporter
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
         }
-        reporter.set_service_status("", ServingStatus::Serving).await;
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(anju_proto::FILE_DESCRIPTOR_SET)
@@ -108,7 +112,11 @@ impl GrpcServer {
                     path = %request.uri().path(),
                     otel.kind = "server",
                 );
-                if let Some(parent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+                if let Some(parent) = request
+                    .headers()
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                {
                     telemetry::set_parent(&span, parent);
                 }
                 span
@@ -148,9 +156,13 @@ impl GrpcServer {
 
 async fn mark_not_serving(reporter: &HealthReporter, names: &[&'static str]) {
     for name in names {
-        reporter.set_service_status(*name, ServingStatus::NotServing).await;
+        reporter
+            .set_service_status(*name, ServingStatus::NotServing)
+            .await;
     }
-    reporter.set_service_status("", ServingStatus::NotServing).await;
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.
@@ -188,13 +200,18 @@ pub struct ClientAuth {
 impl ClientAuth {
     pub fn bearer(token: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            authorization: format!("Bearer {token}").parse().context("token is not valid metadata")?,
+            authorization: format!("Bearer {token}")
+                .parse()
+                .context("token is not valid metadata")?,
         })
     }
 }
 
 impl tonic::service::Interceptor for ClientAuth {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         request
             .metadata_mut()
             .insert("authorization", self.authorization.clone());

@@ -74,8 +74,9 @@ impl Command {
                 "was already used for a different request",
             ));
         }
-        let response = Resp::decode(response.as_slice())
-            .map_err(|err| ServiceError::Unexpected(anyhow::Error::new(err).context("stored response")))?;
+        let response = Resp::decode(response.as_slice()).map_err(|err| {
+            ServiceError::Unexpected(anyhow::Error::new(err).context("stored response"))
+        })?;
         Ok(Claim::Replay(response))
     }
 
@@ -88,7 +89,11 @@ impl Command {
     }
 
     /// Stores the response and the audit row, then commits the whole effect.
-    pub async fn commit<Resp: Message>(mut self, response: &Resp, subject: Subject) -> ServiceResult<()> {
+    pub async fn commit<Resp: Message>(
+        mut self,
+        response: &Resp,
+        subject: Subject,
+    ) -> ServiceResult<()> {
         sqlx::query(
             "update idempotency_keys set response = $4
              where tenant_id = $1 and method = $2 and request_id = $3",
@@ -99,7 +104,14 @@ impl Command {
         .bind(response.encode_to_vec())
         .execute(&mut *self.tx)
         .await?;
-        audit::record(&mut self.tx, &self.principal, self.method, &self.request_id, &subject).await?;
+        audit::record(
+            &mut self.tx,
+            &self.principal,
+            self.method,
+            &self.request_id,
+            &subject,
+        )
+        .await?;
         self.tx.commit().await?;
         Ok(())
     }

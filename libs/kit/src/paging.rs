@@ -29,8 +29,9 @@ impl Page {
         let after = if page_token.is_empty() {
             Uuid::nil()
         } else {
-            Uuid::parse_str(page_token)
-                .map_err(|_| ServiceError::invalid("page.page_token", "is not a token this service issued"))?
+            Uuid::parse_str(page_token).map_err(|_| {
+                ServiceError::invalid("page.page_token", "is not a token this service issued")
+            })?
         };
         Ok(Self { size, after })
     }
@@ -44,7 +45,10 @@ impl Page {
     pub fn finish<T>(&self, mut rows: Vec<T>, id_of: impl Fn(&T) -> Uuid) -> (Vec<T>, String) {
         if rows.len() as i64 > self.size {
             rows.truncate(self.size as usize);
-            let token = rows.last().map(|r| id_of(r).to_string()).unwrap_or_default();
+            let token = rows
+                .last()
+                .map(|r| id_of(r).to_string())
+                .unwrap_or_default();
             (rows, token)
         } else {
             (rows, String::new())

@@ -50,8 +50,11 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     if INSTALLED.get().is_some() {
         return Ok(guard);
     }
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(Resource::builder().with_service_name(service.to_string()).build());
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        Resource::builder()
+            .with_service_name(service.to_string())
+            .build(),
+    );
     if let Some(endpoint) = &settings.otlp_endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -63,16 +66,26 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     let tracer = provider.tracer("anju");
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tower=warn,async_nats=warn,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,h2=warn,hyper=warn,tower=warn,async_nats=warn,sqlx=warn")
+    });
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let installed = match settings.log_format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().compact().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_target(false),
+            )
             .try_init(),
     };
     if installed.is_ok() {
@@ -96,7 +109,12 @@ pub fn init_for_tests() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let installed = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
-        .with(tracing_subscriber::fmt::layer().compact().with_test_writer().with_filter(filter))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .compact()
+                .with_test_writer()
+                .with_filter(filter),
+        )
         .try_init();
     if installed.is_ok() {
         let _ = INSTALLED.set(());
@@ -123,7 +141,9 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str) {
         return;
     }
     let mut carrier = Carrier::default();
-    carrier.0.insert("traceparent".into(), traceparent.to_string());
+    carrier
+        .0
+        .insert("traceparent".into(), traceparent.to_string());
     let context = TraceContextPropagator::new().extract(&carrier);
     if context.span().span_context().is_valid() {
         let _ = span.set_parent(context);

@@ -76,7 +76,11 @@ impl Validator {
     }
 
     /// Requires a positive amount in a three-letter upper-case currency; returns (minor units, currency).
-    pub fn money(&mut self, field: &str, value: Option<&anju_proto::common::Money>) -> (i64, String) {
+    pub fn money(
+        &mut self,
+        field: &str,
+        value: Option<&anju_proto::common::Money>,
+    ) -> (i64, String) {
         let Some(money) = value else {
             self.violation(field, "is required");
             return (0, String::new());
@@ -85,13 +89,21 @@ impl Validator {
             self.violation(&format!("{field}.minor_units"), "must be positive");
         }
         if money.currency.len() != 3 || !money.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            self.violation(&format!("{field}.currency"), "must be an ISO 4217 code such as CNY");
+            self.violation(
+                &format!("{field}.currency"),
+                "must be an ISO 4217 code such as CNY",
+            );
         }
         (money.minor_units, money.currency.clone())
     }
 
     /// Requires a positive area of at most `max_cm2` square centimetres.
-    pub fn area(&mut self, field: &str, value: Option<&anju_proto::common::Area>, max_cm2: i64) -> i64 {
+    pub fn area(
+        &mut self,
+        field: &str,
+        value: Option<&anju_proto::common::Area>,
+        max_cm2: i64,
+    ) -> i64 {
         let Some(area) = value else {
             self.violation(field, "is required");
             return 0;
@@ -126,7 +138,8 @@ impl Validator {
             self.violation(field, "is required");
             return chrono::NaiveDate::MIN;
         }
-        self.optional_date(field, value).unwrap_or(chrono::NaiveDate::MIN)
+        self.optional_date(field, value)
+            .unwrap_or(chrono::NaiveDate::MIN)
     }
 
     /// Requires a phone number; returns its digits (a leading +86/0086 country code dropped).
@@ -137,7 +150,9 @@ impl Validator {
         } else {
             digits.strip_prefix("0086").unwrap_or(&digits).to_string()
         };
-        let allowed = value.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        let allowed = value
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-()".contains(c));
         if value.trim().is_empty() {
             self.violation(field, "is required");
         } else if !allowed || !(7..=15).contains(&stripped.len()) {

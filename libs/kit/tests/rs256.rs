@@ -53,10 +53,26 @@ async fn rs256_tokens_verify_against_a_pem_key() {
     let principal = auth.verify(&sign(&good, None)).unwrap();
     assert!(principal.has(Role::TitleOfficer));
 
-    assert!(auth.verify(&sign(&claims("https://evil.example", "anju"), None)).is_err(), "wrong issuer");
-    assert!(auth.verify(&sign(&claims("https://id.example-group.cn", "other-app"), None)).is_err(), "wrong audience");
-    let hs = anju_kit::auth::TokenIssuer::hs256("whatever").staff(Uuid::now_v7(), "x", &[Role::Admin]).unwrap();
-    assert!(auth.verify(&hs).is_err(), "HS256 is not accepted when only RS256 is configured");
+    assert!(
+        auth.verify(&sign(&claims("https://evil.example", "anju"), None))
+            .is_err(),
+        "wrong issuer"
+    );
+    assert!(
+        auth.verify(&sign(
+            &claims("https://id.example-group.cn", "other-app"),
+            None
+        ))
+        .is_err(),
+        "wrong audience"
+    );
+    let hs = anju_kit::auth::TokenIssuer::hs256("whatever")
+        .staff(Uuid::now_v7(), "x", &[Role::Admin])
+        .unwrap();
+    assert!(
+        auth.verify(&hs).is_err(),
+        "HS256 is not accepted when only RS256 is configured"
+    );
 }
 
 #[tokio::test]
@@ -68,5 +84,8 @@ async fn rs256_tokens_verify_against_a_jwks_document() {
     let auth = Authenticator::from_settings(&settings).await.unwrap();
     let good = claims("https://id.example-group.cn", "anju");
     auth.verify(&sign(&good, Some("anju-test-1"))).unwrap();
-    assert!(auth.verify(&sign(&good, Some("rotated-away"))).is_err(), "unknown key id");
+    assert!(
+        auth.verify(&sign(&good, Some("rotated-away"))).is_err(),
+        "unknown key id"
+    );
 }

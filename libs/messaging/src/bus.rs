@@ -24,7 +24,9 @@ pub struct Bus {
 
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bus").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Bus")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,11 +42,15 @@ impl Bus {
             .await
             .with_context(|| format!("connecting to NATS at {}", settings.url))?;
         let jetstream = jetstream::new(client.clone());
-        let info = tokio::time::timeout(Duration::from_secs(10), client.request("$JS.API.INFO", "".into()))
-            .await
-            .context("JetStream did not answer within 10 s")?
-            .context("JetStream is not enabled on this NATS server")?;
-        let info: serde_json::Value = serde_json::from_slice(&info.payload).context("JetStream account info")?;
+        let info = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.request("$JS.API.INFO", "".into()),
+        )
+        .await
+        .context("JetStream did not answer within 10 s")?
+        .context("JetStream is not enabled on this NATS server")?;
+        let info: serde_json::Value =
+            serde_json::from_slice(&info.payload).context("JetStream account info")?;
         if let Some(error) = info.get("error") {
             anyhow::bail!("JetStream is not available: {error}");
         }
@@ -129,7 +135,10 @@ impl Bus {
 }
 
 /// A copy of `headers` without the named ones.
-pub fn headers_without(headers: Option<&async_nats::HeaderMap>, names: &[&str]) -> async_nats::HeaderMap {
+pub fn headers_without(
+    headers: Option<&async_nats::HeaderMap>,
+    names: &[&str],
+) -> async_nats::HeaderMap {
     let mut copy = async_nats::HeaderMap::new();
     if let Some(headers) = headers {
         for (name, values) in headers.iter() {

@@ -174,8 +174,12 @@ impl Consumer {
             };
             match result {
                 Err(err) if err.is::<FailpointHit>() => return Err(err),
-                Err(err) => tracing::warn!(consumer = %self.config.name, error = format!("{err:#}"), "consumer interrupted, resuming"),
-                Ok(()) => tracing::debug!(consumer = %self.config.name, "message stream ended, resuming"),
+                Err(err) => {
+                    tracing::warn!(consumer = %self.config.name, error = format!("{err:#}"), "consumer interrupted, resuming")
+                }
+                Ok(()) => {
+                    tracing::debug!(consumer = %self.config.name, "message stream ended, resuming")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -236,7 +240,9 @@ impl Consumer {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         let envelope = match Envelope::decode(message.payload.as_ref()) {
             Ok(envelope) => envelope,
-            Err(err) => return Prepared::Done(Outcome::DeadLetter(format!("undecodable envelope: {err}"))),
+            Err(err) => {
+                return Prepared::Done(Outcome::DeadLetter(format!("undecodable envelope: {err}")));
+            }
         };
         let event = match Event::from_envelope(envelope, message.subject.to_string(), delivered) {
             Ok(event) => event,
@@ -253,14 +259,18 @@ impl Consumer {
             delivered,
             otel.kind = "consumer",
         );
-        let parent = header(message.headers.as_ref(), "traceparent").unwrap_or_else(|| event.envelope.traceparent.clone());
+        let parent = header(message.headers.as_ref(), "traceparent")
+            .unwrap_or_else(|| event.envelope.traceparent.clone());
         telemetry::set_parent(&span, &parent);
         Prepared::Ready(Box::new(event), span)
     }
 
     /// The fast path: one transaction, one inbox statement for the whole batch, every handler
     /// in turn. `Err` carries the first handler failure (nothing was committed).
-    async fn apply_all(&self, prepared: &[Prepared]) -> anyhow::Result<Result<Vec<Outcome>, (usize, HandlerError)>> {
+    async fn apply_all(
+        &self,
+        prepared: &[Prepared],
+    ) -> anyhow::Result<Result<Vec<Outcome>, (usize, HandlerError)>> {
         let (ids, types): (Vec<Uuid>, Vec<String>) = prepared
             .iter()
             .filter_map(|p| match p {
@@ -291,11 +301,18 @@ impl Consumer {
             match p {
                 Prepared::Done(outcome) => outcomes.push(outcome.clone()),
                 // Seen before, or twice in this batch: the inbox already holds it.
-                Prepared::Ready(event, _) if !fresh.contains(&event.event_id) || !applied.insert(event.event_id) => {
+                Prepared::Ready(event, _)
+                    if !fresh.contains(&event.event_id) || !applied.insert(event.event_id) =>
+                {
                     outcomes.push(Outcome::Duplicate);
                 }
                 Prepared::Ready(event, span) => {
-                    if let Err(err) = self.handler.handle(&mut tx, event).instrument(span.clone()).await {
+                    if let Err(err) = self
+                        .handler
+                        .handle(&mut tx, event)
+                        .instrument(span.clone())
+                        .await
+                    {
                         return Ok(Err((index, err)));
                     }
                     outcomes.push(Outcome::Applied);
@@ -307,7 +324,11 @@ impl Consumer {
     }
 
     /// The careful path: each event in its own savepoint with its own inbox row.
-    async fn apply_each(&self, prepared: &[Prepared], failed: (usize, HandlerError)) -> anyhow::Result<Vec<Outcome>> {
+    async fn apply_each(
+        &self,
+        prepared: &[Prepared],
+        failed: (usize, HandlerError),
+    ) -> anyhow::Result<Vec<Outcome>> {
         let (failed_index, failure) = failed;
         let mut failure = Some(failure);
         let mut tx = self.pool.begin().await?;
@@ -322,7 +343,11 @@ impl Consumer {
                         None => Outcome::Retry(self.backoff(event.delivered)),
                     }
                 }
-                Prepared::Ready(event, span) => self.apply_one(&mut tx, event).instrument(span.clone()).await?,
+                Prepared::Ready(event, span) => {
+                    self.apply_one(&mut tx, event)
+                        .instrument(span.clone())
+                        .await?
+                }
             };
             outcomes.push(outcome);
         }
@@ -330,7 +355,11 @@ impl Consumer {
         Ok(outcomes)
     }
 
-    async fn apply_one(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, event: &Event) -> anyhow::Result<Outcome> {
+    async fn apply_one(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        event: &Event,
+    ) -> anyhow::Result<Outcome> {
         let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
         let fresh = sqlx::query(
             "insert into inbox (consumer, event_id, event_type) values ($1, $2, $3)
@@ -365,11 +394,17 @@ impl Consumer {
         let last_attempt = event.delivered >= self.config.max_deliver;
         match err {
             HandlerError::Permanent(cause) => {
-                tracing::warn!(error = format!("{cause:#}"), "event refused, dead-lettering");
+                tracing::warn!(
+                    error = format!("{cause:#}"),
+                    "event refused, dead-lettering"
+                );
                 Outcome::DeadLetter(format!("{cause:#}"))
             }
             HandlerError::Transient(cause) if last_attempt => {
-                tracing::warn!(error = format!("{cause:#}"), "last attempt failed, dead-lettering");
+                tracing::warn!(
+                    error = format!("{cause:#}"),
+                    "last attempt failed, dead-lettering"
+                );
                 Outcome::DeadLetter(format!("{cause:#}"))
             }
             HandlerError::Transient(cause) => {
@@ -394,10 +429,17 @@ impl Consumer {
         let mut headers = crate::bus::headers_without(message.headers.as_ref(), &["Nats-Msg-Id"]);
         headers.insert("Anju-Original-Subject", message.subject.as_str());
         headers.insert("Anju-Consumer", self.config.name.as_str());
-        headers.insert("Anju-Dead-Reason", reason.replace(['\r', '\n'], " ").as_str());
+        headers.insert(
+            "Anju-Dead-Reason",
+            reason.replace(['\r', '\n'], " ").as_str(),
+        );
         self.bus
             .jetstream()
-            .publish_with_headers(self.bus.dlq_subject(&self.config.name), headers, message.payload.clone())
+            .publish_with_headers(
+                self.bus.dlq_subject(&self.config.name),
+                headers,
+                message.payload.clone(),
+            )
             .await?
             .await
             .context("dead-letter publish not acknowledged")?;

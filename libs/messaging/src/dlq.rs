@@ -17,7 +17,10 @@ pub struct DeadLetter {
     pub event_id: Option<String>,
 }
 
-async fn read(bus: &Bus, consumer: Option<&str>) -> anyhow::Result<Vec<(DeadLetter, async_nats::jetstream::Message)>> {
+async fn read(
+    bus: &Bus,
+    consumer: Option<&str>,
+) -> anyhow::Result<Vec<(DeadLetter, async_nats::jetstream::Message)>> {
     let mut stream = bus.ensure_dlq().await?;
     let filter = match consumer {
         Some(name) => bus.dlq_subject(name),
@@ -59,9 +62,11 @@ async fn read(bus: &Bus, consumer: Option<&str>) -> anyhow::Result<Vec<(DeadLett
             consumer: get("Anju-Consumer").unwrap_or_default(),
             original_subject: get("Anju-Original-Subject").unwrap_or_default(),
             reason: get("Anju-Dead-Reason").unwrap_or_default(),
-            event_id: <anju_proto::events::Envelope as prost::Message>::decode(message.payload.as_ref())
-                .ok()
-                .map(|e| e.event_id),
+            event_id: <anju_proto::events::Envelope as prost::Message>::decode(
+                message.payload.as_ref(),
+            )
+            .ok()
+            .map(|e| e.event_id),
         };
         letters.push((letter, message));
     }
@@ -70,7 +75,11 @@ async fn read(bus: &Bus, consumer: Option<&str>) -> anyhow::Result<Vec<(DeadLett
 
 /// Lists the dead letters of one consumer, or of all.
 pub async fn list(bus: &Bus, consumer: Option<&str>) -> anyhow::Result<Vec<DeadLetter>> {
-    Ok(read(bus, consumer).await?.into_iter().map(|(l, _)| l).collect())
+    Ok(read(bus, consumer)
+        .await?
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect())
 }
 
 /// Republishes dead letters to their original subjects and removes them from the DLQ.
@@ -85,14 +94,28 @@ pub async fn replay(bus: &Bus, consumer: Option<&str>) -> anyhow::Result<usize> 
         }
         let mut headers = crate::bus::headers_without(
             message.headers.as_ref(),
-            &["Anju-Original-Subject", "Anju-Consumer", "Anju-Dead-Reason", "Nats-Msg-Id"],
+            &[
+                "Anju-Original-Subject",
+                "Anju-Consumer",
+                "Anju-Dead-Reason",
+                "Nats-Msg-Id",
+            ],
         );
         headers.insert(
             "Nats-Msg-Id",
-            format!("{}:replay:{}", letter.event_id.as_deref().unwrap_or("?"), letter.sequence).as_str(),
+            format!(
+                "{}:replay:{}",
+                letter.event_id.as_deref().unwrap_or("?"),
+                letter.sequence
+            )
+            .as_str(),
         );
         bus.jetstream()
-            .publish_with_headers(letter.original_subject.clone(), headers, message.payload.clone())
+            .publish_with_headers(
+                letter.original_subject.clone(),
+                headers,
+                message.payload.clone(),
+            )
             .await?
             .await
             .context("replay not acknowledged")?;

@@ -52,7 +52,11 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn from_envelope(envelope: Envelope, subject: String, delivered: i64) -> anyhow::Result<Self> {
+    pub fn from_envelope(
+        envelope: Envelope,
+        subject: String,
+        delivered: i64,
+    ) -> anyhow::Result<Self> {
         let event_id = Uuid::parse_str(&envelope.event_id)
             .map_err(|_| anyhow::anyhow!("envelope event_id is not a UUID"))?;
         let tenant_id = Uuid::parse_str(&envelope.tenant_id)
@@ -77,9 +81,15 @@ impl Event {
     /// Decodes the payload as `P`; fails if the envelope names another type.
     pub fn decode<P: EventPayload>(&self) -> anyhow::Result<P> {
         if !self.is::<P>() {
-            anyhow::bail!("event is {}, not {}", self.envelope.event_type, P::EVENT_TYPE);
+            anyhow::bail!(
+                "event is {}, not {}",
+                self.envelope.event_type,
+                P::EVENT_TYPE
+            );
         }
-        Ok(<P as prost::Message>::decode(self.envelope.payload.as_slice())?)
+        Ok(<P as prost::Message>::decode(
+            self.envelope.payload.as_slice(),
+        )?)
     }
 
     pub fn sequence(&self) -> i64 {
@@ -114,8 +124,17 @@ mod tests {
 
     #[test]
     fn event_tokens_drop_the_aggregate_prefix() {
-        assert_eq!(event_token("anju.events.v1.UnitRegistered", "unit"), "registered");
-        assert_eq!(event_token("anju.events.v1.ProjectCreated", "unit"), "project_created");
-        assert_eq!(event_token("anju.events.v1.HandoverBatchOpened", "handover_batch"), "opened");
+        assert_eq!(
+            event_token("anju.events.v1.UnitRegistered", "unit"),
+            "registered"
+        );
+        assert_eq!(
+            event_token("anju.events.v1.ProjectCreated", "unit"),
+            "project_created"
+        );
+        assert_eq!(
+            event_token("anju.events.v1.HandoverBatchOpened", "handover_batch"),
+            "opened"
+        );
     }
 }

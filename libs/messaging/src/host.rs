@@ -28,7 +28,11 @@ pub struct Platform {
 
 impl Platform {
     /// Connects the service's database (migrating it) and the bus (creating its stream).
-    pub async fn connect(settings: &Settings, service: &'static str, migrator: &Migrator) -> anyhow::Result<Self> {
+    pub async fn connect(
+        settings: &Settings,
+        service: &'static str,
+        migrator: &Migrator,
+    ) -> anyhow::Result<Self> {
         let pool = db::connect_service(settings, service, &[&crate::migrator(), migrator]).await?;
         let bus = Bus::connect(&settings.nats).await?;
         bus.ensure_stream(service).await?;
@@ -67,7 +71,11 @@ impl ServiceHost {
         let authenticator = Arc::new(Authenticator::from_settings(&platform.settings.auth).await?);
         let server = GrpcServer::bind(&platform.settings, platform.service, authenticator).await?;
         let mut tasks = JoinSet::new();
-        let relay = Relay::new(platform.pool.clone(), platform.bus.clone(), RelayConfig::default());
+        let relay = Relay::new(
+            platform.pool.clone(),
+            platform.bus.clone(),
+            RelayConfig::default(),
+        );
         tasks.spawn(relay.run(shutdown.clone()));
         Ok(Self {
             server,
@@ -118,7 +126,9 @@ impl ServiceHost {
         while let Some(joined) = self.tasks.join_next().await {
             match joined {
                 Ok(Ok(())) => {}
-                Ok(Err(err)) => tracing::error!(error = format!("{err:#}"), "background task failed"),
+                Ok(Err(err)) => {
+                    tracing::error!(error = format!("{err:#}"), "background task failed")
+                }
                 Err(err) => tracing::error!(error = %err, "background task panicked"),
             }
         }

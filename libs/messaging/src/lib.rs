@@ -19,7 +19,9 @@ pub mod outbox;
 pub mod relay;
 
 pub use bus::Bus;
-pub use consumer::{Consumer, ConsumerConfig, Failpoint as ConsumerFailpoint, Handler, HandlerError};
+pub use consumer::{
+    Consumer, ConsumerConfig, Failpoint as ConsumerFailpoint, Handler, HandlerError,
+};
 pub use event::{Event, EventMeta};
 pub use outbox::Outbox;
 pub use relay::{Failpoint as RelayFailpoint, Relay, RelayConfig};

@@ -95,18 +95,25 @@ pub async fn replay_since(
     pool: &sqlx::PgPool,
     since: chrono::DateTime<chrono::Utc>,
 ) -> sqlx::Result<u64> {
-    Ok(sqlx::query("update outbox set published_at = null where created_at >= $1")
-        .bind(since)
-        .execute(pool)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("update outbox set published_at = null where created_at >= $1")
+            .bind(since)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Deletes published rows older than the retention window.
-pub async fn prune(pool: &sqlx::PgPool, older_than: chrono::DateTime<chrono::Utc>) -> sqlx::Result<u64> {
-    Ok(sqlx::query("delete from outbox where published_at is not null and created_at < $1")
-        .bind(older_than)
-        .execute(pool)
-        .await?
-        .rows_affected())
+pub async fn prune(
+    pool: &sqlx::PgPool,
+    older_than: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("delete from outbox where published_at is not null and created_at < $1")
+            .bind(older_than)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }

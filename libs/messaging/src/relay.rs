@@ -87,7 +87,9 @@ impl Relay {
         loop {
             match self.drain().await {
                 Ok(()) => backoff = Duration::from_millis(100),
-                Err(err) if self.config.failpoint.is_some() && err.is::<FailpointHit>() => return Err(err),
+                Err(err) if self.config.failpoint.is_some() && err.is::<FailpointHit>() => {
+                    return Err(err);
+                }
                 Err(err) => {
                     tracing::warn!(error = format!("{err:#}"), "relay batch failed, retrying");
                     tokio::select! {
@@ -134,7 +136,8 @@ impl Relay {
             .into_iter()
             .map(|(event_id, subject, envelope, traceparent, sequence)| {
                 // The row's sequence was taken at insert time; the envelope learns it here.
-                let mut decoded = Envelope::decode(envelope.as_slice()).context("outbox envelope")?;
+                let mut decoded =
+                    Envelope::decode(envelope.as_slice()).context("outbox envelope")?;
                 decoded.sequence = sequence;
                 Ok(Pending {
                     event_id,
@@ -156,7 +159,11 @@ impl Relay {
             let ack = self
                 .bus
                 .jetstream()
-                .publish_with_headers(row.subject.clone(), headers, Bytes::from(row.envelope.clone()))
+                .publish_with_headers(
+                    row.subject.clone(),
+                    headers,
+                    Bytes::from(row.envelope.clone()),
+                )
                 .await
                 .with_context(|| format!("publishing {}", row.subject))?;
             acks.push((row.event_id, ack));
@@ -206,7 +213,11 @@ impl Relay {
             .await?;
         tx.commit().await?;
         if sent.len() < pending.len() {
-            anyhow::bail!("{} of {} events not acknowledged", pending.len() - sent.len(), pending.len());
+            anyhow::bail!(
+                "{} of {} events not acknowledged",
+                pending.len() - sent.len(),
+                pending.len()
+            );
         }
         Ok(pending.len())
     }
@@ -243,8 +254,14 @@ mod tests {
 
     #[test]
     fn the_publishing_service_is_the_subject_token_after_the_prefix() {
-        assert_eq!(service_of("anju", "anju.sales.unit.registered"), Some("sales"));
-        assert_eq!(service_of("t1a2b", "t1a2b.producer.widget.probe"), Some("producer"));
+        assert_eq!(
+            service_of("anju", "anju.sales.unit.registered"),
+            Some("sales")
+        );
+        assert_eq!(
+            service_of("t1a2b", "t1a2b.producer.widget.probe"),
+            Some("producer")
+        );
         assert_eq!(service_of("anju", "anjux.sales.unit.registered"), None);
         assert_eq!(service_of("anju", "other.sales.unit.registered"), None);
         assert_eq!(service_of("anju", "anju..unit"), None);

@@ -986,7 +986,11 @@ async fn the_outbox_row_holds_the_envelope_with_per_aggregate_sequences() -> any
     })
     .await?;
     relay.stop().await?;
-    let stream = fx.bus.jetstream().get_stream(fx.bus.stream_name("producer")).await?;
+    let stream = fx
+        .bus
+        .jetstream()
+        .get_stream(fx.bus.stream_name("producer"))
+        .await?;
     let published = stream.get_raw_message(3).await?;
     let published = Envelope::decode(published.payload.as_ref())?;
     assert_eq!(published.event_id, last.to_string());

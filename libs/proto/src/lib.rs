@@ -5,7 +5,8 @@
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 /// Encoded `FileDescriptorSet` of every anju package, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/anju_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/anju_descriptor.bin"));
 
 pub mod anju {
     pub mod common {
@@ -117,6 +118,8 @@ pub mod service_names {
     ];
 
     pub fn of(service: &str) -> Option<&'static str> {
-        ALL.iter().find(|(short, _)| *short == service).map(|(_, full)| *full)
+        ALL.iter()
+            .find(|(short, _)| *short == service)
+            .map(|(_, full)| *full)
     }
 }

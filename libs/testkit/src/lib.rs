@@ -28,7 +28,8 @@ use uuid::Uuid;
 pub const TEST_DATABASE_PREFIX: &str = "anjut_";
 
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn nats_url() -> String {
@@ -36,7 +37,10 @@ pub fn nats_url() -> String {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A short unique token (lowercase hex) for names.
@@ -95,9 +99,10 @@ pub fn contractor_token(tenant: Uuid, contractor: Uuid) -> String {
 /// Drops test databases left behind by runs more than two hours old.
 pub async fn drop_stale_databases() -> anyhow::Result<()> {
     let mut conn = PgConnection::connect(&database_url()).await?;
-    let names: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'anjut\\_%'")
-        .fetch_all(&mut conn)
-        .await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where datname like 'anjut\\_%'")
+            .fetch_all(&mut conn)
+            .await?;
     let cutoff = unix_now().saturating_sub(2 * 3600);
     for name in names {
         let created = name
@@ -106,9 +111,11 @@ pub async fn drop_stale_databases() -> anyhow::Result<()> {
             .and_then(|ts| ts.parse::<u64>().ok());
         if created.is_some_and(|ts| ts < cutoff) {
             // Names come from pg_database and match the test pattern checked above.
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database if exists \"{name}\" with (force)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
     Ok(())
@@ -150,15 +157,27 @@ impl NatsServer {
     async fn spawn(&mut self) -> anyhow::Result<()> {
         let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
         let child = Command::new(&binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(&self.store)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {binary} (set NATS_SERVER_BIN; deploy/stack.sh installs one)"))?;
+            .with_context(|| {
+                format!("starting {binary} (set NATS_SERVER_BIN; deploy/stack.sh installs one)")
+            })?;
         self.child = Some(child);
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -210,15 +229,18 @@ where
 pub async fn cleanup(settings: &Settings) -> anyhow::Result<()> {
     let mut conn = PgConnection::connect(&database_url()).await?;
     let pattern = format!("{}\\_%", settings.database.name_prefix.replace('_', "\\_"));
-    let names: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like $1")
-        .bind(pattern)
-        .fetch_all(&mut conn)
-        .await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where datname like $1")
+            .bind(pattern)
+            .fetch_all(&mut conn)
+            .await?;
     for name in names {
         // Names come from pg_database and carry this test's unique prefix.
-        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\" with (force)")))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists \"{name}\" with (force)"
+        )))
+        .execute(&mut conn)
+        .await?;
     }
     let client = async_nats::connect(&settings.nats.url).await?;
     let jetstream = async_nats::jetstream::new(client);
@@ -236,7 +258,9 @@ pub async fn cleanup(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn futures_next<S: futures::Stream<Item = Result<String, E>> + Unpin, E>(stream: &mut S) -> Option<String> {
+async fn futures_next<S: futures::Stream<Item = Result<String, E>> + Unpin, E>(
+    stream: &mut S,
+) -> Option<String> {
     use futures::StreamExt;
     loop {
         match stream.next().await? {

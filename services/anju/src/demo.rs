@@ -42,7 +42,11 @@ fn cny(fen: i64) -> String {
 }
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
-    let secret = settings.auth.hs256_secret.as_ref().context("the demo signs development tokens: set an HS256 key")?;
+    let secret = settings
+        .auth
+        .hs256_secret
+        .as_ref()
+        .context("the demo signs development tokens: set an HS256 key")?;
     let demo = Demo {
         host: settings.grpc.host.to_string(),
         settings: settings.clone(),
@@ -52,7 +56,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     };
     println!("anju demo — tenant Harbour Group ({})", demo.tenant);
 
-    step(1, "The sales manager opens a project with one building of 30 floors");
+    step(
+        1,
+        "The sales manager opens a project with one building of 30 floors",
+    );
     let mut sales = SalesServiceClient::new(demo.client("sales", &[Role::SalesManager])?);
     let project = sales
         .create_project(sales::CreateProjectRequest {
@@ -65,7 +72,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .into_inner()
         .project
         .context("no project returned")?;
-    println!("    project {} {} ({})", project.code, project.name, project.project_id);
+    println!(
+        "    project {} {} ({})",
+        project.code, project.name, project.project_id
+    );
     let building = sales
         .create_building(sales::CreateBuildingRequest {
             request_id: demo.request_id("building"),
@@ -77,11 +87,21 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .into_inner()
         .building
         .context("no building returned")?;
-    println!("    building {} ({} floors)", building.name, building.floors);
+    println!(
+        "    building {} ({} floors)",
+        building.name, building.floors
+    );
 
-    step(2, "Three units enter the catalogue (area in cm², price in fen — never floats)");
+    step(
+        2,
+        "Three units enter the catalogue (area in cm², price in fen — never floats)",
+    );
     let mut units = Vec::new();
-    for (number, floor, area_m2, price_yuan) in [("1801", 18, 89, 2_350_000), ("1802", 18, 112, 2_980_000), ("2203", 22, 143, 3_760_000)] {
+    for (number, floor, area_m2, price_yuan) in [
+        ("1801", 18, 89, 2_350_000),
+        ("1802", 18, 112, 2_980_000),
+        ("2203", 22, 143, 3_760_000),
+    ] {
         let unit = sales
             .register_unit(sales::RegisterUnitRequest {
                 request_id: demo.request_id(&format!("unit-{number}")),
@@ -102,12 +122,21 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             .into_inner()
             .unit
             .context("no unit returned")?;
-        println!("    unit {} — {} m², list price {}", unit.unit_number, area_m2, cny(price_yuan * 100));
+        println!(
+            "    unit {} — {} m², list price {}",
+            unit.unit_number,
+            area_m2,
+            cny(price_yuan * 100)
+        );
         units.push(unit);
     }
 
-    step(3, "Sales published UnitRegistered events; handover builds its own view from them");
-    let mut handover = HandoverServiceClient::new(demo.client("handover", &[Role::CustomerService])?);
+    step(
+        3,
+        "Sales published UnitRegistered events; handover builds its own view from them",
+    );
+    let mut handover =
+        HandoverServiceClient::new(demo.client("handover", &[Role::CustomerService])?);
     let started = Instant::now();
     let seen = loop {
         let listed = handover
@@ -122,7 +151,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             break listed;
         }
         if started.elapsed() > Duration::from_secs(15) {
-            bail!("handover saw {} of {} units after 15 s", listed.len(), units.len());
+            bail!(
+                "handover saw {} of {} units after 15 s",
+                listed.len(),
+                units.len()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -132,7 +165,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
 
-    step(4, "The cashier bills a quarter's property fee; a retried call bills nothing twice");
+    step(
+        4,
+        "The cashier bills a quarter's property fee; a retried call bills nothing twice",
+    );
     let mut finance = FinanceServiceClient::new(demo.client("finance", &[Role::Cashier])?);
     let fee = finance::IssueChargeRequest {
         request_id: demo.request_id("fee"),
@@ -147,8 +183,18 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         business_key: format!("handover:{}:property_fee", units[0].unit_id),
         ..Default::default()
     };
-    let first = finance.issue_charge(fee.clone()).await?.into_inner().charge.context("no charge")?;
-    let retry = finance.issue_charge(fee).await?.into_inner().charge.context("no charge")?;
+    let first = finance
+        .issue_charge(fee.clone())
+        .await?
+        .into_inner()
+        .charge
+        .context("no charge")?;
+    let retry = finance
+        .issue_charge(fee)
+        .await?
+        .into_inner()
+        .charge
+        .context("no charge")?;
     let listed = finance
         .list_charges(finance::ListChargesRequest {
             unit_id: units[0].unit_id.clone(),
@@ -161,12 +207,20 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         "    charge {} for {}; retry returned {} — the unit has {} charge(s)",
         first.charge_id,
         cny(first.amount.map(|m| m.minor_units).unwrap_or(0)),
-        if retry.charge_id == first.charge_id { "the same charge" } else { "A DIFFERENT CHARGE" },
+        if retry.charge_id == first.charge_id {
+            "the same charge"
+        } else {
+            "A DIFFERENT CHARGE"
+        },
         listed.len()
     );
 
-    step(5, "Maintenance issues a work order; each contractor sees only its own");
-    let mut maintenance = MaintenanceServiceClient::new(demo.client("maintenance", &[Role::MaintenanceDispatcher])?);
+    step(
+        5,
+        "Maintenance issues a work order; each contractor sees only its own",
+    );
+    let mut maintenance =
+        MaintenanceServiceClient::new(demo.client("maintenance", &[Role::MaintenanceDispatcher])?);
     let contractor = derived_id("demo-contractor:pearl-waterproofing");
     let order = maintenance
         .create_repair_request(maintenance::CreateRepairRequestRequest {
@@ -193,7 +247,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             iss: None,
             aud: None,
         })?;
-        Ok(MaintenanceServiceClient::new(client::authed(&demo.host, demo.settings.grpc_port("maintenance"), &token)?))
+        Ok(MaintenanceServiceClient::new(client::authed(
+            &demo.host,
+            demo.settings.grpc_port("maintenance"),
+            &token,
+        )?))
     };
     let own = partner_view(contractor)?
         .get_repair_request(maintenance::GetRepairRequestRequest {
@@ -205,8 +263,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             repair_request_id: order.repair_request_id.clone(),
         })
         .await;
-    println!("    work order {} ({})", order.repair_request_id, order.description);
-    println!("    assigned contractor reads it: {}", if own.is_ok() { "yes" } else { "NO" });
+    println!(
+        "    work order {} ({})",
+        order.repair_request_id, order.description
+    );
+    println!(
+        "    assigned contractor reads it: {}",
+        if own.is_ok() { "yes" } else { "NO" }
+    );
     println!(
         "    another contractor reads it: {}",
         match other {
@@ -216,8 +280,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
 
     step(6, "Another developer group asks for this project");
-    let stranger = demo.issuer.staff(derived_id("demo-tenant:other-group"), "stranger", &[Role::SalesManager])?;
-    let mut foreign = SalesServiceClient::new(client::authed(&demo.host, demo.settings.grpc_port("sales"), &stranger)?);
+    let stranger = demo.issuer.staff(
+        derived_id("demo-tenant:other-group"),
+        "stranger",
+        &[Role::SalesManager],
+    )?;
+    let mut foreign = SalesServiceClient::new(client::authed(
+        &demo.host,
+        demo.settings.grpc_port("sales"),
+        &stranger,
+    )?);
     let answer = foreign
         .get_project(sales::GetProjectRequest {
             project_id: project.project_id.clone(),

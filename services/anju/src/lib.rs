@@ -17,7 +17,10 @@ pub struct Stack {
 }
 
 /// Points `settings` at services started in this process (their ports may have been 0).
-fn settings_with_endpoints(settings: &mut Settings, ports: &BTreeMap<&'static str, u16>) -> Settings {
+fn settings_with_endpoints(
+    settings: &mut Settings,
+    ports: &BTreeMap<&'static str, u16>,
+) -> Settings {
     for (name, port) in ports {
         settings
             .grpc
@@ -34,7 +37,10 @@ pub fn targets(target: &str) -> anyhow::Result<Vec<&'static str>> {
         "all" => Ok(SERVICES.to_vec()),
         one => match SERVICES.iter().find(|s| **s == one) {
             Some(name) => Ok(vec![*name]),
-            None => bail!("unknown target {one:?}; expected all or one of {}", SERVICES.join(", ")),
+            None => bail!(
+                "unknown target {one:?}; expected all or one of {}",
+                SERVICES.join(", ")
+            ),
         },
     }
 }
@@ -50,11 +56,16 @@ macro_rules! start_service {
 
 impl Stack {
     /// Builds and starts each named service; they stop when `shutdown` is cancelled.
-    pub async fn start(settings: &Settings, names: &[&'static str], shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub async fn start(
+        settings: &Settings,
+        names: &[&'static str],
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let mut running = JoinSet::new();
         let mut ports = BTreeMap::new();
         // The coordinator calls the others: start it last, pointed at where they listen.
-        let mut ordered: Vec<&'static str> = names.iter().copied().filter(|n| *n != "saga").collect();
+        let mut ordered: Vec<&'static str> =
+            names.iter().copied().filter(|n| *n != "saga").collect();
         if names.contains(&"saga") {
             ordered.push("saga");
         }
@@ -96,7 +107,10 @@ impl Stack {
         while let Some(joined) = self.running.join_next().await {
             let outcome = joined.map_err(anyhow::Error::new).and_then(|r| r);
             if let Err(err) = outcome {
-                tracing::error!(error = format!("{err:#}"), "service stopped with an error; stopping the others");
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "service stopped with an error; stopping the others"
+                );
                 failed = true;
                 self.shutdown.cancel();
             }
@@ -134,6 +148,9 @@ pub mod client {
     }
 
     pub fn authed(host: &str, port: u16, token: &str) -> anyhow::Result<Authed> {
-        Ok(InterceptedService::new(channel(host, port)?, ClientAuth::bearer(token)?))
+        Ok(InterceptedService::new(
+            channel(host, port)?,
+            ClientAuth::bearer(token)?,
+        ))
     }
 }

@@ -10,7 +10,11 @@ use anju_kit::Settings;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "anju", version, about = "anju (安居): the after-sales platform of a developer group")]
+#[command(
+    name = "anju",
+    version,
+    about = "anju (安居): the after-sales platform of a developer group"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

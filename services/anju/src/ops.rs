@@ -11,7 +11,9 @@ use anju_kit::{
 use anju_messaging::{Bus, dlq, outbox};
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 #[derive(Subcommand)]
 pub enum OutboxAction {
@@ -42,9 +44,12 @@ pub enum DlqAction {
 async fn check(settings: &Settings, service: &str) -> Result<ServingStatus, String> {
     let port = settings.grpc_port(service);
     let full = anju_proto::service_names::of(service).unwrap_or_default();
-    let channel = client::channel(&settings.grpc.host.to_string(), port).map_err(|e| e.to_string())?;
+    let channel =
+        client::channel(&settings.grpc.host.to_string(), port).map_err(|e| e.to_string())?;
     let mut health = HealthClient::new(channel);
-    let request = HealthCheckRequest { service: full.into() };
+    let request = HealthCheckRequest {
+        service: full.into(),
+    };
     match tokio::time::timeout(Duration::from_secs(2), health.check(request)).await {
         Ok(Ok(response)) => Ok(response.into_inner().status()),
         Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
@@ -58,9 +63,15 @@ pub async fn status(settings: &Settings, wait: u64) -> anyhow::Result<()> {
     loop {
         let mut rows = Vec::new();
         for service in SERVICES {
-            rows.push((service, settings.grpc_port(service), check(settings, service).await));
+            rows.push((
+                service,
+                settings.grpc_port(service),
+                check(settings, service).await,
+            ));
         }
-        let all_serving = rows.iter().all(|(_, _, s)| matches!(s, Ok(ServingStatus::Serving)));
+        let all_serving = rows
+            .iter()
+            .all(|(_, _, s)| matches!(s, Ok(ServingStatus::Serving)));
         if all_serving || Instant::now() >= deadline {
             println!("{:<12} {:>6}  status", "service", "port");
             for (service, port, state) in &rows {
@@ -80,13 +91,20 @@ pub async fn status(settings: &Settings, wait: u64) -> anyhow::Result<()> {
     }
 }
 
-pub fn token(settings: &Settings, tenant: uuid::Uuid, roles: &[String], contractor: Option<uuid::Uuid>) -> anyhow::Result<()> {
-    let secret = settings
-        .auth
-        .hs256_secret
-        .as_ref()
-        .context("no HS256 key configured: production tokens come from your identity provider")?;
-    let roles: Vec<Role> = roles.iter().map(|r| r.parse()).collect::<anyhow::Result<_>>()?;
+pub fn token(
+    settings: &Settings,
+    tenant: uuid::Uuid,
+    roles: &[String],
+    contractor: Option<uuid::Uuid>,
+) -> anyhow::Result<()> {
+    let secret =
+        settings.auth.hs256_secret.as_ref().context(
+            "no HS256 key configured: production tokens come from your identity provider",
+        )?;
+    let roles: Vec<Role> = roles
+        .iter()
+        .map(|r| r.parse())
+        .collect::<anyhow::Result<_>>()?;
     if roles.is_empty() {
         bail!("name at least one role with --roles");
     }
@@ -116,7 +134,10 @@ pub async fn outbox(settings: &Settings, action: OutboxAction) -> anyhow::Result
             for service in SERVICES {
                 let pool = sqlx::PgPool::connect(&settings.database_url(service)).await?;
                 let (pending, oldest) = anju_messaging::relay::lag(&pool).await?;
-                println!("{service:<12} pending {pending:>6}  oldest {:.1}s", oldest.unwrap_or(0.0));
+                println!(
+                    "{service:<12} pending {pending:>6}  oldest {:.1}s",
+                    oldest.unwrap_or(0.0)
+                );
             }
         }
     }

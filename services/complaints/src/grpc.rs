@@ -8,7 +8,9 @@ use anju_kit::{
     validate::Validator,
 };
 use anju_messaging::{EventMeta, Outbox, host::Platform};
-use anju_proto::{complaints as pb, complaints::complaints_service_server::ComplaintsService, events};
+use anju_proto::{
+    complaints as pb, complaints::complaints_service_server::ComplaintsService, events,
+};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};
 use tonic::{Request, Response, Status};
@@ -41,13 +43,19 @@ const SEVERITIES: [(pb::Severity, &str); 4] = [
     (pb::Severity::Urgent, "urgent"),
 ];
 
-fn name_of<E: PartialEq + Copy>(table: &[(E, &'static str)], value: Option<E>) -> Option<&'static str> {
+fn name_of<E: PartialEq + Copy>(
+    table: &[(E, &'static str)],
+    value: Option<E>,
+) -> Option<&'static str> {
     let value = value?;
     table.iter().find(|(e, _)| *e == value).map(|(_, n)| *n)
 }
 
 fn value_of<E: Copy>(table: &[(E, &'static str)], name: &str, default: E) -> E {
-    table.iter().find(|(_, n)| *n == name).map_or(default, |(e, _)| *e)
+    table
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map_or(default, |(e, _)| *e)
 }
 
 impl From<Complaint> for pb::Complaint {
@@ -83,7 +91,11 @@ impl ComplaintsApi {
         }
     }
 
-    async fn record(&self, principal: &Principal, req: pb::RecordComplaintRequest) -> ServiceResult<pb::RecordComplaintResponse> {
+    async fn record(
+        &self,
+        principal: &Principal,
+        req: pb::RecordComplaintRequest,
+    ) -> ServiceResult<pb::RecordComplaintResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
@@ -102,10 +114,13 @@ impl ComplaintsApi {
         v.finish()?;
         principal.require_project(project_id)?;
 
-        let mut command = match Command::begin(&self.pool, principal, "RecordComplaint", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "RecordComplaint", &request_id, &req)
+                .await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let complaint = Complaint {
             complaint_id: new_id(),
             project_id,
@@ -141,12 +156,15 @@ impl ComplaintsApi {
             category: complaint.category.clone(),
             severity: complaint.severity.clone(),
         };
-        let meta = EventMeta::new(principal.tenant_id, "complaint", complaint.complaint_id).caused_by_request(&request_id);
+        let meta = EventMeta::new(principal.tenant_id, "complaint", complaint.complaint_id)
+            .caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
         let response = pb::RecordComplaintResponse {
             complaint: Some(complaint.clone().into()),
         };
-        command.commit(&response, Subject::new("complaint", complaint.complaint_id)).await?;
+        command
+            .commit(&response, Subject::new("complaint", complaint.complaint_id))
+            .await?;
         Ok(response)
     }
 }
@@ -158,10 +176,15 @@ impl ComplaintsService for ComplaintsApi {
         request: Request<pb::RecordComplaintRequest>,
     ) -> Result<Response<pb::RecordComplaintResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.record(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.record(&principal, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_complaint(&self, request: Request<pb::GetComplaintRequest>) -> Result<Response<pb::GetComplaintResponse>, Status> {
+    async fn get_complaint(
+        &self,
+        request: Request<pb::GetComplaintRequest>,
+    ) -> Result<Response<pb::GetComplaintResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let id = v.uuid("complaint_id", &request.get_ref().complaint_id);

@@ -19,7 +19,9 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = ComplaintsServiceServer::new(ComplaintsApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        let host = ServiceHost::start(&platform, shutdown)
+            .await?
+            .add_service(api, policy());
         Ok(Self(host))
     }
 
@@ -36,5 +38,14 @@ pub fn policy() -> Policy {
     use Role::*;
     Policy::new(anju_proto::service_names::COMPLAINTS)
         .allow("RecordComplaint", &[CustomerService, PropertyManagement])
-        .allow("GetComplaint", &[CustomerService, PropertyManagement, SalesManager, MaintenanceDispatcher, Operator])
+        .allow(
+            "GetComplaint",
+            &[
+                CustomerService,
+                PropertyManagement,
+                SalesManager,
+                MaintenanceDispatcher,
+                Operator,
+            ],
+        )
 }

@@ -25,7 +25,9 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = HandoverServiceServer::new(HandoverApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let mut host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        let mut host = ServiceHost::start(&platform, shutdown)
+            .await?
+            .add_service(api, policy());
         host.spawn_consumer(platform.consumer("sales", Arc::new(events::SalesEvents)));
         Ok(Self(host))
     }
@@ -41,7 +43,14 @@ impl Application {
 
 pub fn policy() -> Policy {
     use Role::*;
-    const READERS: &[Role] = &[CustomerService, PropertyManagement, SalesManager, Cashier, Operator, Service];
+    const READERS: &[Role] = &[
+        CustomerService,
+        PropertyManagement,
+        SalesManager,
+        Cashier,
+        Operator,
+        Service,
+    ];
     Policy::new(anju_proto::service_names::HANDOVER)
         .allow("GetUnit", READERS)
         .allow("ListUnits", READERS)

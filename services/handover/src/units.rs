@@ -40,7 +40,12 @@ pub async fn unit(pool: &PgPool, tenant: Uuid, unit_id: Uuid) -> ServiceResult<H
     .ok_or_else(|| ServiceError::not_found("unit"))
 }
 
-pub async fn units(pool: &PgPool, tenant: Uuid, project_id: Uuid, page: Page) -> ServiceResult<(Vec<HandoverUnit>, String)> {
+pub async fn units(
+    pool: &PgPool,
+    tenant: Uuid,
+    project_id: Uuid,
+    page: Page,
+) -> ServiceResult<(Vec<HandoverUnit>, String)> {
     let rows: Vec<HandoverUnit> = sqlx::query_as(
         "select unit_id, project_id, building_id, unit_number, forecast_area_cm2
          from units where tenant_id = $1 and project_id = $2 and unit_id > $3

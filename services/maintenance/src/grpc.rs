@@ -9,7 +9,9 @@ use anju_kit::{
     validate::Validator,
 };
 use anju_messaging::{EventMeta, Outbox, host::Platform};
-use anju_proto::{events, maintenance as pb, maintenance::maintenance_service_server::MaintenanceService};
+use anju_proto::{
+    events, maintenance as pb, maintenance::maintenance_service_server::MaintenanceService,
+};
 use chrono::Utc;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -30,12 +32,18 @@ impl MaintenanceApi {
         }
     }
 
-    async fn create(&self, principal: &Principal, req: pb::CreateRepairRequestRequest) -> ServiceResult<pb::CreateRepairRequestResponse> {
+    async fn create(
+        &self,
+        principal: &Principal,
+        req: pb::CreateRepairRequestRequest,
+    ) -> ServiceResult<pb::CreateRepairRequestResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
         let unit_id = v.uuid("unit_id", &req.unit_id);
-        let source = pb::RepairSource::try_from(req.source).ok().and_then(source_name);
+        let source = pb::RepairSource::try_from(req.source)
+            .ok()
+            .and_then(source_name);
         if source.is_none() {
             v.violation("source", "must be owner, inspection or complaint");
         }
@@ -45,7 +53,15 @@ impl MaintenanceApi {
         v.finish()?;
         principal.require_project(project_id)?;
 
-        let mut command = match Command::begin(&self.pool, principal, "CreateRepairRequest", &request_id, &req).await? {
+        let mut command = match Command::begin(
+            &self.pool,
+            principal,
+            "CreateRepairRequest",
+            &request_id,
+            &req,
+        )
+        .await?
+        {
             Claim::Replay(response) => return Ok(response),
             Claim::Fresh(command) => command,
         };
@@ -68,13 +84,22 @@ impl MaintenanceApi {
             category: repair.category.clone(),
             contractor_id: contractor_id.map(|c| c.to_string()).unwrap_or_default(),
         };
-        let meta = EventMeta::new(principal.tenant_id, "repair_request", repair.repair_request_id)
-            .caused_by_request(&request_id);
+        let meta = EventMeta::new(
+            principal.tenant_id,
+            "repair_request",
+            repair.repair_request_id,
+        )
+        .caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
         let response = pb::CreateRepairRequestResponse {
             repair_request: Some(repair.clone().into()),
         };
-        command.commit(&response, Subject::new("repair_request", repair.repair_request_id)).await?;
+        command
+            .commit(
+                &response,
+                Subject::new("repair_request", repair.repair_request_id),
+            )
+            .await?;
         Ok(response)
     }
 }
@@ -86,7 +111,9 @@ impl MaintenanceService for MaintenanceApi {
         request: Request<pb::CreateRepairRequestRequest>,
     ) -> Result<Response<pb::CreateRepairRequestResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.create(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.create(&principal, request.into_inner()).await?,
+        ))
     }
 
     async fn get_repair_request(
@@ -114,7 +141,8 @@ impl MaintenanceService for MaintenanceApi {
         v.finish()?;
         let page = req.page.unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
-        let (orders, next_page_token) = repairs::work_orders(&self.pool, &principal, project_id, page).await?;
+        let (orders, next_page_token) =
+            repairs::work_orders(&self.pool, &principal, project_id, page).await?;
         Ok(Response::new(pb::ListWorkOrdersResponse {
             work_orders: orders.into_iter().map(Into::into).collect(),
             next_page_token,

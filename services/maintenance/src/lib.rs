@@ -22,7 +22,9 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = MaintenanceServiceServer::new(MaintenanceApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        let host = ServiceHost::start(&platform, shutdown)
+            .await?
+            .add_service(api, policy());
         Ok(Self(host))
     }
 
@@ -47,7 +49,15 @@ pub fn policy() -> Policy {
         Service,
     ];
     Policy::new(anju_proto::service_names::MAINTENANCE)
-        .allow("CreateRepairRequest", &[MaintenanceDispatcher, CustomerService, PropertyManagement, Service])
+        .allow(
+            "CreateRepairRequest",
+            &[
+                MaintenanceDispatcher,
+                CustomerService,
+                PropertyManagement,
+                Service,
+            ],
+        )
         .allow("GetRepairRequest", STAFF)
         .allow("GetRepairRequest", &[Contractor])
         .allow("ListWorkOrders", STAFF)

@@ -75,7 +75,11 @@ const COLUMNS: &str = "repair_request_id, project_id, unit_id, source, category,
 
 /// One order as `principal` may see it: within its tenant, its projects and, for a
 /// contractor, only its own.
-pub async fn visible(pool: &PgPool, principal: &Principal, id: Uuid) -> ServiceResult<RepairRequest> {
+pub async fn visible(
+    pool: &PgPool,
+    principal: &Principal,
+    id: Uuid,
+) -> ServiceResult<RepairRequest> {
     let found: Option<RepairRequest> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from repair_requests
          where tenant_id = $1 and repair_request_id = $2 and ($3::uuid is null or contractor_id = $3)"

@@ -49,7 +49,10 @@ impl SagaApi {
 
 #[tonic::async_trait]
 impl SagaService for SagaApi {
-    async fn list_sagas(&self, request: Request<pb::ListSagasRequest>) -> Result<Response<pb::ListSagasResponse>, Status> {
+    async fn list_sagas(
+        &self,
+        request: Request<pb::ListSagasRequest>,
+    ) -> Result<Response<pb::ListSagasResponse>, Status> {
         let principal = Principal::of(&request)?;
         let req = request.into_inner();
         let page = req.page.unwrap_or_default();
@@ -76,7 +79,10 @@ impl SagaService for SagaApi {
         }))
     }
 
-    async fn get_saga(&self, request: Request<pb::GetSagaRequest>) -> Result<Response<pb::GetSagaResponse>, Status> {
+    async fn get_saga(
+        &self,
+        request: Request<pb::GetSagaRequest>,
+    ) -> Result<Response<pb::GetSagaResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let saga_id = v.uuid("saga_id", &request.get_ref().saga_id);
@@ -90,6 +96,8 @@ impl SagaService for SagaApi {
         .await
         .map_err(ServiceError::from)?
         .ok_or_else(|| ServiceError::not_found("saga"))?;
-        Ok(Response::new(pb::GetSagaResponse { saga: Some(saga.into()) }))
+        Ok(Response::new(pb::GetSagaResponse {
+            saga: Some(saga.into()),
+        }))
     }
 }

@@ -17,8 +17,11 @@ pub struct Application(ServiceHost);
 impl Application {
     pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-        let api = SagaServiceServer::new(SagaApi::new(&platform)).max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        let api = SagaServiceServer::new(SagaApi::new(&platform))
+            .max_decoding_message_size(settings.grpc.max_message_bytes);
+        let host = ServiceHost::start(&platform, shutdown)
+            .await?
+            .add_service(api, policy());
         Ok(Self(host))
     }
 

@@ -101,7 +101,8 @@ impl From<Building> for pb::Building {
 
 impl From<Unit> for pb::Unit {
     fn from(u: Unit) -> Self {
-        let status = UnitStatus::parse(&u.status).map_or(pb::UnitStatus::Unspecified, UnitStatus::to_proto);
+        let status =
+            UnitStatus::parse(&u.status).map_or(pb::UnitStatus::Unspecified, UnitStatus::to_proto);
         pb::Unit {
             unit_id: u.unit_id.to_string(),
             project_id: u.project_id.to_string(),
@@ -123,7 +124,11 @@ impl From<Unit> for pb::Unit {
     }
 }
 
-pub async fn insert_project(conn: &mut PgConnection, tenant: Uuid, project: &Project) -> ServiceResult<()> {
+pub async fn insert_project(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    project: &Project,
+) -> ServiceResult<()> {
     sqlx::query(
         "insert into projects (project_id, tenant_id, code, name, city, created_at) values ($1, $2, $3, $4, $5, $6)",
     )
@@ -147,7 +152,11 @@ pub async fn insert_project(conn: &mut PgConnection, tenant: Uuid, project: &Pro
 
 const PROJECT_COLUMNS: &str = "project_id, code, name, city, created_at";
 
-pub async fn project(conn: &mut PgConnection, tenant: Uuid, project_id: Uuid) -> ServiceResult<Project> {
+pub async fn project(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    project_id: Uuid,
+) -> ServiceResult<Project> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {PROJECT_COLUMNS} from projects where tenant_id = $1 and project_id = $2"
     )))
@@ -178,7 +187,11 @@ pub async fn projects(
     Ok(page.finish(rows, |p| p.project_id))
 }
 
-pub async fn insert_building(conn: &mut PgConnection, tenant: Uuid, building: &Building) -> ServiceResult<()> {
+pub async fn insert_building(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    building: &Building,
+) -> ServiceResult<()> {
     sqlx::query(
         "insert into buildings (building_id, tenant_id, project_id, name, floors) values ($1, $2, $3, $4, $5)",
     )
@@ -199,7 +212,11 @@ pub async fn insert_building(conn: &mut PgConnection, tenant: Uuid, building: &B
     Ok(())
 }
 
-pub async fn building(conn: &mut PgConnection, tenant: Uuid, building_id: Uuid) -> ServiceResult<Building> {
+pub async fn building(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    building_id: Uuid,
+) -> ServiceResult<Building> {
     sqlx::query_as(
         "select building_id, project_id, name, floors from buildings where tenant_id = $1 and building_id = $2",
     )
@@ -254,7 +271,12 @@ pub async fn unit(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid) -> Servi
     .ok_or_else(|| ServiceError::not_found("unit"))
 }
 
-pub async fn units(pool: &PgPool, tenant: Uuid, building_id: Uuid, page: Page) -> ServiceResult<(Vec<Unit>, String)> {
+pub async fn units(
+    pool: &PgPool,
+    tenant: Uuid,
+    building_id: Uuid,
+    page: Page,
+) -> ServiceResult<(Vec<Unit>, String)> {
     let rows: Vec<Unit> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {UNIT_COLUMNS} from units
          where tenant_id = $1 and building_id = $2 and unit_id > $3

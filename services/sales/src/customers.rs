@@ -35,7 +35,10 @@ pub const CHANNELS: [(pb::VisitChannel, &str); 6] = [
 
 pub fn channel_name(channel: i32) -> Option<&'static str> {
     let channel = pb::VisitChannel::try_from(channel).ok()?;
-    CHANNELS.iter().find(|(c, _)| *c == channel).map(|(_, n)| *n)
+    CHANNELS
+        .iter()
+        .find(|(c, _)| *c == channel)
+        .map(|(_, n)| *n)
 }
 
 pub fn grade_name(grade: i32) -> Option<&'static str> {
@@ -66,7 +69,10 @@ impl From<Customer> for pb::Customer {
             name: c.name,
             consultant: c.consultant,
             grade: grade as i32,
-            next_follow_up_on: c.next_follow_up_on.map(|d| d.to_string()).unwrap_or_default(),
+            next_follow_up_on: c
+                .next_follow_up_on
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
             first_channel: channel as i32,
             visits: c.visits,
             first_visit_at: Some(crate::catalogue::timestamp(c.first_visit_at)),
@@ -89,7 +95,9 @@ pub struct Visit<'a> {
 
 /// Whether `principal` may act for a customer owned by `consultant`.
 pub fn may_serve(principal: &Principal, consultant: &str) -> bool {
-    principal.subject == consultant || principal.has(Role::SalesManager) || principal.has(Role::Admin)
+    principal.subject == consultant
+        || principal.has(Role::SalesManager)
+        || principal.has(Role::Admin)
 }
 
 fn owned_elsewhere(consultant: &str) -> ServiceError {
@@ -99,7 +107,11 @@ fn owned_elsewhere(consultant: &str) -> ServiceError {
 }
 
 /// Registers a first visit or logs a returning one; returns the customer and whether it was new.
-pub async fn record_visit(conn: &mut PgConnection, principal: &Principal, visit: &Visit<'_>) -> ServiceResult<(Customer, bool)> {
+pub async fn record_visit(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    visit: &Visit<'_>,
+) -> ServiceResult<(Customer, bool)> {
     let tenant = principal.tenant_id;
     // Two consultants registering one phone at once: the unique key lets exactly one insert.
     let inserted: Option<Customer> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -141,7 +153,16 @@ pub async fn record_visit(conn: &mut PgConnection, principal: &Principal, visit:
             (updated, false)
         }
     };
-    log(conn, tenant, customer.customer_id, "visit", &principal.subject, Some(visit.channel), visit.note).await?;
+    log(
+        conn,
+        tenant,
+        customer.customer_id,
+        "visit",
+        &principal.subject,
+        Some(visit.channel),
+        visit.note,
+    )
+    .await?;
     Ok((customer, first))
 }
 
@@ -171,7 +192,11 @@ pub async fn log(
 }
 
 /// The customer, locked for update, if `principal` may see it.
-pub async fn for_update(conn: &mut PgConnection, principal: &Principal, customer_id: Uuid) -> ServiceResult<Customer> {
+pub async fn for_update(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    customer_id: Uuid,
+) -> ServiceResult<Customer> {
     let customer: Customer = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from customers where tenant_id = $1 and customer_id = $2 for update"
     )))
@@ -185,7 +210,11 @@ pub async fn for_update(conn: &mut PgConnection, principal: &Principal, customer
 }
 
 /// Like [`for_update`], and refused unless `principal` is the owner or a manager.
-pub async fn served_by(conn: &mut PgConnection, principal: &Principal, customer_id: Uuid) -> ServiceResult<Customer> {
+pub async fn served_by(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    customer_id: Uuid,
+) -> ServiceResult<Customer> {
     let customer = for_update(conn, principal, customer_id).await?;
     if !may_serve(principal, &customer.consultant) {
         return Err(owned_elsewhere(&customer.consultant));
@@ -193,7 +222,11 @@ pub async fn served_by(conn: &mut PgConnection, principal: &Principal, customer_
     Ok(customer)
 }
 
-pub async fn get(pool: &PgPool, principal: &Principal, customer_id: Uuid) -> ServiceResult<Customer> {
+pub async fn get(
+    pool: &PgPool,
+    principal: &Principal,
+    customer_id: Uuid,
+) -> ServiceResult<Customer> {
     let mut conn = pool.acquire().await?;
     let customer: Customer = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from customers where tenant_id = $1 and customer_id = $2"
@@ -207,7 +240,13 @@ pub async fn get(pool: &PgPool, principal: &Principal, customer_id: Uuid) -> Ser
     Ok(customer)
 }
 
-pub async fn reassign(conn: &mut PgConnection, principal: &Principal, customer_id: Uuid, to: &str, reason: &str) -> ServiceResult<Customer> {
+pub async fn reassign(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    customer_id: Uuid,
+    to: &str,
+    reason: &str,
+) -> ServiceResult<Customer> {
     let customer = for_update(conn, principal, customer_id).await?;
     let updated: Customer = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update customers set consultant = $2 where customer_id = $1 returning {COLUMNS}"
@@ -217,11 +256,26 @@ pub async fn reassign(conn: &mut PgConnection, principal: &Principal, customer_i
     .fetch_one(&mut *conn)
     .await?;
     let note = format!("from {} to {to}: {reason}", customer.consultant);
-    log(conn, principal.tenant_id, customer_id, "reassign", &principal.subject, None, &note).await?;
+    log(
+        conn,
+        principal.tenant_id,
+        customer_id,
+        "reassign",
+        &principal.subject,
+        None,
+        &note,
+    )
+    .await?;
     Ok(updated)
 }
 
-pub async fn set_grade(conn: &mut PgConnection, principal: &Principal, customer_id: Uuid, grade: &str, next: Option<NaiveDate>) -> ServiceResult<Customer> {
+pub async fn set_grade(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    customer_id: Uuid,
+    grade: &str,
+    next: Option<NaiveDate>,
+) -> ServiceResult<Customer> {
     served_by(conn, principal, customer_id).await?;
     let updated: Customer = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update customers set grade = $2, next_follow_up_on = coalesce($3, next_follow_up_on)
@@ -232,11 +286,26 @@ pub async fn set_grade(conn: &mut PgConnection, principal: &Principal, customer_
     .bind(next)
     .fetch_one(&mut *conn)
     .await?;
-    log(conn, principal.tenant_id, customer_id, "grade", &principal.subject, None, grade).await?;
+    log(
+        conn,
+        principal.tenant_id,
+        customer_id,
+        "grade",
+        &principal.subject,
+        None,
+        grade,
+    )
+    .await?;
     Ok(updated)
 }
 
-pub async fn follow_up(conn: &mut PgConnection, principal: &Principal, customer_id: Uuid, note: &str, next: Option<NaiveDate>) -> ServiceResult<Customer> {
+pub async fn follow_up(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    customer_id: Uuid,
+    note: &str,
+    next: Option<NaiveDate>,
+) -> ServiceResult<Customer> {
     served_by(conn, principal, customer_id).await?;
     let updated: Customer = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update customers set next_follow_up_on = $2 where customer_id = $1 returning {COLUMNS}"
@@ -245,12 +314,27 @@ pub async fn follow_up(conn: &mut PgConnection, principal: &Principal, customer_
     .bind(next)
     .fetch_one(&mut *conn)
     .await?;
-    log(conn, principal.tenant_id, customer_id, "follow_up", &principal.subject, None, note).await?;
+    log(
+        conn,
+        principal.tenant_id,
+        customer_id,
+        "follow_up",
+        &principal.subject,
+        None,
+        note,
+    )
+    .await?;
     Ok(updated)
 }
 
 /// Customers due for a follow-up on or before `due_on`: a consultant's own; a manager's team.
-pub async fn due(pool: &PgPool, principal: &Principal, project_id: Uuid, due_on: NaiveDate, page: Page) -> ServiceResult<(Vec<Customer>, String)> {
+pub async fn due(
+    pool: &PgPool,
+    principal: &Principal,
+    project_id: Uuid,
+    due_on: NaiveDate,
+    page: Page,
+) -> ServiceResult<(Vec<Customer>, String)> {
     let whole_team = principal.has(Role::SalesManager) || principal.has(Role::Admin);
     let consultant = (!whole_team).then(|| principal.subject.clone());
     let rows: Vec<Customer> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

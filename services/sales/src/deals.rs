@@ -81,7 +81,11 @@ impl From<Subscription> for pb::Subscription {
 const SUBSCRIPTION_COLUMNS: &str = "subscription_id, project_id, unit_id, customer_id, price_minor, small_deposit_minor, \
     full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp, id_number, status";
 
-pub async fn insert_subscription(conn: &mut PgConnection, tenant: Uuid, s: &Subscription) -> ServiceResult<()> {
+pub async fn insert_subscription(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    s: &Subscription,
+) -> ServiceResult<()> {
     sqlx::query(
         "insert into subscriptions (subscription_id, tenant_id, project_id, unit_id, customer_id, price_minor,
              small_deposit_minor, full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp, id_number)
@@ -112,7 +116,11 @@ pub async fn insert_subscription(conn: &mut PgConnection, tenant: Uuid, s: &Subs
     Ok(())
 }
 
-pub async fn subscription(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> ServiceResult<Subscription> {
+pub async fn subscription(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    id: Uuid,
+) -> ServiceResult<Subscription> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {SUBSCRIPTION_COLUMNS} from subscriptions where tenant_id = $1 and subscription_id = $2"
     )))
@@ -124,7 +132,13 @@ pub async fn subscription(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> Se
 }
 
 /// Moves a subscription from `from` to `to`; returns `None` when it was not in `from`.
-pub async fn move_subscription(conn: &mut PgConnection, tenant: Uuid, id: Uuid, from: &str, to: &str) -> ServiceResult<Option<Subscription>> {
+pub async fn move_subscription(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    id: Uuid,
+    from: &str,
+    to: &str,
+) -> ServiceResult<Option<Subscription>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update subscriptions set status = $4 where tenant_id = $1 and subscription_id = $2 and status = $3
          returning {SUBSCRIPTION_COLUMNS}"
@@ -138,7 +152,14 @@ pub async fn move_subscription(conn: &mut PgConnection, tenant: Uuid, id: Uuid, 
 }
 
 /// Moves the unit held or owned by `customer` from `from` to `to`; returns whether it moved.
-pub async fn move_unit(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid, customer: Uuid, from: &str, to: &str) -> ServiceResult<bool> {
+pub async fn move_unit(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    unit_id: Uuid,
+    customer: Uuid,
+    from: &str,
+    to: &str,
+) -> ServiceResult<bool> {
     let release = to == "available";
     let moved = sqlx::query(
         "update units set status = $5,
@@ -159,7 +180,12 @@ pub async fn move_unit(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid, cus
 }
 
 /// Takes the unit for a subscription: available, held by this customer, or held past its expiry.
-pub async fn take_unit(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid, customer: Uuid) -> ServiceResult<bool> {
+pub async fn take_unit(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    unit_id: Uuid,
+    customer: Uuid,
+) -> ServiceResult<bool> {
     let taken = sqlx::query(
         "update units set status = 'held', customer_id = $3, hold_expires_at = null
          where tenant_id = $1 and unit_id = $2
@@ -207,7 +233,10 @@ pub const METHODS: [(pb::PaymentMethod, &str); 5] = [
     (pb::PaymentMethod::FullPayment, "full_payment"),
     (pb::PaymentMethod::Instalments, "instalments"),
     (pb::PaymentMethod::CommercialMortgage, "commercial_mortgage"),
-    (pb::PaymentMethod::ProvidentFundMortgage, "provident_fund_mortgage"),
+    (
+        pb::PaymentMethod::ProvidentFundMortgage,
+        "provident_fund_mortgage",
+    ),
     (pb::PaymentMethod::CombinedMortgage, "combined_mortgage"),
 ];
 
@@ -260,7 +289,11 @@ const CONTRACT_COLUMNS: &str = "contract_id, project_id, unit_id, customer_id, s
     contract_area_cm2, payment_method, down_payment_minor, down_payment_due_on, deposit_credit_minor, loan_amount_minor, \
     instalments, status, signed_at";
 
-pub async fn insert_contract(conn: &mut PgConnection, tenant: Uuid, c: &Contract) -> ServiceResult<()> {
+pub async fn insert_contract(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    c: &Contract,
+) -> ServiceResult<()> {
     sqlx::query(
         "insert into contracts (contract_id, tenant_id, project_id, unit_id, customer_id, subscription_id, price_minor,
              currency, contract_area_cm2, payment_method, down_payment_minor, down_payment_due_on, deposit_credit_minor,
@@ -308,7 +341,12 @@ pub async fn contract(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> Servic
     .ok_or_else(|| ServiceError::not_found("contract"))
 }
 
-pub async fn cancel_contract(conn: &mut PgConnection, tenant: Uuid, id: Uuid, reason: &str) -> ServiceResult<Option<Contract>> {
+pub async fn cancel_contract(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    id: Uuid,
+    reason: &str,
+) -> ServiceResult<Option<Contract>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update contracts set status = 'cancelled', cancel_reason = $3, cancelled_at = now()
          where tenant_id = $1 and contract_id = $2 and status = 'signed'
@@ -329,7 +367,10 @@ mod tests {
     fn an_unpaid_subscription_lapses_at_the_end_of_its_due_day_in_project_time() {
         let due = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
         // 2026-12-02 00:00 in UTC+8 is 2026-12-01 16:00 UTC.
-        assert_eq!(lapses_at(due, 1440).to_rfc3339(), "2026-12-01T16:00:00+00:00");
+        assert_eq!(
+            lapses_at(due, 1440).to_rfc3339(),
+            "2026-12-01T16:00:00+00:00"
+        );
         assert_eq!(lapses_at(due, 0).to_rfc3339(), "2026-11-30T16:00:00+00:00");
     }
 }

@@ -13,7 +13,12 @@ const UNIT_COLUMNS: &str = "unit_id, project_id, building_id, unit_number, floor
                             list_price_minor, currency, orientation, status, customer_id";
 
 /// Holds `unit_id` for `customer_id` for the project's hold period.
-pub async fn hold(conn: &mut PgConnection, principal: &Principal, unit_id: Uuid, customer_id: Uuid) -> ServiceResult<(Unit, DateTime<Utc>)> {
+pub async fn hold(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    unit_id: Uuid,
+    customer_id: Uuid,
+) -> ServiceResult<(Unit, DateTime<Utc>)> {
     let held: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "update units u set status = 'held', customer_id = $3,
                 hold_expires_at = now() + make_interval(hours => p.hold_hours)
@@ -33,12 +38,19 @@ pub async fn hold(conn: &mut PgConnection, principal: &Principal, unit_id: Uuid,
     }
     match held {
         Some((_, expires)) => Ok((unit, expires)),
-        None => Err(ServiceError::precondition(format!("unit {} is {}, not available", unit.unit_number, unit.status))),
+        None => Err(ServiceError::precondition(format!(
+            "unit {} is {}, not available",
+            unit.unit_number, unit.status
+        ))),
     }
 }
 
 /// Returns a held unit to stock (a subscription or contract is undone through its own flow).
-pub async fn release(conn: &mut PgConnection, principal: &Principal, unit_id: Uuid) -> ServiceResult<Unit> {
+pub async fn release(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    unit_id: Uuid,
+) -> ServiceResult<Unit> {
     let unit = catalogue::unit(conn, principal.tenant_id, unit_id).await?;
     if !principal.can_see_project(unit.project_id) {
         return Err(ServiceError::not_found("unit"));
@@ -53,13 +65,20 @@ pub async fn release(conn: &mut PgConnection, principal: &Principal, unit_id: Uu
     .await?
     .rows_affected();
     if released == 0 {
-        return Err(ServiceError::precondition(format!("unit {} is {}, not held", unit.unit_number, unit.status)));
+        return Err(ServiceError::precondition(format!(
+            "unit {} is {}, not held",
+            unit.unit_number, unit.status
+        )));
     }
     catalogue::unit(conn, principal.tenant_id, unit_id).await
 }
 
 /// Every unit of a building, in floor and number order, for the sales board.
-pub async fn board(conn: &mut PgConnection, tenant: Uuid, building_id: Uuid) -> ServiceResult<Vec<Unit>> {
+pub async fn board(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    building_id: Uuid,
+) -> ServiceResult<Vec<Unit>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {UNIT_COLUMNS} from units where tenant_id = $1 and building_id = $2
          order by floor desc, unit_number"

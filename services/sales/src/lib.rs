@@ -29,7 +29,9 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = SalesServiceServer::new(SalesApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        let host = ServiceHost::start(&platform, shutdown)
+            .await?
+            .add_service(api, policy());
         Ok(Self(host))
     }
 
@@ -70,7 +72,10 @@ pub fn policy() -> Policy {
         .allow("ReassignCustomer", &[SalesManager])
         .allow("GradeCustomer", &[SalesConsultant, SalesManager])
         .allow("LogFollowUp", &[SalesConsultant, SalesManager])
-        .allow("GetCustomer", &[SalesConsultant, SalesManager, CustomerService])
+        .allow(
+            "GetCustomer",
+            &[SalesConsultant, SalesManager, CustomerService],
+        )
         .allow("ListCustomersDue", &[SalesConsultant, SalesManager])
         .allow("HoldUnit", &[SalesConsultant, SalesManager])
         .allow("ReleaseUnit", &[SalesConsultant, SalesManager])
@@ -81,7 +86,10 @@ pub fn policy() -> Policy {
         .allow("SignSubscription", &[SalesConsultant, SalesManager])
         .allow("ConfirmSubscription", &[Service])
         .allow("LapseSubscription", &[Service])
-        .allow("GetSubscription", &[SalesConsultant, SalesManager, Cashier, Service, Operator])
+        .allow(
+            "GetSubscription",
+            &[SalesConsultant, SalesManager, Cashier, Service, Operator],
+        )
         .allow("SignContract", &[SalesConsultant, SalesManager])
         .allow("CancelContract", &[SalesManager])
         .allow("GetContract", READERS)

@@ -33,7 +33,11 @@ impl From<ProjectPolicy> for pb::ProjectPolicy {
 const COLUMNS: &str = "project_id, hold_hours, discount_approval_bp, lapse_refund_bp, lapse_after_minutes, \
                        max_homes_owned, cancellation_refund_bp";
 
-pub async fn get(conn: &mut PgConnection, tenant: Uuid, project_id: Uuid) -> ServiceResult<ProjectPolicy> {
+pub async fn get(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    project_id: Uuid,
+) -> ServiceResult<ProjectPolicy> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from projects where tenant_id = $1 and project_id = $2"
     )))
@@ -44,7 +48,11 @@ pub async fn get(conn: &mut PgConnection, tenant: Uuid, project_id: Uuid) -> Ser
     .ok_or_else(|| ServiceError::not_found("project"))
 }
 
-pub async fn set(conn: &mut PgConnection, tenant: Uuid, p: &ProjectPolicy) -> ServiceResult<ProjectPolicy> {
+pub async fn set(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    p: &ProjectPolicy,
+) -> ServiceResult<ProjectPolicy> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update projects set hold_hours = $3, discount_approval_bp = $4, lapse_refund_bp = $5,
                 lapse_after_minutes = $6, max_homes_owned = $7, cancellation_refund_bp = $8

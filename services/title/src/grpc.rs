@@ -29,7 +29,9 @@ impl From<TitleFile> for pb::TitleFile {
         pb::TitleFile {
             unit_id: f.unit_id.to_string(),
             project_id: f.project_id.to_string(),
-            measured_area: f.measured_area_cm2.map(|a| common::Area { square_centimetres: a }),
+            measured_area: f.measured_area_cm2.map(|a| common::Area {
+                square_centimetres: a,
+            }),
             surveyed_at: f.surveyed_at.map(|t| prost_types::Timestamp {
                 seconds: t.timestamp(),
                 nanos: t.timestamp_subsec_nanos() as i32,
@@ -52,7 +54,11 @@ impl TitleApi {
         }
     }
 
-    async fn record_survey(&self, principal: &Principal, req: pb::RecordSurveyRequest) -> ServiceResult<pb::RecordSurveyResponse> {
+    async fn record_survey(
+        &self,
+        principal: &Principal,
+        req: pb::RecordSurveyRequest,
+    ) -> ServiceResult<pb::RecordSurveyResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
@@ -61,10 +67,11 @@ impl TitleApi {
         v.finish()?;
         principal.require_project(project_id)?;
 
-        let mut command = match Command::begin(&self.pool, principal, "RecordSurvey", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "RecordSurvey", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         // A unit belongs to one tenant and one project for ever; a later survey corrects the area.
         let file: Option<TitleFile> = sqlx::query_as(
             "insert into title_files (unit_id, tenant_id, project_id, measured_area_cm2, surveyed_at)
@@ -83,26 +90,39 @@ impl TitleApi {
         let event = events::UnitSurveyed {
             unit_id: unit_id.to_string(),
             project_id: project_id.to_string(),
-            measured_area: Some(common::Area { square_centimetres: area }),
+            measured_area: Some(common::Area {
+                square_centimetres: area,
+            }),
         };
-        let meta = EventMeta::new(principal.tenant_id, "title_file", unit_id).caused_by_request(&request_id);
+        let meta = EventMeta::new(principal.tenant_id, "title_file", unit_id)
+            .caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
         let response = pb::RecordSurveyResponse {
             title_file: Some(file.into()),
         };
-        command.commit(&response, Subject::new("title_file", unit_id)).await?;
+        command
+            .commit(&response, Subject::new("title_file", unit_id))
+            .await?;
         Ok(response)
     }
 }
 
 #[tonic::async_trait]
 impl TitleService for TitleApi {
-    async fn record_survey(&self, request: Request<pb::RecordSurveyRequest>) -> Result<Response<pb::RecordSurveyResponse>, Status> {
+    async fn record_survey(
+        &self,
+        request: Request<pb::RecordSurveyRequest>,
+    ) -> Result<Response<pb::RecordSurveyResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.record_survey(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.record_survey(&principal, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_title_file(&self, request: Request<pb::GetTitleFileRequest>) -> Result<Response<pb::GetTitleFileResponse>, Status> {
+    async fn get_title_file(
+        &self,
+        request: Request<pb::GetTitleFileRequest>,
+    ) -> Result<Response<pb::GetTitleFileResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let unit_id = v.uuid("unit_id", &request.get_ref().unit_id);

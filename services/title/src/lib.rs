@@ -18,7 +18,9 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = TitleServiceServer::new(TitleApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown).await?.add_service(api, policy());
+        let host = ServiceHost::start(&platform, shutdown)
+            .await?
+            .add_service(api, policy());
         Ok(Self(host))
     }
 
@@ -35,5 +37,8 @@ pub fn policy() -> Policy {
     use Role::*;
     Policy::new(anju_proto::service_names::TITLE)
         .allow("RecordSurvey", &[TitleOfficer])
-        .allow("GetTitleFile", &[TitleOfficer, CustomerService, Cashier, Operator, Service])
+        .allow(
+            "GetTitleFile",
+            &[TitleOfficer, CustomerService, Cashier, Operator, Service],
+        )
 }

@@ -2,6 +2,7 @@
 //! same machine in the same run (pgbench for Postgres-bound paths), as a ratio.
 
 pub mod outbox;
+pub mod rpc;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 

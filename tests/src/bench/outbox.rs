@@ -12,7 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anju_messaging::{Bus, Consumer, ConsumerConfig, Event, EventMeta, Handler, HandlerError, Outbox, Relay, RelayConfig};
+use anju_messaging::{
+    Bus, Consumer, ConsumerConfig, Event, EventMeta, Handler, HandlerError, Outbox, Relay,
+    RelayConfig,
+};
 use anju_proto::{EventPayload, events::Probe};
 use anyhow::Context;
 use sqlx::{PgConnection, PgPool, postgres::PgListener};
@@ -53,21 +56,30 @@ pub struct Report {
     pub rate: u32,
 }
 
-async fn commits(pool: &PgPool) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("select xact_commit from pg_stat_database where datname = current_database()")
-        .fetch_one(pool)
-        .await?)
+/// Transaction ids handed out so far, cluster-wide: every writing transaction takes one, so the
+/// difference across the run counts the write transactions (the benchmark runs alone).
+async fn xids(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("select pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 async fn produce(pool: &PgPool, outbox: &Outbox, tenant: Uuid) -> anyhow::Result<String> {
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
-    sqlx::query("insert into bench_orders (id) values ($1)").bind(id).execute(&mut *tx).await?;
+    sqlx::query("insert into bench_orders (id) values ($1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let probe = Probe {
         probe_id: id.to_string(),
         note: String::new(),
     };
-    outbox.append(&mut tx, EventMeta::new(tenant, "order", id), &probe).await?;
+    outbox
+        .append(&mut tx, EventMeta::new(tenant, "order", id), &probe)
+        .await?;
     tx.commit().await?;
     Ok(id.to_string())
 }
@@ -75,18 +87,31 @@ async fn produce(pool: &PgPool, outbox: &Outbox, tenant: Uuid) -> anyhow::Result
 pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Result<Report> {
     let mut settings = anju_testkit::settings();
     settings.database.max_connections = 48;
-    let producer = anju_kit::db::connect_service(&settings, "benchproducer", &[&anju_messaging::migrator()]).await?;
-    let consumer = anju_kit::db::connect_service(&settings, "benchconsumer", &[&anju_messaging::migrator()]).await?;
-    sqlx::query("create table if not exists bench_orders (id uuid primary key)").execute(&producer).await?;
-    sqlx::query("create table if not exists bench_applied (probe_id text primary key)").execute(&consumer).await?;
+    let producer =
+        anju_kit::db::connect_service(&settings, "benchproducer", &[&anju_messaging::migrator()])
+            .await?;
+    let consumer =
+        anju_kit::db::connect_service(&settings, "benchconsumer", &[&anju_messaging::migrator()])
+            .await?;
+    sqlx::query("create table if not exists bench_orders (id uuid primary key)")
+        .execute(&producer)
+        .await?;
+    sqlx::query("create table if not exists bench_applied (probe_id text primary key)")
+        .execute(&consumer)
+        .await?;
 
     let bus = Bus::connect(&settings.nats).await?;
     bus.ensure_stream("benchproducer").await?;
     let outbox = Outbox::new(&bus, "benchproducer");
     let shutdown = CancellationToken::new();
-    tokio::spawn(Relay::new(producer.clone(), bus.clone(), RelayConfig::default()).run(shutdown.clone()));
+    tokio::spawn(
+        Relay::new(producer.clone(), bus.clone(), RelayConfig::default()).run(shutdown.clone()),
+    );
     let config = ConsumerConfig::new("benchconsumer-from-benchproducer", "benchproducer", 5);
-    tokio::spawn(Consumer::new(consumer.clone(), bus.clone(), config, Arc::new(Applied)).run(shutdown.clone()));
+    tokio::spawn(
+        Consumer::new(consumer.clone(), bus.clone(), config, Arc::new(Applied))
+            .run(shutdown.clone()),
+    );
 
     // Every consumer commit, timestamped as the notification arrives.
     let applied: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -96,7 +121,10 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
         let applied = applied.clone();
         tokio::spawn(async move {
             while let Ok(n) = listener.recv().await {
-                applied.lock().expect("lock").insert(n.payload().to_string(), Instant::now());
+                applied
+                    .lock()
+                    .expect("lock")
+                    .insert(n.payload().to_string(), Instant::now());
             }
         });
     }
@@ -106,7 +134,10 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
         async move {
             let deadline = Instant::now() + Duration::from_secs(120);
             while applied.lock().expect("lock").len() < count {
-                anyhow::ensure!(Instant::now() < deadline, "events were not all applied within 120 s");
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "events were not all applied within 120 s"
+                );
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             Ok::<(), anyhow::Error>(())
@@ -120,8 +151,7 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
     wait_applied(200).await?;
 
     // 1. Sustained: 32 concurrent producers until `sustained_events` are applied.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let commits_before = commits(&producer).await? + commits(&consumer).await?;
+    let commits_before = xids(&producer).await?;
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut producers = Vec::new();
@@ -139,8 +169,7 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
     }
     wait_applied(200 + sustained_events).await?;
     let elapsed = started.elapsed();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let commits_after = commits(&producer).await? + commits(&consumer).await?;
+    let commits_after = xids(&producer).await?;
     let commits_per_event = (commits_after - commits_before) as f64 / sustained_events as f64;
 
     // 2. Latency at a fixed rate.
@@ -158,7 +187,11 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
         let applied = applied.lock().expect("lock");
         committed
             .iter()
-            .filter_map(|(id, at)| applied.get(id).map(|done| done.saturating_duration_since(*at)))
+            .filter_map(|(id, at)| {
+                applied
+                    .get(id)
+                    .map(|done| done.saturating_duration_since(*at))
+            })
             .collect()
     };
     latencies.sort();
@@ -180,10 +213,23 @@ impl Report {
     /// A Markdown section comparing the result with the pgbench baseline and the targets.
     pub fn markdown(&self) -> String {
         let baseline = pgbench();
-        let mut out = String::from("### Outbox → JetStream → inbox\n\n| measure | value |\n|---|---|\n");
-        out += &format!("| sustained events/s ({} events, 32 producers) | {:.0} |\n", self.events, self.events_per_second);
-        out += &format!("| Postgres commits per event (both databases, measured) | {:.2} |\n", self.commits_per_event);
-        out += &format!("| commit→commit latency at {} events/s: p50 / p99 / max | {} / {} / {} |\n", self.rate, ms(self.p50), ms(self.p99), ms(self.max));
+        let mut out =
+            String::from("### Outbox → JetStream → inbox\n\n| measure | value |\n|---|---|\n");
+        out += &format!(
+            "| sustained events/s ({} events, 32 producers) | {:.0} |\n",
+            self.events, self.events_per_second
+        );
+        out += &format!(
+            "| Postgres write transactions per event (producer, relay, consumer; measured) | {:.2} |\n",
+            self.commits_per_event
+        );
+        out += &format!(
+            "| commit→commit latency at {} events/s: p50 / p99 / max | {} / {} / {} |\n",
+            self.rate,
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        );
         for (key, label) in [("tps_1", "1 client"), ("tps_64", "64 clients")] {
             if let Some(tps) = baseline.get(key) {
                 let ceiling = tps / self.commits_per_event;
@@ -197,7 +243,14 @@ impl Report {
         }
         let verdict_rate = baseline.get("tps_64").map(|tps| {
             let needed = 0.5 * tps / self.commits_per_event;
-            format!("target ≥ 50 % of pgbench(64)/commits-per-event = {needed:.0} events/s: {}", if self.events_per_second >= needed { "met" } else { "NOT met" })
+            format!(
+                "target ≥ 50 % of pgbench(64)/commits-per-event = {needed:.0} events/s: {}",
+                if self.events_per_second >= needed {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            )
         });
         out += "\n";
         if let Some(v) = verdict_rate {
@@ -207,7 +260,11 @@ impl Report {
         }
         out += &format!(
             "- target p99 < 50 ms at 200 events/s: {}\n",
-            if self.p99 < Duration::from_millis(50) { "met" } else { "NOT met" }
+            if self.p99 < Duration::from_millis(50) {
+                "met"
+            } else {
+                "NOT met"
+            }
         );
         out
     }

@@ -13,6 +13,12 @@ struct Args {
     /// Length of the latency run in seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Concurrent callers in the RPC run.
+    #[arg(long, default_value_t = 64)]
+    callers: usize,
+    /// Calls in the RPC run (half holds, half payments).
+    #[arg(long, default_value_t = 12_000)]
+    calls: usize,
 }
 
 #[tokio::main]
@@ -21,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
     let mut report = String::from("## Benchmarks (this machine, one run)\n\n");
     let outbox = anju_e2e::bench::outbox::run(args.events, args.rate, args.seconds).await?;
     report += &outbox.markdown();
+    report += "\n";
+    let rpc = anju_e2e::bench::rpc::run(args.callers, args.calls).await?;
+    report += &rpc.markdown();
     println!("{report}");
     let path = anju_e2e::bench::results_dir().join("results.md");
     std::fs::write(&path, &report)?;

@@ -18,12 +18,17 @@ use crate::catalogue::{self, Building, Project, Unit};
 pub(super) const MAX_UNIT_AREA_CM2: i64 = 100_000 * 10_000;
 
 impl SalesApi {
-    pub(super) async fn create_project(&self, principal: &Principal, req: pb::CreateProjectRequest) -> ServiceResult<pb::CreateProjectResponse> {
+    pub(super) async fn create_project(
+        &self,
+        principal: &Principal,
+        req: pb::CreateProjectRequest,
+    ) -> ServiceResult<pb::CreateProjectResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let code = v.text("code", &req.code, 32);
         v.check(
-            code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'),
+            code.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'),
             "code",
             "may hold only A-Z, 0-9 and '-'",
         );
@@ -31,7 +36,15 @@ impl SalesApi {
         let city = v.text("city", &req.city, 100);
         v.finish()?;
 
-        let mut command = match Command::begin(&self.pool, principal, "CreateProject", &request_id, &req).await? {
+        let mut command = match Command::begin(
+            &self.pool,
+            principal,
+            "CreateProject",
+            &request_id,
+            &req,
+        )
+        .await?
+        {
             Claim::Replay(response) => return Ok(response),
             Claim::Fresh(command) => command,
         };
@@ -49,16 +62,23 @@ impl SalesApi {
             name: project.name.clone(),
             city: project.city.clone(),
         };
-        let meta = EventMeta::new(principal.tenant_id, "project", project.project_id).caused_by_request(&request_id);
+        let meta = EventMeta::new(principal.tenant_id, "project", project.project_id)
+            .caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
         let response = pb::CreateProjectResponse {
             project: Some(project.clone().into()),
         };
-        command.commit(&response, Subject::new("project", project.project_id)).await?;
+        command
+            .commit(&response, Subject::new("project", project.project_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn create_building(&self, principal: &Principal, req: pb::CreateBuildingRequest) -> ServiceResult<pb::CreateBuildingResponse> {
+    pub(super) async fn create_building(
+        &self,
+        principal: &Principal,
+        req: pb::CreateBuildingRequest,
+    ) -> ServiceResult<pb::CreateBuildingResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
@@ -67,10 +87,12 @@ impl SalesApi {
         v.finish()?;
         principal.require_project(project_id)?;
 
-        let mut command = match Command::begin(&self.pool, principal, "CreateBuilding", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "CreateBuilding", &request_id, &req).await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         catalogue::project(command.tx(), principal.tenant_id, project_id).await?;
         let building = Building {
             building_id: new_id(),
@@ -82,27 +104,42 @@ impl SalesApi {
         let response = pb::CreateBuildingResponse {
             building: Some(building.clone().into()),
         };
-        command.commit(&response, Subject::new("building", building.building_id)).await?;
+        command
+            .commit(&response, Subject::new("building", building.building_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn register_unit(&self, principal: &Principal, req: pb::RegisterUnitRequest) -> ServiceResult<pb::RegisterUnitResponse> {
+    pub(super) async fn register_unit(
+        &self,
+        principal: &Principal,
+        req: pb::RegisterUnitRequest,
+    ) -> ServiceResult<pb::RegisterUnitResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let building_id = v.uuid("building_id", &req.building_id);
         let unit_number = v.text("unit_number", &req.unit_number, 32);
         let layout = v.text("layout", &req.layout, 64);
-        let orientation = v.optional_text("orientation", &req.orientation, 32).unwrap_or_default();
-        let area = v.area("forecast_area", req.forecast_area.as_ref(), MAX_UNIT_AREA_CM2);
+        let orientation = v
+            .optional_text("orientation", &req.orientation, 32)
+            .unwrap_or_default();
+        let area = v.area(
+            "forecast_area",
+            req.forecast_area.as_ref(),
+            MAX_UNIT_AREA_CM2,
+        );
         let (price, currency) = v.money("list_price", req.list_price.as_ref());
         v.finish()?;
 
-        let mut command = match Command::begin(&self.pool, principal, "RegisterUnit", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "RegisterUnit", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let building = catalogue::building(command.tx(), principal.tenant_id, building_id).await?;
-        principal.require_project(building.project_id).map_err(|_| ServiceError::not_found("building"))?;
+        principal
+            .require_project(building.project_id)
+            .map_err(|_| ServiceError::not_found("building"))?;
         if req.floor < -5 || req.floor > building.floors || req.floor == 0 {
             return Err(ServiceError::invalid(
                 "floor",
@@ -135,11 +172,13 @@ impl SalesApi {
             forecast_area: proto.forecast_area,
             list_price: proto.list_price.clone(),
         };
-        let meta = EventMeta::new(principal.tenant_id, "unit", unit.unit_id).caused_by_request(&request_id);
+        let meta = EventMeta::new(principal.tenant_id, "unit", unit.unit_id)
+            .caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
         let response = pb::RegisterUnitResponse { unit: Some(proto) };
-        command.commit(&response, Subject::new("unit", unit.unit_id)).await?;
+        command
+            .commit(&response, Subject::new("unit", unit.unit_id))
+            .await?;
         Ok(response)
     }
 }
-

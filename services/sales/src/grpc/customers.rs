@@ -16,7 +16,11 @@ use crate::{
 };
 
 impl SalesApi {
-    pub(super) async fn record_visit(&self, principal: &Principal, req: pb::RecordVisitRequest) -> ServiceResult<pb::RecordVisitResponse> {
+    pub(super) async fn record_visit(
+        &self,
+        principal: &Principal,
+        req: pb::RecordVisitRequest,
+    ) -> ServiceResult<pb::RecordVisitResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
@@ -24,7 +28,10 @@ impl SalesApi {
         let name = v.text("name", &req.name, 100);
         let channel = channel_name(req.channel);
         if channel.is_none() {
-            v.violation("channel", "must be hotline, expo, walk-in, promotion, referral or visit");
+            v.violation(
+                "channel",
+                "must be hotline, expo, walk-in, promotion, referral or visit",
+            );
         }
         let note = v.optional_text("note", &req.note, 2000).unwrap_or_default();
         let referrer = if req.referrer_phone.trim().is_empty() {
@@ -35,10 +42,11 @@ impl SalesApi {
         v.finish()?;
         principal.require_project(project_id)?;
 
-        let mut command = match Command::begin(&self.pool, principal, "RecordVisit", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "RecordVisit", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         catalogue::project(command.tx(), principal.tenant_id, project_id).await?;
         let visit = Visit {
             project_id,
@@ -48,36 +56,52 @@ impl SalesApi {
             note: &note,
             referrer_phone: referrer.as_deref(),
         };
-        let (customer, first_visit) = customers::record_visit(command.tx(), principal, &visit).await?;
+        let (customer, first_visit) =
+            customers::record_visit(command.tx(), principal, &visit).await?;
         let response = pb::RecordVisitResponse {
             customer: Some(customer.clone().into()),
             first_visit,
         };
-        command.commit(&response, Subject::new("customer", customer.customer_id)).await?;
+        command
+            .commit(&response, Subject::new("customer", customer.customer_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn reassign_customer(&self, principal: &Principal, req: pb::ReassignCustomerRequest) -> ServiceResult<pb::ReassignCustomerResponse> {
+    pub(super) async fn reassign_customer(
+        &self,
+        principal: &Principal,
+        req: pb::ReassignCustomerRequest,
+    ) -> ServiceResult<pb::ReassignCustomerResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
         let to = v.text("to_consultant", &req.to_consultant, 128);
         let reason = v.text("reason", &req.reason, 1000);
         v.finish()?;
-        let mut command = match Command::begin(&self.pool, principal, "ReassignCustomer", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
-        let customer = customers::reassign(command.tx(), principal, customer_id, &to, &reason).await?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "ReassignCustomer", &request_id, &req)
+                .await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let customer =
+            customers::reassign(command.tx(), principal, customer_id, &to, &reason).await?;
         let response = pb::ReassignCustomerResponse {
             customer: Some(customer.into()),
         };
-        let subject = Subject::new("customer", customer_id).with_detail(serde_json::json!({ "to": to, "reason": reason }));
+        let subject = Subject::new("customer", customer_id)
+            .with_detail(serde_json::json!({ "to": to, "reason": reason }));
         command.commit(&response, subject).await?;
         Ok(response)
     }
 
-    pub(super) async fn grade_customer(&self, principal: &Principal, req: pb::GradeCustomerRequest) -> ServiceResult<pb::GradeCustomerResponse> {
+    pub(super) async fn grade_customer(
+        &self,
+        principal: &Principal,
+        req: pb::GradeCustomerRequest,
+    ) -> ServiceResult<pb::GradeCustomerResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
@@ -87,76 +111,121 @@ impl SalesApi {
         }
         let next = v.optional_date("next_follow_up_on", &req.next_follow_up_on);
         v.finish()?;
-        let mut command = match Command::begin(&self.pool, principal, "GradeCustomer", &request_id, &req).await? {
+        let mut command = match Command::begin(
+            &self.pool,
+            principal,
+            "GradeCustomer",
+            &request_id,
+            &req,
+        )
+        .await?
+        {
             Claim::Replay(response) => return Ok(response),
             Claim::Fresh(command) => command,
         };
-        let customer = customers::set_grade(command.tx(), principal, customer_id, grade.unwrap_or_default(), next).await?;
+        let customer = customers::set_grade(
+            command.tx(),
+            principal,
+            customer_id,
+            grade.unwrap_or_default(),
+            next,
+        )
+        .await?;
         let response = pb::GradeCustomerResponse {
             customer: Some(customer.into()),
         };
-        command.commit(&response, Subject::new("customer", customer_id)).await?;
+        command
+            .commit(&response, Subject::new("customer", customer_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn log_follow_up(&self, principal: &Principal, req: pb::LogFollowUpRequest) -> ServiceResult<pb::LogFollowUpResponse> {
+    pub(super) async fn log_follow_up(
+        &self,
+        principal: &Principal,
+        req: pb::LogFollowUpRequest,
+    ) -> ServiceResult<pb::LogFollowUpResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
         let note = v.text("note", &req.note, 2000);
         let next = v.optional_date("next_follow_up_on", &req.next_follow_up_on);
         v.finish()?;
-        let mut command = match Command::begin(&self.pool, principal, "LogFollowUp", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
-        let customer = customers::follow_up(command.tx(), principal, customer_id, &note, next).await?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "LogFollowUp", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let customer =
+            customers::follow_up(command.tx(), principal, customer_id, &note, next).await?;
         let response = pb::LogFollowUpResponse {
             customer: Some(customer.into()),
         };
-        command.commit(&response, Subject::new("customer", customer_id)).await?;
+        command
+            .commit(&response, Subject::new("customer", customer_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn hold_unit(&self, principal: &Principal, req: pb::HoldUnitRequest) -> ServiceResult<pb::HoldUnitResponse> {
+    pub(super) async fn hold_unit(
+        &self,
+        principal: &Principal,
+        req: pb::HoldUnitRequest,
+    ) -> ServiceResult<pb::HoldUnitResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let unit_id = v.uuid("unit_id", &req.unit_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
         v.finish()?;
-        let mut command = match Command::begin(&self.pool, principal, "HoldUnit", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "HoldUnit", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let customer = customers::served_by(command.tx(), principal, customer_id).await?;
-        let (unit, expires) = inventory::hold(command.tx(), principal, unit_id, customer_id).await?;
+        let (unit, expires) =
+            inventory::hold(command.tx(), principal, unit_id, customer_id).await?;
         if unit.project_id != customer.project_id {
-            return Err(ServiceError::invalid("customer_id", "is a customer of another project"));
+            return Err(ServiceError::invalid(
+                "customer_id",
+                "is a customer of another project",
+            ));
         }
         let response = pb::HoldUnitResponse {
             unit: Some(unit.into()),
             hold_expires_at: Some(catalogue::timestamp(expires)),
         };
-        command.commit(&response, Subject::new("unit", unit_id)).await?;
+        command
+            .commit(&response, Subject::new("unit", unit_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn release_unit(&self, principal: &Principal, req: pb::ReleaseUnitRequest) -> ServiceResult<pb::ReleaseUnitResponse> {
+    pub(super) async fn release_unit(
+        &self,
+        principal: &Principal,
+        req: pb::ReleaseUnitRequest,
+    ) -> ServiceResult<pb::ReleaseUnitResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let unit_id = v.uuid("unit_id", &req.unit_id);
         v.finish()?;
-        let mut command = match Command::begin(&self.pool, principal, "ReleaseUnit", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "ReleaseUnit", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let current = catalogue::unit(command.tx(), principal.tenant_id, unit_id).await?;
         if let Some(customer_id) = current.customer_id {
             customers::served_by(command.tx(), principal, customer_id).await?;
         }
         let unit = inventory::release(command.tx(), principal, unit_id).await?;
-        let response = pb::ReleaseUnitResponse { unit: Some(unit.into()) };
-        command.commit(&response, Subject::new("unit", unit_id)).await?;
+        let response = pb::ReleaseUnitResponse {
+            unit: Some(unit.into()),
+        };
+        command
+            .commit(&response, Subject::new("unit", unit_id))
+            .await?;
         Ok(response)
     }
 }

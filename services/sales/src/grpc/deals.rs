@@ -14,8 +14,7 @@ use uuid::Uuid;
 
 use super::SalesApi;
 use crate::{
-    catalogue,
-    customers,
+    catalogue, customers,
     deals::{self, Contract, Line, Subscription, lapses_at, method_name, project_today},
     policy::{self, Buyer, ProjectPolicy},
 };
@@ -38,23 +37,45 @@ fn id_number(v: &mut Validator, value: &str) -> String {
 }
 
 impl SalesApi {
-    pub(super) async fn set_project_policy(&self, principal: &Principal, req: pb::SetProjectPolicyRequest) -> ServiceResult<pb::SetProjectPolicyResponse> {
+    pub(super) async fn set_project_policy(
+        &self,
+        principal: &Principal,
+        req: pb::SetProjectPolicyRequest,
+    ) -> ServiceResult<pb::SetProjectPolicyResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let p = req.policy.clone().unwrap_or_default();
         let project_id = v.uuid("policy.project_id", &p.project_id);
         v.range("policy.hold_hours", p.hold_hours, 1, 720);
-        v.range("policy.discount_approval_bp", p.discount_approval_bp, 0, 10_000);
+        v.range(
+            "policy.discount_approval_bp",
+            p.discount_approval_bp,
+            0,
+            10_000,
+        );
         v.range("policy.lapse_refund_bp", p.lapse_refund_bp, 0, 10_000);
-        v.range("policy.lapse_after_minutes", p.lapse_after_minutes, 0, 10_080);
+        v.range(
+            "policy.lapse_after_minutes",
+            p.lapse_after_minutes,
+            0,
+            10_080,
+        );
         v.range("policy.max_homes_owned", p.max_homes_owned, -1, 100);
-        v.range("policy.cancellation_refund_bp", p.cancellation_refund_bp, 0, 10_000);
+        v.range(
+            "policy.cancellation_refund_bp",
+            p.cancellation_refund_bp,
+            0,
+            10_000,
+        );
         v.finish()?;
         principal.require_project(project_id)?;
-        let mut command = match Command::begin(&self.pool, principal, "SetProjectPolicy", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "SetProjectPolicy", &request_id, &req)
+                .await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let policy = ProjectPolicy {
             project_id,
             hold_hours: p.hold_hours,
@@ -68,11 +89,17 @@ impl SalesApi {
         let response = pb::SetProjectPolicyResponse {
             policy: Some(stored.into()),
         };
-        command.commit(&response, Subject::new("project", project_id)).await?;
+        command
+            .commit(&response, Subject::new("project", project_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn sign_subscription(&self, principal: &Principal, req: pb::SignSubscriptionRequest) -> ServiceResult<pb::SignSubscriptionResponse> {
+    pub(super) async fn sign_subscription(
+        &self,
+        principal: &Principal,
+        req: pb::SignSubscriptionRequest,
+    ) -> ServiceResult<pb::SignSubscriptionResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let unit_id = v.uuid("unit_id", &req.unit_id);
@@ -80,9 +107,21 @@ impl SalesApi {
         let (price, currency) = v.money("price", req.price.as_ref());
         let (small, small_currency) = v.money("small_deposit", req.small_deposit.as_ref());
         let (full, full_currency) = v.money("full_deposit", req.full_deposit.as_ref());
-        v.check(small_currency == currency || small == 0, "small_deposit.currency", "must be the price's currency");
-        v.check(full_currency == currency || full == 0, "full_deposit.currency", "must be the price's currency");
-        v.check(small <= full, "small_deposit", "must not exceed the full deposit");
+        v.check(
+            small_currency == currency || small == 0,
+            "small_deposit.currency",
+            "must be the price's currency",
+        );
+        v.check(
+            full_currency == currency || full == 0,
+            "full_deposit.currency",
+            "must be the price's currency",
+        );
+        v.check(
+            small <= full,
+            "small_deposit",
+            "must not exceed the full deposit",
+        );
         // Civil Code art. 586: a deposit may not exceed 20 % of the main contract's value.
         v.check(
             i128::from(full) * 5 <= i128::from(price),
@@ -90,24 +129,35 @@ impl SalesApi {
             "exceeds 20 % of the price (Civil Code art. 586)",
         );
         let due_on = v.date("top_up_due_on", &req.top_up_due_on);
-        v.check(due_on >= project_today(), "top_up_due_on", "must be today or later");
+        v.check(
+            due_on >= project_today(),
+            "top_up_due_on",
+            "must be today or later",
+        );
         let id_number = id_number(&mut v, &req.id_number);
         v.finish()?;
 
-        let mut command = match Command::begin(&self.pool, principal, "SignSubscription", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "SignSubscription", &request_id, &req)
+                .await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let customer = customers::served_by(command.tx(), principal, customer_id).await?;
         let unit = catalogue::unit(command.tx(), principal.tenant_id, unit_id).await?;
         if unit.project_id != customer.project_id || !principal.can_see_project(unit.project_id) {
             return Err(ServiceError::not_found("unit"));
         }
         if unit.currency != currency {
-            return Err(ServiceError::invalid("price.currency", format!("the unit is priced in {}", unit.currency)));
+            return Err(ServiceError::invalid(
+                "price.currency",
+                format!("the unit is priced in {}", unit.currency),
+            ));
         }
         let policy = policy::get(command.tx(), principal.tenant_id, unit.project_id).await?;
-        let discount_bp = (i128::from(unit.list_price_minor) - i128::from(price)) * 10_000 / i128::from(unit.list_price_minor);
+        let discount_bp = (i128::from(unit.list_price_minor) - i128::from(price)) * 10_000
+            / i128::from(unit.list_price_minor);
         let manager = principal.has(Role::SalesManager) || principal.has(Role::Admin);
         if discount_bp > i128::from(policy.discount_approval_bp) && !manager {
             return Err(ServiceError::precondition(format!(
@@ -121,16 +171,23 @@ impl SalesApi {
         if let Some(known) = &customer.id_number
             && *known != id_number
         {
-            return Err(ServiceError::precondition("id_number does not match the customer's identity document"));
+            return Err(ServiceError::precondition(
+                "id_number does not match the customer's identity document",
+            ));
         }
         if !deals::take_unit(command.tx(), principal.tenant_id, unit_id, customer_id).await? {
-            return Err(ServiceError::precondition(format!("unit {} is {}, not available", unit.unit_number, unit.status)));
+            return Err(ServiceError::precondition(format!(
+                "unit {} is {}, not available",
+                unit.unit_number, unit.status
+            )));
         }
-        sqlx::query("update customers set id_number = $2 where customer_id = $1 and id_number is null")
-            .bind(customer_id)
-            .bind(&id_number)
-            .execute(&mut **command.tx())
-            .await?;
+        sqlx::query(
+            "update customers set id_number = $2 where customer_id = $1 and id_number is null",
+        )
+        .bind(customer_id)
+        .bind(&id_number)
+        .execute(&mut **command.tx())
+        .await?;
         let subscription = Subscription {
             subscription_id: new_id(),
             project_id: unit.project_id,
@@ -160,17 +217,39 @@ impl SalesApi {
             lapses_at: proto.lapses_at,
             lapse_refund_bp: subscription.lapse_refund_bp,
         };
-        let meta = EventMeta::new(principal.tenant_id, "subscription", subscription.subscription_id).caused_by_request(&request_id);
+        let meta = EventMeta::new(
+            principal.tenant_id,
+            "subscription",
+            subscription.subscription_id,
+        )
+        .caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
-        let response = pb::SignSubscriptionResponse { subscription: Some(proto) };
-        command.commit(&response, Subject::new("subscription", subscription.subscription_id)).await?;
+        let response = pb::SignSubscriptionResponse {
+            subscription: Some(proto),
+        };
+        command
+            .commit(
+                &response,
+                Subject::new("subscription", subscription.subscription_id),
+            )
+            .await?;
         Ok(response)
     }
 
     /// Confirm or lapse: the coordinator's two ways out of `pending`. Repeating the one that
     /// already happened answers with the subscription as it is; the other is refused.
-    pub(super) async fn settle_subscription(&self, principal: &Principal, request_id: &str, subscription_id: &str, confirm: bool) -> ServiceResult<Subscription> {
-        let method = if confirm { "ConfirmSubscription" } else { "LapseSubscription" };
+    pub(super) async fn settle_subscription(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        subscription_id: &str,
+        confirm: bool,
+    ) -> ServiceResult<Subscription> {
+        let method = if confirm {
+            "ConfirmSubscription"
+        } else {
+            "LapseSubscription"
+        };
         let mut v = Validator::new();
         let request_id = v.request_id(request_id);
         let id = v.uuid("subscription_id", subscription_id);
@@ -179,59 +258,92 @@ impl SalesApi {
             request_id: request_id.clone(),
             subscription_id: subscription_id.to_string(),
         };
-        let mut command = match Command::begin(&self.pool, principal, method, &request_id, &request).await? {
-            Claim::Replay(response) => {
-                let response: pb::ConfirmSubscriptionResponse = response;
-                let subscription = response.subscription.unwrap_or_default();
-                let mut conn = self.pool.acquire().await?;
-                return deals::subscription(&mut conn, principal.tenant_id, Uuid::parse_str(&subscription.subscription_id).unwrap_or(id)).await;
-            }
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, method, &request_id, &request).await? {
+                Claim::Replay(response) => {
+                    let response: pb::ConfirmSubscriptionResponse = response;
+                    let subscription = response.subscription.unwrap_or_default();
+                    let mut conn = self.pool.acquire().await?;
+                    return deals::subscription(
+                        &mut conn,
+                        principal.tenant_id,
+                        Uuid::parse_str(&subscription.subscription_id).unwrap_or(id),
+                    )
+                    .await;
+                }
+                Claim::Fresh(command) => command,
+            };
         let tenant = principal.tenant_id;
         let target = if confirm { "confirmed" } else { "lapsed" };
-        let subscription = match deals::move_subscription(command.tx(), tenant, id, "pending", target).await? {
-            Some(moved) => {
-                let (from, to) = if confirm { ("held", "subscribed") } else { ("held", "available") };
-                deals::move_unit(command.tx(), tenant, moved.unit_id, moved.customer_id, from, to).await?;
-                let meta = EventMeta::new(tenant, "subscription", id).caused_by_request(&request_id);
-                if confirm {
-                    let event = events::SubscriptionConfirmed {
-                        subscription_id: id.to_string(),
-                        unit_id: moved.unit_id.to_string(),
+        let subscription =
+            match deals::move_subscription(command.tx(), tenant, id, "pending", target).await? {
+                Some(moved) => {
+                    let (from, to) = if confirm {
+                        ("held", "subscribed")
+                    } else {
+                        ("held", "available")
                     };
-                    self.outbox.append(command.tx(), meta, &event).await?;
-                } else {
-                    let event = events::SubscriptionLapsed {
-                        subscription_id: id.to_string(),
-                        unit_id: moved.unit_id.to_string(),
-                        lapse_refund_bp: moved.lapse_refund_bp,
-                    };
-                    self.outbox.append(command.tx(), meta, &event).await?;
+                    deals::move_unit(
+                        command.tx(),
+                        tenant,
+                        moved.unit_id,
+                        moved.customer_id,
+                        from,
+                        to,
+                    )
+                    .await?;
+                    let meta =
+                        EventMeta::new(tenant, "subscription", id).caused_by_request(&request_id);
+                    if confirm {
+                        let event = events::SubscriptionConfirmed {
+                            subscription_id: id.to_string(),
+                            unit_id: moved.unit_id.to_string(),
+                        };
+                        self.outbox.append(command.tx(), meta, &event).await?;
+                    } else {
+                        let event = events::SubscriptionLapsed {
+                            subscription_id: id.to_string(),
+                            unit_id: moved.unit_id.to_string(),
+                            lapse_refund_bp: moved.lapse_refund_bp,
+                        };
+                        self.outbox.append(command.tx(), meta, &event).await?;
+                    }
+                    moved
                 }
-                moved
-            }
-            None => {
-                let current = deals::subscription(command.tx(), tenant, id).await?;
-                if current.status != target {
-                    return Err(ServiceError::precondition(format!("subscription is {}, it cannot become {target}", current.status)));
+                None => {
+                    let current = deals::subscription(command.tx(), tenant, id).await?;
+                    if current.status != target {
+                        return Err(ServiceError::precondition(format!(
+                            "subscription is {}, it cannot become {target}",
+                            current.status
+                        )));
+                    }
+                    current
                 }
-                current
-            }
-        };
+            };
         let response = pb::ConfirmSubscriptionResponse {
             subscription: Some(subscription.clone().into()),
         };
-        command.commit(&response, Subject::new("subscription", id)).await?;
+        command
+            .commit(&response, Subject::new("subscription", id))
+            .await?;
         Ok(subscription)
     }
 
-    pub(super) async fn sign_contract(&self, principal: &Principal, req: pb::SignContractRequest) -> ServiceResult<pb::SignContractResponse> {
+    pub(super) async fn sign_contract(
+        &self,
+        principal: &Principal,
+        req: pb::SignContractRequest,
+    ) -> ServiceResult<pb::SignContractResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let subscription_id = v.uuid("subscription_id", &req.subscription_id);
         let id_number = id_number(&mut v, &req.id_number);
-        let area = v.area("contract_area", req.contract_area.as_ref(), 100_000 * 10_000);
+        let area = v.area(
+            "contract_area",
+            req.contract_area.as_ref(),
+            100_000 * 10_000,
+        );
         let method = method_name(req.payment_method);
         if method.is_none() {
             v.violation("payment_method", "must name a payment method");
@@ -241,18 +353,27 @@ impl SalesApi {
         let mut lines = Vec::new();
         for (i, line) in req.instalments.iter().enumerate() {
             let due = v.date(&format!("instalments[{i}].due_on"), &line.due_on);
-            let (amount, line_currency) = v.money(&format!("instalments[{i}].amount"), line.amount.as_ref());
-            v.check(line_currency == currency, &format!("instalments[{i}].amount.currency"), "must be the down payment's currency");
-            lines.push(Line { due_on: due, amount_minor: amount });
+            let (amount, line_currency) =
+                v.money(&format!("instalments[{i}].amount"), line.amount.as_ref());
+            v.check(
+                line_currency == currency,
+                &format!("instalments[{i}].amount.currency"),
+                "must be the down payment's currency",
+            );
+            lines.push(Line {
+                due_on: due,
+                amount_minor: amount,
+            });
         }
         v.range("homes_owned", req.homes_owned, 0, 100);
         v.finish()?;
         let method = method.unwrap_or_default();
 
-        let mut command = match Command::begin(&self.pool, principal, "SignContract", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "SignContract", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let tenant = principal.tenant_id;
         let subscription = deals::subscription(command.tx(), tenant, subscription_id).await?;
         if !principal.can_see_project(subscription.project_id) {
@@ -267,7 +388,9 @@ impl SalesApi {
         }
         // Identity is checked against the original document at the counter.
         if subscription.id_number != id_number {
-            return Err(ServiceError::precondition("identity document does not match the subscription's buyer"));
+            return Err(ServiceError::precondition(
+                "identity document does not match the subscription's buyer",
+            ));
         }
         let policy = policy::get(command.tx(), tenant, subscription.project_id).await?;
         policy
@@ -277,7 +400,10 @@ impl SalesApi {
             })
             .map_err(ServiceError::FailedPrecondition)?;
         if currency != subscription.currency {
-            return Err(ServiceError::invalid("down_payment.currency", format!("the price is in {}", subscription.currency)));
+            return Err(ServiceError::invalid(
+                "down_payment.currency",
+                format!("the price is in {}", subscription.currency),
+            ));
         }
         let price = subscription.price_minor;
         if down_payment < subscription.full_deposit_minor || down_payment > price {
@@ -290,17 +416,25 @@ impl SalesApi {
         let instalment_total: i64 = lines.iter().map(|l| l.amount_minor).sum();
         let loan = match method {
             "full_payment" if remainder != 0 => {
-                return Err(ServiceError::invalid("down_payment", "full payment pays the whole price"));
+                return Err(ServiceError::invalid(
+                    "down_payment",
+                    "full payment pays the whole price",
+                ));
             }
             "instalments" if instalment_total != remainder => {
                 return Err(ServiceError::invalid(
                     "instalments",
-                    format!("must sum to the price less the down payment ({remainder} minor units), not {instalment_total}"),
+                    format!(
+                        "must sum to the price less the down payment ({remainder} minor units), not {instalment_total}"
+                    ),
                 ));
             }
             "full_payment" | "instalments" => 0,
             _ if !lines.is_empty() => {
-                return Err(ServiceError::invalid("instalments", "a mortgage has no developer instalments"));
+                return Err(ServiceError::invalid(
+                    "instalments",
+                    "a mortgage has no developer instalments",
+                ));
             }
             _ => remainder,
         };
@@ -323,10 +457,28 @@ impl SalesApi {
             signed_at: Utc::now(),
         };
         deals::insert_contract(command.tx(), tenant, &contract).await?;
-        if !deals::move_unit(command.tx(), tenant, contract.unit_id, contract.customer_id, "subscribed", "contracted").await? {
-            return Err(ServiceError::precondition("the unit is not subscribed by this buyer"));
+        if !deals::move_unit(
+            command.tx(),
+            tenant,
+            contract.unit_id,
+            contract.customer_id,
+            "subscribed",
+            "contracted",
+        )
+        .await?
+        {
+            return Err(ServiceError::precondition(
+                "the unit is not subscribed by this buyer",
+            ));
         }
-        deals::move_subscription(command.tx(), tenant, subscription_id, "confirmed", "contracted").await?;
+        deals::move_subscription(
+            command.tx(),
+            tenant,
+            subscription_id,
+            "confirmed",
+            "contracted",
+        )
+        .await?;
         let unit = catalogue::unit(command.tx(), tenant, contract.unit_id).await?;
         let buyer: (String,) = sqlx::query_as("select name from customers where customer_id = $1")
             .bind(contract.customer_id)
@@ -365,23 +517,34 @@ impl SalesApi {
             schedule,
             payment_method: method.to_string(),
         };
-        let meta = EventMeta::new(tenant, "contract", contract.contract_id).caused_by_request(&request_id);
+        let meta =
+            EventMeta::new(tenant, "contract", contract.contract_id).caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
-        let response = pb::SignContractResponse { contract: Some(proto) };
-        command.commit(&response, Subject::new("contract", contract.contract_id)).await?;
+        let response = pb::SignContractResponse {
+            contract: Some(proto),
+        };
+        command
+            .commit(&response, Subject::new("contract", contract.contract_id))
+            .await?;
         Ok(response)
     }
 
-    pub(super) async fn cancel_contract(&self, principal: &Principal, req: pb::CancelContractRequest) -> ServiceResult<pb::CancelContractResponse> {
+    pub(super) async fn cancel_contract(
+        &self,
+        principal: &Principal,
+        req: pb::CancelContractRequest,
+    ) -> ServiceResult<pb::CancelContractResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let contract_id = v.uuid("contract_id", &req.contract_id);
         let reason = v.text("reason", &req.reason, 1000);
         v.finish()?;
-        let mut command = match Command::begin(&self.pool, principal, "CancelContract", &request_id, &req).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "CancelContract", &request_id, &req).await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let tenant = principal.tenant_id;
         let current = deals::contract(command.tx(), tenant, contract_id).await?;
         if !principal.can_see_project(current.project_id) {
@@ -390,7 +553,15 @@ impl SalesApi {
         let contract = deals::cancel_contract(command.tx(), tenant, contract_id, &reason)
             .await?
             .ok_or_else(|| ServiceError::precondition(format!("contract is {}", current.status)))?;
-        deals::move_unit(command.tx(), tenant, contract.unit_id, contract.customer_id, "contracted", "available").await?;
+        deals::move_unit(
+            command.tx(),
+            tenant,
+            contract.unit_id,
+            contract.customer_id,
+            "contracted",
+            "available",
+        )
+        .await?;
         let policy = policy::get(command.tx(), tenant, contract.project_id).await?;
         let event = events::ContractCancelled {
             contract_id: contract_id.to_string(),
@@ -403,7 +574,8 @@ impl SalesApi {
         let response = pb::CancelContractResponse {
             contract: Some(contract.into()),
         };
-        let subject = Subject::new("contract", contract_id).with_detail(serde_json::json!({ "reason": reason }));
+        let subject = Subject::new("contract", contract_id)
+            .with_detail(serde_json::json!({ "reason": reason }));
         command.commit(&response, subject).await?;
         Ok(response)
     }

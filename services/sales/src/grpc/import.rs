@@ -22,11 +22,17 @@ use crate::catalogue::{self, Unit};
 const MAX_ROWS: usize = 5_000;
 
 impl SalesApi {
-    pub(super) async fn import_units(&self, principal: &Principal, mut stream: Streaming<pb::ImportUnitsRequest>) -> ServiceResult<pb::ImportUnitsResponse> {
+    pub(super) async fn import_units(
+        &self,
+        principal: &Principal,
+        mut stream: Streaming<pb::ImportUnitsRequest>,
+    ) -> ServiceResult<pb::ImportUnitsResponse> {
         // Gather the whole table first: nothing is written until every row is known good.
         let mut request = pb::ImportUnitsRequest::default();
         while let Some(message) = stream.next().await {
-            let message = message.map_err(|status| ServiceError::invalid("rows", format!("stream broke: {}", status.message())))?;
+            let message = message.map_err(|status| {
+                ServiceError::invalid("rows", format!("stream broke: {}", status.message()))
+            })?;
             if request.request_id.is_empty() {
                 request.request_id = message.request_id;
             }
@@ -35,7 +41,10 @@ impl SalesApi {
             }
             request.rows.extend(message.rows);
             if request.rows.len() > MAX_ROWS {
-                return Err(ServiceError::invalid("rows", format!("at most {MAX_ROWS} rows per import")));
+                return Err(ServiceError::invalid(
+                    "rows",
+                    format!("at most {MAX_ROWS} rows per import"),
+                ));
             }
         }
         let mut v = Validator::new();
@@ -46,20 +55,27 @@ impl SalesApi {
         }
         v.finish()?;
 
-        let mut command = match Command::begin(&self.pool, principal, "ImportUnits", &request_id, &request).await? {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut command =
+            match Command::begin(&self.pool, principal, "ImportUnits", &request_id, &request)
+                .await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
         let building = catalogue::building(command.tx(), principal.tenant_id, building_id).await?;
-        principal.require_project(building.project_id).map_err(|_| ServiceError::not_found("building"))?;
+        principal
+            .require_project(building.project_id)
+            .map_err(|_| ServiceError::not_found("building"))?;
 
-        let existing: HashSet<String> = sqlx::query_scalar("select unit_number from units where tenant_id = $1 and building_id = $2")
-            .bind(principal.tenant_id)
-            .bind(building_id)
-            .fetch_all(&mut **command.tx())
-            .await?
-            .into_iter()
-            .collect();
+        let existing: HashSet<String> = sqlx::query_scalar(
+            "select unit_number from units where tenant_id = $1 and building_id = $2",
+        )
+        .bind(principal.tenant_id)
+        .bind(building_id)
+        .fetch_all(&mut **command.tx())
+        .await?
+        .into_iter()
+        .collect();
         let mut seen = HashSet::new();
         let mut violations: Vec<FieldViolation> = Vec::new();
         let mut units = Vec::with_capacity(request.rows.len());
@@ -67,11 +83,20 @@ impl SalesApi {
             let mut v = Validator::new();
             let number = v.text("unit_number", &row.unit_number, 32);
             let layout = v.text("layout", &row.layout, 64);
-            let orientation = v.optional_text("orientation", &row.orientation, 32).unwrap_or_default();
-            let area = v.area("forecast_area", row.forecast_area.as_ref(), MAX_UNIT_AREA_CM2);
+            let orientation = v
+                .optional_text("orientation", &row.orientation, 32)
+                .unwrap_or_default();
+            let area = v.area(
+                "forecast_area",
+                row.forecast_area.as_ref(),
+                MAX_UNIT_AREA_CM2,
+            );
             let (price, currency) = v.money("list_price", row.list_price.as_ref());
             if row.floor == 0 || row.floor < -5 || row.floor > building.floors {
-                v.violation("floor", format!("must be between -5 and {} and not 0", building.floors));
+                v.violation(
+                    "floor",
+                    format!("must be between -5 and {} and not 0", building.floors),
+                );
             }
             if existing.contains(&number) {
                 v.violation("unit_number", "already exists in this building");
@@ -117,7 +142,8 @@ impl SalesApi {
                 forecast_area: proto.forecast_area,
                 list_price: proto.list_price.clone(),
             };
-            let meta = EventMeta::new(principal.tenant_id, "unit", unit.unit_id).caused_by_request(&request_id);
+            let meta = EventMeta::new(principal.tenant_id, "unit", unit.unit_id)
+                .caused_by_request(&request_id);
             self.outbox.append(command.tx(), meta, &event).await?;
             imported.push(proto);
         }
@@ -125,9 +151,9 @@ impl SalesApi {
             imported: imported.len() as i32,
             units: imported,
         };
-        let subject = Subject::new("building", building_id).with_detail(serde_json::json!({ "imported": response.imported }));
+        let subject = Subject::new("building", building_id)
+            .with_detail(serde_json::json!({ "imported": response.imported }));
         command.commit(&response, subject).await?;
         Ok(response)
     }
 }
-

@@ -38,10 +38,16 @@ impl SalesService for SalesApi {
         request: Request<pb::CreateProjectRequest>,
     ) -> Result<Response<pb::CreateProjectResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.create_project(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.create_project(&principal, request.into_inner())
+                .await?,
+        ))
     }
 
-    async fn get_project(&self, request: Request<pb::GetProjectRequest>) -> Result<Response<pb::GetProjectResponse>, Status> {
+    async fn get_project(
+        &self,
+        request: Request<pb::GetProjectRequest>,
+    ) -> Result<Response<pb::GetProjectResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let project_id = v.uuid("project_id", &request.get_ref().project_id);
@@ -61,8 +67,13 @@ impl SalesService for SalesApi {
         let principal = Principal::of(&request)?;
         let page = request.get_ref().page.clone().unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
-        let (projects, next_page_token) =
-            store::projects(&self.pool, principal.tenant_id, principal.project_filter(), page).await?;
+        let (projects, next_page_token) = store::projects(
+            &self.pool,
+            principal.tenant_id,
+            principal.project_filter(),
+            page,
+        )
+        .await?;
         Ok(Response::new(pb::ListProjectsResponse {
             projects: projects.into_iter().map(Into::into).collect(),
             next_page_token,
@@ -74,7 +85,10 @@ impl SalesService for SalesApi {
         request: Request<pb::CreateBuildingRequest>,
     ) -> Result<Response<pb::CreateBuildingResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.create_building(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.create_building(&principal, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn register_unit(
@@ -82,10 +96,15 @@ impl SalesService for SalesApi {
         request: Request<pb::RegisterUnitRequest>,
     ) -> Result<Response<pb::RegisterUnitResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.register_unit(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.register_unit(&principal, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_unit(&self, request: Request<pb::GetUnitRequest>) -> Result<Response<pb::GetUnitResponse>, Status> {
+    async fn get_unit(
+        &self,
+        request: Request<pb::GetUnitRequest>,
+    ) -> Result<Response<pb::GetUnitResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let unit_id = v.uuid("unit_id", &request.get_ref().unit_id);
@@ -95,10 +114,15 @@ impl SalesService for SalesApi {
         if !principal.can_see_project(unit.project_id) {
             return Err(ServiceError::not_found("unit").into());
         }
-        Ok(Response::new(pb::GetUnitResponse { unit: Some(unit.into()) }))
+        Ok(Response::new(pb::GetUnitResponse {
+            unit: Some(unit.into()),
+        }))
     }
 
-    async fn list_units(&self, request: Request<pb::ListUnitsRequest>) -> Result<Response<pb::ListUnitsResponse>, Status> {
+    async fn list_units(
+        &self,
+        request: Request<pb::ListUnitsRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
         let principal = Principal::of(&request)?;
         let req = request.into_inner();
         let mut v = Validator::new();
@@ -112,7 +136,8 @@ impl SalesService for SalesApi {
             return Err(ServiceError::not_found("building").into());
         }
         drop(conn);
-        let (units, next_page_token) = store::units(&self.pool, principal.tenant_id, building_id, page).await?;
+        let (units, next_page_token) =
+            store::units(&self.pool, principal.tenant_id, building_id, page).await?;
         Ok(Response::new(pb::ListUnitsResponse {
             units: units.into_iter().map(Into::into).collect(),
             next_page_token,
@@ -124,12 +149,19 @@ impl SalesService for SalesApi {
         request: Request<Streaming<pb::ImportUnitsRequest>>,
     ) -> Result<Response<pb::ImportUnitsResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.import_units(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.import_units(&principal, request.into_inner()).await?,
+        ))
     }
 
-    async fn record_visit(&self, request: Request<pb::RecordVisitRequest>) -> Result<Response<pb::RecordVisitResponse>, Status> {
+    async fn record_visit(
+        &self,
+        request: Request<pb::RecordVisitRequest>,
+    ) -> Result<Response<pb::RecordVisitResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.record_visit(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.record_visit(&principal, request.into_inner()).await?,
+        ))
     }
 
     async fn reassign_customer(
@@ -137,20 +169,37 @@ impl SalesService for SalesApi {
         request: Request<pb::ReassignCustomerRequest>,
     ) -> Result<Response<pb::ReassignCustomerResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.reassign_customer(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.reassign_customer(&principal, request.into_inner())
+                .await?,
+        ))
     }
 
-    async fn grade_customer(&self, request: Request<pb::GradeCustomerRequest>) -> Result<Response<pb::GradeCustomerResponse>, Status> {
+    async fn grade_customer(
+        &self,
+        request: Request<pb::GradeCustomerRequest>,
+    ) -> Result<Response<pb::GradeCustomerResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.grade_customer(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.grade_customer(&principal, request.into_inner())
+                .await?,
+        ))
     }
 
-    async fn log_follow_up(&self, request: Request<pb::LogFollowUpRequest>) -> Result<Response<pb::LogFollowUpResponse>, Status> {
+    async fn log_follow_up(
+        &self,
+        request: Request<pb::LogFollowUpRequest>,
+    ) -> Result<Response<pb::LogFollowUpResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.log_follow_up(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.log_follow_up(&principal, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_customer(&self, request: Request<pb::GetCustomerRequest>) -> Result<Response<pb::GetCustomerResponse>, Status> {
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::GetCustomerResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let customer_id = v.uuid("customer_id", &request.get_ref().customer_id);
@@ -175,24 +224,38 @@ impl SalesService for SalesApi {
         let page = req.page.unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
         let due_on = due_on.unwrap_or_else(|| chrono::Utc::now().date_naive());
-        let (customers, next_page_token) = crate::customers::due(&self.pool, &principal, project_id, due_on, page).await?;
+        let (customers, next_page_token) =
+            crate::customers::due(&self.pool, &principal, project_id, due_on, page).await?;
         Ok(Response::new(pb::ListCustomersDueResponse {
             customers: customers.into_iter().map(Into::into).collect(),
             next_page_token,
         }))
     }
 
-    async fn hold_unit(&self, request: Request<pb::HoldUnitRequest>) -> Result<Response<pb::HoldUnitResponse>, Status> {
+    async fn hold_unit(
+        &self,
+        request: Request<pb::HoldUnitRequest>,
+    ) -> Result<Response<pb::HoldUnitResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.hold_unit(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.hold_unit(&principal, request.into_inner()).await?,
+        ))
     }
 
-    async fn release_unit(&self, request: Request<pb::ReleaseUnitRequest>) -> Result<Response<pb::ReleaseUnitResponse>, Status> {
+    async fn release_unit(
+        &self,
+        request: Request<pb::ReleaseUnitRequest>,
+    ) -> Result<Response<pb::ReleaseUnitResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.release_unit(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.release_unit(&principal, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_sales_board(&self, request: Request<pb::GetSalesBoardRequest>) -> Result<Response<pb::GetSalesBoardResponse>, Status> {
+    async fn get_sales_board(
+        &self,
+        request: Request<pb::GetSalesBoardRequest>,
+    ) -> Result<Response<pb::GetSalesBoardResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let building_id = v.uuid("building_id", &request.get_ref().building_id);
@@ -205,9 +268,16 @@ impl SalesService for SalesApi {
         let units = inventory::board(&mut conn, principal.tenant_id, building_id).await?;
         let count = |status: &str| units.iter().filter(|u| u.status == status).count() as i32;
         let contracted: Vec<_> = units.iter().filter(|u| u.status == "contracted").collect();
-        let currency = units.first().map(|u| u.currency.clone()).unwrap_or_else(|| "CNY".into());
-        let contracted_value = contracted.iter().try_fold(0i64, |sum, u| sum.checked_add(u.list_price_minor));
-        let contracted_value = contracted_value.ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("contracted value overflows")))?;
+        let currency = units
+            .first()
+            .map(|u| u.currency.clone())
+            .unwrap_or_else(|| "CNY".into());
+        let contracted_value = contracted
+            .iter()
+            .try_fold(0i64, |sum, u| sum.checked_add(u.list_price_minor));
+        let contracted_value = contracted_value.ok_or_else(|| {
+            ServiceError::Unexpected(anyhow::anyhow!("contracted value overflows"))
+        })?;
         Ok(Response::new(pb::GetSalesBoardResponse {
             building_id: building_id.to_string(),
             available: count("available"),
@@ -227,7 +297,10 @@ impl SalesService for SalesApi {
         request: Request<pb::SetProjectPolicyRequest>,
     ) -> Result<Response<pb::SetProjectPolicyResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.set_project_policy(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.set_project_policy(&principal, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn get_project_policy(
@@ -251,7 +324,10 @@ impl SalesService for SalesApi {
         request: Request<pb::SignSubscriptionRequest>,
     ) -> Result<Response<pb::SignSubscriptionResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.sign_subscription(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.sign_subscription(&principal, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn confirm_subscription(
@@ -260,7 +336,9 @@ impl SalesService for SalesApi {
     ) -> Result<Response<pb::ConfirmSubscriptionResponse>, Status> {
         let principal = Principal::of(&request)?;
         let req = request.into_inner();
-        let subscription = self.settle_subscription(&principal, &req.request_id, &req.subscription_id, true).await?;
+        let subscription = self
+            .settle_subscription(&principal, &req.request_id, &req.subscription_id, true)
+            .await?;
         Ok(Response::new(pb::ConfirmSubscriptionResponse {
             subscription: Some(subscription.into()),
         }))
@@ -272,7 +350,9 @@ impl SalesService for SalesApi {
     ) -> Result<Response<pb::LapseSubscriptionResponse>, Status> {
         let principal = Principal::of(&request)?;
         let req = request.into_inner();
-        let subscription = self.settle_subscription(&principal, &req.request_id, &req.subscription_id, false).await?;
+        let subscription = self
+            .settle_subscription(&principal, &req.request_id, &req.subscription_id, false)
+            .await?;
         Ok(Response::new(pb::LapseSubscriptionResponse {
             subscription: Some(subscription.into()),
         }))
@@ -296,9 +376,14 @@ impl SalesService for SalesApi {
         }))
     }
 
-    async fn sign_contract(&self, request: Request<pb::SignContractRequest>) -> Result<Response<pb::SignContractResponse>, Status> {
+    async fn sign_contract(
+        &self,
+        request: Request<pb::SignContractRequest>,
+    ) -> Result<Response<pb::SignContractResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.sign_contract(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.sign_contract(&principal, request.into_inner()).await?,
+        ))
     }
 
     async fn cancel_contract(
@@ -306,10 +391,16 @@ impl SalesService for SalesApi {
         request: Request<pb::CancelContractRequest>,
     ) -> Result<Response<pb::CancelContractResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.cancel_contract(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.cancel_contract(&principal, request.into_inner())
+                .await?,
+        ))
     }
 
-    async fn get_contract(&self, request: Request<pb::GetContractRequest>) -> Result<Response<pb::GetContractResponse>, Status> {
+    async fn get_contract(
+        &self,
+        request: Request<pb::GetContractRequest>,
+    ) -> Result<Response<pb::GetContractResponse>, Status> {
         let principal = Principal::of(&request)?;
         let mut v = Validator::new();
         let id = v.uuid("contract_id", &request.get_ref().contract_id);
@@ -329,6 +420,9 @@ impl SalesService for SalesApi {
         request: Request<pb::ComputePurchasePlanRequest>,
     ) -> Result<Response<pb::ComputePurchasePlanResponse>, Status> {
         let principal = Principal::of(&request)?;
-        Ok(Response::new(self.compute_purchase_plan(&principal, request.into_inner()).await?))
+        Ok(Response::new(
+            self.compute_purchase_plan(&principal, request.into_inner())
+                .await?,
+        ))
     }
 }

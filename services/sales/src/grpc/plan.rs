@@ -7,7 +7,10 @@ use anju_proto::{common, sales as pb};
 use super::SalesApi;
 use crate::{
     catalogue,
-    plan::{self, Financing, MortgageRequest, PaymentMethod, PlanPolicy, PlanRequest, Repayment, Schedule},
+    plan::{
+        self, Financing, MortgageRequest, PaymentMethod, PlanPolicy, PlanRequest, Repayment,
+        Schedule,
+    },
     policy,
 };
 
@@ -19,17 +22,23 @@ fn money(minor_units: i64, currency: &str) -> Option<common::Money> {
 }
 
 impl SalesApi {
-    pub(super) async fn compute_purchase_plan(&self, principal: &Principal, req: pb::ComputePurchasePlanRequest) -> ServiceResult<pb::ComputePurchasePlanResponse> {
+    pub(super) async fn compute_purchase_plan(
+        &self,
+        principal: &Principal,
+        req: pb::ComputePurchasePlanRequest,
+    ) -> ServiceResult<pb::ComputePurchasePlanResponse> {
         let mut v = Validator::new();
         let unit_id = v.uuid("unit_id", &req.unit_id);
-        let method = pb::PaymentMethod::try_from(req.payment_method).unwrap_or(pb::PaymentMethod::Unspecified);
+        let method = pb::PaymentMethod::try_from(req.payment_method)
+            .unwrap_or(pb::PaymentMethod::Unspecified);
         if method == pb::PaymentMethod::Unspecified {
             v.violation("payment_method", "must name a payment method");
         }
-        let repayment = match pb::Repayment::try_from(req.repayment).unwrap_or(pb::Repayment::Unspecified) {
-            pb::Repayment::EqualPrincipal => Repayment::EqualPrincipal,
-            _ => Repayment::EqualInstalment,
-        };
+        let repayment =
+            match pb::Repayment::try_from(req.repayment).unwrap_or(pb::Repayment::Unspecified) {
+                pb::Repayment::EqualPrincipal => Repayment::EqualPrincipal,
+                _ => Repayment::EqualInstalment,
+            };
         v.finish()?;
 
         let mut conn = self.pool.acquire().await?;
@@ -53,12 +62,17 @@ impl SalesApi {
                 down_payment_ratio_bp: i64::from(req.down_payment_ratio_bp),
             },
             pb::PaymentMethod::CommercialMortgage => PaymentMethod::CommercialMortgage(mortgage),
-            pb::PaymentMethod::ProvidentFundMortgage => PaymentMethod::ProvidentFundMortgage(mortgage),
+            pb::PaymentMethod::ProvidentFundMortgage => {
+                PaymentMethod::ProvidentFundMortgage(mortgage)
+            }
             _ => PaymentMethod::Combined {
                 down_payment_ratio_bp: i64::from(req.down_payment_ratio_bp),
                 term_months: i64::from(req.term_months),
                 repayment,
-                provident_fund_amount_fen: req.provident_fund_amount.as_ref().map_or(0, |m| m.minor_units),
+                provident_fund_amount_fen: req
+                    .provident_fund_amount
+                    .as_ref()
+                    .map_or(0, |m| m.minor_units),
                 provident_fund_rate_ppm: i64::from(req.provident_fund_rate_ppm),
                 commercial_rate_ppm: i64::from(req.annual_rate_ppm),
             },

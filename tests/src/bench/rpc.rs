@@ -1,0 +1,301 @@
+//! Concurrent consultants holding units and cashiers recording payments, through the full
+//! stack (auth, validation, idempotency, audit, the database and the outbox), against a bare
+//! tonic service answering a trivial RPC on the same machine in the same run.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anju_kit::Role;
+use anju_proto::{
+    common::Money,
+    finance::{self, finance_service_client::FinanceServiceClient},
+    sales::{self as pb},
+};
+use futures::future::join_all;
+use tokio::sync::Mutex;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use super::{ms, quantile};
+use crate::{TestStack, project_with_building};
+
+pub struct Measure {
+    pub calls: usize,
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+fn measure(mut latencies: Vec<Duration>, elapsed: Duration) -> Measure {
+    latencies.sort();
+    Measure {
+        calls: latencies.len(),
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: quantile(&latencies, 0.5),
+        p99: quantile(&latencies, 0.99),
+    }
+}
+
+pub struct Report {
+    pub callers: usize,
+    pub echo: Measure,
+    pub anju: Measure,
+}
+
+/// A bare tonic server (health only: no auth, no database) and `calls` health checks.
+async fn echo(callers: usize, calls: usize) -> anyhow::Result<Measure> {
+    let (_, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = anju::client::channel("127.0.0.1", port)?;
+    let per_caller = calls / callers;
+    let started = Instant::now();
+    let runs = (0..callers).map(|_| {
+        let mut client = HealthClient::new(channel.clone());
+        async move {
+            let mut latencies = Vec::with_capacity(per_caller);
+            for _ in 0..per_caller {
+                let at = Instant::now();
+                client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await?;
+                latencies.push(at.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }
+    });
+    let mut all = Vec::new();
+    for run in join_all(runs).await {
+        all.extend(run?);
+    }
+    let elapsed = started.elapsed();
+    server.abort();
+    Ok(measure(all, elapsed))
+}
+
+/// `callers` concurrent callers; half hold units, half record payments; `calls` in all.
+pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
+    let mut settings = anju_testkit::settings();
+    settings.database.max_connections = 32;
+    let stack = TestStack::start_with(settings).await?;
+    let mut manager = stack.sales(&[Role::SalesManager]);
+    let (project, building) = project_with_building(&mut manager, "BENCH-1").await?;
+    let holds = calls / 2;
+    let payments = calls - holds;
+
+    // Units to hold, in imports of at most 5,000 rows.
+    let mut unit_ids = Vec::with_capacity(holds + payments);
+    for (chunk, start) in (0..holds + payments).step_by(5_000).enumerate() {
+        let rows = (start..(start + 5_000).min(holds + payments))
+            .map(|i| pb::ImportUnitRow {
+                unit_number: format!("U{i:06}"),
+                floor: 1 + (i % 30) as i32,
+                layout: "2房1廳".into(),
+                forecast_area: Some(anju_proto::common::Area {
+                    square_centimetres: 850_000,
+                }),
+                list_price: Some(Money {
+                    minor_units: 200_000_000,
+                    currency: "CNY".into(),
+                }),
+                orientation: "south".into(),
+            })
+            .collect();
+        let imported = manager
+            .import_units(tokio_stream::iter([pb::ImportUnitsRequest {
+                request_id: format!("bench-import-{chunk}"),
+                building_id: building.clone(),
+                rows,
+            }]))
+            .await?
+            .into_inner();
+        unit_ids.extend(imported.units.into_iter().map(|u| u.unit_id));
+    }
+    // One customer per consultant.
+    let mut consultants = Vec::new();
+    for c in 0..callers / 2 {
+        let mut client = stack.sales_as(&format!("consultant.{c}"), &[Role::SalesConsultant]);
+        let customer = client
+            .record_visit(pb::RecordVisitRequest {
+                request_id: format!("bench-visit-{c}"),
+                project_id: project.clone(),
+                phone: format!("1380000{c:04}"),
+                name: "Bench".into(),
+                channel: pb::VisitChannel::WalkIn as i32,
+                note: String::new(),
+                referrer_phone: String::new(),
+            })
+            .await?
+            .into_inner()
+            .customer
+            .expect("customer");
+        consultants.push((client, customer.customer_id));
+    }
+    // Charges to pay, issued ahead (one per remaining unit).
+    let service = anju_testkit::token_for(stack.tenant, "bench-service", &[Role::Service]);
+    let issuer = FinanceServiceClient::new(stack.authed_with("finance", &service));
+    let charge_units: Vec<String> = unit_ids[holds..].to_vec();
+    let charge_ids = Arc::new(Mutex::new(Vec::with_capacity(payments)));
+    let issue = charge_units
+        .chunks(payments.div_ceil(16).max(1))
+        .map(|chunk| {
+            let mut issuer = issuer.clone();
+            let (project, charge_ids, chunk) =
+                (project.clone(), charge_ids.clone(), chunk.to_vec());
+            async move {
+                for unit_id in chunk {
+                    let charge = issuer
+                        .issue_charge(finance::IssueChargeRequest {
+                            request_id: format!("bench-charge-{unit_id}"),
+                            project_id: project.clone(),
+                            unit_id: unit_id.clone(),
+                            payer_id: "owner".into(),
+                            purpose: finance::ChargePurpose::PropertyFee as i32,
+                            amount: Some(Money {
+                                minor_units: 93_450,
+                                currency: "CNY".into(),
+                            }),
+                            business_key: format!("bench:{unit_id}:property_fee"),
+                            ..Default::default()
+                        })
+                        .await?
+                        .into_inner()
+                        .charge
+                        .expect("charge");
+                    charge_ids.lock().await.push(charge.charge_id);
+                }
+                Ok::<_, anyhow::Error>(())
+            }
+        });
+    for issued in join_all(issue).await {
+        issued?;
+    }
+    let charge_ids: Vec<String> = charge_ids.lock().await.clone();
+
+    let echo = echo(callers, calls).await?;
+
+    // The measured run: consultants hold, cashiers pay, all at once.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8))
+        .date_naive()
+        .to_string();
+    let hold_units: Vec<String> = unit_ids[..holds].to_vec();
+    let hold_share = holds.div_ceil(consultants.len().max(1));
+    let pay_share = payments.div_ceil((callers - consultants.len()).max(1));
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    for (n, (client, customer_id)) in consultants.into_iter().enumerate() {
+        let units: Vec<String> = hold_units
+            .iter()
+            .skip(n * hold_share)
+            .take(hold_share)
+            .cloned()
+            .collect();
+        let mut client = client;
+        runs.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(units.len());
+            for unit_id in units {
+                let at = Instant::now();
+                client
+                    .hold_unit(pb::HoldUnitRequest {
+                        request_id: format!("bench-hold-{unit_id}"),
+                        unit_id,
+                        customer_id: customer_id.clone(),
+                    })
+                    .await?;
+                latencies.push(at.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    for n in 0..callers - callers / 2 {
+        let token =
+            anju_testkit::token_for(stack.tenant, &format!("cashier.{n}"), &[Role::Cashier]);
+        let mut client = FinanceServiceClient::new(stack.authed_with("finance", &token));
+        let charges: Vec<String> = charge_ids
+            .iter()
+            .skip(n * pay_share)
+            .take(pay_share)
+            .cloned()
+            .collect();
+        let today = today.clone();
+        runs.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(charges.len());
+            for charge_id in charges {
+                let at = Instant::now();
+                client
+                    .record_payment(finance::RecordPaymentRequest {
+                        request_id: format!("bench-pay-{charge_id}"),
+                        charge_id: charge_id.clone(),
+                        amount: Some(Money {
+                            minor_units: 93_450,
+                            currency: "CNY".into(),
+                        }),
+                        method: finance::PaymentMethod::WechatPay as i32,
+                        external_reference: format!("WX-{charge_id}"),
+                        received_on: today.clone(),
+                        cashier_id: String::new(),
+                    })
+                    .await?;
+                latencies.push(at.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for run in join_all(runs).await {
+        all.extend(run??);
+    }
+    let anju = measure(all, started.elapsed());
+    stack.stop().await?;
+    Ok(Report {
+        callers,
+        echo,
+        anju,
+    })
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "### Database-writing RPCs (holds and payments) against a bare tonic service\n\n",
+        );
+        out += "| service | calls | RPCs/s | p50 | p99 |\n|---|---|---|---|---|\n";
+        for (name, m) in [
+            (
+                "bare tonic (health check, no auth, no database)",
+                &self.echo,
+            ),
+            ("anju HoldUnit + RecordPayment", &self.anju),
+        ] {
+            out += &format!(
+                "| {name} | {} | {:.0} | {} | {} |\n",
+                m.calls,
+                m.per_second,
+                ms(m.p50),
+                ms(m.p99)
+            );
+        }
+        out += &format!(
+            "\n- {} concurrent callers; anju reaches {:.1} % of the bare service's rate (what auth, validation, idempotency, audit, Postgres and the outbox cost)\n",
+            self.callers,
+            100.0 * self.anju.per_second / self.echo.per_second
+        );
+        out += &format!(
+            "- target ≥ 2,000 database-writing RPCs/s with p99 < 20 ms: {}\n",
+            if self.anju.per_second >= 2_000.0 && self.anju.p99 < Duration::from_millis(20) {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+        out
+    }
+}
