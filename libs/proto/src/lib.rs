@@ -90,6 +90,7 @@ event_payloads!(
     PaymentRefunded,
     SettlementGroupSettled,
     SettlementGroupReopened,
+    SettlementGroupClosed,
     RepairRequested,
     ComplaintRecorded,
     UnitSurveyed,

@@ -7,6 +7,8 @@
 //! - A refund returns at most what its payment brought in, minus that payment's earlier refunds.
 //! - A charge may be cancelled only while nothing is paid on it net of refunds; a cancelled
 //!   charge owes nothing and takes no payment.
+//! - Closing a settlement group waives the unpaid rest of a partly paid charge: its amount is
+//!   lowered to what is paid net of refunds, so it is settled and the same bounds hold.
 //!
 //! The database's check constraints on `charges` state the same bounds, as a second fence.
 
@@ -48,28 +50,28 @@ impl Direction {
     }
 
     /// The direction of a new charge of `purpose` (a stored purpose name): the requested one,
-    /// or the purpose's usual one when unspecified. Only owner compensation and an area
-    /// difference (refunded when the measured area is smaller, DOMAIN §6.2) are owed by the
-    /// developer; owner compensation is never owed to it.
+    /// or the purpose's usual one when unspecified. Only owner compensation, a refund (of a
+    /// closed settlement group) and an area difference (refunded when the measured area is
+    /// smaller, DOMAIN §6.2) are owed by the developer; owner compensation and a refund are
+    /// never owed to it.
     pub fn for_purpose(
         purpose: &str,
         requested: pb::ChargeDirection,
     ) -> Result<Self, &'static str> {
-        let payable_allowed = matches!(purpose, "owner_compensation" | "area_difference");
+        let always_payable = matches!(purpose, "owner_compensation" | "refund");
+        let payable_allowed = always_payable || purpose == "area_difference";
         match requested {
-            pb::ChargeDirection::Unspecified if purpose == "owner_compensation" => {
-                Ok(Self::Payable)
-            }
+            pb::ChargeDirection::Unspecified if always_payable => Ok(Self::Payable),
             pb::ChargeDirection::Unspecified | pb::ChargeDirection::Receivable
-                if purpose != "owner_compensation" =>
+                if !always_payable =>
             {
                 Ok(Self::Receivable)
             }
             pb::ChargeDirection::Payable if payable_allowed => Ok(Self::Payable),
             pb::ChargeDirection::Payable => {
-                Err("may be payable only for owner compensation or an area difference")
+                Err("may be payable only for owner compensation, a refund or an area difference")
             }
-            _ => Err("owner compensation is always payable"),
+            _ => Err("owner compensation and a refund are always payable"),
         }
     }
 }
@@ -217,6 +219,23 @@ impl Balance {
         })
     }
 
+    /// Gives up the unpaid rest of a partly paid charge: the amount becomes what is paid net of
+    /// refunds, so the charge is settled; returns the new balance and the amount waived. Only a
+    /// charge with something, but not everything, paid can be waived.
+    pub fn waive(self) -> Option<(Self, i64)> {
+        let net = self.net_paid();
+        if self.cancelled || net <= 0 || net >= self.amount {
+            return None;
+        }
+        Some((
+            Self {
+                amount: net,
+                ..self
+            },
+            self.amount - net,
+        ))
+    }
+
     pub fn cancel(self, currency: &str) -> Result<Self, ServiceError> {
         if self.net_paid() != 0 {
             return Err(ServiceError::precondition(format!(
@@ -247,6 +266,15 @@ pub fn check_refund(
         )));
     }
     Ok(())
+}
+
+/// The refund owed when a group is closed: `refund_bp` basis points of what was paid net of
+/// refunds, rounded down to the minor unit (the payer is never refunded more than the share).
+/// Integer arithmetic throughout; `net_paid` ≥ 0 and `refund_bp` in 0..=10000, so the result
+/// lies in 0..=net_paid.
+pub fn refund_share(net_paid: i64, refund_bp: i32) -> i64 {
+    let share = i128::from(net_paid) * i128::from(refund_bp) / 10_000;
+    i64::try_from(share).expect("a share of at most 100 % fits the amount it is taken of")
 }
 
 /// A settlement group is settled when it has a live (not cancelled) charge and none is open.
@@ -331,7 +359,56 @@ mod tests {
             Ok(Direction::Receivable)
         );
         assert!(Direction::for_purpose("owner_compensation", Receivable).is_err());
+        assert_eq!(
+            Direction::for_purpose("refund", Unspecified),
+            Ok(Direction::Payable)
+        );
+        assert_eq!(
+            Direction::for_purpose("refund", Payable),
+            Ok(Direction::Payable)
+        );
+        assert!(Direction::for_purpose("refund", Receivable).is_err());
         assert!(Direction::for_purpose("deposit", Payable).is_err());
+    }
+
+    #[test]
+    fn only_a_partly_paid_charge_is_waived_and_it_settles() {
+        let b = Balance::new(10_000)
+            .pay(6_000, "CNY")
+            .unwrap()
+            .refund(1_000, "CNY")
+            .unwrap();
+        let (waived, rest) = b.waive().unwrap();
+        assert_eq!(rest, 5_000);
+        assert_eq!(
+            (waived.amount, waived.outstanding(), waived.status()),
+            (5_000, 0, Status::Settled)
+        );
+        assert_eq!(
+            Balance::new(10_000).waive(),
+            None,
+            "nothing paid: cancel it"
+        );
+        let paid = Balance::new(10_000).pay(10_000, "CNY").unwrap();
+        assert_eq!(paid.waive(), None, "fully paid: nothing to waive");
+        let cancelled = Balance::new(10_000).cancel("CNY").unwrap();
+        assert_eq!(cancelled.waive(), None);
+    }
+
+    #[test]
+    fn the_refund_share_rounds_down_in_integers() {
+        assert_eq!(refund_share(0, 5_000), 0);
+        assert_eq!(refund_share(96_001, 5_000), 48_000);
+        assert_eq!(refund_share(96_001, 10_000), 96_001);
+        assert_eq!(refund_share(96_001, 0), 0);
+        assert_eq!(refund_share(9_999, 1), 0);
+        assert_eq!(refund_share(10_000, 1), 1);
+        // No overflow where i64 arithmetic would: i64::MAX × 10000 needs 128 bits.
+        assert_eq!(refund_share(i64::MAX, 10_000), i64::MAX);
+        assert_eq!(
+            refund_share(i64::MAX, 9_999),
+            i64::MAX / 10_000 * 9_999 + (i64::MAX % 10_000) * 9_999 / 10_000
+        );
     }
 
     #[test]

@@ -29,20 +29,30 @@ pub struct Charge {
     pub status: Status,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: String,
+    /// The unpaid rest given up when the charge's settlement group was closed.
+    pub waived_minor: i64,
+    pub waived_at: Option<DateTime<Utc>>,
+    pub waive_reason: String,
 }
 
 impl Charge {
-    /// Whether `other` bills the same thing (ids, timestamps and balance aside).
+    /// Whether `other` bills the same thing (ids, timestamps and balance aside; a waiver
+    /// lowered the amount, not what was billed).
     pub fn same_terms(&self, other: &Charge) -> bool {
         self.project_id == other.project_id
             && self.unit_id == other.unit_id
             && self.payer_id == other.payer_id
             && self.purpose == other.purpose
-            && self.amount_minor == other.amount_minor
+            && self.billed_minor() == other.billed_minor()
             && self.currency == other.currency
             && self.due_at == other.due_at
             && self.direction == other.direction
             && self.settlement_group == other.settlement_group
+    }
+
+    /// What the charge was issued for: its amount plus anything waived since.
+    pub fn billed_minor(&self) -> i64 {
+        self.amount_minor + self.waived_minor
     }
 
     pub fn balance(&self) -> Balance {
@@ -79,11 +89,12 @@ pub fn purpose_name(purpose: pb::ChargePurpose) -> Option<&'static str> {
         ContractorChargeback => "contractor_chargeback",
         ContractorPenalty => "contractor_penalty",
         OwnerCompensation => "owner_compensation",
+        Refund => "refund",
     })
 }
 
 pub fn purpose_of(name: &str) -> pb::ChargePurpose {
-    (1..=12)
+    (1..=13)
         .filter_map(|n| pb::ChargePurpose::try_from(n).ok())
         .find(|p| purpose_name(*p) == Some(name))
         .unwrap_or(pb::ChargePurpose::Unspecified)
@@ -116,14 +127,16 @@ impl From<Charge> for pb::Charge {
             refunded: Some(c.money(c.refunded_minor)),
             outstanding: Some(c.money(balance.outstanding())),
             cancelled_at: c.cancelled_at.map(timestamp),
+            waived: Some(c.money(c.waived_minor)),
             cancel_reason: c.cancel_reason,
+            waive_reason: c.waive_reason,
         }
     }
 }
 
 const COLUMNS: &str = "charge_id, project_id, unit_id, payer_id, purpose, amount_minor, currency, business_key, \
                        due_at, created_at, direction, settlement_group, paid_minor, refunded_minor, status, \
-                       cancelled_at, cancel_reason";
+                       cancelled_at, cancel_reason, waived_minor, waived_at, waive_reason";
 
 pub async fn by_business_key(
     conn: &mut PgConnection,
@@ -249,6 +262,57 @@ pub async fn store_cancellation(
     charge.cancelled_at = Some(cancelled_at);
     charge.cancel_reason = reason.to_string();
     Ok(())
+}
+
+/// Locks every charge of a settlement group, in charge id order (so two transactions locking
+/// a group's charges never deadlock), whatever their status.
+pub async fn lock_group(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    settlement_group: &str,
+) -> ServiceResult<Vec<Charge>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from charges where tenant_id = $1 and settlement_group = $2
+         order by charge_id for update"
+    )))
+    .bind(tenant)
+    .bind(settlement_group)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Waives the unpaid rest of a locked, partly paid charge (see [`Balance::waive`]): its
+/// amount becomes what is paid net of refunds and it is settled. Returns the amount waived,
+/// or `None` when the charge is not partly paid (nothing is written then).
+pub async fn store_waiver(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    charge: &mut Charge,
+    reason: &str,
+) -> ServiceResult<Option<i64>> {
+    let Some((balance, waived)) = charge.balance().waive() else {
+        return Ok(None);
+    };
+    let waived_at: DateTime<Utc> = sqlx::query_scalar(
+        "update charges set amount_minor = $3, waived_minor = waived_minor + $4, status = $5,
+                            waived_at = now(), waive_reason = $6
+         where tenant_id = $1 and charge_id = $2
+         returning waived_at",
+    )
+    .bind(tenant)
+    .bind(charge.charge_id)
+    .bind(balance.amount)
+    .bind(waived)
+    .bind(balance.status().as_str())
+    .bind(reason)
+    .fetch_one(conn)
+    .await?;
+    charge.amount_minor = balance.amount;
+    charge.waived_minor += waived;
+    charge.status = balance.status();
+    charge.waived_at = Some(waived_at);
+    charge.waive_reason = reason.to_string();
+    Ok(Some(waived))
 }
 
 pub async fn of_unit(

@@ -167,6 +167,7 @@ macro_rules! rpcs {
 rpcs! {
     issue_charge(IssueChargeRequest) -> IssueChargeResponse;
     cancel_charge(CancelChargeRequest) -> CancelChargeResponse;
+    close_settlement_group(CloseSettlementGroupRequest) -> CloseSettlementGroupResponse;
     get_charge(GetChargeRequest) -> GetChargeResponse;
     list_charges(ListChargesRequest) -> ListChargesResponse;
     record_payment(RecordPaymentRequest) -> RecordPaymentResponse;

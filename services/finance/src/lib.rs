@@ -10,6 +10,10 @@
 //!   ([`balance`]). A refund never exceeds its payment minus earlier refunds.
 //! - When the last open charge of a settlement group is paid, `SettlementGroupSettled` is
 //!   published exactly once, in the transaction that paid it ([`settlement`]).
+//! - A saga's compensation closes a settlement group: unpaid charges are cancelled, the unpaid
+//!   rest of partly paid ones waived, and a share of what was paid becomes a payable refund
+//!   charge; a closed group takes no new charge, payment or refund and never settles again
+//!   ([`commands`], CloseSettlementGroup).
 //! - A cashier's closed day is immutable ([`daily_close`]); statements sum exactly ([`figures`]).
 //!
 //! Amounts are `i64` minor units with a currency; business dates are `YYYY-MM-DD` ([`dates`]).
@@ -57,13 +61,15 @@ impl Application {
 }
 
 /// Who may call what. Cashiers handle money; the saga coordinator (role `service`) issues and
-/// cancels charges and records payments made elsewhere (online, by bank) on a cashier's behalf.
+/// cancels charges, closes settlement groups as compensation and records payments made
+/// elsewhere (online, by bank) on a cashier's behalf. Admin may call every RPC listed here.
 pub fn policy() -> Policy {
     use Role::*;
     const READERS: &[Role] = &[Cashier, CustomerService, SalesManager, Operator, Service];
     Policy::new(anju_proto::service_names::FINANCE)
         .allow("IssueCharge", &[Cashier, Service])
         .allow("CancelCharge", &[Service])
+        .allow("CloseSettlementGroup", &[Service])
         .allow("RecordPayment", &[Cashier, Service])
         .allow("RefundPayment", &[Cashier])
         .allow("CloseDay", &[Cashier])

@@ -9,10 +9,18 @@
 //! `SettlementGroupReopened`, and settles (and publishes) again when paid. Cancelling the last
 //! open charge of a group whose other charges are paid settles it; a group whose charges are
 //! all cancelled never settles.
+//!
+//! A group can be closed (CloseSettlementGroup, [`crate::commands`]): a saga's compensation
+//! ends it, and its closing figures are kept on its row. A closed group takes no new charge,
+//! and its charges take no payment or refund ("settlement group closed"); it never publishes
+//! `SettlementGroupSettled` or `SettlementGroupReopened` again. The close locks every charge of
+//! the group before the group's row, so a payment that holds a charge's lock either finishes
+//! before the close counts it or, after the close committed, reads the group closed.
 
 use anju_kit::{ServiceError, ServiceResult, ids::derived_id};
 use anju_messaging::{EventMeta, Outbox};
 use anju_proto::{common, events};
+use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
@@ -26,6 +34,7 @@ struct Group {
     currency: String,
     direction: String,
     settled: bool,
+    closed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, FromRow)]
@@ -39,7 +48,7 @@ struct Tally {
 
 async fn lock(conn: &mut PgConnection, tenant: Uuid, name: &str) -> ServiceResult<Group> {
     sqlx::query_as(
-        "select group_id, project_id, unit_id, currency, direction, settled from settlement_groups
+        "select group_id, project_id, unit_id, currency, direction, settled, closed_at from settlement_groups
          where tenant_id = $1 and settlement_group = $2 for update",
     )
     .bind(tenant)
@@ -69,6 +78,9 @@ pub async fn join(conn: &mut PgConnection, tenant: Uuid, charge: &Charge) -> Ser
     .execute(&mut *conn)
     .await?;
     let group = lock(conn, tenant, name).await?;
+    if group.closed_at.is_some() {
+        return Err(closed(name, "takes no new charge"));
+    }
     let mismatch = if group.project_id != charge.project_id || group.unit_id != charge.unit_id {
         Some("another unit")
     } else if group.currency != charge.currency {
@@ -99,6 +111,10 @@ pub async fn reconcile(
         return Ok(());
     };
     let group = lock(conn, tenant, name).await?;
+    if group.closed_at.is_some() {
+        // Closed for good: its closing published what became of it.
+        return Ok(());
+    }
     let tally: Tally = sqlx::query_as(
         "select count(*) filter (where status <> 'cancelled') as live,
                 count(*) filter (where status = 'open') as open,
@@ -151,6 +167,120 @@ pub async fn reconcile(
         };
         outbox.append(conn, meta, &event).await?;
         tracing::info!(settlement_group = %name, outstanding = tally.outstanding, "settlement group owes again");
+    }
+    Ok(())
+}
+
+fn closed(name: &str, what: &str) -> ServiceError {
+    ServiceError::precondition(format!("settlement group closed: {name} {what}"))
+}
+
+/// Refuses a payment, refund or cancellation on a charge of a closed group (its charges no
+/// longer change; the close said what became of them). The caller holds the charge's
+/// lock, which the close takes too before it marks the group closed, so reading the group's
+/// row without a lock (keeping the lock order charge → payment → cashier day → group) sees
+/// every close that could have counted this charge.
+pub async fn refuse_if_closed(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    charge: &Charge,
+) -> ServiceResult<()> {
+    let Some(name) = &charge.settlement_group else {
+        return Ok(());
+    };
+    let closed_at: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "select closed_at from settlement_groups where tenant_id = $1 and settlement_group = $2",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(conn)
+    .await?;
+    match closed_at.flatten() {
+        Some(_) => Err(closed(
+            name,
+            "takes no payment, refund or cancellation on its charges",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A group's row with its closing figures (all zero and empty while it is open).
+#[derive(Clone, Debug, FromRow)]
+pub struct Record {
+    pub group_id: Uuid,
+    pub project_id: Uuid,
+    pub unit_id: Uuid,
+    pub currency: String,
+    pub direction: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_cancelled_ids: Vec<Uuid>,
+    pub closed_waived_minor: i64,
+    pub closed_paid_minor: i64,
+    pub closed_refund_owed_minor: i64,
+    pub refund_charge_id: Option<Uuid>,
+}
+
+/// Reads a group's row, locked for update if asked (after its charges: see the module docs).
+pub async fn record(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    name: &str,
+    for_update: bool,
+) -> ServiceResult<Option<Record>> {
+    let lock = if for_update { "for update" } else { "" };
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select group_id, project_id, unit_id, currency, direction, closed_at, closed_cancelled_ids,
+                closed_waived_minor, closed_paid_minor, closed_refund_owed_minor, refund_charge_id
+         from settlement_groups where tenant_id = $1 and settlement_group = $2 {lock}"
+    )))
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// What closing a group did, as kept on its row.
+#[derive(Clone, Debug, Default)]
+pub struct Closing {
+    pub reason: String,
+    pub refund_bp: i32,
+    pub cancelled_ids: Vec<Uuid>,
+    pub waived_minor: i64,
+    pub paid_minor: i64,
+    pub refund_owed_minor: i64,
+    pub refund_charge_id: Option<Uuid>,
+}
+
+/// Marks a locked, open group closed with its closing figures.
+pub async fn store_closing(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    name: &str,
+    closing: &Closing,
+) -> ServiceResult<()> {
+    let stored = sqlx::query(
+        "update settlement_groups
+         set closed_at = now(), close_reason = $3, closed_refund_bp = $4, closed_cancelled_ids = $5,
+             closed_waived_minor = $6, closed_paid_minor = $7, closed_refund_owed_minor = $8,
+             refund_charge_id = $9
+         where tenant_id = $1 and settlement_group = $2 and closed_at is null",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(&closing.reason)
+    .bind(closing.refund_bp)
+    .bind(&closing.cancelled_ids)
+    .bind(closing.waived_minor)
+    .bind(closing.paid_minor)
+    .bind(closing.refund_owed_minor)
+    .bind(closing.refund_charge_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if stored != 1 {
+        return Err(ServiceError::Unexpected(anyhow::anyhow!(
+            "settlement group {name} was not open to close"
+        )));
     }
     Ok(())
 }

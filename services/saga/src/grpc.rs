@@ -1,6 +1,12 @@
 //! The SagaService API: operators' view of the coordinator's own tables.
 
-use anju_kit::{Principal, ServiceError, paging::Page, validate::Validator};
+use anju_kit::{
+    Principal, ServiceError, ServiceResult,
+    audit::Subject,
+    idempotency::{Claim, Command},
+    paging::Page,
+    validate::Validator,
+};
 use anju_messaging::host::Platform;
 use anju_proto::{saga as pb, saga::saga_service_server::SagaService};
 use chrono::{DateTime, Utc};
@@ -8,42 +14,143 @@ use sqlx::{FromRow, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-#[derive(Clone, Debug, FromRow)]
-struct Saga {
-    saga_id: Uuid,
-    flow: String,
-    state: String,
-    project_id: Option<Uuid>,
-    subject_id: String,
-    updated_at: DateTime<Utc>,
+use crate::engine::{
+    Engine,
+    store::{SagaView, VIEW},
+};
+
+fn ts(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
 }
 
-impl From<Saga> for pb::Saga {
-    fn from(s: Saga) -> Self {
+impl From<SagaView> for pb::Saga {
+    fn from(s: SagaView) -> Self {
         pb::Saga {
             saga_id: s.saga_id.to_string(),
             flow: s.flow,
             state: s.state,
             project_id: s.project_id.map(|p| p.to_string()).unwrap_or_default(),
-            subject_id: s.subject_id,
-            updated_at: Some(prost_types::Timestamp {
-                seconds: s.updated_at.timestamp(),
-                nanos: s.updated_at.timestamp_subsec_nanos() as i32,
-            }),
+            key: s.saga_key,
+            updated_at: Some(ts(s.updated_at)),
+            terminal: s.terminal,
+            open_commands: s.open_commands as i32,
+            failed_commands: s.failed_commands as i32,
+            deadline: s.deadline.map(ts),
         }
     }
+}
+
+#[derive(FromRow)]
+struct HistoryRow {
+    version: i32,
+    input: String,
+    state: String,
+    note: String,
+    commands: serde_json::Value,
+    at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct CommandRow {
+    command_id: Uuid,
+    service: String,
+    method: String,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
 }
 
 #[derive(Clone)]
 pub struct SagaApi {
     pool: PgPool,
+    engine: Engine,
 }
 
 impl SagaApi {
-    pub fn new(platform: &Platform) -> Self {
+    pub fn new(platform: &Platform, engine: Engine) -> Self {
         Self {
             pool: platform.pool.clone(),
+            engine,
         }
+    }
+
+    async fn view(&self, tenant: Uuid, saga_id: Uuid) -> ServiceResult<SagaView> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{VIEW} where s.tenant_id = $1 and s.saga_id = $2"
+        )))
+        .bind(tenant)
+        .bind(saga_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("saga"))
+    }
+
+    async fn retry(
+        &self,
+        principal: &Principal,
+        req: pb::RetrySagaRequest,
+    ) -> ServiceResult<pb::RetrySagaResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let saga_id = v.uuid("saga_id", &req.saga_id);
+        v.finish()?;
+        self.view(principal.tenant_id, saga_id).await?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "RetrySaga", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let retried = sqlx::query(
+            "update saga_commands set status = 'pending', next_attempt_at = now(), last_error = null
+             where saga_id = $1 and tenant_id = $2 and status = 'failed'",
+        )
+        .bind(saga_id)
+        .bind(principal.tenant_id)
+        .execute(&mut **command.tx())
+        .await?
+        .rows_affected();
+        sqlx::query("select pg_notify('saga_commands', '')")
+            .execute(&mut **command.tx())
+            .await?;
+        let response = pb::RetrySagaResponse {
+            saga: Some(self.view(principal.tenant_id, saga_id).await?.into()),
+            retried_commands: retried as i32,
+        };
+        command
+            .commit(&response, Subject::new("saga", saga_id))
+            .await?;
+        Ok(response)
+    }
+
+    async fn cancel(
+        &self,
+        principal: &Principal,
+        req: pb::CancelSagaRequest,
+    ) -> ServiceResult<pb::CancelSagaResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let saga_id = v.uuid("saga_id", &req.saga_id);
+        let reason = v.text("reason", &req.reason, 1000);
+        v.finish()?;
+        let command =
+            match Command::begin(&self.pool, principal, "CancelSaga", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        self.engine
+            .cancel(&self.pool, principal.tenant_id, saga_id, &reason)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("saga"))?;
+        let response = pb::CancelSagaResponse {
+            saga: Some(self.view(principal.tenant_id, saga_id).await?.into()),
+        };
+        let subject =
+            Subject::new("saga", saga_id).with_detail(serde_json::json!({ "reason": reason }));
+        command.commit(&response, subject).await?;
+        Ok(response)
     }
 }
 
@@ -55,19 +162,23 @@ impl SagaService for SagaApi {
     ) -> Result<Response<pb::ListSagasResponse>, Status> {
         let principal = Principal::of(&request)?;
         let req = request.into_inner();
+        let mut v = Validator::new();
+        let project_id = v.optional_uuid("project_id", &req.project_id);
+        v.finish()?;
         let page = req.page.unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
         let flow = (!req.flow.is_empty()).then_some(req.flow);
         let state = (!req.state.is_empty()).then_some(req.state);
-        let rows: Vec<Saga> = sqlx::query_as(
-            "select saga_id, flow, state, project_id, subject_id, updated_at from sagas
-             where tenant_id = $1 and saga_id > $2 and ($3::text is null or flow = $3) and ($4::text is null or state = $4)
-             order by saga_id limit $5",
-        )
+        let rows: Vec<SagaView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{VIEW} where s.tenant_id = $1 and s.saga_id > $2 and ($3::text is null or s.flow = $3)
+               and ($4::text is null or s.state = $4) and ($5::uuid is null or s.project_id = $5)
+             order by s.saga_id limit $6"
+        )))
         .bind(principal.tenant_id)
         .bind(page.after)
         .bind(flow)
         .bind(state)
+        .bind(project_id)
         .bind(page.fetch_limit())
         .fetch_all(&self.pool)
         .await
@@ -87,17 +198,112 @@ impl SagaService for SagaApi {
         let mut v = Validator::new();
         let saga_id = v.uuid("saga_id", &request.get_ref().saga_id);
         v.finish()?;
-        let saga: Saga = sqlx::query_as(
-            "select saga_id, flow, state, project_id, subject_id, updated_at from sagas where tenant_id = $1 and saga_id = $2",
+        let saga = self.view(principal.tenant_id, saga_id).await?;
+        let history: Vec<HistoryRow> = sqlx::query_as(
+            "select version, input, state, note, commands, at from saga_history where saga_id = $1 order by version",
         )
-        .bind(principal.tenant_id)
         .bind(saga_id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
-        .map_err(ServiceError::from)?
-        .ok_or_else(|| ServiceError::not_found("saga"))?;
+        .map_err(ServiceError::from)?;
+        let commands: Vec<CommandRow> = sqlx::query_as(
+            "select command_id, service, method, status, attempts, last_error from saga_commands
+             where saga_id = $1 order by created_at, command_id",
+        )
+        .bind(saga_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ServiceError::from)?;
         Ok(Response::new(pb::GetSagaResponse {
             saga: Some(saga.into()),
+            history: history
+                .into_iter()
+                .map(|h| pb::HistoryEntry {
+                    version: h.version,
+                    input: h.input,
+                    state: h.state,
+                    note: h.note,
+                    commands: h
+                        .commands
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|c| {
+                                    format!(
+                                        "{}.{}",
+                                        c["service"].as_str().unwrap_or(""),
+                                        c["method"].as_str().unwrap_or("")
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    at: Some(ts(h.at)),
+                })
+                .collect(),
+            commands: commands
+                .into_iter()
+                .map(|c| pb::SagaCommand {
+                    command_id: c.command_id.to_string(),
+                    service: c.service,
+                    method: c.method,
+                    status: c.status,
+                    attempts: c.attempts,
+                    last_error: c.last_error.unwrap_or_default(),
+                })
+                .collect(),
         }))
+    }
+
+    async fn list_stuck_sagas(
+        &self,
+        request: Request<pb::ListStuckSagasRequest>,
+    ) -> Result<Response<pb::ListStuckSagasResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let page = request.into_inner().page.unwrap_or_default();
+        let page = Page::parse(page.page_size, &page.page_token)?;
+        let stuck = "s.tenant_id = $1 and not s.terminal and s.deadline < now()";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select count(*) from sagas s where {stuck}"
+        )))
+        .bind(principal.tenant_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(ServiceError::from)?;
+        let rows: Vec<SagaView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{VIEW} where {stuck} and s.saga_id > $2 order by s.saga_id limit $3"
+        )))
+        .bind(principal.tenant_id)
+        .bind(page.after)
+        .bind(page.fetch_limit())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ServiceError::from)?;
+        let (sagas, next_page_token) = page.finish(rows, |s| s.saga_id);
+        Ok(Response::new(pb::ListStuckSagasResponse {
+            sagas: sagas.into_iter().map(Into::into).collect(),
+            total: total as i32,
+            next_page_token,
+        }))
+    }
+
+    async fn retry_saga(
+        &self,
+        request: Request<pb::RetrySagaRequest>,
+    ) -> Result<Response<pb::RetrySagaResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(
+            self.retry(&principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn cancel_saga(
+        &self,
+        request: Request<pb::CancelSagaRequest>,
+    ) -> Result<Response<pb::CancelSagaResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(
+            self.cancel(&principal, request.into_inner()).await?,
+        ))
     }
 }

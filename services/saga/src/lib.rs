@@ -1,27 +1,57 @@
-//! anju-saga: the coordinator of flows that cross services (subscription, contract,
-//! move-in, repair escalation, title). Operators inspect its sagas over gRPC.
+//! anju-saga: the coordinator of flows that cross services (subscription, contract, …).
+//!
+//! It consumes the events of the services it coordinates, advances typed state machines
+//! ([`engine::Flow`]) one transaction per input, sends commands with deterministic request
+//! ids through its dispatcher, fires durable timers, and lets operators list, inspect, retry
+//! and cancel sagas over gRPC.
 
+pub mod engine;
+pub mod flows;
 mod grpc;
+
+use std::sync::Arc;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
 use anju_proto::saga::saga_service_server::SagaServiceServer;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::{DynFlow, Engine, dispatch::Dispatcher};
 pub use grpc::SagaApi;
 
 pub const NAME: &str = "saga";
+
+/// Every flow the coordinator runs.
+pub fn engine() -> Engine {
+    let flows: Vec<Arc<dyn DynFlow>> = vec![
+        Arc::new(flows::subscription::SubscriptionFlow),
+        Arc::new(flows::contract::ContractFlow),
+        Arc::new(flows::contract::CancellationFlow),
+    ];
+    Engine::new(flows)
+}
+
+/// The services whose events drive the flows.
+pub const SOURCES: [&str; 2] = ["sales", "finance"];
 
 pub struct Application(ServiceHost);
 
 impl Application {
     pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-        let api = SagaServiceServer::new(SagaApi::new(&platform))
+        let engine = engine();
+        let api = SagaServiceServer::new(SagaApi::new(&platform, engine.clone()))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown)
+        let mut host = ServiceHost::start(&platform, shutdown)
             .await?
             .add_service(api, policy());
+        for source in SOURCES {
+            host.spawn_consumer(platform.consumer(source, Arc::new(engine.clone())));
+        }
+        let dispatcher = Dispatcher::new(platform.pool.clone(), settings)?;
+        host.spawn(|token| dispatcher.run(token));
+        let pool = platform.pool.clone();
+        host.spawn(|token| engine.run_timers(pool, token));
         Ok(Self(host))
     }
 
@@ -39,4 +69,7 @@ pub fn policy() -> Policy {
     Policy::new(anju_proto::service_names::SAGA)
         .allow("ListSagas", &[Operator])
         .allow("GetSaga", &[Operator])
+        .allow("ListStuckSagas", &[Operator])
+        .allow("RetrySaga", &[Operator])
+        .allow("CancelSaga", &[Operator])
 }

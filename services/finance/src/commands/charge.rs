@@ -10,6 +10,8 @@ use anju_kit::{
 use anju_messaging::EventMeta;
 use anju_proto::{events, finance as pb};
 use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::{
     FinanceApi,
@@ -73,7 +75,6 @@ impl FinanceApi {
                 Claim::Replay(response) => return Ok(response),
                 Claim::Fresh(command) => command,
             };
-        let tenant = principal.tenant_id;
         let charge = Charge {
             charge_id: new_id(),
             project_id,
@@ -92,42 +93,13 @@ impl FinanceApi {
             status: Status::Open,
             cancelled_at: None,
             cancel_reason: String::new(),
+            waived_minor: 0,
+            waived_at: None,
+            waive_reason: String::new(),
         };
-        settlement::join(command.tx(), tenant, &charge).await?;
-        let charge = if charges::insert(command.tx(), tenant, &charge).await? {
-            let event = events::ChargeIssued {
-                charge_id: charge.charge_id.to_string(),
-                project_id: charge.project_id.to_string(),
-                unit_id: charge.unit_id.to_string(),
-                payer_id: charge.payer_id.clone(),
-                purpose: charge.purpose.clone(),
-                amount: req.amount.clone(),
-                business_key: charge.business_key.clone(),
-                settlement_group: charge.settlement_group.clone().unwrap_or_default(),
-                direction: charge.direction.as_str().to_string(),
-            };
-            let meta =
-                EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(&request_id);
-            self.outbox.append(command.tx(), meta, &event).await?;
-            settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
-            charge
-        } else {
-            // The business key was billed before (by another request id): same terms is the
-            // same charge — whatever has happened to it since, even a cancellation — and
-            // different terms is a conflict the caller must resolve.
-            let existing = charges::by_business_key(command.tx(), tenant, &charge.business_key)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Aborted("charge changed concurrently, retry".into())
-                })?;
-            if !existing.same_terms(&charge) {
-                return Err(ServiceError::AlreadyExists(format!(
-                    "business_key {} already billed with different terms",
-                    charge.business_key
-                )));
-            }
-            existing
-        };
+        let charge = self
+            .issue(command.tx(), principal.tenant_id, charge, &request_id)
+            .await?;
         let response = pb::IssueChargeResponse {
             charge: Some(charge.clone().into()),
         };
@@ -157,21 +129,9 @@ impl FinanceApi {
         let scope = principal.project_filter();
         let mut charge = charges::lock(command.tx(), tenant, charge_id, scope.as_deref()).await?;
         if charge.status != Status::Cancelled {
-            charge.balance().cancel(&charge.currency)?;
-            charges::store_cancellation(command.tx(), tenant, &mut charge, &reason).await?;
-            let event = events::ChargeCancelled {
-                charge_id: charge.charge_id.to_string(),
-                project_id: charge.project_id.to_string(),
-                unit_id: charge.unit_id.to_string(),
-                purpose: charge.purpose.clone(),
-                amount: Some(charge.money(charge.amount_minor)),
-                business_key: charge.business_key.clone(),
-                settlement_group: charge.settlement_group.clone().unwrap_or_default(),
-                reason: reason.clone(),
-            };
-            let meta =
-                EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(&request_id);
-            self.outbox.append(command.tx(), meta, &event).await?;
+            settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
+            self.cancel(command.tx(), tenant, &mut charge, &reason, &request_id)
+                .await?;
             settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
         }
         let response = pb::CancelChargeResponse {
@@ -181,5 +141,77 @@ impl FinanceApi {
             .with_detail(serde_json::json!({ "cancelled": reason }));
         command.commit(&response, subject).await?;
         Ok(response)
+    }
+
+    /// Issues a new charge: joins its settlement group (refused when closed), inserts it and
+    /// publishes `ChargeIssued`, or — its business key billed before — returns the charge as it
+    /// now is when the terms are the same (ALREADY_EXISTS when they differ). IssueCharge and the
+    /// refund of CloseSettlementGroup both issue through here.
+    pub(crate) async fn issue(
+        &self,
+        conn: &mut PgConnection,
+        tenant: Uuid,
+        charge: Charge,
+        request_id: &str,
+    ) -> ServiceResult<Charge> {
+        settlement::join(conn, tenant, &charge).await?;
+        if charges::insert(conn, tenant, &charge).await? {
+            let event = events::ChargeIssued {
+                charge_id: charge.charge_id.to_string(),
+                project_id: charge.project_id.to_string(),
+                unit_id: charge.unit_id.to_string(),
+                payer_id: charge.payer_id.clone(),
+                purpose: charge.purpose.clone(),
+                amount: Some(charge.money(charge.amount_minor)),
+                business_key: charge.business_key.clone(),
+                settlement_group: charge.settlement_group.clone().unwrap_or_default(),
+                direction: charge.direction.as_str().to_string(),
+            };
+            let meta =
+                EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
+            self.outbox.append(&mut *conn, meta, &event).await?;
+            settlement::reconcile(conn, &self.outbox, tenant, &charge, request_id).await?;
+            return Ok(charge);
+        }
+        // The business key was billed before (by another request id): same terms is the same
+        // charge — whatever has happened to it since, even a cancellation — and different terms
+        // is a conflict the caller must resolve.
+        let existing = charges::by_business_key(conn, tenant, &charge.business_key)
+            .await?
+            .ok_or_else(|| ServiceError::Aborted("charge changed concurrently, retry".into()))?;
+        if !existing.same_terms(&charge) {
+            return Err(ServiceError::AlreadyExists(format!(
+                "business_key {} already billed with different terms",
+                charge.business_key
+            )));
+        }
+        Ok(existing)
+    }
+
+    /// Cancels a locked charge nothing is paid on (net of refunds) and publishes
+    /// `ChargeCancelled`; the caller re-counts its settlement group if it should.
+    pub(crate) async fn cancel(
+        &self,
+        conn: &mut PgConnection,
+        tenant: Uuid,
+        charge: &mut Charge,
+        reason: &str,
+        request_id: &str,
+    ) -> ServiceResult<()> {
+        charge.balance().cancel(&charge.currency)?;
+        charges::store_cancellation(conn, tenant, charge, reason).await?;
+        let event = events::ChargeCancelled {
+            charge_id: charge.charge_id.to_string(),
+            project_id: charge.project_id.to_string(),
+            unit_id: charge.unit_id.to_string(),
+            purpose: charge.purpose.clone(),
+            amount: Some(charge.money(charge.amount_minor)),
+            business_key: charge.business_key.clone(),
+            settlement_group: charge.settlement_group.clone().unwrap_or_default(),
+            reason: reason.to_string(),
+        };
+        let meta = EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
+        self.outbox.append(conn, meta, &event).await?;
+        Ok(())
     }
 }

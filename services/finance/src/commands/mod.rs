@@ -3,10 +3,13 @@
 //! the state change, its events in the outbox and its audit row commit together or not at all.
 //!
 //! Row locks are always taken in one order — charge, payment, cashier day, settlement group —
-//! so concurrent commands serialize where they must and never deadlock.
+//! so concurrent commands serialize where they must and never deadlock. CloseSettlementGroup
+//! locks all charges of its group (in charge id order) and then the group's row; the refund it
+//! issues locks a second group's row, `"<group>:refund"`, after that.
 
 mod charge;
 mod close;
+mod group;
 mod payment;
 mod refund;
 

@@ -82,6 +82,7 @@ impl FinanceApi {
         {
             return answer_with_first(command, first, &charge, &terms).await;
         }
+        settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
         if currency != charge.currency {
             return Err(ServiceError::invalid(
                 "amount.currency",

@@ -88,6 +88,7 @@ impl FinanceApi {
             )
             .await;
         }
+        settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
         if payment.direction == Direction::Payable {
             return Err(ServiceError::precondition(
                 "a payout is not refunded: issue a receivable charge to recover it",

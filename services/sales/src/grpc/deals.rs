@@ -568,6 +568,7 @@ impl SalesApi {
             unit_id: contract.unit_id.to_string(),
             reason: reason.clone(),
             refund_bp: policy.cancellation_refund_bp,
+            subscription_id: contract.subscription_id.to_string(),
         };
         let meta = EventMeta::new(tenant, "contract", contract_id).caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;

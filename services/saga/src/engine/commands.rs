@@ -1,0 +1,48 @@
+//! Commands the coordinator sends to other services. Each carries the request id the
+//! engine derives from the saga and step, so sending it twice acts once.
+
+use anju_proto::{finance, sales};
+use prost::Message;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    IssueCharge(finance::IssueChargeRequest),
+    CloseSettlementGroup(finance::CloseSettlementGroupRequest),
+    ConfirmSubscription(sales::ConfirmSubscriptionRequest),
+    LapseSubscription(sales::LapseSubscriptionRequest),
+}
+
+impl Command {
+    /// (service, method, encoded request with `request_id` set).
+    pub fn encode(&self, request_id: &str) -> (&'static str, &'static str, Vec<u8>) {
+        let id = request_id.to_string();
+        match self.clone() {
+            Command::IssueCharge(mut r) => {
+                r.request_id = id;
+                ("finance", "IssueCharge", r.encode_to_vec())
+            }
+            Command::CloseSettlementGroup(mut r) => {
+                r.request_id = id;
+                ("finance", "CloseSettlementGroup", r.encode_to_vec())
+            }
+            Command::ConfirmSubscription(mut r) => {
+                r.request_id = id;
+                ("sales", "ConfirmSubscription", r.encode_to_vec())
+            }
+            Command::LapseSubscription(mut r) => {
+                r.request_id = id;
+                ("sales", "LapseSubscription", r.encode_to_vec())
+            }
+        }
+    }
+
+    pub fn decode(method: &str, payload: &[u8]) -> anyhow::Result<Self> {
+        Ok(match method {
+            "IssueCharge" => Command::IssueCharge(Message::decode(payload)?),
+            "CloseSettlementGroup" => Command::CloseSettlementGroup(Message::decode(payload)?),
+            "ConfirmSubscription" => Command::ConfirmSubscription(Message::decode(payload)?),
+            "LapseSubscription" => Command::LapseSubscription(Message::decode(payload)?),
+            other => anyhow::bail!("unknown command {other}"),
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! The dispatcher: sends pending commands over gRPC and records the outcome.
+//!
+//! Rows are claimed in a short transaction (`running`, with a claim time), sent, then marked
+//! `done` or rescheduled. A dispatcher that dies mid-send leaves a stale claim, which is
+//! taken again after a while: harmless, since the request id makes the resend a replay.
+//! Transient failures (unavailable, deadline, conflict, internal) retry with backoff; a
+//! refusal (a business rule, bad argument, not found) marks the command `failed`, which
+//! operators see and may retry.
+
+use std::{collections::HashMap, time::Duration};
+
+use anju_kit::{Role, Settings, auth::TokenIssuer, grpc::ClientAuth};
+use anju_proto::{
+    finance::finance_service_client::FinanceServiceClient,
+    sales::sales_service_client::SalesServiceClient,
+};
+use anyhow::Context;
+use sqlx::{PgPool, postgres::PgListener};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+use uuid::Uuid;
+
+use super::Command;
+
+/// A claim older than this is considered abandoned by a dead dispatcher.
+const STALE_CLAIM: Duration = Duration::from_secs(30);
+const BATCH: i64 = 64;
+
+pub struct Dispatcher {
+    pool: PgPool,
+    issuer: TokenIssuer,
+    channels: HashMap<&'static str, Channel>,
+}
+
+type Authed = InterceptedService<Channel, ClientAuth>;
+
+impl Dispatcher {
+    pub fn new(pool: PgPool, settings: &Settings) -> anyhow::Result<Self> {
+        let secret = settings
+            .auth
+            .hs256_secret
+            .as_ref()
+            .context("the coordinator signs its service tokens with auth.hs256_secret")?;
+        let mut channels = HashMap::new();
+        for service in ["sales", "finance", "handover", "maintenance"] {
+            let channel = Channel::from_shared(settings.endpoint(service))?
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(10))
+                .connect_lazy();
+            channels.insert(service, channel);
+        }
+        Ok(Self {
+            pool,
+            issuer: TokenIssuer::hs256(secret.expose()),
+            channels,
+        })
+    }
+
+    fn authed(&self, service: &'static str, tenant: Uuid) -> anyhow::Result<Authed> {
+        let token = self.issuer.staff(tenant, "anju-saga", &[Role::Service])?;
+        let channel = self
+            .channels
+            .get(service)
+            .cloned()
+            .context("no channel for service")?;
+        Ok(InterceptedService::new(
+            channel,
+            ClientAuth::bearer(&token)?,
+        ))
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut listener = loop {
+            if let Ok(mut listener) = PgListener::connect_with(&self.pool).await
+                && listener.listen("saga_commands").await.is_ok()
+            {
+                break listener;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        };
+        loop {
+            let sent = match self.send_due().await {
+                Ok(n) => n,
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "dispatcher round failed");
+                    0
+                }
+            };
+            if sent as i64 == BATCH {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = listener.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    /// Sends every due command once; returns how many were claimed.
+    pub async fn send_due(&self) -> anyhow::Result<usize> {
+        let claimed: Vec<(Uuid, Uuid, String, String, Vec<u8>, i32)> = sqlx::query_as(
+            "update saga_commands set status = 'running', claimed_at = now(), attempts = attempts + 1
+             where command_id in (
+                 select command_id from saga_commands
+                 where (status = 'pending' and next_attempt_at <= now())
+                    or (status = 'running' and claimed_at < now() - make_interval(secs => $1))
+                 order by created_at limit $2 for update skip locked)
+             returning command_id, tenant_id, service, method, payload, attempts",
+        )
+        .bind(STALE_CLAIM.as_secs_f64())
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let count = claimed.len();
+        let sends = claimed.into_iter().map(
+            |(command_id, tenant, service, method, payload, attempts)| async move {
+                let outcome = self.send(tenant, &service, &method, &payload).await;
+                self.record(command_id, attempts, outcome).await
+            },
+        );
+        for result in futures::future::join_all(sends).await {
+            result?;
+        }
+        Ok(count)
+    }
+
+    async fn send(
+        &self,
+        tenant: Uuid,
+        service: &str,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<(), tonic::Status> {
+        let internal = |e: anyhow::Error| tonic::Status::internal(format!("{e:#}"));
+        let command = Command::decode(method, payload)
+            .map_err(|e| tonic::Status::invalid_argument(format!("{e:#}")))?;
+        match command {
+            Command::IssueCharge(r) => {
+                FinanceServiceClient::new(self.authed("finance", tenant).map_err(internal)?)
+                    .issue_charge(r)
+                    .await?;
+            }
+            Command::CloseSettlementGroup(r) => {
+                FinanceServiceClient::new(self.authed("finance", tenant).map_err(internal)?)
+                    .close_settlement_group(r)
+                    .await?;
+            }
+            Command::ConfirmSubscription(r) => {
+                SalesServiceClient::new(self.authed("sales", tenant).map_err(internal)?)
+                    .confirm_subscription(r)
+                    .await?;
+            }
+            Command::LapseSubscription(r) => {
+                SalesServiceClient::new(self.authed("sales", tenant).map_err(internal)?)
+                    .lapse_subscription(r)
+                    .await?;
+            }
+        }
+        let _ = service;
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        command_id: Uuid,
+        attempts: i32,
+        outcome: Result<(), tonic::Status>,
+    ) -> anyhow::Result<()> {
+        match outcome {
+            Ok(()) => {
+                sqlx::query("update saga_commands set status = 'done', done_at = now(), last_error = null where command_id = $1")
+                    .bind(command_id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Err(status) if is_refusal(status.code()) => {
+                tracing::warn!(%command_id, code = ?status.code(), message = status.message(), "command refused");
+                sqlx::query("update saga_commands set status = 'failed', last_error = $2 where command_id = $1")
+                    .bind(command_id)
+                    .bind(format!("{:?}: {}", status.code(), status.message()))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Err(status) => {
+                let delay = backoff(attempts);
+                tracing::info!(%command_id, attempts, code = ?status.code(), "command failed, will retry");
+                sqlx::query(
+                    "update saga_commands set status = 'pending', last_error = $2,
+                            next_attempt_at = now() + make_interval(secs => $3)
+                     where command_id = $1",
+                )
+                .bind(command_id)
+                .bind(format!("{:?}: {}", status.code(), status.message()))
+                .bind(delay.as_secs_f64())
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Codes that a resend would only repeat.
+fn is_refusal(code: Code) -> bool {
+    matches!(
+        code,
+        Code::InvalidArgument
+            | Code::FailedPrecondition
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::PermissionDenied
+            | Code::Unimplemented
+    )
+}
+
+fn backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    Duration::from_millis(200 * 2u64.pow(exponent)).min(Duration::from_secs(30))
+}

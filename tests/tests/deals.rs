@@ -1,0 +1,608 @@
+//! From a walk-in to a signed contract, with every yuan through finance and every
+//! cross-service step through the saga coordinator: subscription (deposit cap, discount
+//! approval, top-up confirms, lapse releases and refunds once), contract (identity,
+//! eligibility, schedule charged, down payment settles) and cancellation refunds.
+
+use std::time::Duration;
+
+use anju_e2e::{Authed, TestStack, project_with_building, unit_request, wait_for};
+use anju_kit::{Role, error::field_violations};
+use anju_proto::{
+    common::{Area, Money},
+    finance::{self, finance_service_client::FinanceServiceClient},
+    saga::{self, saga_service_client::SagaServiceClient},
+    sales::{self as pb, sales_service_client::SalesServiceClient},
+};
+use tonic::Code;
+
+fn cny(minor_units: i64) -> Option<Money> {
+    Some(Money {
+        minor_units,
+        currency: "CNY".into(),
+    })
+}
+
+fn today() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8))
+        .date_naive()
+        .to_string()
+}
+
+fn in_days(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8) + chrono::Duration::days(days))
+        .date_naive()
+        .to_string()
+}
+
+struct Journey {
+    stack: TestStack,
+    manager: SalesServiceClient<Authed>,
+    consultant: SalesServiceClient<Authed>,
+    cashier: FinanceServiceClient<Authed>,
+    operator: SagaServiceClient<Authed>,
+    project: String,
+    building: String,
+}
+
+impl Journey {
+    async fn start(code: &str, policy: impl FnOnce(&mut pb::ProjectPolicy)) -> Self {
+        let stack = TestStack::start().await.unwrap();
+        let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+        let (project, building) = project_with_building(&mut manager, code).await.unwrap();
+        let mut current = manager
+            .get_project_policy(pb::GetProjectPolicyRequest {
+                project_id: project.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .policy
+            .unwrap();
+        policy(&mut current);
+        manager
+            .set_project_policy(pb::SetProjectPolicyRequest {
+                request_id: format!("policy-{code}"),
+                policy: Some(current),
+            })
+            .await
+            .unwrap();
+        let consultant = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
+        let cashier = FinanceServiceClient::new(stack.authed_with(
+            "finance",
+            &anju_testkit::token_for(stack.tenant, "cashier.wu", &[Role::Cashier]),
+        ));
+        let operator = SagaServiceClient::new(stack.authed("saga", &[Role::Operator]));
+        Self {
+            stack,
+            manager,
+            consultant,
+            cashier,
+            operator,
+            project,
+            building,
+        }
+    }
+
+    /// A unit listed at 2,350,000 yuan and a customer of consultant.li.
+    async fn unit_and_customer(&mut self, number: &str, phone: &str) -> (pb::Unit, pb::Customer) {
+        let unit = self
+            .manager
+            .register_unit(unit_request(&self.building, number))
+            .await
+            .unwrap()
+            .into_inner()
+            .unit
+            .unwrap();
+        let customer = self
+            .consultant
+            .record_visit(pb::RecordVisitRequest {
+                request_id: format!("visit-{phone}"),
+                project_id: self.project.clone(),
+                phone: phone.into(),
+                name: "Wang Fang".into(),
+                channel: pb::VisitChannel::Referral as i32,
+                note: String::new(),
+                referrer_phone: "13900000000".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .customer
+            .unwrap();
+        (unit, customer)
+    }
+
+    async fn charges(&mut self, unit_id: &str) -> Vec<finance::Charge> {
+        self.cashier
+            .list_charges(finance::ListChargesRequest {
+                unit_id: unit_id.into(),
+                page: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .charges
+    }
+
+    /// Waits for the saga to have issued `n` charges on the unit.
+    async fn wait_charges(&mut self, unit_id: &str, n: usize) -> Vec<finance::Charge> {
+        let cashier = self.cashier.clone();
+        wait_for(
+            Duration::from_secs(15),
+            "charges from the coordinator",
+            || {
+                let mut cashier = cashier.clone();
+                let unit_id = unit_id.to_string();
+                async move {
+                    let listed = cashier
+                        .list_charges(finance::ListChargesRequest {
+                            unit_id,
+                            page: None,
+                        })
+                        .await?
+                        .into_inner()
+                        .charges;
+                    Ok(listed.len() >= n)
+                }
+            },
+        )
+        .await
+        .unwrap();
+        self.charges(unit_id).await
+    }
+
+    async fn pay(&mut self, charge: &finance::Charge, reference: &str) {
+        self.cashier
+            .record_payment(finance::RecordPaymentRequest {
+                request_id: format!("pay-{reference}"),
+                charge_id: charge.charge_id.clone(),
+                amount: charge.outstanding.clone(),
+                method: finance::PaymentMethod::BankTransfer as i32,
+                external_reference: reference.into(),
+                received_on: today(),
+                cashier_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn unit_status(&mut self, unit_id: &str) -> i32 {
+        self.manager
+            .get_unit(pb::GetUnitRequest {
+                unit_id: unit_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .unit
+            .unwrap()
+            .status
+    }
+
+    async fn wait_unit(&mut self, unit_id: &str, status: pb::UnitStatus) {
+        let manager = self.manager.clone();
+        wait_for(
+            Duration::from_secs(15),
+            &format!("unit to become {status:?}"),
+            || {
+                let mut manager = manager.clone();
+                let unit_id = unit_id.to_string();
+                async move {
+                    let unit = manager
+                        .get_unit(pb::GetUnitRequest { unit_id })
+                        .await?
+                        .into_inner()
+                        .unit
+                        .unwrap();
+                    Ok(unit.status == status as i32)
+                }
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn sagas(&mut self) -> Vec<saga::Saga> {
+        self.operator
+            .list_sagas(saga::ListSagasRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .sagas
+    }
+
+    /// Waits until a saga of `flow` exists, has ended and sent all its commands.
+    async fn wait_saga(&mut self, flow: &str) {
+        let operator = self.operator.clone();
+        wait_for(Duration::from_secs(15), &format!("the {flow} saga to end"), || {
+            let mut operator = operator.clone();
+            let flow = flow.to_string();
+            async move {
+                let sagas = operator
+                    .list_sagas(saga::ListSagasRequest {
+                        flow,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner()
+                    .sagas;
+                Ok(!sagas.is_empty() && sagas.iter().all(|s| s.terminal && s.open_commands == 0))
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Waits until every saga has ended and sent all its commands.
+    async fn wait_sagas_settled(&mut self) -> Vec<saga::Saga> {
+        let operator = self.operator.clone();
+        wait_for(Duration::from_secs(15), "every saga to end", || {
+            let mut operator = operator.clone();
+            async move {
+                let sagas = operator
+                    .list_sagas(saga::ListSagasRequest::default())
+                    .await?
+                    .into_inner()
+                    .sagas;
+                Ok(!sagas.is_empty() && sagas.iter().all(|s| s.terminal && s.open_commands == 0))
+            }
+        })
+        .await
+        .unwrap();
+        self.sagas().await
+    }
+}
+
+fn subscription(
+    unit: &pb::Unit,
+    customer: &pb::Customer,
+    price: i64,
+    small: i64,
+    full: i64,
+    due: String,
+) -> pb::SignSubscriptionRequest {
+    pb::SignSubscriptionRequest {
+        request_id: format!("sub-{}", unit.unit_id),
+        unit_id: unit.unit_id.clone(),
+        customer_id: customer.customer_id.clone(),
+        price: cny(price),
+        small_deposit: cny(small),
+        full_deposit: cny(full),
+        top_up_due_on: due,
+        id_number: "44030119900101123X".into(),
+    }
+}
+
+#[tokio::test]
+async fn from_subscription_to_contract_every_step_through_finance() {
+    let mut j = Journey::start("DEAL-1", |p| p.max_homes_owned = 1).await;
+    let (unit, customer) = j.unit_and_customer("1801", "13800138000").await;
+    let list = 235_000_000;
+
+    // A deposit over 20 % of the price is refused, naming the field; nothing changes.
+    let status = j
+        .consultant
+        .sign_subscription(subscription(
+            &unit,
+            &customer,
+            list,
+            5_000_000,
+            list / 5 + 1,
+            in_days(7),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(field_violations(&status)[0].field, "full_deposit");
+    // A discount above the project's 3 % needs the manager.
+    let status = j
+        .consultant
+        .sign_subscription(subscription(
+            &unit,
+            &customer,
+            list * 96 / 100,
+            5_000_000,
+            20_000_000,
+            in_days(7),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("sales manager"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        j.unit_status(&unit.unit_id).await,
+        pb::UnitStatus::Available as i32
+    );
+
+    // 2 % off, small deposit 50,000 yuan, full deposit 200,000 yuan.
+    let price = list * 98 / 100;
+    let signed = j
+        .consultant
+        .sign_subscription(subscription(
+            &unit,
+            &customer,
+            price,
+            5_000_000,
+            20_000_000,
+            in_days(7),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    assert_eq!(signed.status, pb::SubscriptionStatus::Pending as i32);
+    assert_eq!(
+        j.unit_status(&unit.unit_id).await,
+        pb::UnitStatus::Held as i32
+    );
+
+    // The coordinator bills the small deposit and the top-up, each in its settlement group.
+    let charges = j.wait_charges(&unit.unit_id, 2).await;
+    let amounts: Vec<i64> = charges
+        .iter()
+        .map(|c| c.amount.clone().unwrap().minor_units)
+        .collect();
+    assert_eq!(amounts.iter().sum::<i64>(), 20_000_000);
+    assert!(charges.iter().all(|c| {
+        c.settlement_group
+            .starts_with(&format!("subscription:{}:", signed.subscription_id))
+    }));
+
+    // Paying both confirms the subscription; the unit becomes subscribed.
+    for (n, charge) in charges.iter().enumerate() {
+        j.pay(charge, &format!("BT-DEP-{n}")).await;
+    }
+    j.wait_unit(&unit.unit_id, pb::UnitStatus::Subscribed).await;
+
+    let contract = |id_number: &str, homes_owned: i32, down: i64| pb::SignContractRequest {
+        request_id: format!("contract-{id_number}-{homes_owned}-{down}"),
+        subscription_id: signed.subscription_id.clone(),
+        id_number: id_number.into(),
+        contract_area: Some(Area {
+            square_centimetres: 891_234,
+        }),
+        payment_method: pb::PaymentMethod::CommercialMortgage as i32,
+        down_payment: cny(down),
+        down_payment_due_on: in_days(14),
+        instalments: Vec::new(),
+        homes_owned,
+    };
+    let down = price * 30 / 100;
+    // Identity checked against the subscription's buyer; eligibility by the project's rule.
+    let status = j
+        .consultant
+        .sign_contract(contract("44030119900101999X", 0, down))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let status = j
+        .consultant
+        .sign_contract(contract("44030119900101123X", 2, down))
+        .await
+        .unwrap_err();
+    assert!(
+        status.message().contains("purchase restriction"),
+        "{}",
+        status.message()
+    );
+
+    let signed_contract = j
+        .consultant
+        .sign_contract(contract("44030119900101123X", 1, down))
+        .await
+        .unwrap()
+        .into_inner()
+        .contract
+        .unwrap();
+    assert_eq!(
+        signed_contract.loan_amount.clone().unwrap().minor_units,
+        price - down
+    );
+    assert_eq!(
+        signed_contract.deposit_credit.clone().unwrap().minor_units,
+        20_000_000
+    );
+    assert_eq!(
+        j.unit_status(&unit.unit_id).await,
+        pb::UnitStatus::Contracted as i32
+    );
+
+    // Down payment (less the deposit already paid) and the bank's loan are billed.
+    let charges = j.wait_charges(&unit.unit_id, 4).await;
+    let down_charge = charges
+        .iter()
+        .find(|c| c.purpose == finance::ChargePurpose::DownPayment as i32)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        down_charge.amount.clone().unwrap().minor_units,
+        down - 20_000_000
+    );
+    let billed: i64 = charges
+        .iter()
+        .map(|c| c.amount.clone().unwrap().minor_units)
+        .sum();
+    assert_eq!(
+        billed, price,
+        "deposit + down payment + loan = the price, to the fen"
+    );
+    j.pay(&down_charge, "BT-DOWN").await;
+
+    let sagas = j.wait_sagas_settled().await;
+    let mut states: Vec<(String, String)> = sagas
+        .iter()
+        .map(|s| (s.flow.clone(), s.state.clone()))
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("contract".to_string(), "down_payment_settled".to_string()),
+            ("subscription".to_string(), "confirmed".to_string())
+        ]
+    );
+
+    // The buyer withdraws: the manager cancels; the unit returns to stock and everything paid
+    // (deposit and down payment, the project refunds 100 %) is owed back, once.
+    let paid_in = down;
+    j.manager
+        .cancel_contract(pb::CancelContractRequest {
+            request_id: "cancel-1".into(),
+            contract_id: signed_contract.contract_id.clone(),
+            reason: "buyer's mortgage was refused".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        j.unit_status(&unit.unit_id).await,
+        pb::UnitStatus::Available as i32
+    );
+    j.wait_saga("contract_cancellation").await;
+    let sagas = j.wait_sagas_settled().await;
+    assert!(
+        sagas
+            .iter()
+            .any(|s| s.flow == "contract_cancellation" && s.state == "refunds_issued")
+    );
+    let charges = j.charges(&unit.unit_id).await;
+    let owed: i64 = charges
+        .iter()
+        .filter(|c| c.purpose == finance::ChargePurpose::Refund as i32)
+        .map(|c| c.amount.clone().unwrap().minor_units)
+        .sum();
+    assert_eq!(
+        owed, paid_in,
+        "deposit + down payment owed back, to the fen"
+    );
+    let loan = charges
+        .iter()
+        .find(|c| c.settlement_group.ends_with(":loan"))
+        .unwrap();
+    assert_eq!(loan.status, finance::ChargeStatus::Cancelled as i32);
+    j.stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unpaid_subscription_lapses_releases_the_unit_and_refunds_once() {
+    // Lapse at the start of the due day, half the paid deposit refunded.
+    let mut j = Journey::start("LAPSE-1", |p| {
+        p.lapse_after_minutes = 0;
+        p.lapse_refund_bp = 5_000;
+    })
+    .await;
+    let (unit, customer) = j.unit_and_customer("2203", "13700137000").await;
+    let signed = j
+        .consultant
+        .sign_subscription(subscription(
+            &unit,
+            &customer,
+            235_000_000,
+            5_000_000,
+            20_000_000,
+            today(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    // Only the small deposit is paid before the coordinator's lapse timer fires.
+    let charges = j.wait_charges(&unit.unit_id, 2).await;
+    let small = charges
+        .iter()
+        .find(|c| c.amount.clone().unwrap().minor_units == 5_000_000)
+        .unwrap()
+        .clone();
+    j.pay(&small, "BT-SMALL").await;
+
+    j.wait_unit(&unit.unit_id, pb::UnitStatus::Available).await;
+    let sagas = j.wait_sagas_settled().await;
+    assert_eq!(sagas.len(), 1);
+    assert_eq!(sagas[0].state, "lapsed");
+    let lapsed = j
+        .manager
+        .get_subscription(pb::GetSubscriptionRequest {
+            subscription_id: signed.subscription_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    assert_eq!(lapsed.status, pb::SubscriptionStatus::Lapsed as i32);
+
+    // Exactly one refund of half the small deposit is owed (a payable a cashier pays out);
+    // the unpaid top-up is cancelled.
+    let refunds = |charges: &[finance::Charge]| -> Vec<finance::Charge> {
+        charges
+            .iter()
+            .filter(|c| c.purpose == finance::ChargePurpose::Refund as i32)
+            .cloned()
+            .collect()
+    };
+    let charges = j.wait_charges(&unit.unit_id, 3).await;
+    let owed = refunds(&charges);
+    assert_eq!(owed.len(), 1, "{charges:?}");
+    assert_eq!(owed[0].amount.clone().unwrap().minor_units, 2_500_000);
+    assert_eq!(owed[0].direction, finance::ChargeDirection::Payable as i32);
+    assert_eq!(
+        owed[0].settlement_group,
+        format!(
+            "subscription:{}:small_deposit:refund",
+            signed.subscription_id
+        )
+    );
+    let top_up = charges
+        .iter()
+        .find(|c| c.settlement_group.ends_with(":top_up"))
+        .unwrap();
+    assert_eq!(top_up.status, finance::ChargeStatus::Cancelled as i32);
+
+    // A retried compensation (the operator's "retry") owes nothing more.
+    let saga_id = sagas[0].saga_id.clone();
+    j.operator
+        .retry_saga(saga::RetrySagaRequest {
+            request_id: "retry-1".into(),
+            saga_id: saga_id.clone(),
+        })
+        .await
+        .unwrap();
+    let detail = j
+        .operator
+        .get_saga(saga::GetSagaRequest { saga_id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        detail
+            .history
+            .iter()
+            .any(|h| h.input.starts_with("timer lapse")),
+        "{:?}",
+        detail.history
+    );
+    assert!(
+        detail.commands.iter().all(|c| c.status == "done"),
+        "{:?}",
+        detail.commands
+    );
+    let charges = j.charges(&unit.unit_id).await;
+    assert_eq!(refunds(&charges).len(), 1);
+
+    // The unit is back in stock: another customer can subscribe.
+    let (_, other) = j.unit_and_customer("2204", "13600136000").await;
+    j.consultant
+        .hold_unit(pb::HoldUnitRequest {
+            request_id: "hold-again".into(),
+            unit_id: unit.unit_id.clone(),
+            customer_id: other.customer_id,
+        })
+        .await
+        .unwrap();
+    j.stack.stop().await.unwrap();
+}
