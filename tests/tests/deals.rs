@@ -214,21 +214,26 @@ impl Journey {
     /// Waits until a saga of `flow` exists, has ended and sent all its commands.
     async fn wait_saga(&mut self, flow: &str) {
         let operator = self.operator.clone();
-        wait_for(Duration::from_secs(15), &format!("the {flow} saga to end"), || {
-            let mut operator = operator.clone();
-            let flow = flow.to_string();
-            async move {
-                let sagas = operator
-                    .list_sagas(saga::ListSagasRequest {
-                        flow,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner()
-                    .sagas;
-                Ok(!sagas.is_empty() && sagas.iter().all(|s| s.terminal && s.open_commands == 0))
-            }
-        })
+        wait_for(
+            Duration::from_secs(15),
+            &format!("the {flow} saga to end"),
+            || {
+                let mut operator = operator.clone();
+                let flow = flow.to_string();
+                async move {
+                    let sagas = operator
+                        .list_sagas(saga::ListSagasRequest {
+                            flow,
+                            ..Default::default()
+                        })
+                        .await?
+                        .into_inner()
+                        .sagas;
+                    Ok(!sagas.is_empty()
+                        && sagas.iter().all(|s| s.terminal && s.open_commands == 0))
+                }
+            },
+        )
         .await
         .unwrap();
     }

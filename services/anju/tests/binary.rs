@@ -14,7 +14,9 @@ fn anju() -> Command {
 fn free_base_port() -> u16 {
     for _ in 0..50 {
         let base = anju_testkit::free_port();
-        if base < 65_000 && (0..7).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+        if base < 65_000
+            && (0..7).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
             return base;
         }
     }
@@ -27,7 +29,10 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
     let settings = anju_testkit::settings();
     let base = free_base_port().to_string();
     let env = [
-        ("ANJU_DATABASE_NAME_PREFIX", settings.database.name_prefix.as_str()),
+        (
+            "ANJU_DATABASE_NAME_PREFIX",
+            settings.database.name_prefix.as_str(),
+        ),
         ("ANJU_NATS_PREFIX", settings.nats.prefix.as_str()),
         ("ANJU_GRPC_BASE_PORT", base.as_str()),
         ("RUST_LOG", "warn"),
@@ -40,27 +45,55 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
         .spawn()
         .expect("starting anju serve");
 
-    let status = anju().args(["status", "--wait", "60"]).envs(env).output().expect("anju status");
+    let status = anju()
+        .args(["status", "--wait", "60"])
+        .envs(env)
+        .output()
+        .expect("anju status");
     let printed = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "status failed:\n{printed}");
-    for service in ["sales", "finance", "handover", "maintenance", "complaints", "title", "saga"] {
-        let line = printed.lines().find(|l| l.starts_with(service)).unwrap_or_default();
+    for service in [
+        "sales",
+        "finance",
+        "handover",
+        "maintenance",
+        "complaints",
+        "title",
+        "saga",
+    ] {
+        let line = printed
+            .lines()
+            .find(|l| l.starts_with(service))
+            .unwrap_or_default();
         assert!(line.ends_with("SERVING"), "{service}: {line:?}");
     }
 
     // SIGTERM: health flips, in-flight calls drain, the process exits 0.
-    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let started = Instant::now();
     let exit = loop {
         if let Some(exit) = server.try_wait().expect("wait") {
             break exit;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "anju serve did not stop within 20 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "anju serve did not stop within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "anju serve exited with {exit}");
-    let after = anju().args(["status"]).envs(env).output().expect("anju status");
-    assert!(!after.status.success(), "status must fail once the services are gone");
+    let after = anju()
+        .args(["status"])
+        .envs(env)
+        .output()
+        .expect("anju status");
+    assert!(
+        !after.status.success(),
+        "status must fail once the services are gone"
+    );
     anju_testkit::cleanup(&settings).await.expect("cleanup");
 }

@@ -65,7 +65,12 @@ fn close_groups<S>(
     reason: &str,
 ) -> Transition<S> {
     for part in GROUPS {
-        t = close(t, format!("contract:{contract_id}:{part}"), refund_bp, reason);
+        t = close(
+            t,
+            format!("contract:{contract_id}:{part}"),
+            refund_bp,
+            reason,
+        );
     }
     t
 }
