@@ -10,13 +10,13 @@ fn anju() -> Command {
     Command::new(env!("CARGO_BIN_EXE_anju"))
 }
 
-/// Seven consecutive free ports, probed.
+/// Seven consecutive free ports below the kernel's ephemeral range (where port-0 binds of
+/// tests running alongside would land), probed.
 fn free_base_port() -> u16 {
-    for _ in 0..50 {
-        let base = anju_testkit::free_port();
-        if base < 65_000
-            && (0..7).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
+    for attempt in 0..200u16 {
+        let seed = u16::from_str_radix(&anju_testkit::unique()[..4], 16).unwrap_or(attempt);
+        let base = 20_000 + (seed % 12_000);
+        if (0..7).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
     }
