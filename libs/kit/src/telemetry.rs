@@ -107,8 +107,14 @@ pub fn init_for_tests() {
     // The level filter applies to the log output only: spans must still exist (and carry
     // trace ids) for the OpenTelemetry layer whatever is printed.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Spans at info and above get OpenTelemetry contexts; the libraries' debug and trace
+    // events (h2, hyper, tower) would otherwise all be turned into span events.
     let installed = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        )
         .with(
             tracing_subscriber::fmt::layer()
                 .compact()

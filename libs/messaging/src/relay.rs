@@ -1,7 +1,8 @@
 //! The relay: publishes pending outbox rows in order, in batches, and marks them sent.
 //!
-//! It wakes on the `anju_outbox` notification raised at commit, with a slow poll only as a
-//! safety net. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can run a
+//! An idle relay wakes on the `anju_outbox` notification that the first new event raises at
+//! commit; a busy one polls again within milliseconds (producers then do not notify, since
+//! NOTIFY serializes their commits). Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can run a
 //! relay each. A crash between publish and mark republishes on restart; JetStream drops the
 //! duplicate inside its window, the consumers' inboxes after it. A publish that finds no stream
 //! makes the relay create its service's stream, so it never depends on a consumer (or a start-up
@@ -84,9 +85,20 @@ impl Relay {
             }
         };
         let mut backoff = Duration::from_millis(100);
+        // Rounds in a row that found nothing: a busy relay polls again within milliseconds
+        // (producers do not notify it then), an idle one backs off to `idle_poll` and waits
+        // for the notification the first new event raises.
+        let mut quiet: u32 = 0;
         loop {
             match self.drain().await {
-                Ok(()) => backoff = Duration::from_millis(100),
+                Ok(published) => {
+                    backoff = Duration::from_millis(100);
+                    quiet = if published > 0 {
+                        0
+                    } else {
+                        quiet.saturating_add(1)
+                    };
+                }
                 Err(err) if self.config.failpoint.is_some() && err.is::<FailpointHit>() => {
                     return Err(err);
                 }
@@ -100,6 +112,7 @@ impl Relay {
                     continue;
                 }
             }
+            let pause = Duration::from_millis(2u64 << quiet.min(12)).min(self.config.idle_poll);
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 notification = listener.recv() => {
@@ -108,15 +121,21 @@ impl Relay {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
-                _ = tokio::time::sleep(self.config.idle_poll) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
 
-    /// Publishes batches until nothing is pending.
-    pub async fn drain(&self) -> anyhow::Result<()> {
-        while self.publish_batch().await? == self.config.batch_size as usize {}
-        Ok(())
+    /// Publishes batches until nothing is pending; returns how many events went out.
+    pub async fn drain(&self) -> anyhow::Result<usize> {
+        let mut published = 0;
+        loop {
+            let batch = self.publish_batch().await?;
+            published += batch;
+            if batch < self.config.batch_size as usize {
+                return Ok(published);
+            }
+        }
     }
 
     /// Publishes one batch and returns how many rows it held.

@@ -48,6 +48,8 @@ impl Handler for Applied {
 
 pub struct Report {
     pub events: usize,
+    /// How fast the producers committed (state row + outbox row per transaction).
+    pub committed_per_second: f64,
     pub events_per_second: f64,
     pub commits_per_event: f64,
     pub p50: Duration,
@@ -167,6 +169,7 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
     for p in producers {
         p.await.context("producer task")??;
     }
+    let produced = started.elapsed();
     wait_applied(200 + sustained_events).await?;
     let elapsed = started.elapsed();
     let commits_after = xids(&producer).await?;
@@ -200,6 +203,7 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
 
     Ok(Report {
         events: sustained_events,
+        committed_per_second: sustained_events as f64 / produced.as_secs_f64(),
         events_per_second: sustained_events as f64 / elapsed.as_secs_f64(),
         commits_per_event,
         p50: quantile(&latencies, 0.50),
@@ -218,6 +222,10 @@ impl Report {
         out += &format!(
             "| sustained events/s ({} events, 32 producers) | {:.0} |\n",
             self.events, self.events_per_second
+        );
+        out += &format!(
+            "| producers' own commit rate (state + outbox row per transaction) | {:.0} |\n",
+            self.committed_per_second
         );
         out += &format!(
             "| Postgres write transactions per event (producer, relay, consumer; measured) | {:.2} |\n",
