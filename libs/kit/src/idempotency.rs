@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{
-    audit::{self, Subject},
+    audit::Subject,
     auth::Principal,
     error::{ServiceError, ServiceResult},
 };
@@ -88,29 +88,36 @@ impl Command {
         &self.principal
     }
 
-    /// Stores the response and the audit row, then commits the whole effect.
+    /// Stores the response and the audit row (one statement), then commits the whole effect.
     pub async fn commit<Resp: Message>(
         mut self,
         response: &Resp,
         subject: Subject,
     ) -> ServiceResult<()> {
+        let roles: Vec<String> = self
+            .principal
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect();
         sqlx::query(
-            "update idempotency_keys set response = $4
-             where tenant_id = $1 and method = $2 and request_id = $3",
+            "with stored as (
+                 update idempotency_keys set response = $4
+                 where tenant_id = $1 and method = $2 and request_id = $3)
+             insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail)
+             values ($5, $1, $6, $7, $2, $3, $8, $9, $10)",
         )
         .bind(self.principal.tenant_id)
         .bind(self.method)
         .bind(&self.request_id)
         .bind(response.encode_to_vec())
+        .bind(crate::ids::new_id())
+        .bind(&self.principal.subject)
+        .bind(&roles)
+        .bind(subject.kind)
+        .bind(&subject.id)
+        .bind(&subject.detail)
         .execute(&mut *self.tx)
-        .await?;
-        audit::record(
-            &mut self.tx,
-            &self.principal,
-            self.method,
-            &self.request_id,
-            &subject,
-        )
         .await?;
         self.tx.commit().await?;
         Ok(())
