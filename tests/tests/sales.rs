@@ -402,3 +402,88 @@ async fn an_import_writes_every_row_or_none() {
     );
     stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_purchase_plan_prices_the_unit_and_schedules_every_fen() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+    let (_, building) = project_with_building(&mut manager, "PLAN-1").await.unwrap();
+    // Listed at 2,350,000 yuan.
+    let unit = manager
+        .register_unit(unit_request(&building, "1801"))
+        .await
+        .unwrap()
+        .into_inner()
+        .unit
+        .unwrap();
+    let mut consultant = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
+    let request = |discounts: Vec<i32>, method: pb::PaymentMethod| pb::ComputePurchasePlanRequest {
+        unit_id: unit.unit_id.clone(),
+        discounts_bp: discounts,
+        payment_method: method as i32,
+        down_payment_ratio_bp: 3_000,
+        term_months: 360,
+        annual_rate_ppm: 49_000,
+        repayment: pb::Repayment::EqualInstalment as i32,
+        provident_fund_amount: None,
+        provident_fund_rate_ppm: 0,
+    };
+
+    // 9.8 折 stays under the project's 3 % threshold; a commercial mortgage over 30 years.
+    let plan = consultant
+        .compute_purchase_plan(request(vec![200], pb::PaymentMethod::CommercialMortgage))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(plan.price.unwrap().minor_units, 230_300_000);
+    assert!(!plan.needs_manager_approval);
+    let down = plan.down_payment.unwrap().minor_units;
+    let financed = plan.financed.unwrap().minor_units;
+    assert_eq!(down + financed, 230_300_000, "down payment + loan = price");
+    assert_eq!(financed % 100, 0, "banks lend whole yuan");
+    assert_eq!(plan.schedule.len(), 360);
+    let principal: i64 = plan
+        .schedule
+        .iter()
+        .map(|r| r.principal.clone().unwrap().minor_units)
+        .sum();
+    let paid: i64 = plan
+        .schedule
+        .iter()
+        .map(|r| r.payment.clone().unwrap().minor_units)
+        .sum();
+    assert_eq!(
+        principal, financed,
+        "the principal parts repay the loan to the fen"
+    );
+    assert_eq!(paid, plan.total_paid.unwrap().minor_units);
+    assert_eq!(paid - principal, plan.total_interest.unwrap().minor_units);
+    assert_eq!(
+        plan.schedule
+            .last()
+            .unwrap()
+            .remaining
+            .clone()
+            .unwrap()
+            .minor_units,
+        0
+    );
+
+    // 9 折 is over the threshold: the plan says a manager must approve it.
+    let plan = consultant
+        .compute_purchase_plan(request(vec![1_000], pb::PaymentMethod::FullPayment))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(plan.needs_manager_approval);
+    assert_eq!(plan.effective_discount_bp, 1_000);
+    assert!(plan.schedule.is_empty());
+
+    // A bad term is refused naming the field.
+    let mut bad = request(vec![], pb::PaymentMethod::CommercialMortgage);
+    bad.term_months = 999;
+    let status = consultant.compute_purchase_plan(bad).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(field_violations(&status)[0].field, "term_months");
+    stack.stop().await.unwrap();
+}
