@@ -48,6 +48,7 @@ impl Handler for Applied {
 
 pub struct Report {
     pub events: usize,
+    pub producers: usize,
     /// How fast the producers committed (state row + outbox row per transaction).
     pub committed_per_second: f64,
     pub events_per_second: f64,
@@ -86,9 +87,14 @@ async fn produce(pool: &PgPool, outbox: &Outbox, tenant: Uuid) -> anyhow::Result
     Ok(id.to_string())
 }
 
-pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Result<Report> {
+pub async fn run(
+    sustained_events: usize,
+    producers: usize,
+    rate: u32,
+    seconds: u64,
+) -> anyhow::Result<Report> {
     let mut settings = anju_testkit::settings();
-    settings.database.max_connections = 48;
+    settings.database.max_connections = (producers as u32 + 16).max(48);
     let producer =
         anju_kit::db::connect_service(&settings, "benchproducer", &[&anju_messaging::migrator()])
             .await?;
@@ -152,21 +158,21 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
     }
     wait_applied(200).await?;
 
-    // 1. Sustained: 32 concurrent producers until `sustained_events` are applied.
+    // 1. Sustained: `producers` concurrent producers until `sustained_events` are applied.
     let commits_before = xids(&producer).await?;
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut producers = Vec::new();
-    for _ in 0..32 {
+    let mut tasks = Vec::new();
+    for _ in 0..producers {
         let (pool, outbox, next) = (producer.clone(), outbox.clone(), next.clone());
-        producers.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < sustained_events {
                 produce(&pool, &outbox, tenant).await?;
             }
             Ok::<(), anyhow::Error>(())
         }));
     }
-    for p in producers {
+    for p in tasks {
         p.await.context("producer task")??;
     }
     let produced = started.elapsed();
@@ -203,6 +209,7 @@ pub async fn run(sustained_events: usize, rate: u32, seconds: u64) -> anyhow::Re
 
     Ok(Report {
         events: sustained_events,
+        producers,
         committed_per_second: sustained_events as f64 / produced.as_secs_f64(),
         events_per_second: sustained_events as f64 / elapsed.as_secs_f64(),
         commits_per_event,
@@ -220,8 +227,8 @@ impl Report {
         let mut out =
             String::from("### Outbox → JetStream → inbox\n\n| measure | value |\n|---|---|\n");
         out += &format!(
-            "| sustained events/s ({} events, 32 producers) | {:.0} |\n",
-            self.events, self.events_per_second
+            "| sustained events/s ({} events, {} producers) | {:.0} |\n",
+            self.events, self.producers, self.events_per_second
         );
         out += &format!(
             "| producers' own commit rate (state + outbox row per transaction) | {:.0} |\n",

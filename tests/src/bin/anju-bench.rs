@@ -7,6 +7,9 @@ struct Args {
     /// Events in the sustained outbox run.
     #[arg(long, default_value_t = 20_000)]
     events: usize,
+    /// Concurrent producers in the sustained outbox run (32 beats 64 on 2 cores).
+    #[arg(long, default_value_t = 32)]
+    producers: usize,
     /// Fixed rate for the latency run, events per second.
     #[arg(long, default_value_t = 200)]
     rate: u32,
@@ -25,11 +28,14 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut report = String::from("## Benchmarks (this machine, one run)\n\n");
-    let outbox = anju_e2e::bench::outbox::run(args.events, args.rate, args.seconds).await?;
+    let outbox =
+        anju_e2e::bench::outbox::run(args.events, args.producers, args.rate, args.seconds).await?;
     report += &outbox.markdown();
-    report += "\n";
-    let rpc = anju_e2e::bench::rpc::run(args.callers, args.calls).await?;
-    report += &rpc.markdown();
+    if args.calls > 0 {
+        report += "\n";
+        let rpc = anju_e2e::bench::rpc::run(args.callers, args.calls).await?;
+        report += &rpc.markdown();
+    }
     println!("{report}");
     let path = anju_e2e::bench::results_dir().join("results.md");
     std::fs::write(&path, &report)?;
