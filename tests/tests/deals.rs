@@ -611,3 +611,90 @@ async fn an_unpaid_subscription_lapses_releases_the_unit_and_refunds_once() {
         .unwrap();
     j.stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_operator_cancels_a_saga_and_its_compensation_runs_once() {
+    let mut j = Journey::start("CANCEL-1", |_| {}).await;
+    let (unit, customer) = j.unit_and_customer("0808", "13500135000").await;
+    j.consultant
+        .sign_subscription(subscription(
+            &unit,
+            &customer,
+            235_000_000,
+            5_000_000,
+            20_000_000,
+            in_days(7),
+        ))
+        .await
+        .unwrap();
+    let charges = j.wait_charges(&unit.unit_id, 2).await;
+    let small = charges
+        .iter()
+        .find(|c| c.settlement_group.ends_with(":small_deposit"))
+        .unwrap()
+        .clone();
+    j.pay(&small, "BT-CANCEL-SMALL").await;
+    // Wait for the small deposit to register (the saga then waits for the top-up).
+    let operator = j.operator.clone();
+    wait_for(
+        Duration::from_secs(15),
+        "the saga to wait for the top-up",
+        || {
+            let mut operator = operator.clone();
+            async move {
+                let sagas = operator
+                    .list_sagas(saga::ListSagasRequest::default())
+                    .await?
+                    .into_inner()
+                    .sagas;
+                Ok(sagas.iter().any(|s| s.state == "awaiting_top_up"))
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let saga_id = j.sagas().await[0].saga_id.clone();
+
+    // Cancelled twice (a retried call): compensation runs once.
+    for _ in 0..2 {
+        let cancelled = j
+            .operator
+            .cancel_saga(saga::CancelSagaRequest {
+                request_id: "cancel-saga-1".into(),
+                saga_id: saga_id.clone(),
+                reason: "buyer withdrew at the counter".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .saga
+            .unwrap();
+        assert_eq!(cancelled.state, "cancelled");
+    }
+    j.wait_unit(&unit.unit_id, pb::UnitStatus::Available).await;
+    j.wait_sagas_settled().await;
+    let charges = j.charges(&unit.unit_id).await;
+    let refunds: Vec<_> = charges
+        .iter()
+        .filter(|c| c.purpose == finance::ChargePurpose::Refund as i32)
+        .collect();
+    assert_eq!(refunds.len(), 1, "{charges:?}");
+    assert_eq!(
+        refunds[0].amount.clone().unwrap().minor_units,
+        5_000_000,
+        "all of it back"
+    );
+    let detail = j
+        .operator
+        .get_saga(saga::GetSagaRequest { saga_id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        detail
+            .history
+            .iter()
+            .any(|h| h.input.starts_with("cancelled by operator"))
+    );
+    j.stack.stop().await.unwrap();
+}

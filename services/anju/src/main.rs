@@ -4,6 +4,7 @@
 
 mod demo;
 mod ops;
+mod saga;
 mod serve;
 
 use anju_kit::Settings;
@@ -56,6 +57,13 @@ enum Command {
         #[command(subcommand)]
         action: ops::DlqAction,
     },
+    /// The coordinator's sagas: list, inspect, retry, cancel (as an operator of `--tenant`).
+    Saga {
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        #[command(subcommand)]
+        action: saga::SagaAction,
+    },
 }
 
 #[tokio::main]
@@ -82,5 +90,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => ops::token(&settings, tenant, &roles, contractor),
         Command::Outbox { action } => ops::outbox(&settings, action).await,
         Command::Dlq { action } => ops::dlq(&settings, action).await,
+        Command::Saga { tenant, action } => saga::run(&settings, tenant, action).await,
     }
 }
