@@ -5,6 +5,7 @@
 
 mod events;
 mod grpc;
+mod move_in;
 mod units;
 
 use std::sync::Arc;
@@ -51,7 +52,17 @@ pub fn policy() -> Policy {
         Operator,
         Service,
     ];
+    const COUNTER: &[Role] = &[CustomerService, PropertyManagement];
     Policy::new(anju_proto::service_names::HANDOVER)
         .allow("GetUnit", READERS)
         .allow("ListUnits", READERS)
+        .allow("CreateBatch", &[CustomerService])
+        .allow("RecordBooksReady", COUNTER)
+        .allow("RecordNotice", &[CustomerService, Service])
+        .allow("CheckIn", COUNTER)
+        .allow("RecordInspection", COUNTER)
+        .allow("GrantKeyClearance", &[Service])
+        .allow("ReleaseKeys", COUNTER)
+        .allow("GetHandover", READERS)
+        .allow("GetBatchStatistics", READERS)
 }

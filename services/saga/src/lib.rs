@@ -1,4 +1,5 @@
-//! anju-saga: the coordinator of flows that cross services (subscription, contract, …).
+//! anju-saga: the coordinator of flows that cross services (subscription, contract,
+//! contract cancellation, move-in).
 //!
 //! It consumes the events of the services it coordinates, advances typed state machines
 //! ([`engine::Flow`]) one transaction per input, sends commands with deterministic request
@@ -27,12 +28,13 @@ pub fn engine() -> Engine {
         Arc::new(flows::subscription::SubscriptionFlow),
         Arc::new(flows::contract::ContractFlow),
         Arc::new(flows::contract::CancellationFlow),
+        Arc::new(flows::move_in::MoveInFlow),
     ];
     Engine::new(flows)
 }
 
 /// The services whose events drive the flows.
-pub const SOURCES: [&str; 2] = ["sales", "finance"];
+pub const SOURCES: [&str; 3] = ["sales", "finance", "handover"];
 
 pub struct Application(ServiceHost);
 

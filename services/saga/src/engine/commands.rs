@@ -1,7 +1,7 @@
 //! Commands the coordinator sends to other services. Each carries the request id the
 //! engine derives from the saga and step, so sending it twice acts once.
 
-use anju_proto::{finance, sales};
+use anju_proto::{finance, handover, maintenance, sales};
 use prost::Message;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -10,6 +10,9 @@ pub enum Command {
     CloseSettlementGroup(finance::CloseSettlementGroupRequest),
     ConfirmSubscription(sales::ConfirmSubscriptionRequest),
     LapseSubscription(sales::LapseSubscriptionRequest),
+    RecordNotice(handover::RecordNoticeRequest),
+    GrantKeyClearance(handover::GrantKeyClearanceRequest),
+    CreateRepairRequest(maintenance::CreateRepairRequestRequest),
 }
 
 impl Command {
@@ -33,6 +36,18 @@ impl Command {
                 r.request_id = id;
                 ("sales", "LapseSubscription", r.encode_to_vec())
             }
+            Command::RecordNotice(mut r) => {
+                r.request_id = id;
+                ("handover", "RecordNotice", r.encode_to_vec())
+            }
+            Command::GrantKeyClearance(mut r) => {
+                r.request_id = id;
+                ("handover", "GrantKeyClearance", r.encode_to_vec())
+            }
+            Command::CreateRepairRequest(mut r) => {
+                r.request_id = id;
+                ("maintenance", "CreateRepairRequest", r.encode_to_vec())
+            }
         }
     }
 
@@ -42,6 +57,9 @@ impl Command {
             "CloseSettlementGroup" => Command::CloseSettlementGroup(Message::decode(payload)?),
             "ConfirmSubscription" => Command::ConfirmSubscription(Message::decode(payload)?),
             "LapseSubscription" => Command::LapseSubscription(Message::decode(payload)?),
+            "RecordNotice" => Command::RecordNotice(Message::decode(payload)?),
+            "GrantKeyClearance" => Command::GrantKeyClearance(Message::decode(payload)?),
+            "CreateRepairRequest" => Command::CreateRepairRequest(Message::decode(payload)?),
             other => anyhow::bail!("unknown command {other}"),
         })
     }

@@ -12,6 +12,8 @@ use std::{collections::HashMap, time::Duration};
 use anju_kit::{Role, Settings, auth::TokenIssuer, grpc::ClientAuth};
 use anju_proto::{
     finance::finance_service_client::FinanceServiceClient,
+    handover::handover_service_client::HandoverServiceClient,
+    maintenance::maintenance_service_client::MaintenanceServiceClient,
     sales::sales_service_client::SalesServiceClient,
 };
 use anyhow::Context;
@@ -158,6 +160,23 @@ impl Dispatcher {
                 SalesServiceClient::new(self.authed("sales", tenant).map_err(internal)?)
                     .lapse_subscription(r)
                     .await?;
+            }
+            Command::RecordNotice(r) => {
+                HandoverServiceClient::new(self.authed("handover", tenant).map_err(internal)?)
+                    .record_notice(r)
+                    .await?;
+            }
+            Command::GrantKeyClearance(r) => {
+                HandoverServiceClient::new(self.authed("handover", tenant).map_err(internal)?)
+                    .grant_key_clearance(r)
+                    .await?;
+            }
+            Command::CreateRepairRequest(r) => {
+                MaintenanceServiceClient::new(
+                    self.authed("maintenance", tenant).map_err(internal)?,
+                )
+                .create_repair_request(r)
+                .await?;
             }
         }
         let _ = service;

@@ -1,6 +1,7 @@
 //! The flows the coordinator drives (DOMAIN.md, "The cross-service flows").
 
 pub mod contract;
+pub mod move_in;
 pub mod subscription;
 
 use anju_proto::common::Money;

@@ -516,6 +516,7 @@ impl SalesApi {
             deposit_credit: proto.deposit_credit.clone(),
             schedule,
             payment_method: method.to_string(),
+            buyer_id_hash: anju_kit::ids::identity_hash(tenant, &id_number),
         };
         let meta =
             EventMeta::new(tenant, "contract", contract.contract_id).caused_by_request(&request_id);

@@ -1,0 +1,691 @@
+//! Move-in (seed ⑧ 5.1): batches, notices, counter check-in, joint inspections and keys.
+//!
+//! The flagship rule lives here, not in any caller: keys are released only for a unit the
+//! coordinator has cleared (fees settled and inspection passed). A database constraint holds
+//! the same rule, so no code path can release keys without a clearance row.
+
+use anju_kit::{
+    Principal, ServiceError, ServiceResult,
+    audit::Subject,
+    idempotency::{Claim, Command},
+    ids::{identity_hash, new_id},
+    validate::Validator,
+};
+use anju_messaging::{EventMeta, Outbox};
+use anju_proto::{common, events, handover as pb};
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const KEY_KINDS: [&str; 5] = [
+    "security_door",
+    "interior_door",
+    "intercom_door",
+    "water_meter_box",
+    "mailbox",
+];
+
+#[derive(Clone, Debug, FromRow)]
+struct Batch {
+    batch_id: Uuid,
+    project_id: Uuid,
+    building_id: Option<Uuid>,
+    name: String,
+    window_start: NaiveDate,
+    window_end: NaiveDate,
+    books_ready_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+struct Handover {
+    unit_id: Uuid,
+    batch_id: Uuid,
+    project_id: Uuid,
+    buyer_name: String,
+    notice_sent_at: Option<DateTime<Utc>>,
+    checked_in_at: Option<DateTime<Utc>>,
+    inspection_rounds: i32,
+    inspection_passed_at: Option<DateTime<Utc>>,
+    cleared_at: Option<DateTime<Utc>>,
+    keys_released_at: Option<DateTime<Utc>>,
+}
+
+impl From<Handover> for pb::Handover {
+    fn from(h: Handover) -> Self {
+        pb::Handover {
+            unit_id: h.unit_id.to_string(),
+            batch_id: h.batch_id.to_string(),
+            buyer_name: h.buyer_name,
+            notice_sent: h.notice_sent_at.is_some(),
+            checked_in: h.checked_in_at.is_some(),
+            inspection_rounds: h.inspection_rounds,
+            inspection_passed: h.inspection_passed_at.is_some(),
+            cleared: h.cleared_at.is_some(),
+            keys_released: h.keys_released_at.is_some(),
+        }
+    }
+}
+
+const HANDOVER: &str = "unit_id, batch_id, project_id, buyer_name, notice_sent_at, checked_in_at, inspection_rounds, \
+                        inspection_passed_at, cleared_at, keys_released_at";
+
+async fn batch_units(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("select unit_id from handovers where batch_id = $1 order by unit_id")
+        .bind(batch_id)
+        .fetch_all(conn)
+        .await
+}
+
+fn batch_proto(b: Batch, units: Vec<Uuid>) -> pb::Batch {
+    pb::Batch {
+        batch_id: b.batch_id.to_string(),
+        project_id: b.project_id.to_string(),
+        building_id: b.building_id.map(|id| id.to_string()).unwrap_or_default(),
+        name: b.name,
+        window_start: b.window_start.to_string(),
+        window_end: b.window_end.to_string(),
+        plan_due_on: b
+            .window_start
+            .checked_sub_months(Months::new(1))
+            .unwrap_or(b.window_start)
+            .to_string(),
+        notices_due_on: (b.window_start - chrono::Duration::days(14)).to_string(),
+        books_ready: b.books_ready_at.is_some(),
+        unit_ids: units.into_iter().map(|u| u.to_string()).collect(),
+    }
+}
+
+/// Fee in minor units: rate per m² × area (cm²) / 10 000 × factor, rounded half up.
+fn fee(rate_minor: i64, area_cm2: i64, numerator: i64, denominator: i64) -> ServiceResult<i64> {
+    let exact = i128::from(rate_minor) * i128::from(area_cm2) * i128::from(numerator);
+    let divisor = 10_000i128 * i128::from(denominator);
+    i64::try_from((exact + divisor / 2) / divisor)
+        .map_err(|_| ServiceError::invalid("fees", "overflow"))
+}
+
+/// A unit's move-in, locked, as `principal` may see it.
+async fn locked(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    unit_id: Uuid,
+) -> ServiceResult<Handover> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {HANDOVER} from handovers where tenant_id = $1 and unit_id = $2 for update"
+    )))
+    .bind(principal.tenant_id)
+    .bind(unit_id)
+    .fetch_optional(conn)
+    .await?
+    .filter(|h: &Handover| principal.can_see_project(h.project_id))
+    .ok_or_else(|| ServiceError::not_found("handover"))
+}
+
+async fn reread(conn: &mut PgConnection, unit_id: Uuid) -> ServiceResult<Handover> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {HANDOVER} from handovers where unit_id = $1"
+    )))
+    .bind(unit_id)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub struct MoveIn {
+    pub pool: PgPool,
+    pub outbox: Outbox,
+}
+
+fn unit_request(v: &mut Validator, request_id: &str, unit_id: &str) -> (String, Uuid) {
+    (v.request_id(request_id), v.uuid("unit_id", unit_id))
+}
+
+impl MoveIn {
+    pub async fn create_batch(
+        &self,
+        principal: &Principal,
+        req: pb::CreateBatchRequest,
+    ) -> ServiceResult<pb::CreateBatchResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let project_id = v.uuid("project_id", &req.project_id);
+        let building_id = v.optional_uuid("building_id", &req.building_id);
+        let name = v.text("name", &req.name, 200);
+        let start = v.date("window_start", &req.window_start);
+        let end = v.date("window_end", &req.window_end);
+        v.check(
+            end >= start,
+            "window_end",
+            "must not be before window_start",
+        );
+        let rate = req
+            .property_fee_per_square_metre_month
+            .clone()
+            .unwrap_or_default();
+        v.check(
+            rate.minor_units >= 0,
+            "property_fee_per_square_metre_month.minor_units",
+            "must not be negative",
+        );
+        v.check(
+            rate.currency.len() == 3,
+            "property_fee_per_square_metre_month.currency",
+            "must be an ISO 4217 code",
+        );
+        let months = v.range("prepaid_months", req.prepaid_months, 1, 24);
+        let cost = req
+            .construction_cost_per_square_metre
+            .clone()
+            .unwrap_or_default();
+        v.check(
+            cost.minor_units >= 0,
+            "construction_cost_per_square_metre.minor_units",
+            "must not be negative",
+        );
+        v.check(
+            cost.currency == rate.currency,
+            "construction_cost_per_square_metre.currency",
+            "must be the fee's currency",
+        );
+        // 2007 Measures for Special Maintenance Funds art. 7: 5-8 % of the construction cost.
+        let fund_bp = v.range("maintenance_fund_bp", req.maintenance_fund_bp, 500, 800);
+        v.finish()?;
+        principal.require_project(project_id)?;
+
+        let mut command =
+            match Command::begin(&self.pool, principal, "CreateBatch", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let tenant = principal.tenant_id;
+        let batch_id = new_id();
+        let batch: Batch = sqlx::query_as(
+            "insert into batches (batch_id, tenant_id, project_id, building_id, name, window_start, window_end, currency,
+                                  property_fee_per_m2_month_minor, prepaid_months, construction_cost_per_m2_minor,
+                                  maintenance_fund_bp)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             returning batch_id, project_id, building_id, name, window_start, window_end, books_ready_at",
+        )
+        .bind(batch_id)
+        .bind(tenant)
+        .bind(project_id)
+        .bind(building_id)
+        .bind(&name)
+        .bind(start)
+        .bind(end)
+        .bind(&rate.currency)
+        .bind(rate.minor_units)
+        .bind(months)
+        .bind(cost.minor_units)
+        .bind(fund_bp)
+        .fetch_one(&mut **command.tx())
+        .await?;
+        // The handover list comes from sales: units under an active contract, not yet in a batch.
+        let contracted: Vec<(Uuid, Uuid, String, i64)> = sqlx::query_as(
+            "select c.unit_id, c.customer_id, c.buyer_name, c.area_cm2 from contracts c
+             where c.tenant_id = $1 and c.project_id = $2 and c.active and ($3::uuid is null or c.building_id = $3)
+               and not exists (select 1 from handovers h where h.unit_id = c.unit_id)
+             order by c.unit_id",
+        )
+        .bind(tenant)
+        .bind(project_id)
+        .bind(building_id)
+        .fetch_all(&mut **command.tx())
+        .await?;
+        if contracted.is_empty() {
+            return Err(ServiceError::precondition(
+                "no contracted unit is waiting for a handover batch here",
+            ));
+        }
+        for (unit_id, customer_id, buyer_name, area) in &contracted {
+            sqlx::query(
+                "insert into handovers (unit_id, tenant_id, batch_id, project_id, customer_id, buyer_name)
+                 values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(unit_id)
+            .bind(tenant)
+            .bind(batch_id)
+            .bind(project_id)
+            .bind(customer_id)
+            .bind(buyer_name)
+            .execute(&mut **command.tx())
+            .await?;
+            let money = |minor_units| {
+                Some(common::Money {
+                    minor_units,
+                    currency: rate.currency.clone(),
+                })
+            };
+            let event = events::UnitAddedToBatch {
+                batch_id: batch_id.to_string(),
+                project_id: project_id.to_string(),
+                unit_id: unit_id.to_string(),
+                customer_id: customer_id.to_string(),
+                window_start: start.to_string(),
+                property_fee: money(fee(rate.minor_units, *area, i64::from(months), 1)?),
+                maintenance_fund: money(fee(cost.minor_units, *area, i64::from(fund_bp), 10_000)?),
+            };
+            let meta = EventMeta::new(tenant, "handover", unit_id).caused_by_request(&request_id);
+            self.outbox.append(command.tx(), meta, &event).await?;
+        }
+        let units = batch_units(command.tx(), batch_id).await?;
+        let response = pb::CreateBatchResponse {
+            batch: Some(batch_proto(batch, units)),
+        };
+        command
+            .commit(&response, Subject::new("batch", batch_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn books_ready(
+        &self,
+        principal: &Principal,
+        req: pb::RecordBooksReadyRequest,
+    ) -> ServiceResult<pb::RecordBooksReadyResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let batch_id = v.uuid("batch_id", &req.batch_id);
+        v.finish()?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "RecordBooksReady", &request_id, &req)
+                .await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let batch: Batch = sqlx::query_as(
+            "update batches set books_ready_at = coalesce(books_ready_at, now()) where tenant_id = $1 and batch_id = $2
+             returning batch_id, project_id, building_id, name, window_start, window_end, books_ready_at",
+        )
+        .bind(principal.tenant_id)
+        .bind(batch_id)
+        .fetch_optional(&mut **command.tx())
+        .await?
+        .filter(|b: &Batch| principal.can_see_project(b.project_id))
+        .ok_or_else(|| ServiceError::not_found("batch"))?;
+        let units = batch_units(command.tx(), batch_id).await?;
+        let response = pb::RecordBooksReadyResponse {
+            batch: Some(batch_proto(batch, units)),
+        };
+        command
+            .commit(&response, Subject::new("batch", batch_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn record_notice(
+        &self,
+        principal: &Principal,
+        req: pb::RecordNoticeRequest,
+    ) -> ServiceResult<pb::RecordNoticeResponse> {
+        let mut v = Validator::new();
+        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
+        v.check(
+            req.kind == "notice" || req.kind == "reminder",
+            "kind",
+            "must be notice or reminder",
+        );
+        let channel = v.text("channel", &req.channel, 32);
+        v.finish()?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "RecordNotice", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        locked(command.tx(), principal, unit_id).await?;
+        sqlx::query("insert into notices (notice_id, tenant_id, unit_id, kind, channel) values ($1, $2, $3, $4, $5)")
+            .bind(new_id())
+            .bind(principal.tenant_id)
+            .bind(unit_id)
+            .bind(&req.kind)
+            .bind(&channel)
+            .execute(&mut **command.tx())
+            .await?;
+        sqlx::query("update handovers set notice_sent_at = coalesce(notice_sent_at, now()) where unit_id = $1")
+            .bind(unit_id)
+            .execute(&mut **command.tx())
+            .await?;
+        let response = pb::RecordNoticeResponse {
+            handover: Some(reread(command.tx(), unit_id).await?.into()),
+        };
+        command
+            .commit(&response, Subject::new("handover", unit_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn check_in(
+        &self,
+        principal: &Principal,
+        req: pb::CheckInRequest,
+    ) -> ServiceResult<pb::CheckInResponse> {
+        let mut v = Validator::new();
+        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
+        let id_number = v.text("id_number", &req.id_number, 32);
+        v.finish()?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "CheckIn", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let handover = locked(command.tx(), principal, unit_id).await?;
+        if handover.notice_sent_at.is_none() {
+            return Err(ServiceError::precondition(
+                "no move-in notice was sent for this unit yet",
+            ));
+        }
+        let expected: Option<String> =
+            sqlx::query_scalar("select buyer_id_hash from contracts where unit_id = $1 and active")
+                .bind(unit_id)
+                .fetch_optional(&mut **command.tx())
+                .await?;
+        if expected.as_deref() != Some(identity_hash(principal.tenant_id, &id_number).as_str()) {
+            return Err(ServiceError::precondition(
+                "the identity document does not match the contract buyer",
+            ));
+        }
+        sqlx::query("update handovers set checked_in_at = coalesce(checked_in_at, now()) where unit_id = $1")
+            .bind(unit_id)
+            .execute(&mut **command.tx())
+            .await?;
+        let response = pb::CheckInResponse {
+            handover: Some(reread(command.tx(), unit_id).await?.into()),
+        };
+        command
+            .commit(&response, Subject::new("handover", unit_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn record_inspection(
+        &self,
+        principal: &Principal,
+        req: pb::RecordInspectionRequest,
+    ) -> ServiceResult<pb::RecordInspectionResponse> {
+        let mut v = Validator::new();
+        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
+        v.check(
+            req.passed == req.defects.is_empty(),
+            "defects",
+            "a passed inspection has none; a failed one at least one",
+        );
+        for (i, d) in req.defects.iter().enumerate() {
+            v.text(&format!("defects[{i}].room"), &d.room, 64);
+            v.text(&format!("defects[{i}].category"), &d.category, 64);
+            v.text(&format!("defects[{i}].description"), &d.description, 2000);
+            v.check(
+                ["minor", "major", "critical"].contains(&d.severity.as_str()),
+                &format!("defects[{i}].severity"),
+                "must be minor, major or critical",
+            );
+        }
+        v.finish()?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "RecordInspection", &request_id, &req)
+                .await?
+            {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let handover = locked(command.tx(), principal, unit_id).await?;
+        if handover.checked_in_at.is_none() {
+            return Err(ServiceError::precondition(
+                "the owner has not checked in at the counter",
+            ));
+        }
+        if handover.inspection_passed_at.is_some() {
+            return Err(ServiceError::precondition(
+                "the unit already passed its inspection",
+            ));
+        }
+        let round = handover.inspection_rounds + 1;
+        let inspection_id = new_id();
+        sqlx::query(
+            "insert into inspections (inspection_id, tenant_id, unit_id, round, passed, inspector) values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(inspection_id)
+        .bind(principal.tenant_id)
+        .bind(unit_id)
+        .bind(round)
+        .bind(req.passed)
+        .bind(&principal.subject)
+        .execute(&mut **command.tx())
+        .await?;
+        let mut found = Vec::with_capacity(req.defects.len());
+        for d in &req.defects {
+            let defect_id = new_id();
+            sqlx::query(
+                "insert into defects (defect_id, tenant_id, inspection_id, unit_id, room, category, description, severity, photo_refs)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(defect_id)
+            .bind(principal.tenant_id)
+            .bind(inspection_id)
+            .bind(unit_id)
+            .bind(&d.room)
+            .bind(&d.category)
+            .bind(&d.description)
+            .bind(&d.severity)
+            .bind(&d.photo_refs)
+            .execute(&mut **command.tx())
+            .await?;
+            found.push(events::DefectFound {
+                defect_id: defect_id.to_string(),
+                room: d.room.clone(),
+                category: d.category.clone(),
+                description: d.description.clone(),
+                severity: d.severity.clone(),
+            });
+        }
+        sqlx::query(
+            "update handovers set inspection_rounds = $2,
+                    inspection_passed_at = case when $3 then now() else null end
+             where unit_id = $1",
+        )
+        .bind(unit_id)
+        .bind(round)
+        .bind(req.passed)
+        .execute(&mut **command.tx())
+        .await?;
+        let event = events::InspectionRecorded {
+            unit_id: unit_id.to_string(),
+            batch_id: handover.batch_id.to_string(),
+            project_id: handover.project_id.to_string(),
+            round,
+            passed: req.passed,
+            defects: found,
+        };
+        let meta =
+            EventMeta::new(principal.tenant_id, "handover", unit_id).caused_by_request(&request_id);
+        self.outbox.append(command.tx(), meta, &event).await?;
+        let response = pb::RecordInspectionResponse {
+            handover: Some(reread(command.tx(), unit_id).await?.into()),
+            round,
+        };
+        command
+            .commit(&response, Subject::new("handover", unit_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn grant_clearance(
+        &self,
+        principal: &Principal,
+        req: pb::GrantKeyClearanceRequest,
+    ) -> ServiceResult<pb::GrantKeyClearanceResponse> {
+        let mut v = Validator::new();
+        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
+        v.finish()?;
+        let mut command = match Command::begin(
+            &self.pool,
+            principal,
+            "GrantKeyClearance",
+            &request_id,
+            &req,
+        )
+        .await?
+        {
+            Claim::Replay(response) => return Ok(response),
+            Claim::Fresh(command) => command,
+        };
+        let handover = locked(command.tx(), principal, unit_id).await?;
+        // The coordinator clears only what handover itself saw pass.
+        if handover.inspection_passed_at.is_none() {
+            return Err(ServiceError::precondition(
+                "clearance refused: the inspection has not passed",
+            ));
+        }
+        sqlx::query(
+            "update handovers set cleared_at = coalesce(cleared_at, now()) where unit_id = $1",
+        )
+        .bind(unit_id)
+        .execute(&mut **command.tx())
+        .await?;
+        let response = pb::GrantKeyClearanceResponse {
+            handover: Some(reread(command.tx(), unit_id).await?.into()),
+        };
+        command
+            .commit(&response, Subject::new("handover", unit_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn release_keys(
+        &self,
+        principal: &Principal,
+        req: pb::ReleaseKeysRequest,
+    ) -> ServiceResult<pb::ReleaseKeysResponse> {
+        let mut v = Validator::new();
+        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
+        let signed_by = v.text("signed_by", &req.signed_by, 200);
+        v.finish()?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "ReleaseKeys", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let handover = locked(command.tx(), principal, unit_id).await?;
+        if handover.keys_released_at.is_some() {
+            return Err(ServiceError::precondition(
+                "the keys were already handed over",
+            ));
+        }
+        if handover.cleared_at.is_none() {
+            let missing = match handover.inspection_passed_at {
+                None => {
+                    "the inspection has not passed and the coordinator has not cleared the unit"
+                }
+                Some(_) => {
+                    "the coordinator has not cleared the unit: handover fees are not settled"
+                }
+            };
+            return Err(ServiceError::precondition(format!(
+                "keys not released: {missing}"
+            )));
+        }
+        sqlx::query(
+            "update handovers set keys_released_at = now(), signed_by = $2 where unit_id = $1",
+        )
+        .bind(unit_id)
+        .bind(&signed_by)
+        .execute(&mut **command.tx())
+        .await?;
+        let mut keys = Vec::new();
+        for kind in KEY_KINDS {
+            for (set, status) in [("owner", "handed_over"), ("spare", "in_office")] {
+                sqlx::query("insert into keys (tenant_id, unit_id, kind, set, status) values ($1, $2, $3, $4, $5)")
+                    .bind(principal.tenant_id)
+                    .bind(unit_id)
+                    .bind(kind)
+                    .bind(set)
+                    .bind(status)
+                    .execute(&mut **command.tx())
+                    .await?;
+                keys.push(pb::KeySet {
+                    kind: kind.into(),
+                    set: set.into(),
+                    status: status.into(),
+                });
+            }
+        }
+        let event = events::KeysReleased {
+            unit_id: unit_id.to_string(),
+            batch_id: handover.batch_id.to_string(),
+        };
+        let meta =
+            EventMeta::new(principal.tenant_id, "handover", unit_id).caused_by_request(&request_id);
+        self.outbox.append(command.tx(), meta, &event).await?;
+        let response = pb::ReleaseKeysResponse {
+            handover: Some(reread(command.tx(), unit_id).await?.into()),
+            keys,
+        };
+        command
+            .commit(&response, Subject::new("handover", unit_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn get(&self, principal: &Principal, unit_id: Uuid) -> ServiceResult<pb::Handover> {
+        let handover: Handover = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {HANDOVER} from handovers where tenant_id = $1 and unit_id = $2"
+        )))
+        .bind(principal.tenant_id)
+        .bind(unit_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .filter(|h: &Handover| principal.can_see_project(h.project_id))
+        .ok_or_else(|| ServiceError::not_found("handover"))?;
+        Ok(handover.into())
+    }
+
+    pub async fn statistics(
+        &self,
+        principal: &Principal,
+        batch_id: Uuid,
+    ) -> ServiceResult<pb::GetBatchStatisticsResponse> {
+        let project: Option<Uuid> = sqlx::query_scalar(
+            "select project_id from batches where tenant_id = $1 and batch_id = $2",
+        )
+        .bind(principal.tenant_id)
+        .bind(batch_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if !project.is_some_and(|p| principal.can_see_project(p)) {
+            return Err(ServiceError::not_found("batch"));
+        }
+        let (units, handed_over, reinspections, days): (i64, i64, i64, Option<i64>) = sqlx::query_as(
+            "select count(*), count(keys_released_at), coalesce(sum(greatest(inspection_rounds - 1, 0)), 0)::bigint,
+                    avg(extract(day from keys_released_at - notice_sent_at))::bigint
+             from handovers where batch_id = $1",
+        )
+        .bind(batch_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let defects: i64 = sqlx::query_scalar(
+            "select count(*) from defects d join handovers h on h.unit_id = d.unit_id where h.batch_id = $1",
+        )
+        .bind(batch_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(pb::GetBatchStatisticsResponse {
+            units: units as i32,
+            handed_over: handed_over as i32,
+            defects: defects as i32,
+            reinspections: reinspections as i32,
+            average_days_notice_to_keys: days.unwrap_or(0) as i32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fees_round_half_up_to_the_fen() {
+        // 3.50 yuan per m² and month × 89.1234 m² × 3 months = 935.7957 yuan → 935.80.
+        assert_eq!(super::fee(350, 891_234, 3, 1).unwrap(), 93_580);
+        // 5 % of 3,000 yuan per m² × 89.1234 m² = 13,368.51 yuan.
+        assert_eq!(
+            super::fee(300_000, 891_234, 500, 10_000).unwrap(),
+            1_336_851
+        );
+    }
+}

@@ -1,0 +1,507 @@
+//! The flagship rule: keys are never handed over until the handover fees are paid and the
+//! inspection passed — whichever comes first — with a failed inspection looping through
+//! maintenance and a re-inspection.
+
+use std::time::Duration;
+
+use anju_e2e::{Authed, TestStack, project_with_building, unit_request, wait_for};
+use anju_kit::Role;
+use anju_proto::{
+    common::Money,
+    finance::{self, finance_service_client::FinanceServiceClient},
+    handover::{self as hv, handover_service_client::HandoverServiceClient},
+    maintenance::{self, maintenance_service_client::MaintenanceServiceClient},
+    saga::{self, saga_service_client::SagaServiceClient},
+    sales::{self as pb, sales_service_client::SalesServiceClient},
+};
+use tonic::Code;
+
+const ID: &str = "44030119900101123X";
+
+fn cny(minor_units: i64) -> Option<Money> {
+    Some(Money {
+        minor_units,
+        currency: "CNY".into(),
+    })
+}
+
+fn day(offset: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8) + chrono::Duration::days(offset))
+        .date_naive()
+        .to_string()
+}
+
+struct MoveIn {
+    stack: TestStack,
+    consultant: SalesServiceClient<Authed>,
+    cashier: FinanceServiceClient<Authed>,
+    counter: HandoverServiceClient<Authed>,
+    operator: SagaServiceClient<Authed>,
+}
+
+impl MoveIn {
+    async fn charges(&self, unit_id: &str, group: &str, n: usize) -> Vec<finance::Charge> {
+        anju_testkit::eventually(
+            Duration::from_secs(15),
+            &format!("{n} charges in {group}"),
+            || {
+                let mut cashier = self.cashier.clone();
+                let (unit_id, group) = (unit_id.to_string(), group.to_string());
+                async move {
+                    let charges: Vec<finance::Charge> = cashier
+                        .list_charges(finance::ListChargesRequest {
+                            unit_id,
+                            page: None,
+                        })
+                        .await?
+                        .into_inner()
+                        .charges
+                        .into_iter()
+                        .filter(|c| c.settlement_group.starts_with(&group))
+                        .collect();
+                    Ok((charges.len() >= n).then_some(charges))
+                }
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn pay_all(&mut self, charges: &[finance::Charge], reference: &str) {
+        for (n, charge) in charges.iter().enumerate() {
+            self.cashier
+                .record_payment(finance::RecordPaymentRequest {
+                    request_id: format!("pay-{reference}-{n}"),
+                    charge_id: charge.charge_id.clone(),
+                    amount: charge.outstanding.clone(),
+                    method: finance::PaymentMethod::BankCard as i32,
+                    external_reference: format!("{reference}-{n}"),
+                    received_on: day(0),
+                    cashier_id: String::new(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    /// A unit sold through subscription and a full-payment contract.
+    async fn sold_unit(
+        &mut self,
+        building: &str,
+        project: &str,
+        number: &str,
+        phone: &str,
+    ) -> String {
+        let mut manager = self.stack.sales_as("manager.zhao", &[Role::SalesManager]);
+        let unit = manager
+            .register_unit(unit_request(building, number))
+            .await
+            .unwrap()
+            .into_inner()
+            .unit
+            .unwrap();
+        let customer = self
+            .consultant
+            .record_visit(pb::RecordVisitRequest {
+                request_id: format!("visit-{number}"),
+                project_id: project.into(),
+                phone: phone.into(),
+                name: format!("Owner {number}"),
+                channel: pb::VisitChannel::WalkIn as i32,
+                note: String::new(),
+                referrer_phone: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .customer
+            .unwrap();
+        let subscription = self
+            .consultant
+            .sign_subscription(pb::SignSubscriptionRequest {
+                request_id: format!("sub-{number}"),
+                unit_id: unit.unit_id.clone(),
+                customer_id: customer.customer_id,
+                price: cny(235_000_000),
+                small_deposit: cny(5_000_000),
+                full_deposit: cny(20_000_000),
+                top_up_due_on: day(7),
+                id_number: ID.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .subscription
+            .unwrap();
+        let deposits = self.charges(&unit.unit_id, "subscription:", 2).await;
+        self.pay_all(&deposits, &format!("DEP-{number}")).await;
+        let consultant = self.consultant.clone();
+        wait_for(
+            Duration::from_secs(15),
+            "the subscription to be confirmed",
+            || {
+                let mut consultant = consultant.clone();
+                let subscription_id = subscription.subscription_id.clone();
+                async move {
+                    let s = consultant
+                        .get_subscription(pb::GetSubscriptionRequest { subscription_id })
+                        .await?
+                        .into_inner()
+                        .subscription
+                        .unwrap();
+                    Ok(s.status == pb::SubscriptionStatus::Confirmed as i32)
+                }
+            },
+        )
+        .await
+        .unwrap();
+        self.consultant
+            .sign_contract(pb::SignContractRequest {
+                request_id: format!("contract-{number}"),
+                subscription_id: subscription.subscription_id,
+                id_number: ID.into(),
+                contract_area: unit.forecast_area,
+                payment_method: pb::PaymentMethod::FullPayment as i32,
+                down_payment: cny(235_000_000),
+                down_payment_due_on: day(14),
+                instalments: Vec::new(),
+                homes_owned: 0,
+            })
+            .await
+            .unwrap();
+        unit.unit_id
+    }
+
+    async fn handover(&mut self, unit_id: &str) -> hv::Handover {
+        self.counter
+            .get_handover(hv::GetHandoverRequest {
+                unit_id: unit_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .handover
+            .unwrap()
+    }
+
+    async fn wait_cleared(&self, unit_id: &str) {
+        let counter = self.counter.clone();
+        wait_for(
+            Duration::from_secs(15),
+            "the coordinator's clearance",
+            || {
+                let mut counter = counter.clone();
+                let unit_id = unit_id.to_string();
+                async move {
+                    let h = counter
+                        .get_handover(hv::GetHandoverRequest { unit_id })
+                        .await?
+                        .into_inner()
+                        .handover
+                        .unwrap();
+                    Ok(h.cleared)
+                }
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn inspect(
+        &mut self,
+        unit_id: &str,
+        request: &str,
+        defects: Vec<hv::Defect>,
+    ) -> Result<hv::RecordInspectionResponse, tonic::Status> {
+        self.counter
+            .record_inspection(hv::RecordInspectionRequest {
+                request_id: request.into(),
+                unit_id: unit_id.into(),
+                passed: defects.is_empty(),
+                defects,
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn release(
+        &mut self,
+        unit_id: &str,
+        request: &str,
+    ) -> Result<hv::ReleaseKeysResponse, tonic::Status> {
+        self.counter
+            .release_keys(hv::ReleaseKeysRequest {
+                request_id: request.into(),
+                unit_id: unit_id.into(),
+                signed_by: "owner-signature-ref".into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+fn defect(room: &str, category: &str) -> hv::Defect {
+    hv::Defect {
+        room: room.into(),
+        category: category.into(),
+        description: "water stain on the ceiling".into(),
+        severity: "major".into(),
+        photo_refs: vec!["photo://inspection/1.jpg".into()],
+    }
+}
+
+#[tokio::test]
+async fn keys_only_after_fees_and_inspection_in_any_order() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+    let (project, building) = project_with_building(&mut manager, "MOVE-1").await.unwrap();
+    let mut j = MoveIn {
+        consultant: stack.sales_as("consultant.li", &[Role::SalesConsultant]),
+        cashier: FinanceServiceClient::new(stack.authed_with(
+            "finance",
+            &anju_testkit::token_for(stack.tenant, "cashier.wu", &[Role::Cashier]),
+        )),
+        counter: HandoverServiceClient::new(stack.authed("handover", &[Role::CustomerService])),
+        operator: SagaServiceClient::new(stack.authed("saga", &[Role::Operator])),
+        stack,
+    };
+    let a = j
+        .sold_unit(&building, &project, "0301", "13800000301")
+        .await;
+    let b = j
+        .sold_unit(&building, &project, "0302", "13800000302")
+        .await;
+    let c = j
+        .sold_unit(&building, &project, "0303", "13800000303")
+        .await;
+
+    // Once handover has learnt the three contracts from sales' events.
+    let pool = sqlx::PgPool::connect(&j.stack.settings.database_url("handover"))
+        .await
+        .unwrap();
+    wait_for(
+        Duration::from_secs(15),
+        "handover to learn the three contracts",
+        || {
+            let pool = pool.clone();
+            async move {
+                let n: i64 = sqlx::query_scalar("select count(*) from contracts where active")
+                    .fetch_one(&pool)
+                    .await?;
+                Ok(n == 3)
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let batch = j
+        .counter
+        .create_batch(hv::CreateBatchRequest {
+            request_id: "batch-1".into(),
+            project_id: project.clone(),
+            building_id: building.clone(),
+            name: "Tower 1, first handover".into(),
+            window_start: day(30),
+            window_end: day(44),
+            property_fee_per_square_metre_month: cny(350),
+            prepaid_months: 3,
+            construction_cost_per_square_metre: cny(300_000),
+            maintenance_fund_bp: 500,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .batch
+        .expect("a batch");
+    assert_eq!(batch.unit_ids.len(), 3);
+    assert_eq!(
+        batch.plan_due_on,
+        day(30)
+            .parse::<chrono::NaiveDate>()
+            .unwrap()
+            .checked_sub_months(chrono::Months::new(1))
+            .unwrap()
+            .to_string()
+    );
+
+    // Fees: 3.50 yuan/m²·month × 89 m² × 3 months, and 5 % of 3,000 yuan/m² × 89 m².
+    let fees_a = j.charges(&a, "handover:", 2).await;
+    let total: i64 = fees_a
+        .iter()
+        .map(|f| f.amount.clone().unwrap().minor_units)
+        .sum();
+    assert_eq!(total, 350 * 89 * 3 + 300_000 * 89 * 5 / 100);
+    let notice = j.handover(&a).await;
+    assert!(
+        notice.notice_sent || {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            j.handover(&a).await.notice_sent
+        }
+    );
+
+    // The counter: identity checked against the contract buyer.
+    for unit in [&a, &b, &c] {
+        let status = j
+            .counter
+            .check_in(hv::CheckInRequest {
+                request_id: format!("wrong-id-{unit}"),
+                unit_id: unit.to_string(),
+                id_number: "110101199001011234".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        j.counter
+            .check_in(hv::CheckInRequest {
+                request_id: format!("check-in-{unit}"),
+                unit_id: unit.to_string(),
+                id_number: ID.to_lowercase(),
+            })
+            .await
+            .unwrap();
+    }
+
+    // A: fees first, then a passed inspection → cleared → keys.
+    let err = j.release(&a, "early").await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().starts_with("keys not released"),
+        "{}",
+        err.message()
+    );
+    j.pay_all(&fees_a, "FEES-A").await;
+    j.inspect(&a, "inspect-a-1", vec![]).await.unwrap();
+    j.wait_cleared(&a).await;
+    let keys = j.release(&a, "keys-a").await.unwrap();
+    assert_eq!(
+        keys.keys.len(),
+        10,
+        "five kinds, an owner set and a spare set"
+    );
+
+    // B: the inspection fails first (defects go to maintenance), passes on re-inspection,
+    // and only then are the fees paid.
+    let round = j
+        .inspect(
+            &b,
+            "inspect-b-1",
+            vec![
+                defect("bathroom", "waterproofing"),
+                defect("kitchen", "plumbing"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(round.round, 1);
+    let dispatcher = MaintenanceServiceClient::new(
+        j.stack
+            .authed("maintenance", &[Role::MaintenanceDispatcher]),
+    );
+    wait_for(
+        Duration::from_secs(15),
+        "two repair requests from the failed inspection",
+        || {
+            let mut dispatcher = dispatcher.clone();
+            async move {
+                let orders = dispatcher
+                    .list_work_orders(maintenance::ListWorkOrdersRequest::default())
+                    .await?
+                    .into_inner()
+                    .work_orders;
+                Ok(orders
+                    .iter()
+                    .filter(|o| o.source == maintenance::RepairSource::Inspection as i32)
+                    .count()
+                    == 2)
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let round = j.inspect(&b, "inspect-b-2", vec![]).await.unwrap();
+    assert_eq!(round.round, 2);
+    assert!(
+        j.release(&b, "keys-b-early").await.is_err(),
+        "inspection passed but fees unpaid"
+    );
+    let fees_b = j.charges(&b, "handover:", 2).await;
+    j.pay_all(&fees_b, "FEES-B").await;
+    j.wait_cleared(&b).await;
+    j.release(&b, "keys-b").await.unwrap();
+
+    // C: passes the inspection but never pays: no keys, and the refusal says why.
+    j.inspect(&c, "inspect-c-1", vec![]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let err = j.release(&c, "keys-c").await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("fees are not settled"),
+        "{}",
+        err.message()
+    );
+    assert!(!j.handover(&c).await.keys_released);
+
+    let stats = j
+        .counter
+        .get_batch_statistics(hv::GetBatchStatisticsRequest {
+            batch_id: batch.batch_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            stats.units,
+            stats.handed_over,
+            stats.defects,
+            stats.reinspections
+        ),
+        (3, 2, 2, 1)
+    );
+
+    // The coordinator's view: two move-ins ended with keys, one waits for its fees.
+    let sagas = j
+        .operator
+        .list_sagas(saga::ListSagasRequest {
+            flow: "move_in".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .sagas;
+    let mut states: Vec<(String, String)> = sagas
+        .iter()
+        .map(|s| (s.key.clone(), s.state.clone()))
+        .collect();
+    states.sort();
+    let mut expected = vec![
+        (a.clone(), "keys_released".to_string()),
+        (b.clone(), "keys_released".to_string()),
+        (c.clone(), "awaiting_fees".to_string()),
+    ];
+    expected.sort();
+    wait_for(Duration::from_secs(10), "the move-in sagas", || {
+        let mut operator = j.operator.clone();
+        let expected = expected.clone();
+        async move {
+            let sagas = operator
+                .list_sagas(saga::ListSagasRequest {
+                    flow: "move_in".into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .sagas;
+            let mut states: Vec<(String, String)> = sagas
+                .iter()
+                .map(|s| (s.key.clone(), s.state.clone()))
+                .collect();
+            states.sort();
+            Ok(states == expected)
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("move-in sagas: {states:?}"));
+    j.stack.stop().await.unwrap();
+}
