@@ -9,6 +9,7 @@ use anju_proto::{
     finance::{self, finance_service_client::FinanceServiceClient},
     handover::{self, handover_service_client::HandoverServiceClient},
     maintenance::{self, maintenance_service_client::MaintenanceServiceClient},
+    maintenance::{ListWorkOrdersRequest, RepairSource},
     saga::{self, saga_service_client::SagaServiceClient},
     sales::{self, sales_service_client::SalesServiceClient},
 };
@@ -168,7 +169,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
 
     step(
         4,
-        "The cashier bills a quarter's property fee; a retried call bills nothing twice",
+        "The cashier bills a renovation management fee; a retried call bills nothing twice",
     );
     let mut finance = FinanceServiceClient::new(demo.client("finance", &[Role::Cashier])?);
     let fee = finance::IssueChargeRequest {
@@ -176,12 +177,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         project_id: project.project_id.clone(),
         unit_id: units[0].unit_id.clone(),
         payer_id: "owner-wang".into(),
-        purpose: finance::ChargePurpose::PropertyFee as i32,
+        purpose: finance::ChargePurpose::RenovationFee as i32,
         amount: Some(Money {
-            minor_units: 89 * 350 * 3,
+            minor_units: 89 * 300,
             currency: "CNY".into(),
         }),
-        business_key: format!("handover:{}:property_fee", units[0].unit_id),
+        business_key: format!("renovation:{}:management_fee", units[0].unit_id),
         ..Default::default()
     };
     let first = finance
@@ -305,6 +306,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
 
     sale(&demo, &project, &units[1]).await?;
+    move_in(&demo, &project, &units).await?;
 
     println!("\ndemo complete: every step above ran against the live services.");
     Ok(())
@@ -539,5 +541,364 @@ async fn sale(demo: &Demo, project: &sales::Project, unit: &sales::Unit) -> anyh
             s.flow, s.state, s.open_commands
         );
     }
+    Ok(())
+}
+
+/// A demo identity document number, derived from the buyer's phone.
+fn id_number(phone: &str) -> String {
+    format!("4403011990010{}", &phone[phone.len().saturating_sub(5)..])
+}
+
+/// Sells a unit without narration: visit, subscription, deposits paid, full-payment contract.
+async fn sell(
+    demo: &Demo,
+    project: &sales::Project,
+    unit: &sales::Unit,
+    phone: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let mut consultant = SalesServiceClient::new(demo.client("sales", &[Role::SalesConsultant])?);
+    let mut cashier = FinanceServiceClient::new(demo.client("finance", &[Role::Cashier])?);
+    let money = |minor_units: i64| {
+        Some(Money {
+            minor_units,
+            currency: "CNY".into(),
+        })
+    };
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let customer = consultant
+        .record_visit(sales::RecordVisitRequest {
+            request_id: demo.request_id(&format!("visit-{phone}")),
+            project_id: project.project_id.clone(),
+            phone: phone.into(),
+            name: name.into(),
+            channel: sales::VisitChannel::Referral as i32,
+            note: String::new(),
+            referrer_phone: String::new(),
+        })
+        .await?
+        .into_inner()
+        .customer
+        .context("no customer")?;
+    let price = unit.list_price.as_ref().map_or(0, |m| m.minor_units);
+    let subscription = consultant
+        .sign_subscription(sales::SignSubscriptionRequest {
+            request_id: demo.request_id(&format!("subscription-{phone}")),
+            unit_id: unit.unit_id.clone(),
+            customer_id: customer.customer_id,
+            price: money(price),
+            small_deposit: money(5_000_000),
+            full_deposit: money(20_000_000),
+            top_up_due_on: (today + chrono::Duration::days(7)).to_string(),
+            id_number: id_number(phone),
+        })
+        .await?
+        .into_inner()
+        .subscription
+        .context("no subscription")?;
+    for (n, charge) in charges_of(&cashier, &unit.unit_id, 2)
+        .await?
+        .iter()
+        .enumerate()
+    {
+        cashier
+            .record_payment(finance::RecordPaymentRequest {
+                request_id: demo.request_id(&format!("deposit-{phone}-{n}")),
+                charge_id: charge.charge_id.clone(),
+                amount: charge.outstanding.clone(),
+                method: finance::PaymentMethod::BankCard as i32,
+                external_reference: format!("CARD-{}-{n}", subscription.subscription_id),
+                received_on: today.to_string(),
+                cashier_id: String::new(),
+            })
+            .await?;
+    }
+    unit_becomes(&consultant, &unit.unit_id, sales::UnitStatus::Subscribed).await?;
+    consultant
+        .sign_contract(sales::SignContractRequest {
+            request_id: demo.request_id(&format!("contract-{phone}")),
+            subscription_id: subscription.subscription_id,
+            id_number: id_number(phone),
+            contract_area: unit.forecast_area,
+            payment_method: sales::PaymentMethod::FullPayment as i32,
+            down_payment: money(price),
+            down_payment_due_on: (today + chrono::Duration::days(14)).to_string(),
+            instalments: Vec::new(),
+            homes_owned: 1,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The flagship rule: keys only after the fees are paid and the inspection passed.
+async fn move_in(
+    demo: &Demo,
+    project: &sales::Project,
+    units: &[sales::Unit],
+) -> anyhow::Result<()> {
+    step(
+        10,
+        "Two more units are sold; a handover batch opens a month ahead of its window",
+    );
+    sell(
+        demo,
+        project,
+        &units[0],
+        &format!("139{}", demo.run),
+        "Li Wei",
+    )
+    .await?;
+    sell(
+        demo,
+        project,
+        &units[2],
+        &format!("137{}", demo.run),
+        "Chen Jing",
+    )
+    .await?;
+    let mut counter =
+        HandoverServiceClient::new(demo.client("handover", &[Role::CustomerService])?);
+    let project_id = project.project_id.clone();
+    wait_until("handover to learn the three contracts", || {
+        let mut counter = counter.clone();
+        let project_id = project_id.clone();
+        async move {
+            let listed = counter
+                .list_units(handover::ListUnitsRequest {
+                    project_id,
+                    page: None,
+                })
+                .await?
+                .into_inner()
+                .units;
+            Ok((listed.iter().filter(|u| u.contracted).count() == 3).then_some(()))
+        }
+    })
+    .await?;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let money = |minor_units: i64| {
+        Some(Money {
+            minor_units,
+            currency: "CNY".into(),
+        })
+    };
+    let batch = counter
+        .create_batch(handover::CreateBatchRequest {
+            request_id: demo.request_id("batch"),
+            project_id: project.project_id.clone(),
+            building_id: String::new(),
+            name: "Harbour View, first handover".into(),
+            window_start: (today + chrono::Duration::days(35)).to_string(),
+            window_end: (today + chrono::Duration::days(49)).to_string(),
+            property_fee_per_square_metre_month: money(350),
+            prepaid_months: 3,
+            construction_cost_per_square_metre: money(300_000),
+            maintenance_fund_bp: 500,
+        })
+        .await?
+        .into_inner()
+        .batch
+        .context("no batch")?;
+    println!(
+        "    batch window {} to {}; plan due {}, notices due {}; {} units",
+        batch.window_start,
+        batch.window_end,
+        batch.plan_due_on,
+        batch.notices_due_on,
+        batch.unit_ids.len()
+    );
+    let cashier = FinanceServiceClient::new(demo.client("finance", &[Role::Cashier])?);
+    let names = ["Li Wei (1801)", "Wang Fang (1802)", "Chen Jing (2203)"];
+    let ids = [
+        id_number(&format!("139{}", demo.run)),
+        "44030119900101123X".to_string(),
+        id_number(&format!("137{}", demo.run)),
+    ];
+    let mut fees = Vec::new();
+    for (n, unit) in units.iter().enumerate() {
+        let unit_fees = wait_until("the handover fees", || {
+            let cashier = cashier.clone();
+            let unit_id = unit.unit_id.clone();
+            async move {
+                let charges: Vec<finance::Charge> = charges_of(&cashier, &unit_id, 0)
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.settlement_group == format!("handover:{unit_id}"))
+                    .collect();
+                Ok((charges.len() == 2).then_some(charges))
+            }
+        })
+        .await?;
+        let total: i64 = unit_fees
+            .iter()
+            .map(|c| c.amount.as_ref().map_or(0, |m| m.minor_units))
+            .sum();
+        println!(
+            "    {}: property fee (3 months) + maintenance fund = {}; notice sent",
+            names[n],
+            cny(total)
+        );
+        fees.push(unit_fees);
+        counter
+            .check_in(handover::CheckInRequest {
+                request_id: demo.request_id(&format!("check-in-{n}")),
+                unit_id: unit.unit_id.clone(),
+                id_number: ids[n].clone(),
+            })
+            .await?;
+    }
+    let pay = |n: usize| {
+        let mut cashier = cashier.clone();
+        let charges = fees[n].clone();
+        let request = demo.request_id(&format!("fees-{n}"));
+        async move {
+            for (i, charge) in charges.iter().enumerate() {
+                cashier
+                    .record_payment(finance::RecordPaymentRequest {
+                        request_id: format!("{request}-{i}"),
+                        charge_id: charge.charge_id.clone(),
+                        amount: charge.outstanding.clone(),
+                        method: finance::PaymentMethod::Alipay as i32,
+                        external_reference: format!("ALI-{}", charge.charge_id),
+                        received_on: today.to_string(),
+                        cashier_id: String::new(),
+                    })
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    let inspect = |n: usize, round: u32, defects: Vec<handover::Defect>| {
+        let mut counter = counter.clone();
+        let request = demo.request_id(&format!("inspect-{n}-{round}"));
+        let unit_id = units[n].unit_id.clone();
+        async move {
+            counter
+                .record_inspection(handover::RecordInspectionRequest {
+                    request_id: request,
+                    unit_id,
+                    passed: defects.is_empty(),
+                    defects,
+                })
+                .await?;
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    let cleared = |n: usize| {
+        let counter = counter.clone();
+        let unit_id = units[n].unit_id.clone();
+        wait_until("the coordinator's clearance", move || {
+            let mut counter = counter.clone();
+            let unit_id = unit_id.clone();
+            async move {
+                let h = counter
+                    .get_handover(handover::GetHandoverRequest { unit_id })
+                    .await?
+                    .into_inner()
+                    .handover;
+                Ok(h.filter(|h| h.cleared).map(|_| ()))
+            }
+        })
+    };
+
+    step(
+        11,
+        "Li Wei pays the fees and passes the joint inspection at once",
+    );
+    pay(0).await?;
+    inspect(0, 1, Vec::new()).await?;
+    cleared(0).await?;
+    println!("    fees settled + inspection passed → the coordinator cleared 1801");
+
+    step(
+        12,
+        "Wang Fang's inspection finds two defects; maintenance repairs, a re-inspection passes",
+    );
+    let defect = |room: &str, category: &str, description: &str| handover::Defect {
+        room: room.into(),
+        category: category.into(),
+        description: description.into(),
+        severity: "major".into(),
+        photo_refs: vec![format!("photo://{room}.jpg")],
+    };
+    inspect(
+        1,
+        1,
+        vec![
+            defect(
+                "master bathroom",
+                "waterproofing",
+                "damp patch under the window",
+            ),
+            defect(
+                "living room",
+                "doors_windows",
+                "balcony door does not close",
+            ),
+        ],
+    )
+    .await?;
+    let dispatcher =
+        MaintenanceServiceClient::new(demo.client("maintenance", &[Role::MaintenanceDispatcher])?);
+    let unit_1802 = units[1].unit_id.clone();
+    let orders = wait_until("repair requests from the inspection", || {
+        let mut dispatcher = dispatcher.clone();
+        let unit_id = unit_1802.clone();
+        async move {
+            let orders: Vec<_> = dispatcher
+                .list_work_orders(ListWorkOrdersRequest::default())
+                .await?
+                .into_inner()
+                .work_orders
+                .into_iter()
+                .filter(|o| o.unit_id == unit_id && o.source == RepairSource::Inspection as i32)
+                .collect();
+            Ok((orders.len() == 2).then_some(orders))
+        }
+    })
+    .await?;
+    for order in &orders {
+        println!(
+            "    repair request {}: {}",
+            order.category, order.description
+        );
+    }
+    inspect(1, 2, Vec::new()).await?;
+    println!("    re-inspection (round 2) passed; the fees are paid after it");
+    pay(1).await?;
+    cleared(1).await?;
+
+    step(
+        13,
+        "Chen Jing passes the inspection but has not paid; the counter tries to hand over keys",
+    );
+    inspect(2, 1, Vec::new()).await?;
+    for (n, unit) in units.iter().enumerate() {
+        let released = counter
+            .release_keys(handover::ReleaseKeysRequest {
+                request_id: demo.request_id(&format!("keys-{n}")),
+                unit_id: unit.unit_id.clone(),
+                signed_by: format!("signature of {}", names[n]),
+            })
+            .await;
+        match released {
+            Ok(r) => println!(
+                "    {:<18} KEYS HANDED OVER ({} key sets, owner signed)",
+                names[n],
+                r.into_inner().keys.len()
+            ),
+            Err(status) => println!("    {:<18} no keys — {}", names[n], status.message()),
+        }
+    }
+    let stats = counter
+        .get_batch_statistics(handover::GetBatchStatisticsRequest {
+            batch_id: batch.batch_id,
+        })
+        .await?
+        .into_inner();
+    println!(
+        "    batch: {} of {} units handed over, {} defect(s), {} re-inspection(s)",
+        stats.handed_over, stats.units, stats.defects, stats.reinspections
+    );
     Ok(())
 }

@@ -12,6 +12,7 @@ pub struct HandoverUnit {
     pub building_id: Uuid,
     pub unit_number: String,
     pub forecast_area_cm2: i64,
+    pub buyer_name: Option<String>,
 }
 
 impl From<HandoverUnit> for pb::HandoverUnit {
@@ -24,14 +25,17 @@ impl From<HandoverUnit> for pb::HandoverUnit {
             forecast_area: Some(common::Area {
                 square_centimetres: u.forecast_area_cm2,
             }),
+            contracted: u.buyer_name.is_some(),
+            buyer_name: u.buyer_name.unwrap_or_default(),
         }
     }
 }
 
 pub async fn unit(pool: &PgPool, tenant: Uuid, unit_id: Uuid) -> ServiceResult<HandoverUnit> {
     sqlx::query_as(
-        "select unit_id, project_id, building_id, unit_number, forecast_area_cm2
-         from units where tenant_id = $1 and unit_id = $2",
+        "select u.unit_id, u.project_id, u.building_id, u.unit_number, u.forecast_area_cm2, c.buyer_name
+         from units u left join contracts c on c.unit_id = u.unit_id and c.active
+         where u.tenant_id = $1 and u.unit_id = $2",
     )
     .bind(tenant)
     .bind(unit_id)
@@ -47,9 +51,10 @@ pub async fn units(
     page: Page,
 ) -> ServiceResult<(Vec<HandoverUnit>, String)> {
     let rows: Vec<HandoverUnit> = sqlx::query_as(
-        "select unit_id, project_id, building_id, unit_number, forecast_area_cm2
-         from units where tenant_id = $1 and project_id = $2 and unit_id > $3
-         order by unit_id limit $4",
+        "select u.unit_id, u.project_id, u.building_id, u.unit_number, u.forecast_area_cm2, c.buyer_name
+         from units u left join contracts c on c.unit_id = u.unit_id and c.active
+         where u.tenant_id = $1 and u.project_id = $2 and u.unit_id > $3
+         order by u.unit_id limit $4",
     )
     .bind(tenant)
     .bind(project_id)
