@@ -31,18 +31,24 @@ fn settings_with_endpoints(
     settings.clone()
 }
 
-/// Resolves `all` or one service name to the list of services to run.
+/// Resolves `all`, one service name or a comma-separated list to the services to run.
 pub fn targets(target: &str) -> anyhow::Result<Vec<&'static str>> {
-    match target {
-        "all" => Ok(SERVICES.to_vec()),
-        one => match SERVICES.iter().find(|s| **s == one) {
-            Some(name) => Ok(vec![*name]),
+    if target == "all" {
+        return Ok(SERVICES.to_vec());
+    }
+    // One service, or several separated by commas (`sales,finance`).
+    let mut names = Vec::new();
+    for one in target.split(',').map(str::trim) {
+        match SERVICES.iter().find(|s| **s == one) {
+            Some(name) if !names.contains(name) => names.push(*name),
+            Some(_) => {}
             None => bail!(
-                "unknown target {one:?}; expected all or one of {}",
+                "unknown target {one:?}; expected all, or services among {}",
                 SERVICES.join(", ")
             ),
-        },
+        }
     }
+    Ok(names)
 }
 
 macro_rules! start_service {

@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Run one service, or all of them in one process.
     Serve {
-        /// sales, finance, handover, maintenance, complaints, title, saga, or all.
+        /// all, one of sales, finance, handover, maintenance, complaints, title, saga, or several (sales,finance).
         #[arg(long, default_value = "all")]
         target: String,
     },
