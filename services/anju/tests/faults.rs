@@ -453,3 +453,274 @@ fn unit_area() -> Option<anju_proto::common::Area> {
         square_centimetres: 850_000,
     })
 }
+
+/// Everything up to a subscription whose small deposit is paid, on a project whose unpaid
+/// subscriptions lapse at the start of the next minute (at least 10 s away).
+async fn subscription_lapsing_soon(
+    base: u16,
+    tenant: uuid::Uuid,
+) -> (String, String, chrono::DateTime<chrono::Utc>) {
+    let at = |service: &str, subject: &str, roles: &[Role]| {
+        let port = base
+            + anju_kit::config::SERVICES
+                .iter()
+                .position(|s| *s == service)
+                .unwrap() as u16;
+        client::authed(
+            "127.0.0.1",
+            port,
+            &anju_testkit::token_for(tenant, subject, roles),
+        )
+        .unwrap()
+    };
+    let mut manager = SalesServiceClient::new(at("sales", "manager", &[Role::SalesManager]));
+    let mut consultant =
+        SalesServiceClient::new(at("sales", "consultant", &[Role::SalesConsultant]));
+    let mut cashier = FinanceServiceClient::new(at("finance", "cashier", &[Role::Cashier]));
+    let project = manager
+        .create_project(pb::CreateProjectRequest {
+            request_id: "p".into(),
+            code: "TIMER-1".into(),
+            name: "Timer".into(),
+            city: "Shenzhen".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap();
+    // Lapse at the start of the next minute of the due day (project time), ≥ 10 s from now.
+    let now = chrono::Utc::now() + chrono::Duration::hours(8);
+    let mut minutes =
+        chrono::Timelike::hour(&now) as i32 * 60 + chrono::Timelike::minute(&now) as i32 + 1;
+    if chrono::Timelike::second(&now) > 50 {
+        minutes += 1;
+    }
+    let mut policy = manager
+        .get_project_policy(pb::GetProjectPolicyRequest {
+            project_id: project.project_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    policy.lapse_after_minutes = minutes;
+    manager
+        .set_project_policy(pb::SetProjectPolicyRequest {
+            request_id: "policy".into(),
+            policy: Some(policy),
+        })
+        .await
+        .unwrap();
+    let building = manager
+        .create_building(pb::CreateBuildingRequest {
+            request_id: "b".into(),
+            project_id: project.project_id.clone(),
+            name: "T1".into(),
+            floors: 20,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .building
+        .unwrap();
+    let unit = manager
+        .register_unit(pb::RegisterUnitRequest {
+            request_id: "u".into(),
+            building_id: building.building_id,
+            unit_number: "0601".into(),
+            floor: 6,
+            layout: "2房1廳".into(),
+            forecast_area: unit_area(),
+            list_price: cny(200_000_000),
+            orientation: "south".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .unit
+        .unwrap();
+    let customer = consultant
+        .record_visit(pb::RecordVisitRequest {
+            request_id: "v".into(),
+            project_id: project.project_id,
+            phone: "13900139000".into(),
+            name: "Zhao Lei".into(),
+            channel: pb::VisitChannel::Hotline as i32,
+            note: String::new(),
+            referrer_phone: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    let subscription = consultant
+        .sign_subscription(pb::SignSubscriptionRequest {
+            request_id: "s".into(),
+            unit_id: unit.unit_id.clone(),
+            customer_id: customer.customer_id,
+            price: cny(200_000_000),
+            small_deposit: cny(5_000_000),
+            full_deposit: cny(20_000_000),
+            top_up_due_on: day(0),
+            id_number: ID.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    let lapses_at =
+        chrono::DateTime::from_timestamp(subscription.lapses_at.unwrap().seconds, 0).unwrap();
+    let small: Vec<finance::Charge> = charges(&cashier, &unit.unit_id, "subscription:", 2)
+        .await
+        .into_iter()
+        .filter(|c| c.settlement_group.ends_with(":small_deposit"))
+        .collect();
+    pay(&mut cashier, &small, "SMALL").await;
+    (unit.unit_id, subscription.subscription_id, lapses_at)
+}
+
+#[tokio::test]
+async fn a_timer_due_while_the_coordinator_is_down_fires_once_after_restart() {
+    let settings = anju_testkit::settings();
+    let base = base_port();
+    let env: Vec<(String, String)> = [
+        (
+            "ANJU_DATABASE_NAME_PREFIX",
+            settings.database.name_prefix.clone(),
+        ),
+        ("ANJU_NATS_PREFIX", settings.nats.prefix.clone()),
+        ("ANJU_GRPC_BASE_PORT", base.to_string()),
+        ("RUST_LOG", "error".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let others = "sales,finance,handover,maintenance,complaints,title";
+    let mut procs = Processes {
+        services: Processes::spawn(&env, others),
+        coordinator: Processes::spawn(&env, "saga"),
+        env: env.clone(),
+    };
+    procs.wait_serving().await;
+    let tenant = uuid::Uuid::now_v7();
+    let (unit_id, subscription_id, lapses_at) = subscription_lapsing_soon(base, tenant).await;
+    let port = |service: &str| {
+        base + anju_kit::config::SERVICES
+            .iter()
+            .position(|s| *s == service)
+            .unwrap() as u16
+    };
+    let operator = SagaServiceClient::new(
+        client::authed(
+            "127.0.0.1",
+            port("saga"),
+            &anju_testkit::token_for(tenant, "operator", &[Role::Operator]),
+        )
+        .unwrap(),
+    );
+    // The lapse timer is set once the small deposit is paid; then the coordinator dies.
+    eventually(WAIT, "the saga to wait for the top-up", || {
+        let mut operator = operator.clone();
+        async move {
+            let sagas = operator
+                .list_sagas(saga::ListSagasRequest::default())
+                .await?
+                .into_inner()
+                .sagas;
+            Ok(sagas
+                .iter()
+                .any(|s| s.state == "awaiting_top_up")
+                .then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    Processes::kill(&mut procs.coordinator);
+    let wait = (lapses_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default()
+        + Duration::from_secs(2);
+    tokio::time::sleep(wait).await;
+    procs.coordinator = Processes::spawn(&env, "saga");
+    procs.wait_serving().await;
+
+    let sales = SalesServiceClient::new(
+        client::authed(
+            "127.0.0.1",
+            port("sales"),
+            &anju_testkit::token_for(tenant, "manager", &[Role::SalesManager]),
+        )
+        .unwrap(),
+    );
+    eventually(WAIT, "the subscription to lapse after the restart", || {
+        let mut sales = sales.clone();
+        let subscription_id = subscription_id.clone();
+        async move {
+            let Ok(answer) = sales
+                .get_subscription(pb::GetSubscriptionRequest { subscription_id })
+                .await
+            else {
+                return Ok(None);
+            };
+            let lapsed = answer
+                .into_inner()
+                .subscription
+                .is_some_and(|s| s.status == pb::SubscriptionStatus::Lapsed as i32);
+            Ok(lapsed.then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    let detail = eventually(WAIT, "the saga to end", || {
+        let mut operator = operator.clone();
+        async move {
+            let Ok(listed) = operator.list_sagas(saga::ListSagasRequest::default()).await else {
+                return Ok(None);
+            };
+            let Some(s) = listed
+                .into_inner()
+                .sagas
+                .into_iter()
+                .find(|s| s.terminal && s.open_commands == 0)
+            else {
+                return Ok(None);
+            };
+            Ok(Some(
+                operator
+                    .get_saga(saga::GetSagaRequest { saga_id: s.saga_id })
+                    .await?
+                    .into_inner(),
+            ))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(detail.saga.unwrap().state, "lapsed");
+    let fired = detail
+        .history
+        .iter()
+        .filter(|h| h.input == "timer lapse")
+        .count();
+    assert_eq!(fired, 1, "{:?}", detail.history);
+    let lapses = detail
+        .commands
+        .iter()
+        .filter(|c| c.method == "LapseSubscription")
+        .count();
+    assert_eq!(lapses, 1);
+    let mut sales = sales.clone();
+    let unit = sales
+        .get_unit(pb::GetUnitRequest { unit_id })
+        .await
+        .unwrap()
+        .into_inner()
+        .unit
+        .unwrap();
+    assert_eq!(unit.status, pb::UnitStatus::Available as i32);
+    drop(procs);
+    anju_testkit::cleanup(&settings).await.unwrap();
+}
