@@ -378,6 +378,45 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         10,
         "five kinds, an owner set and a spare set"
     );
+    // A spare key lent to the decorator is logged out, cannot be lent twice, and comes back.
+    let loan = j
+        .counter
+        .lend_key(hv::LendKeyRequest {
+            request_id: "lend-1".into(),
+            unit_id: a.clone(),
+            kind: "security_door".into(),
+            borrower: "Pearl Decoration Co., foreman Liu".into(),
+            purpose: "renovation survey".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .loan
+        .unwrap();
+    let twice = j
+        .counter
+        .lend_key(hv::LendKeyRequest {
+            request_id: "lend-2".into(),
+            unit_id: a.clone(),
+            kind: "security_door".into(),
+            borrower: "someone else".into(),
+            purpose: "visit".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    let back = j
+        .counter
+        .return_key(hv::ReturnKeyRequest {
+            request_id: "return-1".into(),
+            loan_id: loan.loan_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .loan
+        .unwrap();
+    assert!(back.back_at.is_some());
 
     // B: the inspection fails first (defects go to maintenance), passes on re-inspection,
     // and only then are the fees paid.

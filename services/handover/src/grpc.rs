@@ -174,4 +174,28 @@ impl HandoverService for HandoverApi {
             self.move_in.statistics(&principal, batch_id).await?,
         ))
     }
+
+    async fn lend_key(
+        &self,
+        request: Request<pb::LendKeyRequest>,
+    ) -> Result<Response<pb::LendKeyResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(
+            self.move_in
+                .lend_key(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn return_key(
+        &self,
+        request: Request<pb::ReturnKeyRequest>,
+    ) -> Result<Response<pb::ReturnKeyResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(
+            self.move_in
+                .return_key(&principal, request.into_inner())
+                .await?,
+        ))
+    }
 }

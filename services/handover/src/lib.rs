@@ -63,6 +63,8 @@ pub fn policy() -> Policy {
         .allow("RecordInspection", COUNTER)
         .allow("GrantKeyClearance", &[Service])
         .allow("ReleaseKeys", COUNTER)
+        .allow("LendKey", COUNTER)
+        .allow("ReturnKey", COUNTER)
         .allow("GetHandover", READERS)
         .allow("GetBatchStatistics", READERS)
 }

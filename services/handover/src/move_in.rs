@@ -66,6 +66,38 @@ impl From<Handover> for pb::Handover {
     }
 }
 
+#[derive(Clone, Debug, FromRow)]
+struct KeyLoan {
+    loan_id: Uuid,
+    unit_id: Uuid,
+    kind: String,
+    borrower: String,
+    purpose: String,
+    out_at: DateTime<Utc>,
+    back_at: Option<DateTime<Utc>>,
+}
+
+fn ts(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+impl From<KeyLoan> for pb::KeyLoan {
+    fn from(l: KeyLoan) -> Self {
+        pb::KeyLoan {
+            loan_id: l.loan_id.to_string(),
+            unit_id: l.unit_id.to_string(),
+            kind: l.kind,
+            borrower: l.borrower,
+            purpose: l.purpose,
+            out_at: Some(ts(l.out_at)),
+            back_at: l.back_at.map(ts),
+        }
+    }
+}
+
 const HANDOVER: &str = "unit_id, batch_id, project_id, buyer_name, notice_sent_at, checked_in_at, inspection_rounds, \
                         inspection_passed_at, cleared_at, keys_released_at";
 
@@ -617,6 +649,110 @@ impl MoveIn {
         let response = pb::ReleaseKeysResponse {
             handover: Some(reread(command.tx(), unit_id).await?.into()),
             keys,
+        };
+        command
+            .commit(&response, Subject::new("handover", unit_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn lend_key(
+        &self,
+        principal: &Principal,
+        req: pb::LendKeyRequest,
+    ) -> ServiceResult<pb::LendKeyResponse> {
+        let mut v = Validator::new();
+        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
+        v.check(
+            KEY_KINDS.contains(&req.kind.as_str()),
+            "kind",
+            "must name one of the five key kinds",
+        );
+        let borrower = v.text("borrower", &req.borrower, 200);
+        let purpose = v.text("purpose", &req.purpose, 500);
+        v.finish()?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "LendKey", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let handover = locked(command.tx(), principal, unit_id).await?;
+        if handover.keys_released_at.is_none() {
+            return Err(ServiceError::precondition(
+                "the unit's keys have not been handed over yet",
+            ));
+        }
+        let lent = sqlx::query(
+            "update keys set status = 'on_loan' where unit_id = $1 and kind = $2 and set = 'spare' and status = 'in_office'",
+        )
+        .bind(unit_id)
+        .bind(&req.kind)
+        .execute(&mut **command.tx())
+        .await?
+        .rows_affected();
+        if lent == 0 {
+            return Err(ServiceError::precondition(format!(
+                "the spare {} key is already out",
+                req.kind
+            )));
+        }
+        let loan: KeyLoan = sqlx::query_as(
+            "insert into key_loans (loan_id, tenant_id, unit_id, kind, borrower, purpose, lent_by)
+             values ($1, $2, $3, $4, $5, $6, $7)
+             returning loan_id, unit_id, kind, borrower, purpose, out_at, back_at",
+        )
+        .bind(new_id())
+        .bind(principal.tenant_id)
+        .bind(unit_id)
+        .bind(&req.kind)
+        .bind(&borrower)
+        .bind(&purpose)
+        .bind(&principal.subject)
+        .fetch_one(&mut **command.tx())
+        .await?;
+        let response = pb::LendKeyResponse {
+            loan: Some(loan.into()),
+        };
+        command
+            .commit(&response, Subject::new("handover", unit_id))
+            .await?;
+        Ok(response)
+    }
+
+    pub async fn return_key(
+        &self,
+        principal: &Principal,
+        req: pb::ReturnKeyRequest,
+    ) -> ServiceResult<pb::ReturnKeyResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let loan_id = v.uuid("loan_id", &req.loan_id);
+        v.finish()?;
+        let mut command =
+            match Command::begin(&self.pool, principal, "ReturnKey", &request_id, &req).await? {
+                Claim::Replay(response) => return Ok(response),
+                Claim::Fresh(command) => command,
+            };
+        let loan: KeyLoan = sqlx::query_as(
+            "update key_loans set back_at = now(), returned_to = $3
+             where tenant_id = $1 and loan_id = $2 and back_at is null
+             returning loan_id, unit_id, kind, borrower, purpose, out_at, back_at",
+        )
+        .bind(principal.tenant_id)
+        .bind(loan_id)
+        .bind(&principal.subject)
+        .fetch_optional(&mut **command.tx())
+        .await?
+        .ok_or_else(|| ServiceError::not_found("open key loan"))?;
+        locked(command.tx(), principal, loan.unit_id).await?;
+        sqlx::query("update keys set status = 'in_office' where unit_id = $1 and kind = $2 and set = 'spare'")
+            .bind(loan.unit_id)
+            .bind(&loan.kind)
+            .execute(&mut **command.tx())
+            .await?;
+        let unit_id = loan.unit_id;
+        let response = pb::ReturnKeyResponse {
+            loan: Some(loan.into()),
         };
         command
             .commit(&response, Subject::new("handover", unit_id))
