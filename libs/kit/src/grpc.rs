@@ -7,7 +7,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -138,7 +137,11 @@ impl GrpcServer {
                 drained.cancel();
             }
         };
-        let incoming = TcpListenerStream::new(self.listener);
+        // Accepted sockets get TCP_NODELAY: without it, Nagle's algorithm holds small response
+        // frames back until the peer's delayed ACK, tens of milliseconds per call.
+        let incoming = tonic::transport::server::TcpIncoming::from(self.listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(Duration::from_secs(60)));
         let serve = router.serve_with_incoming_shutdown(incoming, stop);
         tokio::pin!(serve);
         tokio::select! {

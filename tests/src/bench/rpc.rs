@@ -51,7 +51,9 @@ async fn echo(callers: usize, calls: usize) -> anyhow::Result<Measure> {
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(health)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            ),
     );
     let channel = anju::client::channel("127.0.0.1", port)?;
     let per_caller = calls / callers;
