@@ -29,7 +29,47 @@ struct Processes {
     coordinator: Child,
 }
 
+/// The coordinator and the other services run as separate processes.
+const OTHERS: &str = "sales,finance,handover,maintenance,complaints,title";
+
+/// A client of `service` (on the ports from `base`) as `subject` of `tenant`.
+fn authed(base: u16, service: &str, tenant: uuid::Uuid, subject: &str, roles: &[Role]) -> Authed {
+    let index = anju_kit::config::SERVICES
+        .iter()
+        .position(|s| *s == service)
+        .expect("a service");
+    client::authed(
+        "127.0.0.1",
+        base + index as u16,
+        &anju_testkit::token_for(tenant, subject, roles),
+    )
+    .expect("client")
+}
+
 impl Processes {
+    /// Both processes on the test's own databases, subjects and ports, once all serve.
+    async fn start(settings: &anju_kit::Settings, base: u16) -> Self {
+        let env: Vec<(String, String)> = [
+            (
+                "ANJU_DATABASE_NAME_PREFIX",
+                settings.database.name_prefix.clone(),
+            ),
+            ("ANJU_NATS_PREFIX", settings.nats.prefix.clone()),
+            ("ANJU_GRPC_BASE_PORT", base.to_string()),
+            ("RUST_LOG", "error".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let procs = Processes {
+            services: Processes::spawn(&env, OTHERS),
+            coordinator: Processes::spawn(&env, "saga"),
+            env,
+        };
+        procs.wait_serving().await;
+        procs
+    }
+
     fn spawn(env: &[(String, String)], target: &str) -> Child {
         Command::new(env!("CARGO_BIN_EXE_anju"))
             .args(["serve", "--target", target])
@@ -143,39 +183,12 @@ async fn pay(
 async fn keys_are_released_once_across_killed_and_restarted_processes() {
     let settings = anju_testkit::settings();
     let base = base_port();
-    let env: Vec<(String, String)> = [
-        (
-            "ANJU_DATABASE_NAME_PREFIX",
-            settings.database.name_prefix.clone(),
-        ),
-        ("ANJU_NATS_PREFIX", settings.nats.prefix.clone()),
-        ("ANJU_GRPC_BASE_PORT", base.to_string()),
-        ("RUST_LOG", "error".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let others = "sales,finance,handover,maintenance,complaints,title";
-    let mut procs = Processes {
-        services: Processes::spawn(&env, others),
-        coordinator: Processes::spawn(&env, "saga"),
-        env: env.clone(),
-    };
-    procs.wait_serving().await;
+    let mut procs = Processes::start(&settings, base).await;
+    let env = procs.env.clone();
 
     let tenant = uuid::Uuid::now_v7();
     let at = |service: &str, subject: &str, roles: &[Role]| {
-        let port = base
-            + anju_kit::config::SERVICES
-                .iter()
-                .position(|s| *s == service)
-                .unwrap() as u16;
-        client::authed(
-            "127.0.0.1",
-            port,
-            &anju_testkit::token_for(tenant, subject, roles),
-        )
-        .unwrap()
+        authed(base, service, tenant, subject, roles)
     };
     let mut manager = SalesServiceClient::new(at("sales", "manager", &[Role::SalesManager]));
     let mut consultant =
@@ -369,7 +382,7 @@ async fn keys_are_released_once_across_killed_and_restarted_processes() {
 
     // The other services die too, and everything comes back.
     Processes::kill(&mut procs.services);
-    procs.services = Processes::spawn(&env, others);
+    procs.services = Processes::spawn(&env, OTHERS);
     procs.coordinator = Processes::spawn(&env, "saga");
     procs.wait_serving().await;
 
@@ -461,17 +474,7 @@ async fn subscription_lapsing_soon(
     tenant: uuid::Uuid,
 ) -> (String, String, chrono::DateTime<chrono::Utc>) {
     let at = |service: &str, subject: &str, roles: &[Role]| {
-        let port = base
-            + anju_kit::config::SERVICES
-                .iter()
-                .position(|s| *s == service)
-                .unwrap() as u16;
-        client::authed(
-            "127.0.0.1",
-            port,
-            &anju_testkit::token_for(tenant, subject, roles),
-        )
-        .unwrap()
+        authed(base, service, tenant, subject, roles)
     };
     let mut manager = SalesServiceClient::new(at("sales", "manager", &[Role::SalesManager]));
     let mut consultant =
@@ -587,41 +590,12 @@ async fn subscription_lapsing_soon(
 async fn a_timer_due_while_the_coordinator_is_down_fires_once_after_restart() {
     let settings = anju_testkit::settings();
     let base = base_port();
-    let env: Vec<(String, String)> = [
-        (
-            "ANJU_DATABASE_NAME_PREFIX",
-            settings.database.name_prefix.clone(),
-        ),
-        ("ANJU_NATS_PREFIX", settings.nats.prefix.clone()),
-        ("ANJU_GRPC_BASE_PORT", base.to_string()),
-        ("RUST_LOG", "error".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let others = "sales,finance,handover,maintenance,complaints,title";
-    let mut procs = Processes {
-        services: Processes::spawn(&env, others),
-        coordinator: Processes::spawn(&env, "saga"),
-        env: env.clone(),
-    };
-    procs.wait_serving().await;
+    let mut procs = Processes::start(&settings, base).await;
+    let env = procs.env.clone();
     let tenant = uuid::Uuid::now_v7();
     let (unit_id, subscription_id, lapses_at) = subscription_lapsing_soon(base, tenant).await;
-    let port = |service: &str| {
-        base + anju_kit::config::SERVICES
-            .iter()
-            .position(|s| *s == service)
-            .unwrap() as u16
-    };
-    let operator = SagaServiceClient::new(
-        client::authed(
-            "127.0.0.1",
-            port("saga"),
-            &anju_testkit::token_for(tenant, "operator", &[Role::Operator]),
-        )
-        .unwrap(),
-    );
+    let operator =
+        SagaServiceClient::new(authed(base, "saga", tenant, "operator", &[Role::Operator]));
     // The lapse timer is set once the small deposit is paid; then the coordinator dies.
     eventually(WAIT, "the saga to wait for the top-up", || {
         let mut operator = operator.clone();
@@ -648,14 +622,13 @@ async fn a_timer_due_while_the_coordinator_is_down_fires_once_after_restart() {
     procs.coordinator = Processes::spawn(&env, "saga");
     procs.wait_serving().await;
 
-    let sales = SalesServiceClient::new(
-        client::authed(
-            "127.0.0.1",
-            port("sales"),
-            &anju_testkit::token_for(tenant, "manager", &[Role::SalesManager]),
-        )
-        .unwrap(),
-    );
+    let sales = SalesServiceClient::new(authed(
+        base,
+        "sales",
+        tenant,
+        "manager",
+        &[Role::SalesManager],
+    ));
     eventually(WAIT, "the subscription to lapse after the restart", || {
         let mut sales = sales.clone();
         let subscription_id = subscription_id.clone();
