@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod paging;
 pub mod telemetry;
+pub mod time;
 pub mod validate;
 
 pub use auth::{Principal, Role};

@@ -129,6 +129,19 @@ pub fn free_port() -> u16 {
         .expect("no free port")
 }
 
+/// `n` consecutive free ports below the kernel's ephemeral range (where the port-0 binds of
+/// tests running alongside land), probed; returns the first.
+pub fn free_port_range(n: u16) -> u16 {
+    for attempt in 0..200u16 {
+        let seed = u16::from_str_radix(&unique()[..4], 16).unwrap_or(attempt);
+        let base = 20_000 + (seed % 12_000);
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports")
+}
+
 /// A private NATS server with JetStream, which a test may kill and restart.
 pub struct NatsServer {
     port: u16,

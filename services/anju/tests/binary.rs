@@ -10,24 +10,11 @@ fn anju() -> Command {
     Command::new(env!("CARGO_BIN_EXE_anju"))
 }
 
-/// Seven consecutive free ports below the kernel's ephemeral range (where port-0 binds of
-/// tests running alongside would land), probed.
-fn free_base_port() -> u16 {
-    for attempt in 0..200u16 {
-        let seed = u16::from_str_radix(&anju_testkit::unique()[..4], 16).unwrap_or(attempt);
-        let base = 20_000 + (seed % 12_000);
-        if (0..7).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no seven consecutive free ports")
-}
-
 #[tokio::test]
 async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
     // The test's own databases and subjects, on the servers DATABASE_URL and NATS_URL name.
     let settings = anju_testkit::settings();
-    let base = free_base_port().to_string();
+    let base = anju_testkit::free_port_range(7).to_string();
     let env = [
         (
             "ANJU_DATABASE_NAME_PREFIX",

@@ -106,17 +106,6 @@ impl Drop for Processes {
     }
 }
 
-fn base_port() -> u16 {
-    for attempt in 0..200u16 {
-        let seed = u16::from_str_radix(&anju_testkit::unique()[..4], 16).unwrap_or(attempt);
-        let base = 20_000 + (seed % 12_000);
-        if (0..7).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no seven consecutive free ports")
-}
-
 fn cny(minor_units: i64) -> Option<Money> {
     Some(Money {
         minor_units,
@@ -182,7 +171,7 @@ async fn pay(
 #[tokio::test]
 async fn keys_are_released_once_across_killed_and_restarted_processes() {
     let settings = anju_testkit::settings();
-    let base = base_port();
+    let base = anju_testkit::free_port_range(7);
     let mut procs = Processes::start(&settings, base).await;
     let env = procs.env.clone();
 
@@ -589,7 +578,7 @@ async fn subscription_lapsing_soon(
 #[tokio::test]
 async fn a_timer_due_while_the_coordinator_is_down_fires_once_after_restart() {
     let settings = anju_testkit::settings();
-    let base = base_port();
+    let base = anju_testkit::free_port_range(7);
     let mut procs = Processes::start(&settings, base).await;
     let env = procs.env.clone();
     let tenant = uuid::Uuid::now_v7();

@@ -100,12 +100,7 @@ pub fn purpose_of(name: &str) -> pb::ChargePurpose {
         .unwrap_or(pb::ChargePurpose::Unspecified)
 }
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use anju_kit::time::timestamp;
 
 impl From<Charge> for pb::Charge {
     fn from(c: Charge) -> Self {

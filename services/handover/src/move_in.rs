@@ -77,12 +77,7 @@ struct KeyLoan {
     back_at: Option<DateTime<Utc>>,
 }
 
-fn ts(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
+use anju_kit::time::timestamp as ts;
 
 impl From<KeyLoan> for pb::KeyLoan {
     fn from(l: KeyLoan) -> Self {

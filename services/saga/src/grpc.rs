@@ -19,12 +19,7 @@ use crate::engine::{
     store::{SagaView, VIEW},
 };
 
-fn ts(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
+use anju_kit::time::timestamp as ts;
 
 impl From<SagaView> for pb::Saga {
     fn from(s: SagaView) -> Self {

@@ -69,12 +69,7 @@ impl UnitStatus {
     }
 }
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use anju_kit::time::timestamp;
 
 impl From<Project> for pb::Project {
     fn from(p: Project) -> Self {
