@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anju_e2e::{Authed, TestStack, project_with_building, unit_request, wait_for};
-use anju_kit::Role;
+use anju_kit::{Role, error::field_violations};
 use anju_proto::{
     common::Money,
     finance::{self, finance_service_client::FinanceServiceClient},
@@ -207,6 +207,36 @@ impl MoveIn {
         .unwrap();
     }
 
+    /// Waits for the unit's move-in saga to be in `state`.
+    async fn saga_state(&self, unit_id: &str, state: &str) {
+        let operator = self.operator.clone();
+        anju_testkit::eventually(
+            Duration::from_secs(15),
+            &format!("the move-in of {unit_id} to be {state}"),
+            || {
+                let mut operator = operator.clone();
+                let unit_id = unit_id.to_string();
+                async move {
+                    let sagas = operator
+                        .list_sagas(saga::ListSagasRequest {
+                            flow: "move_in".into(),
+                            ..Default::default()
+                        })
+                        .await?
+                        .into_inner()
+                        .sagas;
+                    Ok(sagas
+                        .into_iter()
+                        .find(|s| s.key == unit_id)
+                        .map(|s| s.state)
+                        .filter(|s| s == state))
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     async fn inspect(
         &mut self,
         unit_id: &str,
@@ -331,13 +361,80 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .map(|f| f.amount.clone().unwrap().minor_units)
         .sum();
     assert_eq!(total, 350 * 89 * 3 + 300_000 * 89 * 5 / 100);
-    let notice = j.handover(&a).await;
-    assert!(
-        notice.notice_sent || {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            j.handover(&a).await.notice_sent
+    // The move-in notice carries the unit's fee list: the charges finance holds.
+    let notice = anju_testkit::eventually(Duration::from_secs(15), "the move-in notice", || {
+        let mut counter = j.counter.clone();
+        let unit_id = a.clone();
+        async move {
+            let notices = counter
+                .get_handover(hv::GetHandoverRequest { unit_id })
+                .await?
+                .into_inner()
+                .notices;
+            Ok(notices.into_iter().find(|n| n.kind == "notice"))
         }
-    );
+    })
+    .await
+    .unwrap();
+    assert!(j.handover(&a).await.notice_sent);
+    let mut listed: Vec<(String, i64, String)> = notice
+        .fees
+        .iter()
+        .map(|f| {
+            (
+                f.charge_key.clone(),
+                f.amount.as_ref().unwrap().minor_units,
+                f.due_on.clone(),
+            )
+        })
+        .collect();
+    let mut billed: Vec<(String, i64, String)> = fees_a
+        .iter()
+        .map(|c| {
+            (
+                c.business_key.clone(),
+                c.amount.as_ref().unwrap().minor_units,
+                day(30),
+            )
+        })
+        .collect();
+    listed.sort();
+    billed.sort();
+    assert_eq!(listed, billed);
+    assert_eq!(notice.total.as_ref().unwrap().minor_units, total);
+
+    // A move-in notice without its fee list, or with a bad line, is refused and not recorded.
+    let mut bad = hv::RecordNoticeRequest {
+        request_id: "bad-notice".into(),
+        unit_id: a.clone(),
+        kind: "notice".into(),
+        channel: "letter".into(),
+        fees: Vec::new(),
+    };
+    let status = j.counter.record_notice(bad.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(field_violations(&status)[0].field, "fees");
+    bad.request_id = "bad-notice-2".into();
+    bad.fees = vec![hv::NoticeFee {
+        purpose: "property_fee".into(),
+        amount: cny(-1),
+        due_on: "2026-02-30".into(),
+        charge_key: "k".into(),
+    }];
+    let status = j.counter.record_notice(bad).await.unwrap_err();
+    let fields: Vec<String> = field_violations(&status)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["fees[0].amount.minor_units", "fees[0].due_on"]);
+    let notices = j
+        .counter
+        .get_handover(hv::GetHandoverRequest { unit_id: a.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .notices;
+    assert_eq!(notices.len(), 1, "{notices:?}");
 
     // The counter: identity checked against the contract buyer.
     for unit in [&a, &b, &c] {
@@ -432,31 +529,64 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .await
         .unwrap();
     assert_eq!(round.round, 1);
-    let dispatcher = MaintenanceServiceClient::new(
+    let mut dispatcher = MaintenanceServiceClient::new(
         j.stack
             .authed("maintenance", &[Role::MaintenanceDispatcher]),
     );
-    wait_for(
+    let orders = anju_testkit::eventually(
         Duration::from_secs(15),
         "two repair requests from the failed inspection",
         || {
             let mut dispatcher = dispatcher.clone();
             async move {
-                let orders = dispatcher
+                let orders: Vec<maintenance::RepairRequest> = dispatcher
                     .list_work_orders(maintenance::ListWorkOrdersRequest::default())
                     .await?
                     .into_inner()
-                    .work_orders;
-                Ok(orders
-                    .iter()
+                    .work_orders
+                    .into_iter()
                     .filter(|o| o.source == maintenance::RepairSource::Inspection as i32)
-                    .count()
-                    == 2)
+                    .collect();
+                Ok((orders.len() == 2).then_some(orders))
             }
         },
     )
     .await
     .unwrap();
+    // Each repair request names the defect it repairs.
+    let mut references: Vec<String> = orders.iter().map(|o| o.reference.clone()).collect();
+    let mut defects: Vec<String> = round.defect_ids.clone();
+    references.sort();
+    defects.sort();
+    assert_eq!(references, defects);
+    j.saga_state(&b, "awaiting_fees_and_repairs").await;
+
+    // Maintenance closes the repairs one by one; the owner is asked back only after the last.
+    let close = |order: &maintenance::RepairRequest| maintenance::CloseRepairRequestRequest {
+        request_id: format!("close-{}", order.repair_request_id),
+        repair_request_id: order.repair_request_id.clone(),
+        resolution: format!("{} repaired", order.category),
+    };
+    dispatcher
+        .close_repair_request(close(&orders[0]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    j.saga_state(&b, "awaiting_fees_and_repairs").await;
+    dispatcher
+        .close_repair_request(close(&orders[1]))
+        .await
+        .unwrap();
+    j.saga_state(&b, "awaiting_fees_and_reinspection").await;
+    let notices = j
+        .counter
+        .get_handover(hv::GetHandoverRequest { unit_id: b.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .notices;
+    let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();
+    assert_eq!(kinds, ["notice", "reinspection"]);
     let round = j.inspect(&b, "inspect-b-2", vec![]).await.unwrap();
     assert_eq!(round.round, 2);
     assert!(

@@ -297,6 +297,7 @@ async fn tenants_and_projects_see_only_their_own() {
                 category: "plumbing".into(),
                 description: format!("leak {n}"),
                 contractor_id: contractor.to_string(),
+                reference: String::new(),
             })
             .await
             .unwrap()
@@ -329,6 +330,53 @@ async fn tenants_and_projects_see_only_their_own() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+
+    // A contractor closes its own order, and cannot close another's: that one does not exist
+    // for it. A closed order stays closed; the retried close answers as the first did.
+    let close = |id: &str, request_id: &str| maintenance::CloseRepairRequestRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.to_string(),
+        resolution: "replaced the trap seal".into(),
+    };
+    let status = partner
+        .close_repair_request(close(&orders[1], "close-theirs"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let closed = partner
+        .close_repair_request(close(&orders[0], "close-ours"))
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    assert_eq!(closed.status, maintenance::RepairStatus::Closed as i32);
+    assert_eq!(closed.resolution, "replaced the trap seal");
+    assert!(closed.closed_at.is_some());
+    let replayed = partner
+        .close_repair_request(close(&orders[0], "close-ours"))
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    assert_eq!(replayed, closed);
+    let status = dispatcher
+        .close_repair_request(close(&orders[0], "close-again"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("already closed"));
+    let theirs_order = dispatcher
+        .get_repair_request(maintenance::GetRepairRequestRequest {
+            repair_request_id: orders[1].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    assert_eq!(theirs_order.status, maintenance::RepairStatus::Open as i32);
     stack.stop().await.unwrap();
 }
 

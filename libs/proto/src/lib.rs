@@ -95,6 +95,7 @@ event_payloads!(
     SettlementGroupReopened,
     SettlementGroupClosed,
     RepairRequested,
+    RepairRequestClosed,
     ComplaintRecorded,
     UnitSurveyed,
     Probe,

@@ -233,6 +233,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             category: "waterproofing".into(),
             description: "bathroom ceiling leaks after rain".into(),
             contractor_id: contractor.to_string(),
+            reference: String::new(),
         })
         .await?
         .into_inner()
@@ -729,14 +730,37 @@ async fn move_in(
             }
         })
         .await?;
-        let total: i64 = unit_fees
+        let notice = wait_until("the move-in notice", || {
+            let mut counter = counter.clone();
+            let unit_id = unit.unit_id.clone();
+            async move {
+                let notices = counter
+                    .get_handover(handover::GetHandoverRequest { unit_id })
+                    .await?
+                    .into_inner()
+                    .notices;
+                Ok(notices.into_iter().find(|n| n.kind == "notice"))
+            }
+        })
+        .await?;
+        let lines: Vec<String> = notice
+            .fees
             .iter()
-            .map(|c| c.amount.as_ref().map_or(0, |m| m.minor_units))
-            .sum();
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f.purpose.replace('_', " "),
+                    cny(f.amount.as_ref().map_or(0, |m| m.minor_units))
+                )
+            })
+            .collect();
         println!(
-            "    {}: property fee (3 months) + maintenance fund = {}; notice sent",
+            "    {}: notice by {}: {} = {}, due {}",
             names[n],
-            cny(total)
+            notice.channel,
+            lines.join(" + "),
+            cny(notice.total.as_ref().map_or(0, |m| m.minor_units)),
+            notice.fees.first().map_or("", |f| f.due_on.as_str()),
         );
         fees.push(unit_fees);
         counter
@@ -838,7 +862,7 @@ async fn move_in(
         ],
     )
     .await?;
-    let dispatcher =
+    let mut dispatcher =
         MaintenanceServiceClient::new(demo.client("maintenance", &[Role::MaintenanceDispatcher])?);
     let unit_1802 = units[1].unit_id.clone();
     let orders = wait_until("repair requests from the inspection", || {
@@ -863,6 +887,34 @@ async fn move_in(
             order.category, order.description
         );
     }
+    for (n, order) in orders.iter().enumerate() {
+        dispatcher
+            .close_repair_request(maintenance::CloseRepairRequestRequest {
+                request_id: demo.request_id(&format!("repaired-{n}")),
+                repair_request_id: order.repair_request_id.clone(),
+                resolution: format!("{} repaired", order.category.replace('_', " ")),
+            })
+            .await?;
+    }
+    println!("    maintenance closes both repair requests");
+    let unit_1802 = units[1].unit_id.clone();
+    wait_until("the re-inspection notice", || {
+        let mut counter = counter.clone();
+        let unit_id = unit_1802.clone();
+        async move {
+            let notices = counter
+                .get_handover(handover::GetHandoverRequest { unit_id })
+                .await?
+                .into_inner()
+                .notices;
+            Ok(notices
+                .iter()
+                .any(|n| n.kind == "reinspection")
+                .then_some(()))
+        }
+    })
+    .await?;
+    println!("    the coordinator asks Wang Fang back for a re-inspection");
     inspect(1, 2, Vec::new()).await?;
     println!("    re-inspection (round 2) passed; the fees are paid after it");
     pay(1).await?;

@@ -157,9 +157,7 @@ impl HandoverService for HandoverApi {
         let mut v = Validator::new();
         let unit_id = v.uuid("unit_id", &request.get_ref().unit_id);
         v.finish()?;
-        Ok(Response::new(pb::GetHandoverResponse {
-            handover: Some(self.move_in.get(&principal, unit_id).await?),
-        }))
+        Ok(Response::new(self.move_in.get(&principal, unit_id).await?))
     }
 
     async fn get_batch_statistics(

@@ -93,6 +93,49 @@ impl From<KeyLoan> for pb::KeyLoan {
     }
 }
 
+const NOTICE_KINDS: [&str; 3] = ["notice", "reminder", "reinspection"];
+
+/// One line of a notice's fee list.
+struct NoticeFee {
+    purpose: String,
+    amount: i64,
+    currency: String,
+    due_on: NaiveDate,
+    charge_key: String,
+}
+
+fn notice_proto(
+    notice_id: Uuid,
+    kind: &str,
+    channel: &str,
+    sent_at: DateTime<Utc>,
+    fees: Vec<NoticeFee>,
+) -> pb::Notice {
+    let total = fees.first().map(|first| common::Money {
+        minor_units: fees.iter().map(|f| f.amount).sum(),
+        currency: first.currency.clone(),
+    });
+    pb::Notice {
+        notice_id: notice_id.to_string(),
+        kind: kind.to_string(),
+        channel: channel.to_string(),
+        sent_at: Some(ts(sent_at)),
+        fees: fees
+            .into_iter()
+            .map(|f| pb::NoticeFee {
+                purpose: f.purpose,
+                amount: Some(common::Money {
+                    minor_units: f.amount,
+                    currency: f.currency,
+                }),
+                due_on: f.due_on.to_string(),
+                charge_key: f.charge_key,
+            })
+            .collect(),
+        total,
+    }
+}
+
 const HANDOVER: &str = "unit_id, batch_id, project_id, buyer_name, notice_sent_at, checked_in_at, inspection_rounds, \
                         inspection_passed_at, cleared_at, keys_released_at";
 
@@ -347,11 +390,46 @@ impl MoveIn {
         let mut v = Validator::new();
         let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
         v.check(
-            req.kind == "notice" || req.kind == "reminder",
+            NOTICE_KINDS.contains(&req.kind.as_str()),
             "kind",
-            "must be notice or reminder",
+            "must be notice, reminder or reinspection",
         );
         let channel = v.text("channel", &req.channel, 32);
+        v.check(
+            req.kind != "notice" || !req.fees.is_empty(),
+            "fees",
+            "a move-in notice lists the unit's fees",
+        );
+        v.check(req.fees.len() <= 50, "fees", "at most 50 lines");
+        let mut fees = Vec::with_capacity(req.fees.len());
+        for (n, fee) in req.fees.iter().enumerate() {
+            let field = |name: &str| format!("fees[{n}].{name}");
+            let purpose = v.text(&field("purpose"), &fee.purpose, 64);
+            let (amount, currency) = v.money(&field("amount"), fee.amount.as_ref());
+            let due_on = v.date(&field("due_on"), &fee.due_on);
+            let charge_key = v.text(&field("charge_key"), &fee.charge_key, 200);
+            fees.push(NoticeFee {
+                purpose,
+                amount,
+                currency,
+                due_on,
+                charge_key,
+            });
+        }
+        v.check(
+            fees.iter()
+                .try_fold(0i64, |sum, f| sum.checked_add(f.amount))
+                .is_some(),
+            "fees",
+            "the total is too large",
+        );
+        if let Some(first) = fees.first() {
+            v.check(
+                fees.iter().all(|f| f.currency == first.currency),
+                "fees",
+                "all lines in one currency",
+            );
+        }
         v.finish()?;
         let mut command =
             match Command::begin(&self.pool, principal, "RecordNotice", &request_id, &req).await? {
@@ -359,20 +437,45 @@ impl MoveIn {
                 Claim::Fresh(command) => command,
             };
         locked(command.tx(), principal, unit_id).await?;
-        sqlx::query("insert into notices (notice_id, tenant_id, unit_id, kind, channel) values ($1, $2, $3, $4, $5)")
-            .bind(new_id())
-            .bind(principal.tenant_id)
-            .bind(unit_id)
-            .bind(&req.kind)
-            .bind(&channel)
+        let notice_id = new_id();
+        let sent_at: DateTime<Utc> = sqlx::query_scalar(
+            "insert into notices (notice_id, tenant_id, unit_id, kind, channel) values ($1, $2, $3, $4, $5)
+             returning sent_at",
+        )
+        .bind(notice_id)
+        .bind(principal.tenant_id)
+        .bind(unit_id)
+        .bind(&req.kind)
+        .bind(&channel)
+        .fetch_one(&mut **command.tx())
+        .await?;
+        if !fees.is_empty() {
+            sqlx::query(
+                "insert into notice_fees (notice_id, line, purpose, amount_minor, currency, due_on, charge_key)
+                 select $1, line::int, purpose, amount, currency, due_on, charge_key
+                 from unnest($2::text[], $3::bigint[], $4::text[], $5::date[], $6::text[])
+                      with ordinality as f (purpose, amount, currency, due_on, charge_key, line)",
+            )
+            .bind(notice_id)
+            .bind(fees.iter().map(|f| f.purpose.clone()).collect::<Vec<_>>())
+            .bind(fees.iter().map(|f| f.amount).collect::<Vec<_>>())
+            .bind(fees.iter().map(|f| f.currency.clone()).collect::<Vec<_>>())
+            .bind(fees.iter().map(|f| f.due_on).collect::<Vec<_>>())
+            .bind(fees.iter().map(|f| f.charge_key.clone()).collect::<Vec<_>>())
             .execute(&mut **command.tx())
             .await?;
-        sqlx::query("update handovers set notice_sent_at = coalesce(notice_sent_at, now()) where unit_id = $1")
+        }
+        if req.kind == "notice" {
+            sqlx::query(
+                "update handovers set notice_sent_at = coalesce(notice_sent_at, now()) where unit_id = $1",
+            )
             .bind(unit_id)
             .execute(&mut **command.tx())
             .await?;
+        }
         let response = pb::RecordNoticeResponse {
             handover: Some(reread(command.tx(), unit_id).await?.into()),
+            notice: Some(notice_proto(notice_id, &req.kind, &channel, sent_at, fees)),
         };
         command
             .commit(&response, Subject::new("handover", unit_id))
@@ -521,12 +624,14 @@ impl MoveIn {
             passed: req.passed,
             defects: found,
         };
+        let defect_ids = event.defects.iter().map(|d| d.defect_id.clone()).collect();
         let meta =
             EventMeta::new(principal.tenant_id, "handover", unit_id).caused_by_request(&request_id);
         self.outbox.append(command.tx(), meta, &event).await?;
         let response = pb::RecordInspectionResponse {
             handover: Some(reread(command.tx(), unit_id).await?.into()),
             round,
+            defect_ids,
         };
         command
             .commit(&response, Subject::new("handover", unit_id))
@@ -755,7 +860,11 @@ impl MoveIn {
         Ok(response)
     }
 
-    pub async fn get(&self, principal: &Principal, unit_id: Uuid) -> ServiceResult<pb::Handover> {
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        unit_id: Uuid,
+    ) -> ServiceResult<pb::GetHandoverResponse> {
         let handover: Handover = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "select {HANDOVER} from handovers where tenant_id = $1 and unit_id = $2"
         )))
@@ -765,7 +874,41 @@ impl MoveIn {
         .await?
         .filter(|h: &Handover| principal.can_see_project(h.project_id))
         .ok_or_else(|| ServiceError::not_found("handover"))?;
-        Ok(handover.into())
+        let notices: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+            "select notice_id, kind, channel, sent_at from notices where unit_id = $1 order by sent_at, notice_id",
+        )
+        .bind(unit_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let lines: Vec<(Uuid, String, i64, String, NaiveDate, String)> = sqlx::query_as(
+            "select f.notice_id, f.purpose, f.amount_minor, f.currency, f.due_on, f.charge_key
+             from notice_fees f join notices n using (notice_id)
+             where n.unit_id = $1 order by f.notice_id, f.line",
+        )
+        .bind(unit_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let notices = notices
+            .into_iter()
+            .map(|(notice_id, kind, channel, sent_at)| {
+                let fees = lines
+                    .iter()
+                    .filter(|l| l.0 == notice_id)
+                    .map(|l| NoticeFee {
+                        purpose: l.1.clone(),
+                        amount: l.2,
+                        currency: l.3.clone(),
+                        due_on: l.4,
+                        charge_key: l.5.clone(),
+                    })
+                    .collect();
+                notice_proto(notice_id, &kind, &channel, sent_at, fees)
+            })
+            .collect();
+        Ok(pb::GetHandoverResponse {
+            handover: Some(handover.into()),
+            notices,
+        })
     }
 
     pub async fn statistics(

@@ -1,7 +1,7 @@
 //! The MaintenanceService API.
 
 use anju_kit::{
-    Principal, ServiceResult,
+    Principal, ServiceError, ServiceResult,
     audit::Subject,
     idempotency::{Claim, Command},
     ids::new_id,
@@ -50,6 +50,9 @@ impl MaintenanceApi {
         let category = v.text("category", &req.category, 64);
         let description = v.text("description", &req.description, 4000);
         let contractor_id = v.optional_uuid("contractor_id", &req.contractor_id);
+        let reference = v
+            .optional_text("reference", &req.reference, 200)
+            .unwrap_or_default();
         v.finish()?;
         principal.require_project(project_id)?;
 
@@ -74,6 +77,10 @@ impl MaintenanceApi {
             description,
             contractor_id,
             created_at: Utc::now(),
+            reference,
+            status: "open".into(),
+            resolution: None,
+            closed_at: None,
         };
         repairs::insert(command.tx(), principal.tenant_id, &repair).await?;
         let event = events::RepairRequested {
@@ -83,6 +90,7 @@ impl MaintenanceApi {
             source: repair.source.clone(),
             category: repair.category.clone(),
             contractor_id: contractor_id.map(|c| c.to_string()).unwrap_or_default(),
+            reference: repair.reference.clone(),
         };
         let meta = EventMeta::new(
             principal.tenant_id,
@@ -99,6 +107,59 @@ impl MaintenanceApi {
                 &response,
                 Subject::new("repair_request", repair.repair_request_id),
             )
+            .await?;
+        Ok(response)
+    }
+
+    async fn close(
+        &self,
+        principal: &Principal,
+        req: pb::CloseRepairRequestRequest,
+    ) -> ServiceResult<pb::CloseRepairRequestResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let resolution = v.text("resolution", &req.resolution, 4000);
+        v.finish()?;
+        let mut command = match Command::begin(
+            &self.pool,
+            principal,
+            "CloseRepairRequest",
+            &request_id,
+            &req,
+        )
+        .await?
+        {
+            Claim::Replay(response) => return Ok(response),
+            Claim::Fresh(command) => command,
+        };
+        let open = repairs::visible_for_update(command.tx(), principal, id).await?;
+        if open.status != "open" {
+            return Err(ServiceError::precondition(
+                "the repair request is already closed",
+            ));
+        }
+        let closed = repairs::close(command.tx(), id, &resolution).await?;
+        let event = events::RepairRequestClosed {
+            repair_request_id: id.to_string(),
+            project_id: closed.project_id.to_string(),
+            unit_id: closed.unit_id.to_string(),
+            source: closed.source.clone(),
+            reference: closed.reference.clone(),
+            contractor_id: closed
+                .contractor_id
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            resolution: resolution.clone(),
+        };
+        let meta = EventMeta::new(principal.tenant_id, "repair_request", id)
+            .caused_by_request(&request_id);
+        self.outbox.append(command.tx(), meta, &event).await?;
+        let response = pb::CloseRepairRequestResponse {
+            repair_request: Some(closed.into()),
+        };
+        command
+            .commit(&response, Subject::new("repair_request", id))
             .await?;
         Ok(response)
     }
@@ -128,6 +189,16 @@ impl MaintenanceService for MaintenanceApi {
         Ok(Response::new(pb::GetRepairRequestResponse {
             repair_request: Some(repair.into()),
         }))
+    }
+
+    async fn close_repair_request(
+        &self,
+        request: Request<pb::CloseRepairRequestRequest>,
+    ) -> Result<Response<pb::CloseRepairRequestResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(
+            self.close(&principal, request.into_inner()).await?,
+        ))
     }
 
     async fn list_work_orders(

@@ -58,6 +58,16 @@ pub fn policy() -> Policy {
                 Service,
             ],
         )
+        .allow(
+            "CloseRepairRequest",
+            &[
+                MaintenanceDispatcher,
+                PropertyManagement,
+                SupervisingEngineer,
+                Contractor,
+                Service,
+            ],
+        )
         .allow("GetRepairRequest", STAFF)
         .allow("GetRepairRequest", &[Contractor])
         .allow("ListWorkOrders", STAFF)

@@ -1,6 +1,6 @@
 //! Repair requests and the work orders they carry.
 
-use anju_kit::{Principal, ServiceError, ServiceResult, paging::Page};
+use anju_kit::{Principal, ServiceError, ServiceResult, paging::Page, time::timestamp};
 use anju_proto::maintenance as pb;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -16,6 +16,10 @@ pub struct RepairRequest {
     pub description: String,
     pub contractor_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub reference: String,
+    pub status: String,
+    pub resolution: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 pub fn source_name(source: pb::RepairSource) -> Option<&'static str> {
@@ -43,10 +47,15 @@ impl From<RepairRequest> for pb::RepairRequest {
             category: r.category,
             description: r.description,
             contractor_id: r.contractor_id.map(|c| c.to_string()).unwrap_or_default(),
-            created_at: Some(prost_types::Timestamp {
-                seconds: r.created_at.timestamp(),
-                nanos: r.created_at.timestamp_subsec_nanos() as i32,
-            }),
+            created_at: Some(timestamp(r.created_at)),
+            reference: r.reference,
+            status: match r.status.as_str() {
+                "open" => pb::RepairStatus::Open,
+                "closed" => pb::RepairStatus::Closed,
+                _ => pb::RepairStatus::Unspecified,
+            } as i32,
+            resolution: r.resolution.unwrap_or_default(),
+            closed_at: r.closed_at.map(timestamp),
         }
     }
 }
@@ -54,8 +63,8 @@ impl From<RepairRequest> for pb::RepairRequest {
 pub async fn insert(conn: &mut PgConnection, tenant: Uuid, r: &RepairRequest) -> ServiceResult<()> {
     sqlx::query(
         "insert into repair_requests (repair_request_id, tenant_id, project_id, unit_id, source, category,
-                                      description, contractor_id, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                      description, contractor_id, created_at, reference)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(r.repair_request_id)
     .bind(tenant)
@@ -66,12 +75,14 @@ pub async fn insert(conn: &mut PgConnection, tenant: Uuid, r: &RepairRequest) ->
     .bind(&r.description)
     .bind(r.contractor_id)
     .bind(r.created_at)
+    .bind(&r.reference)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-const COLUMNS: &str = "repair_request_id, project_id, unit_id, source, category, description, contractor_id, created_at";
+const COLUMNS: &str = "repair_request_id, project_id, unit_id, source, category, description, contractor_id, created_at, \
+                       reference, status, resolution, closed_at";
 
 /// One order as `principal` may see it: within its tenant, its projects and, for a
 /// contractor, only its own.
@@ -80,18 +91,53 @@ pub async fn visible(
     principal: &Principal,
     id: Uuid,
 ) -> ServiceResult<RepairRequest> {
+    find(pool, principal, id, "").await
+}
+
+/// [`visible`], locked for an update within `conn`'s transaction.
+pub async fn visible_for_update(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> ServiceResult<RepairRequest> {
+    find(conn, principal, id, "for update").await
+}
+
+async fn find<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    principal: &Principal,
+    id: Uuid,
+    lock: &str,
+) -> ServiceResult<RepairRequest> {
     let found: Option<RepairRequest> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from repair_requests
-         where tenant_id = $1 and repair_request_id = $2 and ($3::uuid is null or contractor_id = $3)"
+         where tenant_id = $1 and repair_request_id = $2 and ($3::uuid is null or contractor_id = $3) {lock}"
     )))
     .bind(principal.tenant_id)
     .bind(id)
     .bind(principal.contractor_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     found
         .filter(|r| principal.can_see_project(r.project_id))
         .ok_or_else(|| ServiceError::not_found("repair request"))
+}
+
+/// Closes an open request with what was done; returns it as closed.
+pub async fn close(
+    conn: &mut PgConnection,
+    id: Uuid,
+    resolution: &str,
+) -> ServiceResult<RepairRequest> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update repair_requests set status = 'closed', resolution = $2, closed_at = now()
+         where repair_request_id = $1 and status = 'open'
+         returning {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(resolution)
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn work_orders(

@@ -34,7 +34,7 @@ pub fn engine() -> Engine {
 }
 
 /// The services whose events drive the flows.
-pub const SOURCES: [&str; 3] = ["sales", "finance", "handover"];
+pub const SOURCES: [&str; 4] = ["sales", "finance", "handover", "maintenance"];
 
 pub struct Application(ServiceHost);
 

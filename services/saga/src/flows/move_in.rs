@@ -1,15 +1,19 @@
 //! Move-in (seed ⑧ 5.1): unit enters a batch → handover fees charged → notice sent → wait for
 //! BOTH the fees settled AND the inspection passed, in either order → clearance → keys.
 //!
-//! A failed inspection opens a repair request per defect with maintenance and waits for the
-//! next inspection round; the loop ends when a round passes. Fees unpaid three days before the
+//! A failed inspection opens a repair request per defect with maintenance; once maintenance has
+//! closed them all, the owner is asked back for the next inspection round; the loop ends when a
+//! round passes. Fees unpaid three days before the
 //! window raise a reminder, then one a week. Keys are released by handover only for a unit this
 //! flow cleared; handover itself refuses otherwise.
 
 use anju_messaging::Event;
 use anju_proto::{
     EventPayload,
-    events::{InspectionRecorded, KeysReleased, SettlementGroupSettled, UnitAddedToBatch},
+    events::{
+        InspectionRecorded, KeysReleased, RepairRequestClosed, SettlementGroupSettled,
+        UnitAddedToBatch,
+    },
     finance::{self, ChargePurpose},
     handover, maintenance,
 };
@@ -43,6 +47,21 @@ pub struct State {
     pub failed_rounds: i32,
     pub window_start: DateTime<Utc>,
     pub stage: Stage,
+    /// The fee list the notices carry: what this flow charged in finance.
+    #[serde(default)]
+    pub fees: Vec<Fee>,
+    /// Defects of failed rounds whose repair requests maintenance has not closed yet.
+    #[serde(default)]
+    pub open_repairs: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fee {
+    pub purpose: String,
+    pub minor_units: i64,
+    pub currency: String,
+    pub due_on: String,
+    pub charge_key: String,
 }
 
 impl State {
@@ -73,22 +92,58 @@ impl State {
                 },
             ))
         } else {
-            let waiting = match (self.fees_settled, self.inspection_passed) {
-                (false, false) => "waiting for the fees and the inspection",
-                (false, true) => "waiting for the fees",
-                _ => "waiting for the inspection",
-            };
+            let waiting = self.waiting_for().replace('_', " ");
             Transition::to(self, format!("{note}; {waiting}"))
         }
     }
 
+    /// A notice to the owner; the move-in notice and the reminders carry the fee list.
     fn notice(&self, kind: &str) -> Command {
+        let fees = if kind == "reinspection" {
+            Vec::new()
+        } else {
+            self.fees
+                .iter()
+                .map(|f| handover::NoticeFee {
+                    purpose: f.purpose.clone(),
+                    amount: Some(anju_proto::common::Money {
+                        minor_units: f.minor_units,
+                        currency: f.currency.clone(),
+                    }),
+                    due_on: f.due_on.clone(),
+                    charge_key: f.charge_key.clone(),
+                })
+                .collect()
+        };
         Command::RecordNotice(handover::RecordNoticeRequest {
             request_id: String::new(),
             unit_id: self.unit_id.clone(),
             kind: kind.into(),
             channel: "sms".into(),
+            fees,
         })
+    }
+
+    /// What the unit still waits for, as the operator's state name.
+    fn waiting_for(&self) -> &'static str {
+        let inspection = if self.inspection_passed {
+            None
+        } else if !self.open_repairs.is_empty() {
+            Some("repairs")
+        } else if self.failed_rounds > 0 {
+            Some("reinspection")
+        } else {
+            Some("inspection")
+        };
+        match (self.fees_settled, inspection) {
+            (false, None) => "awaiting_fees",
+            (false, Some("repairs")) => "awaiting_fees_and_repairs",
+            (false, Some("reinspection")) => "awaiting_fees_and_reinspection",
+            (false, Some(_)) => "awaiting_fees_and_inspection",
+            (true, Some("repairs")) => "awaiting_repairs",
+            (true, Some("reinspection")) => "awaiting_reinspection",
+            _ => "awaiting_inspection",
+        }
     }
 }
 
@@ -101,6 +156,11 @@ fn unit_of(event: &Event) -> Option<String> {
     }
     if event.is::<KeysReleased>() {
         return Some(event.decode::<KeysReleased>().ok()?.unit_id);
+    }
+    if event.is::<RepairRequestClosed>() {
+        // Only the repairs this flow asked for; an owner's own repair request is not a move-in.
+        let closed: RepairRequestClosed = event.decode().ok()?;
+        return (closed.source == "inspection").then_some(closed.unit_id);
     }
     let settled: SettlementGroupSettled = event.decode().ok()?;
     settled
@@ -117,6 +177,7 @@ impl Flow for MoveInFlow {
         InspectionRecorded::EVENT_TYPE,
         KeysReleased::EVENT_TYPE,
         SettlementGroupSettled::EVENT_TYPE,
+        RepairRequestClosed::EVENT_TYPE,
     ];
 
     fn route(&self, event: &Event) -> Option<Route> {
@@ -139,6 +200,15 @@ impl Flow for MoveInFlow {
         // Midnight at the start of the window, project time (UTC+8).
         let window_start =
             window.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::hours(8);
+        let fee = |part: &str, amount: &Option<anju_proto::common::Money>| {
+            amount.as_ref().filter(|m| m.minor_units > 0).map(|m| Fee {
+                purpose: part.to_string(),
+                minor_units: m.minor_units,
+                currency: m.currency.clone(),
+                due_on: e.window_start.clone(),
+                charge_key: format!("handover:{}:{part}", e.unit_id),
+            })
+        };
         let state = State {
             unit_id: e.unit_id.clone(),
             project_id: e.project_id.clone(),
@@ -148,6 +218,14 @@ impl Flow for MoveInFlow {
             failed_rounds: 0,
             window_start,
             stage: Stage::Waiting,
+            fees: [
+                fee("property_fee", &e.property_fee),
+                fee("maintenance_fund", &e.maintenance_fund),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            open_repairs: Vec::new(),
         };
         let charge =
             |part: &str, purpose: ChargePurpose, amount: Option<anju_proto::common::Money>| {
@@ -211,10 +289,12 @@ impl Flow for MoveInFlow {
                 ));
             }
             next.failed_rounds += 1;
+            next.open_repairs
+                .extend(e.defects.iter().map(|d| d.defect_id.clone()));
             let mut t = Transition::to(
                 next,
                 format!(
-                    "inspection round {} failed: {} defect(s) sent to maintenance, re-inspection awaited",
+                    "inspection round {} failed: {} defect(s) sent to maintenance, their repairs awaited",
                     e.round,
                     e.defects.len()
                 ),
@@ -232,10 +312,39 @@ impl Flow for MoveInFlow {
                             defect.room, defect.severity, defect.defect_id, defect.description
                         ),
                         contractor_id: String::new(),
+                        reference: defect.defect_id.clone(),
                     },
                 ));
             }
             return Ok(Some(t));
+        }
+        if event.is::<RepairRequestClosed>() && !state.inspection_passed {
+            let e: RepairRequestClosed = event.decode()?;
+            if !state.open_repairs.contains(&e.reference) {
+                return Ok(None);
+            }
+            let mut next = state.clone();
+            next.open_repairs.retain(|r| *r != e.reference);
+            if !next.open_repairs.is_empty() {
+                let note = format!(
+                    "repair closed by maintenance ({}); {} still open",
+                    e.resolution,
+                    next.open_repairs.len()
+                );
+                return Ok(Some(Transition::to(next, note)));
+            }
+            let notice = next.notice("reinspection");
+            return Ok(Some(
+                Transition::to(
+                    next,
+                    format!(
+                        "repair closed by maintenance ({}): all repaired, owner asked back for re-inspection round {}",
+                        e.resolution,
+                        state.failed_rounds + 1
+                    ),
+                )
+                .send(notice),
+            ));
         }
         Ok(None)
     }
@@ -267,11 +376,7 @@ impl Flow for MoveInFlow {
 
     fn state_name(state: &State) -> &'static str {
         match state.stage {
-            Stage::Waiting => match (state.fees_settled, state.inspection_passed) {
-                (false, false) => "awaiting_fees_and_inspection",
-                (false, true) => "awaiting_fees",
-                _ => "awaiting_inspection",
-            },
+            Stage::Waiting => state.waiting_for(),
             Stage::Cleared => "cleared",
             Stage::KeysReleased => "keys_released",
             Stage::Cancelled => "cancelled",
