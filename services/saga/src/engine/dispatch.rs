@@ -24,8 +24,12 @@ use uuid::Uuid;
 
 use super::Command;
 
-/// A claim older than this is considered abandoned by a dead dispatcher.
-const STALE_CLAIM: Duration = Duration::from_secs(30);
+/// A call ends within `CONNECT_TIMEOUT + CALL_TIMEOUT`, and its outcome is recorded right
+/// after; a claim older than this was abandoned by a dead dispatcher and is sent again (the
+/// request id makes the second send act once).
+const STALE_CLAIM: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const BATCH: i64 = 64;
 
 pub struct Dispatcher {
@@ -46,8 +50,8 @@ impl Dispatcher {
         let mut channels = HashMap::new();
         for service in ["sales", "finance", "handover", "maintenance"] {
             let channel = Channel::from_shared(settings.endpoint(service))?
-                .connect_timeout(Duration::from_secs(3))
-                .timeout(Duration::from_secs(10))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(CALL_TIMEOUT)
                 .connect_lazy();
             channels.insert(service, channel);
         }
