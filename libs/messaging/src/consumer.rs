@@ -58,6 +58,14 @@ pub trait Handler: Send + Sync + 'static {
     fn wants(&self, event_type: &str) -> bool;
 
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError>;
+
+    /// The key of the rows `event`'s handler locks, if it locks any. A batch is applied in one
+    /// transaction, in the order of these keys (stable: one key's events keep their order), so
+    /// that consumers of different streams touching the same rows wait for each other instead
+    /// of deadlocking.
+    fn lock_key(&self, _event: &Event) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -208,7 +216,18 @@ impl Consumer {
     }
 
     async fn apply_batch(&self, messages: Vec<Message>) -> anyhow::Result<()> {
-        let prepared: Vec<Prepared> = messages.iter().map(|m| self.prepare(m)).collect();
+        let mut batch: Vec<(Message, Prepared)> = messages
+            .into_iter()
+            .map(|m| {
+                let prepared = self.prepare(&m);
+                (m, prepared)
+            })
+            .collect();
+        batch.sort_by_cached_key(|(_, prepared)| match prepared {
+            Prepared::Ready(event, _) => self.handler.lock_key(event),
+            Prepared::Done(_) => None,
+        });
+        let (messages, prepared): (Vec<Message>, Vec<Prepared>) = batch.into_iter().unzip();
         let outcomes = match self.apply_all(&prepared).await? {
             Ok(outcomes) => outcomes,
             // A handler failed: apply one by one, each in its own savepoint, so only the

@@ -1005,3 +1005,147 @@ async fn the_outbox_row_holds_the_envelope_with_per_aggregate_sequences() -> any
 
     Ok(())
 }
+
+/// Locks one row per key (the probe's note), slowly, and counts the deadlocks Postgres broke.
+struct Locking {
+    deadlocks: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl anju_messaging::Handler for Locking {
+    fn wants(&self, event_type: &str) -> bool {
+        event_type == <Probe as anju_proto::EventPayload>::EVENT_TYPE
+    }
+
+    fn lock_key(&self, event: &anju_messaging::Event) -> Option<String> {
+        event.decode::<Probe>().ok().map(|p| p.note)
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        event: &anju_messaging::Event,
+    ) -> Result<(), anju_messaging::HandlerError> {
+        let probe: Probe = event
+            .decode()
+            .map_err(anju_messaging::HandlerError::Permanent)?;
+        let locked = sqlx::query("update locked set n = n + 1 where key = $1")
+            .bind(&probe.note)
+            .execute(&mut *conn)
+            .await;
+        let slept = match locked {
+            Ok(_) => {
+                sqlx::query("select pg_sleep(0.002)")
+                    .execute(&mut *conn)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        match slept {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("40P01") => {
+                self.deadlocks
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(anju_messaging::HandlerError::Transient(err.into()))
+            }
+            Err(err) => Err(anju_messaging::HandlerError::Transient(err.into())),
+        }
+    }
+}
+
+/// Two consumers of one stream (as the coordinator has one per source) touch the same rows in
+/// opposite orders, each batch in one transaction. Applying a batch in the handler's lock-key
+/// order makes them wait for each other instead of deadlocking (which Postgres only breaks
+/// after its one-second `deadlock_timeout`).
+#[tokio::test]
+async fn consumers_touching_the_same_rows_in_opposite_orders_do_not_deadlock() -> anyhow::Result<()>
+{
+    const KEYS: usize = 80;
+    let fx = Fixture::new().await?;
+    sqlx::query("create table locked (key text primary key, n int not null default 0)")
+        .execute(&fx.consumer)
+        .await?;
+    let keys: Vec<String> = (0..KEYS).map(|k| format!("k{k:04}")).collect();
+    sqlx::query("insert into locked (key) select unnest($1::text[])")
+        .bind(&keys)
+        .execute(&fx.consumer)
+        .await?;
+    // "left" events name the keys upwards, "right" events downwards.
+    for side in ["left", "right"] {
+        let mut tx = fx.producer.begin().await?;
+        let ordered: Vec<&String> = if side == "left" {
+            keys.iter().collect()
+        } else {
+            keys.iter().rev().collect()
+        };
+        for key in ordered {
+            let probe = Probe {
+                probe_id: format!("{side}-{key}"),
+                note: key.clone(),
+            };
+            fx.outbox
+                .append(
+                    &mut tx,
+                    EventMeta::new(fx.tenant, side, uuid::Uuid::now_v7()),
+                    &probe,
+                )
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    let relay = fx.spawn_relay(fx.relay_config());
+    anju_testkit::eventually(SOON, "the relay to publish", || async {
+        Ok((fx.unpublished().await? == 0).then_some(()))
+    })
+    .await?;
+    relay.stop().await?;
+
+    let handler = std::sync::Arc::new(Locking {
+        deadlocks: Default::default(),
+    });
+    let consumers: Vec<_> = ["left", "right"]
+        .into_iter()
+        .map(|side| {
+            let mut config = fx.consumer_config();
+            config.name = format!("consumer-{side}");
+            config.filter_subject = Some(format!(
+                "{}.{}.{side}.>",
+                fx.settings.nats.prefix,
+                fixture::PRODUCER
+            ));
+            let consumer = anju_messaging::Consumer::new(
+                fx.consumer.clone(),
+                fx.bus.clone(),
+                config,
+                handler.clone() as std::sync::Arc<dyn anju_messaging::Handler>,
+            );
+            let token = tokio_util::sync::CancellationToken::new();
+            let run = tokio::spawn({
+                let token = token.clone();
+                async move { consumer.run(token).await }
+            });
+            (token, run)
+        })
+        .collect();
+    anju_testkit::eventually(SOON, "both sides applied", || async {
+        let applied: i64 = sqlx::query_scalar("select coalesce(sum(n), 0)::bigint from locked")
+            .fetch_one(&fx.consumer)
+            .await?;
+        Ok((applied == 2 * KEYS as i64).then_some(()))
+    })
+    .await?;
+    for (token, run) in consumers {
+        token.cancel();
+        run.await??;
+    }
+    let uneven: i64 = sqlx::query_scalar("select count(*) from locked where n <> 2")
+        .fetch_one(&fx.consumer)
+        .await?;
+    assert_eq!(uneven, 0, "each side applied each key once");
+    assert_eq!(
+        handler.deadlocks.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "deadlocks broken by Postgres"
+    );
+    Ok(())
+}

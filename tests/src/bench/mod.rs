@@ -3,6 +3,7 @@
 
 pub mod outbox;
 pub mod rpc;
+pub mod saga;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 

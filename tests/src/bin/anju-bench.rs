@@ -23,19 +23,39 @@ struct Args {
     /// Calls in the RPC run (half holds, half payments).
     #[arg(long, default_value_t = 12_000)]
     calls: usize,
+    /// Move-ins drained from the coordinator's backlogs (0 skips the saga benchmark).
+    #[arg(long, default_value_t = 400)]
+    saga_units: usize,
+    /// Move-in journeys end to end with the coordinator running.
+    #[arg(long, default_value_t = 200)]
+    journeys: usize,
+    /// Concurrent owners in the journeys: a moderate load.
+    #[arg(long, default_value_t = 8)]
+    owners: usize,
+    /// Skip the outbox benchmark.
+    #[arg(long)]
+    no_outbox: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut report = String::from("## Benchmarks (this machine, one run)\n\n");
-    let outbox =
-        anju_e2e::bench::outbox::run(args.events, args.producers, args.rate, args.seconds).await?;
-    report += &outbox.markdown();
+    if !args.no_outbox {
+        let outbox =
+            anju_e2e::bench::outbox::run(args.events, args.producers, args.rate, args.seconds)
+                .await?;
+        report += &outbox.markdown();
+    }
     if args.calls > 0 {
         report += "\n";
         let rpc = anju_e2e::bench::rpc::run(args.callers, args.calls).await?;
         report += &rpc.markdown();
+    }
+    if args.saga_units > 0 {
+        report += "\n";
+        let saga = anju_e2e::bench::saga::run(args.saga_units, args.journeys, args.owners).await?;
+        report += &saga.markdown();
     }
     println!("{report}");
     let path = anju_e2e::bench::results_dir().join("results.md");

@@ -7,7 +7,7 @@
 //! refusal (a business rule, bad argument, not found) marks the command `failed`, which
 //! operators see and may retry.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anju_kit::{Role, Settings, auth::TokenIssuer, grpc::ClientAuth};
 use anju_proto::{
@@ -18,6 +18,7 @@ use anju_proto::{
 };
 use anyhow::Context;
 use sqlx::{PgPool, postgres::PgListener};
+use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
 use uuid::Uuid;
@@ -30,7 +31,8 @@ use super::Command;
 const STALE_CLAIM: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-const BATCH: i64 = 64;
+/// Calls under way at once.
+const IN_FLIGHT: usize = 64;
 
 pub struct Dispatcher {
     pool: PgPool,
@@ -75,9 +77,12 @@ impl Dispatcher {
         ))
     }
 
+    /// Sends due commands as they come: up to `IN_FLIGHT` calls at once, each recorded as
+    /// soon as it answers, so a command created now does not wait for a slow round of others.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let this = Arc::new(self);
         let mut listener = loop {
-            if let Ok(mut listener) = PgListener::connect_with(&self.pool).await
+            if let Ok(mut listener) = PgListener::connect_with(&this.pool).await
                 && listener.listen("saga_commands").await.is_ok()
             {
                 break listener;
@@ -87,27 +92,50 @@ impl Dispatcher {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         };
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let mut in_flight = JoinSet::new();
         loop {
-            let sent = match self.send_due().await {
-                Ok(n) => n,
-                Err(err) => {
-                    tracing::warn!(error = format!("{err:#}"), "dispatcher round failed");
-                    0
+            while let Some(done) = in_flight.try_join_next() {
+                log_failure(done);
+            }
+            let free = permits.available_permits();
+            let claimed = if free == 0 {
+                0
+            } else {
+                match this.spawn_due(free, &permits, &mut in_flight).await {
+                    Ok(n) => n,
+                    Err(err) => {
+                        tracing::warn!(error = format!("{err:#}"), "dispatcher round failed");
+                        0
+                    }
                 }
             };
-            if sent as i64 == BATCH {
-                continue;
-            }
+            let saturated = free == 0 || claimed == free;
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = listener.recv() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.cancelled() => break,
+                // More may be due: claim again as soon as a call ends.
+                Some(done) = in_flight.join_next(), if saturated => log_failure(done),
+                _ = listener.recv(), if !saturated => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)), if !saturated => {}
             }
         }
+        // Calls under way finish and are recorded; anything left is resent after STALE_CLAIM.
+        let drain = async {
+            while let Some(done) = in_flight.join_next().await {
+                log_failure(done);
+            }
+        };
+        let _ = tokio::time::timeout(CALL_TIMEOUT, drain).await;
+        Ok(())
     }
 
-    /// Sends every due command once; returns how many were claimed.
-    pub async fn send_due(&self) -> anyhow::Result<usize> {
+    /// Claims up to `limit` due commands and starts sending each; returns how many.
+    async fn spawn_due(
+        self: &Arc<Self>,
+        limit: usize,
+        permits: &Arc<Semaphore>,
+        in_flight: &mut JoinSet<anyhow::Result<()>>,
+    ) -> anyhow::Result<usize> {
         let claimed: Vec<(Uuid, Uuid, String, String, Vec<u8>, i32)> = sqlx::query_as(
             "update saga_commands set status = 'running', claimed_at = now(), attempts = attempts + 1
              where command_id in (
@@ -118,18 +146,19 @@ impl Dispatcher {
              returning command_id, tenant_id, service, method, payload, attempts",
         )
         .bind(STALE_CLAIM.as_secs_f64())
-        .bind(BATCH)
+        .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         let count = claimed.len();
-        let sends = claimed.into_iter().map(
-            |(command_id, tenant, service, method, payload, attempts)| async move {
-                let outcome = self.send(tenant, &service, &method, &payload).await;
-                self.record(command_id, attempts, outcome).await
-            },
-        );
-        for result in futures::future::join_all(sends).await {
-            result?;
+        for (command_id, tenant, service, method, payload, attempts) in claimed {
+            let permit = permits.clone().acquire_owned().await?;
+            let this = self.clone();
+            in_flight.spawn(async move {
+                let outcome = this.send(tenant, &service, &method, &payload).await;
+                let recorded = this.record(command_id, attempts, outcome).await;
+                drop(permit);
+                recorded
+            });
         }
         Ok(count)
     }
@@ -224,6 +253,19 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+}
+
+fn log_failure(done: Result<anyhow::Result<()>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "recording a command's outcome failed"
+            )
+        }
+        Err(err) => tracing::warn!(error = %err, "a command's send task failed"),
     }
 }
 

@@ -256,6 +256,15 @@ impl Handler for Engine {
         self.flows.iter().any(|f| f.events().contains(&event_type))
     }
 
+    /// The saga an event advances: the coordinator's consumers (one per source stream) lock
+    /// sagas in this order.
+    fn lock_key(&self, event: &Event) -> Option<String> {
+        self.flows.iter().find_map(|flow| {
+            let route = flow.route(event)?;
+            Some(format!("{}/{}", flow.name(), route.key))
+        })
+    }
+
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         self.apply_event(conn, event)
             .await

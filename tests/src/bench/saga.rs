@@ -1,0 +1,787 @@
+//! The coordinator under load: move-in journeys end to end, saga state transitions per second,
+//! and the time from the last input (fees settled or inspection passed, whichever came last)
+//! to the key clearance.
+//!
+//! Every service runs in this process; the coordinator runs in a stack of its own so it can be
+//! stopped while its inputs pile up. Three measurements:
+//!
+//! 1. **Backlog drain, starts.** With the coordinator stopped, a batch of `units` units opens;
+//!    then the coordinator starts and drains the `UnitAddedToBatch` backlog. Each start
+//!    transition writes the saga, its history line, three commands and a timer.
+//! 2. **Backlog drain, settlements and inspections.** With the coordinator stopped again, every
+//!    owner pays and passes the inspection; the coordinator then drains both inputs per unit,
+//!    the second of which grants the clearance.
+//! 3. **Journeys.** With the coordinator running, `owners` concurrent owners each take their
+//!    units through a second batch: fees paid, checked in, inspected, keys released.
+//!
+//! Rates in 1 and 2 come from the coordinator's own timestamps (first to last transition), so
+//! start-up is not counted. Latencies come from the services' timestamps, all from one
+//! Postgres clock: `cleared_at − greatest(settled_at, inspection_passed_at)`.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anju::{Stack, client};
+use anju_kit::{Role, Settings, config::SERVICES};
+use anju_proto::{
+    common::{Area, Money},
+    finance::{self, finance_service_client::FinanceServiceClient},
+    handover::{self as hv, handover_service_client::HandoverServiceClient},
+    sales::{self as pb, sales_service_client::SalesServiceClient},
+};
+use anyhow::Context;
+use futures::{StreamExt, stream};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use uuid::Uuid;
+
+use super::{ms, quantile};
+
+const ID: &str = "44030119900101123X";
+const PRICE: i64 = 200_000_000;
+/// Concurrent sellers while setting up the sold units (not measured).
+const SELLERS: usize = 16;
+
+fn cny(minor_units: i64) -> Option<Money> {
+    Some(Money {
+        minor_units,
+        currency: "CNY".into(),
+    })
+}
+
+fn day(offset: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8) + chrono::Duration::days(offset))
+        .date_naive()
+        .to_string()
+}
+
+pub struct Drain {
+    pub transitions: i64,
+    pub seconds: f64,
+}
+
+impl Drain {
+    fn per_second(&self) -> f64 {
+        self.transitions as f64 / self.seconds.max(1e-6)
+    }
+}
+
+pub struct Report {
+    pub units: usize,
+    pub journeys: usize,
+    pub owners: usize,
+    pub starts: Drain,
+    pub inputs: Drain,
+    pub journeys_per_second: f64,
+    pub journey_transitions_per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    /// Where the time goes when the inspection is the last input: (hop, p50, p99).
+    pub hops: Vec<(&'static str, Duration, Duration)>,
+    /// pgbench, one client: the commits/s of a bare transaction on the same database server.
+    pub pgbench_1: Option<f64>,
+}
+
+/// The stack, the coordinator apart, and one tenant's staff.
+struct Bench {
+    settings: Settings,
+    coordinator_settings: Settings,
+    tenant: Uuid,
+    services: Stack,
+    coordinator: Option<Stack>,
+    sales: SalesServiceClient<client::Authed>,
+    cashier: FinanceServiceClient<client::Authed>,
+    counter: HandoverServiceClient<client::Authed>,
+    project_id: String,
+    saga_db: PgPool,
+    handover_db: PgPool,
+    finance_db: PgPool,
+}
+
+impl Bench {
+    async fn start() -> anyhow::Result<Self> {
+        anju_testkit::drop_stale_databases().await?;
+        let mut settings = anju_testkit::settings();
+        settings.database.max_connections = 16;
+        let others: Vec<&'static str> = SERVICES.iter().copied().filter(|s| *s != "saga").collect();
+        let services = Stack::start(&settings, &others, CancellationToken::new()).await?;
+        let mut coordinator_settings = settings.clone();
+        for (name, port) in services.ports() {
+            coordinator_settings
+                .grpc
+                .endpoints
+                .insert(name.to_string(), format!("http://127.0.0.1:{port}"));
+        }
+        let tenant = Uuid::now_v7();
+        let at = |service: &str, subject: &str, roles: &[Role]| {
+            let port = services.port(service).expect("a running service");
+            client::authed(
+                "127.0.0.1",
+                port,
+                &anju_testkit::token_for(tenant, subject, roles),
+            )
+        };
+        let mut sales = SalesServiceClient::new(at(
+            "sales",
+            "manager",
+            &[Role::SalesManager, Role::SalesConsultant],
+        )?);
+        let project = sales
+            .create_project(pb::CreateProjectRequest {
+                request_id: "bench-project".into(),
+                code: "SAGA-BENCH".into(),
+                name: "Saga bench".into(),
+                city: "Shenzhen".into(),
+            })
+            .await?
+            .into_inner()
+            .project
+            .context("project")?;
+        let cashier = FinanceServiceClient::new(at("finance", "cashier", &[Role::Cashier])?);
+        let counter =
+            HandoverServiceClient::new(at("handover", "counter", &[Role::CustomerService])?);
+        let connect = |service: &str| PgPool::connect_lazy(&settings.database_url(service));
+        let bench = Bench {
+            saga_db: connect("saga")?,
+            handover_db: connect("handover")?,
+            finance_db: connect("finance")?,
+            coordinator_settings,
+            tenant,
+            services,
+            coordinator: None,
+            sales,
+            cashier,
+            counter,
+            project_id: project.project_id,
+            settings,
+        };
+        Ok(bench)
+    }
+
+    async fn start_coordinator(&mut self) -> anyhow::Result<()> {
+        let stack = Stack::start(
+            &self.coordinator_settings,
+            &["saga"],
+            CancellationToken::new(),
+        )
+        .await?;
+        self.coordinator = Some(stack);
+        Ok(())
+    }
+
+    async fn stop_coordinator(&mut self) -> anyhow::Result<()> {
+        if let Some(stack) = self.coordinator.take() {
+            stack.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// A building of `n` units, each sold through subscription, deposits and contract.
+    async fn sold_building(&self, name: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
+        let mut sales = self.sales.clone();
+        let building = sales
+            .create_building(pb::CreateBuildingRequest {
+                request_id: format!("bench-building-{name}"),
+                project_id: self.project_id.clone(),
+                name: name.into(),
+                floors: 30,
+            })
+            .await?
+            .into_inner()
+            .building
+            .context("building")?;
+        let rows = (0..n)
+            .map(|i| pb::ImportUnitRow {
+                unit_number: format!("{name}-{i:05}"),
+                floor: 1 + (i % 30) as i32,
+                layout: "2房1廳".into(),
+                forecast_area: Some(Area {
+                    square_centimetres: 850_000,
+                }),
+                list_price: cny(PRICE),
+                orientation: "south".into(),
+            })
+            .collect();
+        let units: Vec<String> = sales
+            .import_units(tokio_stream::iter([pb::ImportUnitsRequest {
+                request_id: format!("bench-import-{name}"),
+                building_id: building.building_id.clone(),
+                rows,
+            }]))
+            .await?
+            .into_inner()
+            .units
+            .into_iter()
+            .map(|u| u.unit_id)
+            .collect();
+        let sold = stream::iter(units.iter().enumerate())
+            .map(|(i, unit_id)| self.sell(name, i, unit_id))
+            .buffer_unordered(SELLERS)
+            .collect::<Vec<_>>()
+            .await;
+        for outcome in sold {
+            outcome?;
+        }
+        Ok((building.building_id, units))
+    }
+
+    async fn sell(&self, building: &str, i: usize, unit_id: &str) -> anyhow::Result<()> {
+        let mut sales = self.sales.clone();
+        let phone = format!("13{}{i:08}", if building == "drain" { 5 } else { 6 });
+        let customer = sales
+            .record_visit(pb::RecordVisitRequest {
+                request_id: format!("visit-{unit_id}"),
+                project_id: self.project_id.clone(),
+                phone,
+                name: format!("Owner {building}-{i}"),
+                channel: pb::VisitChannel::WalkIn as i32,
+                note: String::new(),
+                referrer_phone: String::new(),
+            })
+            .await?
+            .into_inner()
+            .customer
+            .context("customer")?;
+        let subscription = sales
+            .sign_subscription(pb::SignSubscriptionRequest {
+                request_id: format!("subscribe-{unit_id}"),
+                unit_id: unit_id.into(),
+                customer_id: customer.customer_id,
+                price: cny(PRICE),
+                small_deposit: cny(5_000_000),
+                full_deposit: cny(20_000_000),
+                top_up_due_on: day(7),
+                id_number: ID.into(),
+            })
+            .await?
+            .into_inner()
+            .subscription
+            .context("subscription")?;
+        let deposits = self.charges(unit_id, "subscription:").await?;
+        self.pay(&deposits).await?;
+        let mut sales = self.sales.clone();
+        loop {
+            let signed = sales
+                .sign_contract(pb::SignContractRequest {
+                    request_id: format!("contract-{unit_id}"),
+                    subscription_id: subscription.subscription_id.clone(),
+                    id_number: ID.into(),
+                    contract_area: Some(Area {
+                        square_centimetres: 850_000,
+                    }),
+                    payment_method: pb::PaymentMethod::FullPayment as i32,
+                    down_payment: cny(PRICE),
+                    down_payment_due_on: day(14),
+                    instalments: Vec::new(),
+                    homes_owned: 0,
+                })
+                .await;
+            match signed {
+                Ok(_) => return Ok(()),
+                // Not yet confirmed by the coordinator.
+                Err(s) if s.code() == Code::FailedPrecondition => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(s) => return Err(s.into()),
+            }
+        }
+    }
+
+    /// The unit's two charges in settlement groups starting with `group`, once issued.
+    async fn charges(&self, unit_id: &str, group: &str) -> anyhow::Result<Vec<finance::Charge>> {
+        let mut cashier = self.cashier.clone();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let found: Vec<finance::Charge> = cashier
+                .list_charges(finance::ListChargesRequest {
+                    unit_id: unit_id.into(),
+                    page: None,
+                })
+                .await?
+                .into_inner()
+                .charges
+                .into_iter()
+                .filter(|c| c.settlement_group.starts_with(group))
+                .collect();
+            if found.len() >= 2 {
+                return Ok(found);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "no charges in {group} for {unit_id}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn pay(&self, charges: &[finance::Charge]) -> anyhow::Result<()> {
+        let mut cashier = self.cashier.clone();
+        for charge in charges {
+            cashier
+                .record_payment(finance::RecordPaymentRequest {
+                    request_id: format!("pay-{}", charge.charge_id),
+                    charge_id: charge.charge_id.clone(),
+                    amount: charge.outstanding.clone(),
+                    method: finance::PaymentMethod::BankTransfer as i32,
+                    external_reference: format!("BANK-{}", charge.charge_id),
+                    received_on: day(0),
+                    cashier_id: String::new(),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn batch(&self, building_id: &str, name: &str) -> anyhow::Result<hv::Batch> {
+        let mut counter = self.counter.clone();
+        counter
+            .create_batch(hv::CreateBatchRequest {
+                request_id: format!("bench-batch-{name}"),
+                project_id: self.project_id.clone(),
+                building_id: building_id.into(),
+                name: name.into(),
+                window_start: day(30),
+                window_end: day(44),
+                property_fee_per_square_metre_month: cny(350),
+                prepaid_months: 3,
+                construction_cost_per_square_metre: cny(300_000),
+                maintenance_fund_bp: 500,
+            })
+            .await?
+            .into_inner()
+            .batch
+            .context("batch")
+    }
+
+    /// Checks in (once the notice is out), pays the handover fees, passes the inspection.
+    async fn owner_inputs(&self, unit_id: &str) -> anyhow::Result<()> {
+        let fees = self.charges(unit_id, "handover:").await?;
+        let mut counter = self.counter.clone();
+        loop {
+            let checked = counter
+                .check_in(hv::CheckInRequest {
+                    request_id: format!("check-in-{unit_id}"),
+                    unit_id: unit_id.into(),
+                    id_number: ID.into(),
+                })
+                .await;
+            match checked {
+                Ok(_) => break,
+                // The notice is not recorded yet.
+                Err(s) if s.code() == Code::FailedPrecondition => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(s) => return Err(s.into()),
+            }
+        }
+        self.pay(&fees).await?;
+        counter
+            .record_inspection(hv::RecordInspectionRequest {
+                request_id: format!("inspect-{unit_id}"),
+                unit_id: unit_id.into(),
+                passed: true,
+                defects: Vec::new(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for the clearance, then hands the keys over.
+    async fn keys(&self, unit_id: &str) -> anyhow::Result<()> {
+        let mut counter = self.counter.clone();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let cleared = counter
+                .get_handover(hv::GetHandoverRequest {
+                    unit_id: unit_id.into(),
+                })
+                .await?
+                .into_inner()
+                .handover
+                .is_some_and(|h| h.cleared);
+            if cleared {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{unit_id} never cleared");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        counter
+            .release_keys(hv::ReleaseKeysRequest {
+                request_id: format!("keys-{unit_id}"),
+                unit_id: unit_id.into(),
+                signed_by: "owner".into(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until `sql` (a count) on `pool` reaches `target`.
+    async fn until(pool: &PgPool, sql: &str, target: i64, what: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(pool)
+                .await?;
+            if n >= target {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{what}: {n} of {target}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Every event the services wrote is on the bus.
+    async fn all_published(&self) -> anyhow::Result<()> {
+        for pool in [&self.handover_db, &self.finance_db] {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let left: i64 =
+                    sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                        .fetch_one(pool)
+                        .await?;
+                if left == 0 {
+                    break;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "{left} events unpublished");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Transitions of move-in sagas after `since` (saga clock), and the seconds from `began`
+    /// until now: a batch of transitions shares one transaction, hence one timestamp, so the
+    /// duration is the caller's, polled every 5 ms.
+    async fn drained(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        began: Instant,
+    ) -> anyhow::Result<Drain> {
+        let seconds = began.elapsed().as_secs_f64();
+        let transitions: i64 = sqlx::query_scalar(
+            "select count(*) from saga_history h join sagas s using (saga_id)
+             where s.flow = 'move_in' and h.at > $1",
+        )
+        .bind(since)
+        .fetch_one(&self.saga_db)
+        .await?;
+        Ok(Drain {
+            transitions,
+            seconds,
+        })
+    }
+
+    async fn now(&self) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+        Ok(sqlx::query_scalar("select now()")
+            .fetch_one(&self.saga_db)
+            .await?)
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_coordinator().await?;
+        self.services.stop().await?;
+        anju_testkit::cleanup(&self.settings).await?;
+        Ok(())
+    }
+}
+
+/// `units` move-ins drained from backlogs, then `journeys` journeys by `owners` owners.
+pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result<Report> {
+    let mut bench = Bench::start().await?;
+    bench.start_coordinator().await?;
+    eprintln!("saga bench: selling {} units", units + journeys);
+    let (drain_building, drain_units) = bench.sold_building("drain", units).await?;
+    let (journey_building, journey_units) = bench.sold_building("journey", journeys).await?;
+    Bench::until(
+        &bench.handover_db,
+        "select count(*) from contracts where active",
+        (units + journeys) as i64,
+        "handover to learn the contracts",
+    )
+    .await?;
+
+    // 1. Starts: the batch opens while the coordinator is down; it drains the backlog.
+    eprintln!("saga bench: backlog of {units} batch entries");
+    bench.stop_coordinator().await?;
+    bench.batch(&drain_building, "drain").await?;
+    bench.all_published().await?;
+    let since = bench.now().await?;
+    bench.start_coordinator().await?;
+    let serving = Instant::now();
+    let started = format!(
+        "select count(*) from sagas where flow = 'move_in' and tenant_id = '{}'",
+        bench.tenant
+    );
+    Bench::until(&bench.saga_db, &started, units as i64, "move-ins started").await?;
+    let starts = bench.drained(since, serving).await?;
+    let fees: Vec<Vec<finance::Charge>> = stream::iter(&drain_units)
+        .map(|unit_id| bench.charges(unit_id, "handover:"))
+        .buffer_unordered(SELLERS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(fees.len() == units);
+
+    // 2. Settlements and inspections: all in while the coordinator is down; it drains them.
+    eprintln!(
+        "saga bench: backlog of {} payments and inspections",
+        2 * units
+    );
+    bench.stop_coordinator().await?;
+    let inputs = stream::iter(&drain_units)
+        .map(|unit_id| bench.owner_inputs(unit_id))
+        .buffer_unordered(SELLERS)
+        .collect::<Vec<_>>()
+        .await;
+    for input in inputs {
+        input?;
+    }
+    bench.all_published().await?;
+    let since = bench.now().await?;
+    bench.start_coordinator().await?;
+    let serving = Instant::now();
+    let cleared = format!(
+        "select count(*) from sagas where flow = 'move_in' and tenant_id = '{}' and state in ('cleared', 'keys_released')",
+        bench.tenant
+    );
+    Bench::until(&bench.saga_db, &cleared, units as i64, "move-ins cleared").await?;
+    let inputs = bench.drained(since, serving).await?;
+    let released = stream::iter(&drain_units)
+        .map(|unit_id| bench.keys(unit_id))
+        .buffer_unordered(SELLERS)
+        .collect::<Vec<_>>()
+        .await;
+    for r in released {
+        r?;
+    }
+    let ended = format!(
+        "select count(*) from sagas where flow = 'move_in' and tenant_id = '{}' and state = 'keys_released'",
+        bench.tenant
+    );
+    Bench::until(&bench.saga_db, &ended, units as i64, "move-ins ended").await?;
+
+    // 3. Journeys with the coordinator running: owners in parallel, each unit start to keys.
+    eprintln!("saga bench: {journeys} journeys by {owners} owners");
+    let since = bench.now().await?;
+    let began = Instant::now();
+    bench.batch(&journey_building, "journey").await?;
+    let bench = Arc::new(bench);
+    let done = stream::iter(journey_units.clone())
+        .map(|unit_id| {
+            let bench = bench.clone();
+            async move {
+                bench.owner_inputs(&unit_id).await?;
+                bench.keys(&unit_id).await
+            }
+        })
+        .buffer_unordered(owners)
+        .collect::<Vec<_>>()
+        .await;
+    for d in done {
+        d?;
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    let journey_transitions = bench.drained(since, began).await?.transitions;
+    let latencies = clearance_latencies(&bench, &journey_units).await?;
+    let hops = hops(&bench, &journey_units).await?;
+    let bench = Arc::into_inner(bench).context("bench still shared")?;
+    bench.stop().await?;
+    Ok(Report {
+        units,
+        journeys,
+        owners,
+        starts,
+        inputs,
+        journeys_per_second: journeys as f64 / elapsed,
+        journey_transitions_per_second: journey_transitions as f64 / elapsed,
+        p50: quantile(&latencies, 0.5),
+        p99: quantile(&latencies, 0.99),
+        max: latencies.last().copied().unwrap_or_default(),
+        hops,
+        pgbench_1: super::pgbench().get("tps_1").copied(),
+    })
+}
+
+/// Per unit: clearance time − the later of fees settled and inspection passed, sorted.
+async fn clearance_latencies(bench: &Bench, units: &[String]) -> anyhow::Result<Vec<Duration>> {
+    let ids: Vec<Uuid> = units.iter().map(|u| u.parse()).collect::<Result<_, _>>()?;
+    let handovers: Vec<(
+        Uuid,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    )> = sqlx::query_as(
+        "select unit_id, inspection_passed_at, cleared_at from handovers
+             where unit_id = any($1) and cleared_at is not null",
+    )
+    .bind(&ids)
+    .fetch_all(&bench.handover_db)
+    .await?;
+    let groups: Vec<String> = units.iter().map(|u| format!("handover:{u}")).collect();
+    let settled: Vec<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "select settlement_group, settled_at from settlement_groups
+         where settlement_group = any($1) and settled_at is not null",
+    )
+    .bind(&groups)
+    .fetch_all(&bench.finance_db)
+    .await?;
+    let mut latencies: Vec<Duration> = handovers
+        .into_iter()
+        .filter_map(|(unit, passed, cleared)| {
+            let key = format!("handover:{unit}");
+            let paid = settled.iter().find(|(g, _)| *g == key)?.1;
+            (cleared - passed.max(paid)).to_std().ok()
+        })
+        .collect();
+    anyhow::ensure!(
+        latencies.len() == units.len(),
+        "{} of {} units have all three timestamps",
+        latencies.len(),
+        units.len()
+    );
+    latencies.sort();
+    Ok(latencies)
+}
+
+type At = chrono::DateTime<chrono::Utc>;
+
+/// For units whose inspection came after their fees: the inspection's commit to the event on
+/// the bus (relay), to the coordinator's transition (consumer), to the clearance command's
+/// claim (dispatcher wake-up), to the clearance committed in handover (the gRPC call).
+async fn hops(
+    bench: &Bench,
+    units: &[String],
+) -> anyhow::Result<Vec<(&'static str, Duration, Duration)>> {
+    let ids: Vec<Uuid> = units.iter().map(|u| u.parse()).collect::<Result<_, _>>()?;
+    let handover: Vec<(Uuid, At, At, At)> = sqlx::query_as(
+        "select h.unit_id, o.created_at, o.published_at, h.cleared_at
+         from handovers h join outbox o
+           on o.aggregate_id = h.unit_id::text and o.event_type = 'anju.events.v1.InspectionRecorded'
+         where h.unit_id = any($1) and o.published_at is not null and h.cleared_at is not null",
+    )
+    .bind(&ids)
+    .fetch_all(&bench.handover_db)
+    .await?;
+    let groups: Vec<String> = units.iter().map(|u| format!("handover:{u}")).collect();
+    let settled: Vec<(String, At)> = sqlx::query_as(
+        "select settlement_group, settled_at from settlement_groups
+         where settlement_group = any($1) and settled_at is not null",
+    )
+    .bind(&groups)
+    .fetch_all(&bench.finance_db)
+    .await?;
+    let keys: Vec<String> = units.to_vec();
+    let coordinator: Vec<(String, At, At)> = sqlx::query_as(
+        "select s.saga_key, h.at, c.claimed_at
+         from sagas s
+         join saga_history h on h.saga_id = s.saga_id and h.input like 'event InspectionRecorded%'
+         join saga_commands c on c.saga_id = s.saga_id and c.method = 'GrantKeyClearance'
+         where s.flow = 'move_in' and s.saga_key = any($1) and c.claimed_at is not null",
+    )
+    .bind(&keys)
+    .fetch_all(&bench.saga_db)
+    .await?;
+    let mut relay = Vec::new();
+    let mut consume = Vec::new();
+    let mut wake = Vec::new();
+    let mut call = Vec::new();
+    for (unit, inspected, published, cleared) in handover {
+        let paid = settled
+            .iter()
+            .find(|(g, _)| *g == format!("handover:{unit}"))
+            .map(|(_, at)| *at);
+        let Some((_, transition, claimed)) =
+            coordinator.iter().find(|(k, _, _)| *k == unit.to_string())
+        else {
+            continue;
+        };
+        if paid.is_none_or(|paid| paid > inspected) {
+            continue;
+        }
+        let span = |from: At, to: At| (to - from).to_std().unwrap_or_default();
+        relay.push(span(inspected, published));
+        consume.push(span(published, *transition));
+        wake.push(span(*transition, *claimed));
+        call.push(span(*claimed, cleared));
+    }
+    Ok([
+        ("inspection committed → on the bus (relay)", relay),
+        ("on the bus → transition (coordinator's consumer)", consume),
+        ("transition → clearance command claimed (dispatcher)", wake),
+        ("claimed → clearance committed (gRPC to handover)", call),
+    ]
+    .into_iter()
+    .map(|(name, mut samples)| {
+        samples.sort();
+        (name, quantile(&samples, 0.5), quantile(&samples, 0.99))
+    })
+    .collect())
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("### Saga coordinator: move-in journeys and transitions\n\n");
+        out += "| measurement | transitions | seconds | transitions/s |\n|---|---|---|---|\n";
+        for (name, d) in [
+            (
+                "backlog drain: move-in starts (each writes 3 commands and a timer)",
+                &self.starts,
+            ),
+            (
+                "backlog drain: fees settled + inspection passed (the second grants clearance)",
+                &self.inputs,
+            ),
+        ] {
+            out += &format!(
+                "| {name} | {} | {:.2} | {:.0} |\n",
+                d.transitions,
+                d.seconds,
+                d.per_second()
+            );
+        }
+        let drained = (self.starts.transitions + self.inputs.transitions) as f64
+            / (self.starts.seconds + self.inputs.seconds).max(1e-6);
+        out += &format!(
+            "\n- {} units drained from backlogs: {:.0} transitions/s overall{}\n",
+            self.units,
+            drained,
+            self.pgbench_1
+                .map(|tps| format!(
+                    " ({:.0} % of pgbench's single-client commits/s, {tps:.0}; a transition is one transaction)",
+                    100.0 * drained / tps
+                ))
+                .unwrap_or_default()
+        );
+        out += &format!(
+            "- {} journeys end to end (batch → fees charged → notice → check-in → fees paid → inspection → clearance → keys) by {} concurrent owners: {:.1} journeys/s, {:.0} transitions/s\n",
+            self.journeys,
+            self.owners,
+            self.journeys_per_second,
+            self.journey_transitions_per_second
+        );
+        out += &format!(
+            "- last input → clearance during the journeys: p50 {}, p99 {}, max {}\n",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        );
+        out += "\n| hop (inspection the last input) | p50 | p99 |\n|---|---|---|\n";
+        for (hop, p50, p99) in &self.hops {
+            out += &format!("| {hop} | {} | {} |\n", ms(*p50), ms(*p99));
+        }
+        out += &format!(
+            "\n- targets: ≥ 1,000 transitions/s: {}; p99 last input → clearance < 100 ms: {}\n",
+            if drained >= 1_000.0 { "met" } else { "NOT met" },
+            if self.p99 < Duration::from_millis(100) {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+        out
+    }
+}
