@@ -106,6 +106,10 @@ pub async fn record(
     t: &Stored,
     input: &str,
 ) -> sqlx::Result<()> {
+    let mut ids = Vec::with_capacity(t.commands.len());
+    let mut services = Vec::with_capacity(t.commands.len());
+    let mut methods = Vec::with_capacity(t.commands.len());
+    let mut payloads = Vec::with_capacity(t.commands.len());
     let mut sent = Vec::with_capacity(t.commands.len());
     for (index, command) in t.commands.iter().enumerate() {
         // Deterministic: the same step of the same saga always sends the same request id.
@@ -114,30 +118,39 @@ pub async fn record(
             saga.saga_id, saga.version, index
         ));
         let (service, method, payload) = command.encode(&command_id.to_string());
-        sqlx::query(
-            "insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload)
-             values ($1, $2, $3, $4, $5, $6) on conflict (command_id) do nothing",
-        )
-        .bind(command_id)
-        .bind(saga.saga_id)
-        .bind(saga.tenant_id)
-        .bind(service)
-        .bind(method)
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
         sent.push(
             serde_json::json!({ "command_id": command_id, "service": service, "method": method }),
         );
+        ids.push(command_id);
+        services.push(service);
+        methods.push(method);
+        payloads.push(payload);
     }
+    // One round trip: the commands, the history line and, when there are commands, the
+    // dispatcher's wake-up (delivered at commit).
     sqlx::query(
-        "insert into saga_history (saga_id, version, input, state, note, commands) values ($1, $2, $3, $4, $5, $6)",
+        "with commands as (
+             insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload)
+             select id, $1, $2, service, method, payload
+             from unnest($7::uuid[], $8::text[], $9::text[], $10::bytea[]) as c (id, service, method, payload)
+             on conflict (command_id) do nothing
+         ),
+         history as (
+             insert into saga_history (saga_id, version, input, state, note, commands)
+             values ($1, $3, $4, $5, $6, $11)
+         )
+         select pg_notify('saga_commands', '') where cardinality($7::uuid[]) > 0",
     )
     .bind(saga.saga_id)
+    .bind(saga.tenant_id)
     .bind(saga.version)
     .bind(input)
     .bind(t.state_name)
     .bind(&t.note)
+    .bind(&ids)
+    .bind(&services)
+    .bind(&methods)
+    .bind(&payloads)
     .bind(serde_json::Value::Array(sent))
     .execute(&mut *conn)
     .await?;
@@ -165,11 +178,6 @@ pub async fn record(
         // A finished saga waits for nothing.
         sqlx::query("delete from saga_timers where saga_id = $1 and fired_at is null")
             .bind(saga.saga_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if !t.commands.is_empty() {
-        sqlx::query("select pg_notify('saga_commands', '')")
             .execute(&mut *conn)
             .await?;
     }
