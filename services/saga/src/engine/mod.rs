@@ -204,20 +204,21 @@ impl Engine {
                 short_type(event.event_type()),
                 event.event_id
             );
-            match store::lock(conn, event.tenant_id, flow.name(), &route.key).await? {
-                None if route.starts => {
-                    let transition = flow.start(event)?;
-                    let saga =
-                        store::create(conn, event.tenant_id, flow.name(), &route, &transition)
-                            .await?;
-                    store::record(conn, &saga, &transition, &input).await?;
+            if route.starts {
+                let transition = flow.start(event)?;
+                if let Some((saga, parked)) = store::start(
+                    conn,
+                    event.tenant_id,
+                    flow.name(),
+                    &route,
+                    &transition,
+                    &input,
+                )
+                .await?
+                {
                     // Events that arrived before this one, in their order of arrival.
-                    for parked in store::unpark(conn, flow.name(), &route.key).await? {
-                        let Some(current) =
-                            store::lock(conn, event.tenant_id, flow.name(), &route.key).await?
-                        else {
-                            break;
-                        };
+                    let mut current = saga;
+                    for parked in parked {
                         if current.terminal {
                             break;
                         }
@@ -227,9 +228,19 @@ impl Engine {
                                 short_type(parked.event_type()),
                                 parked.event_id
                             );
-                            store::advance(conn, &current, &next, &input).await?;
+                            current = store::advance(conn, &current, &next, &input).await?;
                         }
                     }
+                    continue;
+                }
+            }
+            match store::lock(conn, event.tenant_id, flow.name(), &route.key).await? {
+                None if route.starts => {
+                    anyhow::bail!(
+                        "saga {} {} neither created nor found",
+                        flow.name(),
+                        route.key
+                    )
                 }
                 None => store::park(conn, flow.name(), &route.key, event).await?,
                 Some(saga) if saga.terminal => {

@@ -5,7 +5,7 @@ use anju_messaging::Event;
 use anju_proto::events::Envelope;
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 use super::{Route, Stored};
@@ -51,109 +51,174 @@ pub async fn lock_by_id(conn: &mut PgConnection, saga_id: Uuid) -> sqlx::Result<
     .await
 }
 
-pub async fn create(
+/// The commands of a transition as the columns of one insert, with their ids derived from the
+/// saga and its version, and the history line's list of them.
+struct Outgoing {
+    ids: Vec<Uuid>,
+    services: Vec<&'static str>,
+    methods: Vec<&'static str>,
+    payloads: Vec<Vec<u8>>,
+    listed: serde_json::Value,
+}
+
+impl Outgoing {
+    fn of(saga_id: Uuid, version: i32, t: &Stored) -> Self {
+        let mut out = Outgoing {
+            ids: Vec::with_capacity(t.commands.len()),
+            services: Vec::with_capacity(t.commands.len()),
+            methods: Vec::with_capacity(t.commands.len()),
+            payloads: Vec::with_capacity(t.commands.len()),
+            listed: serde_json::Value::Null,
+        };
+        let mut listed = Vec::with_capacity(t.commands.len());
+        for (index, command) in t.commands.iter().enumerate() {
+            // Deterministic: the same step of the same saga always sends the same request id.
+            let command_id = derived_id(&format!("saga:{saga_id}:v{version}:c{index}"));
+            let (service, method, payload) = command.encode(&command_id.to_string());
+            listed.push(
+                serde_json::json!({ "command_id": command_id, "service": service, "method": method }),
+            );
+            out.ids.push(command_id);
+            out.services.push(service);
+            out.methods.push(method);
+            out.payloads.push(payload);
+        }
+        out.listed = serde_json::Value::Array(listed);
+        out
+    }
+}
+
+/// The part of a transition's statement after `saga` (a CTE yielding the saga row at its new
+/// version): the commands, the history line and, when there are commands, the dispatcher's
+/// wake-up (delivered at commit). Binds `$10`–`$16`.
+const RECORD: &str = "
+    commands as (
+        insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload)
+        select c.id, saga.saga_id, saga.tenant_id, c.service, c.method, c.payload
+        from saga, unnest($10::uuid[], $11::text[], $12::text[], $13::bytea[]) as c (id, service, method, payload)
+        on conflict (command_id) do nothing
+    ),
+    history as (
+        insert into saga_history (saga_id, version, input, state, note, commands)
+        select saga.saga_id, saga.version, $14, saga.state, $15, $16 from saga
+    ),
+    notify as (select pg_notify('saga_commands', '') from saga where cardinality($10::uuid[]) > 0)";
+
+fn bind_record<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    out: &'q Outgoing,
+    input: &'q str,
+    t: &'q Stored,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(&out.ids)
+        .bind(&out.services)
+        .bind(&out.methods)
+        .bind(&out.payloads)
+        .bind(input)
+        .bind(&t.note)
+        .bind(&out.listed)
+}
+
+/// Opens the saga a start event begins, with its first transition, in one statement, and takes
+/// the events parked for it (oldest first). `None` when the saga exists already.
+pub async fn start(
     conn: &mut PgConnection,
     tenant: Uuid,
     flow: &str,
     route: &Route,
     t: &Stored,
-) -> sqlx::Result<SagaRow> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into sagas (saga_id, tenant_id, flow, state, project_id, saga_key, state_data, terminal, version, deadline)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)
-         returning {COLUMNS}"
-    )))
-    .bind(new_id())
-    .bind(tenant)
-    .bind(flow)
-    .bind(t.state_name)
-    .bind(route.project_id)
-    .bind(&route.key)
-    .bind(&t.state)
-    .bind(t.terminal)
-    .bind(t.deadline)
-    .fetch_one(conn)
-    .await
+    input: &str,
+) -> anyhow::Result<Option<(SagaRow, Vec<Event>)>> {
+    let saga_id = new_id();
+    let out = Outgoing::of(saga_id, 0, t);
+    let sql = format!(
+        "with saga as (
+             insert into sagas (saga_id, tenant_id, flow, state, project_id, saga_key, state_data, terminal, version, deadline)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)
+             on conflict (tenant_id, flow, saga_key) do nothing
+             returning {COLUMNS}
+         ),
+         {RECORD},
+         parked as (
+             delete from saga_parked_events p using saga
+             where p.flow = $3 and p.saga_key = $6
+             returning p.event_id, p.subject, p.envelope
+         )
+         select {COLUMNS}, (select count(*) from notify) as notified,
+                coalesce((select array_agg(subject order by event_id) from parked), '{{}}') as parked_subjects,
+                coalesce((select array_agg(envelope order by event_id) from parked), '{{}}') as parked_envelopes
+         from saga"
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(saga_id)
+        .bind(tenant)
+        .bind(flow)
+        .bind(t.state_name)
+        .bind(route.project_id)
+        .bind(&route.key)
+        .bind(&t.state)
+        .bind(t.terminal)
+        .bind(t.deadline);
+    let Some(row) = bind_record(query, &out, input, t)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let saga = SagaRow::from_row(&row)?;
+    let subjects: Vec<String> = row.try_get("parked_subjects")?;
+    let envelopes: Vec<Vec<u8>> = row.try_get("parked_envelopes")?;
+    let parked = subjects
+        .into_iter()
+        .zip(envelopes)
+        .map(|(subject, bytes)| {
+            Event::from_envelope(Envelope::decode(bytes.as_slice())?, subject, 1)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    timers(conn, &saga, t).await?;
+    Ok(Some((saga, parked)))
 }
 
-/// Moves a saga to the transition's state and records everything it implies.
+/// Moves a locked saga to the transition's state and records everything it implies, in one
+/// statement (and one more per timer change).
 pub async fn advance(
     conn: &mut PgConnection,
     saga: &SagaRow,
     t: &Stored,
     input: &str,
 ) -> sqlx::Result<SagaRow> {
-    let next: SagaRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update sagas set state = $2, state_data = $3, terminal = $4, version = version + 1,
-                deadline = case when $4 then null else coalesce($5, deadline) end, updated_at = now()
-         where saga_id = $1 returning {COLUMNS}"
-    )))
-    .bind(saga.saga_id)
-    .bind(t.state_name)
-    .bind(&t.state)
-    .bind(t.terminal)
-    .bind(t.deadline)
-    .fetch_one(&mut *conn)
-    .await?;
-    record(conn, &next, t, input).await?;
+    let out = Outgoing::of(saga.saga_id, saga.version + 1, t);
+    let sql = format!(
+        "with saga as (
+             update sagas set state = $2, state_data = $3, terminal = $4, version = version + 1,
+                    deadline = case when $4 then null else coalesce($5, deadline) end, updated_at = now()
+             where saga_id = $1 returning {COLUMNS}
+         ),
+         {RECORD}
+         select {COLUMNS}, (select count(*) from notify) as notified from saga"
+    );
+    // $6–$9 are unused here; bound as nulls so both statements share the numbering.
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(saga.saga_id)
+        .bind(t.state_name)
+        .bind(&t.state)
+        .bind(t.terminal)
+        .bind(t.deadline)
+        .bind(None::<i32>)
+        .bind(None::<i32>)
+        .bind(None::<i32>)
+        .bind(None::<i32>);
+    let row = bind_record(query, &out, input, t)
+        .fetch_one(&mut *conn)
+        .await?;
+    let next = SagaRow::from_row(&row)?;
+    timers(conn, &next, t).await?;
     Ok(next)
 }
 
-/// History line, commands and timers of the transition that brought `saga` to its version.
-pub async fn record(
-    conn: &mut PgConnection,
-    saga: &SagaRow,
-    t: &Stored,
-    input: &str,
-) -> sqlx::Result<()> {
-    let mut ids = Vec::with_capacity(t.commands.len());
-    let mut services = Vec::with_capacity(t.commands.len());
-    let mut methods = Vec::with_capacity(t.commands.len());
-    let mut payloads = Vec::with_capacity(t.commands.len());
-    let mut sent = Vec::with_capacity(t.commands.len());
-    for (index, command) in t.commands.iter().enumerate() {
-        // Deterministic: the same step of the same saga always sends the same request id.
-        let command_id = derived_id(&format!(
-            "saga:{}:v{}:c{}",
-            saga.saga_id, saga.version, index
-        ));
-        let (service, method, payload) = command.encode(&command_id.to_string());
-        sent.push(
-            serde_json::json!({ "command_id": command_id, "service": service, "method": method }),
-        );
-        ids.push(command_id);
-        services.push(service);
-        methods.push(method);
-        payloads.push(payload);
-    }
-    // One round trip: the commands, the history line and, when there are commands, the
-    // dispatcher's wake-up (delivered at commit).
-    sqlx::query(
-        "with commands as (
-             insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload)
-             select id, $1, $2, service, method, payload
-             from unnest($7::uuid[], $8::text[], $9::text[], $10::bytea[]) as c (id, service, method, payload)
-             on conflict (command_id) do nothing
-         ),
-         history as (
-             insert into saga_history (saga_id, version, input, state, note, commands)
-             values ($1, $3, $4, $5, $6, $11)
-         )
-         select pg_notify('saga_commands', '') where cardinality($7::uuid[]) > 0",
-    )
-    .bind(saga.saga_id)
-    .bind(saga.tenant_id)
-    .bind(saga.version)
-    .bind(input)
-    .bind(t.state_name)
-    .bind(&t.note)
-    .bind(&ids)
-    .bind(&services)
-    .bind(&methods)
-    .bind(&payloads)
-    .bind(serde_json::Value::Array(sent))
-    .execute(&mut *conn)
-    .await?;
+/// The timers a transition sets and cancels; a finished saga waits for nothing.
+async fn timers(conn: &mut PgConnection, saga: &SagaRow, t: &Stored) -> sqlx::Result<()> {
     for name in &t.cancel_timers {
         sqlx::query(
             "delete from saga_timers where saga_id = $1 and name = $2 and fired_at is null",
@@ -175,7 +240,6 @@ pub async fn record(
         .await?;
     }
     if t.terminal {
-        // A finished saga waits for nothing.
         sqlx::query("delete from saga_timers where saga_id = $1 and fired_at is null")
             .bind(saga.saga_id)
             .execute(&mut *conn)
@@ -203,26 +267,6 @@ pub async fn park(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Takes the parked events of a saga, oldest first.
-pub async fn unpark(conn: &mut PgConnection, flow: &str, key: &str) -> anyhow::Result<Vec<Event>> {
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-        "delete from saga_parked_events where flow = $1 and saga_key = $2 returning subject, envelope",
-    )
-    .bind(flow)
-    .bind(key)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut events = rows
-        .into_iter()
-        .map(|(subject, bytes)| {
-            Event::from_envelope(Envelope::decode(bytes.as_slice())?, subject, 1)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    // UUIDv7 event ids sort by creation time.
-    events.sort_by_key(|e| e.event_id);
-    Ok(events)
 }
 
 /// A saga as operators see it.

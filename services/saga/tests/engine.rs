@@ -1,0 +1,153 @@
+//! The engine against its real database: inputs applied in one transaction each, in any order.
+
+use anju_messaging::Event;
+use anju_proto::{
+    EventPayload,
+    common::Money,
+    events::{Envelope, InspectionRecorded, SettlementGroupSettled, UnitAddedToBatch},
+};
+use prost::Message;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn event<P: EventPayload + Message>(tenant: Uuid, payload: &P) -> Event {
+    let id = Uuid::now_v7().to_string();
+    Event::from_envelope(
+        Envelope {
+            event_id: id.clone(),
+            event_type: P::EVENT_TYPE.into(),
+            tenant_id: tenant.to_string(),
+            correlation_id: id,
+            payload: payload.encode_to_vec(),
+            ..Default::default()
+        },
+        "test".into(),
+        1,
+    )
+    .unwrap()
+}
+
+async fn apply(pool: &PgPool, event: &Event) {
+    let mut tx = pool.begin().await.unwrap();
+    anju_saga::engine().apply_event(&mut tx, event).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Inputs that reach the coordinator before the event that starts their saga wait, parked,
+/// and are applied right after the start, in their order of arrival, once.
+#[tokio::test]
+async fn events_before_the_start_are_parked_then_applied_after_it() {
+    let settings = anju_testkit::settings();
+    let pool = anju_kit::db::connect_service(
+        &settings,
+        "saga",
+        &[&anju_messaging::migrator(), &sqlx::migrate!("./migrations")],
+    )
+    .await
+    .unwrap();
+    let tenant = Uuid::now_v7();
+    let unit = Uuid::now_v7().to_string();
+    let project = Uuid::now_v7().to_string();
+
+    apply(
+        &pool,
+        &event(
+            tenant,
+            &SettlementGroupSettled {
+                settlement_group: format!("handover:{unit}"),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    apply(
+        &pool,
+        &event(
+            tenant,
+            &InspectionRecorded {
+                unit_id: unit.clone(),
+                project_id: project.clone(),
+                round: 1,
+                passed: true,
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    let parked: i64 = sqlx::query_scalar("select count(*) from saga_parked_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(parked, 2);
+    let sagas: i64 = sqlx::query_scalar("select count(*) from sagas")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sagas, 0, "no saga before its start");
+
+    let money = |minor_units| {
+        Some(Money {
+            minor_units,
+            currency: "CNY".into(),
+        })
+    };
+    let start = event(
+        tenant,
+        &UnitAddedToBatch {
+            batch_id: Uuid::now_v7().to_string(),
+            project_id: project,
+            unit_id: unit.clone(),
+            customer_id: Uuid::now_v7().to_string(),
+            window_start: "2027-01-01".into(),
+            property_fee: money(93_450),
+            maintenance_fund: money(1_335_000),
+        },
+    );
+    apply(&pool, &start).await;
+    // The start delivered again (a redelivery the inbox would catch) opens nothing twice.
+    apply(&pool, &start).await;
+
+    let (state, version): (String, i32) =
+        sqlx::query_as("select state, version from sagas where saga_key = $1")
+            .bind(&unit)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "cleared");
+    assert_eq!(version, 2, "start, then the two parked inputs");
+    let inputs: Vec<String> =
+        sqlx::query_scalar("select input from saga_history order by version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(inputs[0].starts_with("event UnitAddedToBatch"), "{inputs:?}");
+    assert!(
+        inputs[1].starts_with("parked event SettlementGroupSettled"),
+        "{inputs:?}"
+    );
+    assert!(
+        inputs[2].starts_with("parked event InspectionRecorded"),
+        "{inputs:?}"
+    );
+    let methods: Vec<String> =
+        sqlx::query_scalar("select method from saga_commands order by created_at, method")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let count = |m: &str| methods.iter().filter(|x| *x == m).count();
+    assert_eq!(
+        (
+            count("IssueCharge"),
+            count("RecordNotice"),
+            count("GrantKeyClearance")
+        ),
+        (2, 1, 1)
+    );
+    let parked: i64 = sqlx::query_scalar("select count(*) from saga_parked_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(parked, 0);
+    pool.close().await;
+    anju_testkit::cleanup(&settings).await.unwrap();
+}
