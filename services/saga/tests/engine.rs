@@ -29,7 +29,10 @@ fn event<P: EventPayload + Message>(tenant: Uuid, payload: &P) -> Event {
 
 async fn apply(pool: &PgPool, event: &Event) {
     let mut tx = pool.begin().await.unwrap();
-    anju_saga::engine().apply_event(&mut tx, event).await.unwrap();
+    anju_saga::engine()
+        .apply_event(&mut tx, event)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -115,12 +118,14 @@ async fn events_before_the_start_are_parked_then_applied_after_it() {
             .unwrap();
     assert_eq!(state, "cleared");
     assert_eq!(version, 2, "start, then the two parked inputs");
-    let inputs: Vec<String> =
-        sqlx::query_scalar("select input from saga_history order by version")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert!(inputs[0].starts_with("event UnitAddedToBatch"), "{inputs:?}");
+    let inputs: Vec<String> = sqlx::query_scalar("select input from saga_history order by version")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        inputs[0].starts_with("event UnitAddedToBatch"),
+        "{inputs:?}"
+    );
     assert!(
         inputs[1].starts_with("parked event SettlementGroupSettled"),
         "{inputs:?}"

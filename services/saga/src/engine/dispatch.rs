@@ -7,7 +7,11 @@
 //! refusal (a business rule, bad argument, not found) marks the command `failed`, which
 //! operators see and may retry.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anju_kit::{Role, Settings, auth::TokenIssuer, grpc::ClientAuth};
 use anju_proto::{
@@ -33,11 +37,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Calls under way at once.
 const IN_FLIGHT: usize = 64;
+/// How long a stopping dispatcher waits for the calls under way.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 pub struct Dispatcher {
     pool: PgPool,
     issuer: TokenIssuer,
     channels: HashMap<&'static str, Channel>,
+    /// Commands claimed by this dispatcher and not yet recorded.
+    sending: Mutex<HashSet<Uuid>>,
 }
 
 type Authed = InterceptedService<Channel, ClientAuth>;
@@ -61,6 +69,7 @@ impl Dispatcher {
             pool,
             issuer: TokenIssuer::hs256(secret.expose()),
             channels,
+            sending: Mutex::default(),
         })
     }
 
@@ -119,13 +128,30 @@ impl Dispatcher {
                 _ = tokio::time::sleep(Duration::from_millis(500)), if !saturated => {}
             }
         }
-        // Calls under way finish and are recorded; anything left is resent after STALE_CLAIM.
+        // Calls under way get a moment to finish and be recorded; the rest are abandoned and
+        // their claims handed back, so the next coordinator resends them at once (their
+        // request ids make a resend of a call that did land act once).
         let drain = async {
             while let Some(done) = in_flight.join_next().await {
                 log_failure(done);
             }
         };
-        let _ = tokio::time::timeout(CALL_TIMEOUT, drain).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain).await;
+        in_flight.shutdown().await;
+        let abandoned: Vec<Uuid> = this
+            .sending
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        if !abandoned.is_empty() {
+            sqlx::query(
+                "update saga_commands set status = 'pending', next_attempt_at = now()
+                 where command_id = any($1) and status = 'running'",
+            )
+            .bind(&abandoned)
+            .execute(&this.pool)
+            .await?;
+        }
         Ok(())
     }
 
@@ -153,9 +179,15 @@ impl Dispatcher {
         for (command_id, tenant, service, method, payload, attempts) in claimed {
             let permit = permits.clone().acquire_owned().await?;
             let this = self.clone();
+            if let Ok(mut sending) = self.sending.lock() {
+                sending.insert(command_id);
+            }
             in_flight.spawn(async move {
                 let outcome = this.send(tenant, &service, &method, &payload).await;
                 let recorded = this.record(command_id, attempts, outcome).await;
+                if let Ok(mut sending) = this.sending.lock() {
+                    sending.remove(&command_id);
+                }
                 drop(permit);
                 recorded
             });
