@@ -169,6 +169,9 @@ impl MoveIn {
             })
             .await
             .unwrap();
+        // The price paid in full: the contract's saga ends.
+        let price = self.charges(&unit.unit_id, "contract:", 1).await;
+        self.pay_all(&price, &format!("PRICE-{number}")).await;
         unit.unit_id
     }
 
@@ -672,5 +675,40 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     })
     .await
     .unwrap_or_else(|_| panic!("move-in sagas: {states:?}"));
+
+    // C never pays: an operator cancels its move-in, whose compensation closes the fee group.
+    let c_saga = sagas.iter().find(|s| s.key == c).unwrap().saga_id.clone();
+    let cancelled = j
+        .operator
+        .cancel_saga(saga::CancelSagaRequest {
+            request_id: "cancel-c".into(),
+            saga_id: c_saga,
+            reason: "owner withdrew from the handover".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .saga
+        .unwrap();
+    assert_eq!(cancelled.state, "cancelled");
+    let sagas = anju_e2e::every_saga_ends(&j.operator, Duration::from_secs(15))
+        .await
+        .unwrap();
+    let mut flows: Vec<(String, String)> = sagas
+        .iter()
+        .map(|s| (s.flow.clone(), s.state.clone()))
+        .collect();
+    flows.sort();
+    flows.dedup();
+    assert_eq!(
+        flows,
+        [
+            ("contract", "down_payment_settled"),
+            ("move_in", "cancelled"),
+            ("move_in", "keys_released"),
+            ("subscription", "confirmed"),
+        ]
+        .map(|(f, s)| (f.to_string(), s.to_string()))
+    );
     j.stack.stop().await.unwrap();
 }

@@ -79,7 +79,9 @@ pub struct ConsumerConfig {
     pub max_deliver: i64,
     /// Redelivery delays after a failed attempt; the last one repeats.
     pub backoff: Vec<Duration>,
-    /// Redelivery of a message whose consumer died before acking.
+    /// Redelivery of a message whose consumer died before acking: how long a restarted
+    /// consumer waits for what its predecessor had taken. A batch that outlives it is
+    /// delivered twice, which the inbox absorbs.
     pub ack_wait: Duration,
     pub batch_size: usize,
     pub failpoint: Option<Failpoint>,
@@ -98,7 +100,7 @@ impl ConsumerConfig {
                 Duration::from_secs(5),
                 Duration::from_secs(30),
             ],
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(10),
             batch_size: 128,
             failpoint: None,
         }

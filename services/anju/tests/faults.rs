@@ -335,7 +335,30 @@ impl Journey {
         })
         .await
         .unwrap();
+        // The price paid in full: the contract's saga ends.
+        let price = self.charges(&unit.unit_id, "contract:", 1).await;
+        self.pay(&price, &format!("PRICE-{number}")).await;
         unit.unit_id
+    }
+
+    /// Waits until every saga of the tenant has ended with nothing left to send.
+    async fn every_saga_ends(&self) {
+        eventually(WAIT, "every saga to end", || {
+            let mut operator = self.operator.clone();
+            async move {
+                let Ok(listed) = operator.list_sagas(saga::ListSagasRequest::default()).await
+                else {
+                    return Ok(None);
+                };
+                let sagas = listed.into_inner().sagas;
+                Ok(sagas
+                    .iter()
+                    .all(|s| s.terminal && s.open_commands == 0)
+                    .then_some(()))
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// A handover batch over the project's `units` contracted units, once handover knows them.
@@ -616,6 +639,7 @@ async fn keys_are_released_once_across_killed_and_restarted_processes() {
         "{:?}",
         detail.commands
     );
+    j.every_saga_ends().await;
     drop(procs);
     anju_testkit::cleanup(&settings).await.unwrap();
 }
@@ -800,6 +824,7 @@ async fn a_process_killed_at_every_step(first: usize) {
         ),
         (3, 3, 2, 1)
     );
+    j.every_saga_ends().await;
     drop(procs);
     anju_testkit::cleanup(&settings).await.unwrap();
 }
