@@ -141,6 +141,7 @@ where
     .await
 }
 pub mod bench;
+pub mod finance;
 
 /// Waits until every saga `operator` can see has ended with nothing left to send; the error
 /// names the ones that did not.

@@ -6,105 +6,30 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use anju_e2e::{Authed, TestStack, wait_for};
+use anju_e2e::{
+    TestStack,
+    finance::{
+        Client, cny, count, fields, finance_as, finance_db, footprint, get_charge, issue, minor,
+        new_id, outbox, refused, saga,
+    },
+    wait_for,
+};
 use anju_kit::{
     Role,
     auth::{Claims, TokenIssuer, expiry},
     config::DEV_HS256_SECRET,
-    error::field_violations,
 };
 use anju_proto::{
     EventPayload,
     common::Money,
-    events::{self, Envelope},
+    events,
     finance::{
         self as pb, ChargeDirection, ChargePurpose, ChargeStatus, PaymentMethod,
         finance_service_client::FinanceServiceClient,
     },
 };
-use prost::Message;
-use sqlx::PgPool;
-use tonic::{Code, Status};
+use tonic::Code;
 use uuid::Uuid;
-
-type Client = FinanceServiceClient<Authed>;
-
-fn cny(minor_units: i64) -> Option<Money> {
-    Some(Money {
-        minor_units,
-        currency: "CNY".into(),
-    })
-}
-
-fn minor(money: &Option<Money>) -> i64 {
-    money.as_ref().expect("an amount").minor_units
-}
-
-fn new_id() -> String {
-    Uuid::now_v7().to_string()
-}
-
-/// A client of this test's tenant acting as `subject` with `roles` over every project.
-fn finance_as(stack: &TestStack, subject: &str, roles: &[Role]) -> Client {
-    let token = TokenIssuer::hs256(DEV_HS256_SECRET)
-        .staff(stack.tenant, subject, roles)
-        .unwrap();
-    FinanceServiceClient::new(stack.authed_with("finance", &token))
-}
-
-/// The saga coordinator's client.
-fn saga(stack: &TestStack) -> Client {
-    finance_as(stack, "saga-coordinator", &[Role::Service])
-}
-
-async fn finance_db(stack: &TestStack) -> PgPool {
-    PgPool::connect(&stack.settings.database_url("finance"))
-        .await
-        .unwrap()
-}
-
-async fn count(db: &PgPool, table: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
-        .fetch_one(db)
-        .await
-        .unwrap()
-}
-
-/// Row counts of every table a finance write touches.
-async fn footprint(db: &PgPool) -> Vec<(&'static str, i64)> {
-    let mut counts = Vec::new();
-    for table in [
-        "charges",
-        "payments",
-        "refunds",
-        "settlement_groups",
-        "cashier_days",
-        "daily_close_lines",
-        "outbox",
-        "audit_log",
-        "idempotency_keys",
-    ] {
-        counts.push((table, count(db, table).await));
-    }
-    counts
-}
-
-/// The payloads of type `P` in the finance outbox, oldest first.
-async fn outbox<P: EventPayload>(db: &PgPool) -> Vec<P> {
-    let envelopes: Vec<Vec<u8>> =
-        sqlx::query_scalar("select envelope from outbox where event_type = $1 order by position")
-            .bind(P::EVENT_TYPE)
-            .fetch_all(db)
-            .await
-            .unwrap();
-    envelopes
-        .iter()
-        .map(|bytes| {
-            let envelope = Envelope::decode(bytes.as_slice()).unwrap();
-            P::decode(envelope.payload.as_slice()).unwrap()
-        })
-        .collect()
-}
 
 fn charge_request(
     project: &str,
@@ -166,16 +91,6 @@ fn refund_request(
     }
 }
 
-async fn issue(client: &mut Client, request: pb::IssueChargeRequest) -> pb::Charge {
-    client
-        .issue_charge(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .charge
-        .unwrap()
-}
-
 async fn pay(client: &mut Client, request: pb::RecordPaymentRequest) -> pb::RecordPaymentResponse {
     client.record_payment(request).await.unwrap().into_inner()
 }
@@ -185,33 +100,6 @@ async fn refund(
     request: pb::RefundPaymentRequest,
 ) -> pb::RefundPaymentResponse {
     client.refund_payment(request).await.unwrap().into_inner()
-}
-
-async fn get_charge(client: &mut Client, charge_id: &str) -> pb::Charge {
-    client
-        .get_charge(pb::GetChargeRequest {
-            charge_id: charge_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .charge
-        .unwrap()
-}
-
-fn refused(result: Result<tonic::Response<impl std::fmt::Debug>, Status>, code: Code) -> Status {
-    match result {
-        Err(status) if status.code() == code => status,
-        other => panic!("expected {code:?}, got {other:?}"),
-    }
-}
-
-fn fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    field_violations(status)
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
 }
 
 #[tokio::test]
