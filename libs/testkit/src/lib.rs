@@ -129,13 +129,48 @@ pub fn free_port() -> u16 {
         .expect("no free port")
 }
 
-/// `n` consecutive free ports below the kernel's ephemeral range (where the port-0 binds of
-/// tests running alongside land), probed; returns the first.
+/// Ports handed out by [`free_port_range`] come in aligned blocks of this many.
+const PORT_BLOCK: u16 = 16;
+/// Blocks between port 20 000 and the kernel's ephemeral range (32 768 and up).
+const PORT_BLOCKS: u16 = 12_000 / PORT_BLOCK;
+
+/// `n` (at most 16) consecutive free ports below the kernel's ephemeral range (where the
+/// port-0 binds of tests running alongside land); returns the first.
+///
+/// The block is reserved for the life of this process by a lock on a file named after it, so
+/// no other test process takes it, even while this one's servers are down between a kill and
+/// a restart and a probe alone would find the ports free.
 pub fn free_port_range(n: u16) -> u16 {
-    for attempt in 0..200u16 {
-        let seed = u16::from_str_radix(&unique()[..4], 16).unwrap_or(attempt);
-        let base = 20_000 + (seed % 12_000);
+    reserve_port_range(n, port_blocks())
+}
+
+/// Every block's first port, from a random one on.
+fn port_blocks() -> impl Iterator<Item = u16> {
+    let start = u16::from_str_radix(&unique()[..4], 16).unwrap_or(0) % PORT_BLOCKS;
+    (0..PORT_BLOCKS).map(move |i| 20_000 + ((start + i) % PORT_BLOCKS) * PORT_BLOCK)
+}
+
+fn reserve_port_range(n: u16, bases: impl Iterator<Item = u16>) -> u16 {
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    assert!(n <= PORT_BLOCK, "at most {PORT_BLOCK} ports in a range");
+    let dir = std::env::temp_dir().join("anju-test-ports");
+    std::fs::create_dir_all(&dir).expect("the port reservation directory");
+    for base in bases {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(base.to_string()))
+        else {
+            continue;
+        };
+        // An flock: held by another process (or another open of it here), or ours until we
+        // exit, however we exit.
+        if file.try_lock().is_err() {
+            continue;
+        }
         if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            HELD.lock().expect("port reservations").push(file);
             return base;
         }
     }
@@ -280,5 +315,21 @@ async fn futures_next<S: futures::Stream<Item = Result<String, E>> + Unpin, E>(
             Ok(name) => return Some(name),
             Err(_) => continue,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reserved range stays taken while nothing listens on it (a killed service not yet
+    /// restarted): probing alone would hand it out again.
+    #[test]
+    fn a_reserved_port_range_is_not_handed_out_again_while_its_ports_are_unbound() {
+        let first = free_port_range(7);
+        assert!((0..7).all(|i| TcpListener::bind(("127.0.0.1", first + i)).is_ok()));
+        let second = reserve_port_range(7, std::iter::once(first).chain(port_blocks()));
+        assert_ne!(second, first);
+        assert!(second.abs_diff(first) >= 16, "{first} and {second} overlap");
     }
 }
