@@ -240,21 +240,9 @@ impl Journey {
 
     /// Waits until every saga has ended and sent all its commands.
     async fn wait_sagas_settled(&mut self) -> Vec<saga::Saga> {
-        let operator = self.operator.clone();
-        wait_for(Duration::from_secs(15), "every saga to end", || {
-            let mut operator = operator.clone();
-            async move {
-                let sagas = operator
-                    .list_sagas(saga::ListSagasRequest::default())
-                    .await?
-                    .into_inner()
-                    .sagas;
-                Ok(!sagas.is_empty() && sagas.iter().all(|s| s.terminal && s.open_commands == 0))
-            }
-        })
-        .await
-        .unwrap();
-        self.sagas().await
+        anju_e2e::every_saga_ends(&self.operator, Duration::from_secs(15))
+            .await
+            .unwrap()
     }
 }
 

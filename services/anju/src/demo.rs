@@ -332,6 +332,27 @@ where
 }
 
 /// Charges of a unit once there are at least `n`.
+/// The unit's first notice of `kind` ("notice", "reminder", "reinspection"), once recorded.
+async fn notice_of(
+    counter: &HandoverServiceClient<Authed>,
+    unit_id: &str,
+    kind: &str,
+) -> anyhow::Result<handover::Notice> {
+    wait_until(&format!("the {kind} notice"), || {
+        let mut counter = counter.clone();
+        let unit_id = unit_id.to_string();
+        async move {
+            let notices = counter
+                .get_handover(handover::GetHandoverRequest { unit_id })
+                .await?
+                .into_inner()
+                .notices;
+            Ok(notices.into_iter().find(|n| n.kind == kind))
+        }
+    })
+    .await
+}
+
 async fn charges_of(
     finance: &FinanceServiceClient<Authed>,
     unit_id: &str,
@@ -730,19 +751,7 @@ async fn move_in(
             }
         })
         .await?;
-        let notice = wait_until("the move-in notice", || {
-            let mut counter = counter.clone();
-            let unit_id = unit.unit_id.clone();
-            async move {
-                let notices = counter
-                    .get_handover(handover::GetHandoverRequest { unit_id })
-                    .await?
-                    .into_inner()
-                    .notices;
-                Ok(notices.into_iter().find(|n| n.kind == "notice"))
-            }
-        })
-        .await?;
+        let notice = notice_of(&counter, &unit.unit_id, "notice").await?;
         let lines: Vec<String> = notice
             .fees
             .iter()
@@ -898,22 +907,7 @@ async fn move_in(
     }
     println!("    maintenance closes both repair requests");
     let unit_1802 = units[1].unit_id.clone();
-    wait_until("the re-inspection notice", || {
-        let mut counter = counter.clone();
-        let unit_id = unit_1802.clone();
-        async move {
-            let notices = counter
-                .get_handover(handover::GetHandoverRequest { unit_id })
-                .await?
-                .into_inner()
-                .notices;
-            Ok(notices
-                .iter()
-                .any(|n| n.kind == "reinspection")
-                .then_some(()))
-        }
-    })
-    .await?;
+    notice_of(&counter, &unit_1802, "reinspection").await?;
     println!("    the coordinator asks Wang Fang back for a re-inspection");
     inspect(1, 2, Vec::new()).await?;
     println!("    re-inspection (round 2) passed; the fees are paid after it");

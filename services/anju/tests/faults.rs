@@ -254,8 +254,13 @@ impl Journey {
         }
     }
 
-    /// A unit sold: subscription, both deposits paid, a full-payment contract signed.
-    async fn sell(&mut self, number: &str, phone: &str) -> String {
+    /// A unit registered and subscribed by a walk-in customer; both deposits still unpaid.
+    async fn subscribe(
+        &mut self,
+        number: &str,
+        phone: &str,
+        top_up_due_on: String,
+    ) -> (pb::Unit, pb::Subscription) {
         let unit = self
             .manager
             .register_unit(pb::RegisterUnitRequest {
@@ -298,7 +303,7 @@ impl Journey {
                 price: cny(200_000_000),
                 small_deposit: cny(5_000_000),
                 full_deposit: cny(20_000_000),
-                top_up_due_on: day(7),
+                top_up_due_on,
                 id_number: ID.into(),
             })
             .await
@@ -306,6 +311,12 @@ impl Journey {
             .into_inner()
             .subscription
             .unwrap();
+        (unit, subscription)
+    }
+
+    /// A unit sold: subscription, both deposits paid, a full-payment contract signed.
+    async fn sell(&mut self, number: &str, phone: &str) -> String {
+        let (unit, subscription) = self.subscribe(number, phone, day(7)).await;
         let deposits = self.charges(&unit.unit_id, "subscription:", 2).await;
         self.pay(&deposits, &format!("DEP-{number}")).await;
         eventually(WAIT, "the subscription to be confirmed", || {
@@ -882,56 +893,7 @@ async fn subscription_lapsing_soon(
         })
         .await
         .unwrap();
-    let unit = j
-        .manager
-        .register_unit(pb::RegisterUnitRequest {
-            request_id: "u".into(),
-            building_id: j.building_id.clone(),
-            unit_number: "0601".into(),
-            floor: 6,
-            layout: "2房1廳".into(),
-            forecast_area: unit_area(),
-            list_price: cny(200_000_000),
-            orientation: "south".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .unit
-        .unwrap();
-    let customer = j
-        .consultant
-        .record_visit(pb::RecordVisitRequest {
-            request_id: "v".into(),
-            project_id: j.project_id.clone(),
-            phone: "13900139000".into(),
-            name: "Zhao Lei".into(),
-            channel: pb::VisitChannel::Hotline as i32,
-            note: String::new(),
-            referrer_phone: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .customer
-        .unwrap();
-    let subscription = j
-        .consultant
-        .sign_subscription(pb::SignSubscriptionRequest {
-            request_id: "s".into(),
-            unit_id: unit.unit_id.clone(),
-            customer_id: customer.customer_id,
-            price: cny(200_000_000),
-            small_deposit: cny(5_000_000),
-            full_deposit: cny(20_000_000),
-            top_up_due_on: day(0),
-            id_number: ID.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .subscription
-        .unwrap();
+    let (unit, subscription) = j.subscribe("0601", "13900139000", day(0)).await;
     let lapses_at =
         chrono::DateTime::from_timestamp(subscription.lapses_at.unwrap().seconds, 0).unwrap();
     let small: Vec<finance::Charge> = j

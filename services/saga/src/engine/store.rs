@@ -90,19 +90,26 @@ impl Outgoing {
 
 /// The part of a transition's statement after `saga` (a CTE yielding the saga row at its new
 /// version): the commands, the history line and, when there are commands, the dispatcher's
-/// wake-up (delivered at commit). Binds `$10`–`$16`.
-const RECORD: &str = "
-    commands as (
-        insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload)
-        select c.id, saga.saga_id, saga.tenant_id, c.service, c.method, c.payload
-        from saga, unnest($10::uuid[], $11::text[], $12::text[], $13::bytea[]) as c (id, service, method, payload)
-        on conflict (command_id) do nothing
-    ),
-    history as (
-        insert into saga_history (saga_id, version, input, state, note, commands)
-        select saga.saga_id, saga.version, $14, saga.state, $15, $16 from saga
-    ),
-    notify as (select pg_notify('saga_commands', '') from saga where cardinality($10::uuid[]) > 0)";
+/// wake-up (delivered at commit). Its seven parameters are numbered from `$first`, bound by
+/// [`bind_record`].
+fn record_ctes(first: usize) -> String {
+    let [ids, services, methods, payloads, input, note, listed] =
+        std::array::from_fn(|i| format!("${}", first + i));
+    format!(
+        "commands as (
+             insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload)
+             select c.id, saga.saga_id, saga.tenant_id, c.service, c.method, c.payload
+             from saga, unnest({ids}::uuid[], {services}::text[], {methods}::text[], {payloads}::bytea[])
+                  as c (id, service, method, payload)
+             on conflict (command_id) do nothing
+         ),
+         history as (
+             insert into saga_history (saga_id, version, input, state, note, commands)
+             select saga.saga_id, saga.version, {input}, saga.state, {note}, {listed} from saga
+         ),
+         notify as (select pg_notify('saga_commands', '') from saga where cardinality({ids}::uuid[]) > 0)"
+    )
+}
 
 fn bind_record<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -139,7 +146,7 @@ pub async fn start(
              on conflict (tenant_id, flow, saga_key) do nothing
              returning {COLUMNS}
          ),
-         {RECORD},
+         {},
          parked as (
              delete from saga_parked_events p using saga
              where p.flow = $3 and p.saga_key = $6
@@ -148,7 +155,8 @@ pub async fn start(
          select {COLUMNS}, (select count(*) from notify) as notified,
                 coalesce((select array_agg(subject order by event_id) from parked), '{{}}') as parked_subjects,
                 coalesce((select array_agg(envelope order by event_id) from parked), '{{}}') as parked_envelopes
-         from saga"
+         from saga",
+        record_ctes(10)
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(saga_id)
@@ -195,20 +203,16 @@ pub async fn advance(
                     deadline = case when $4 then null else coalesce($5, deadline) end, updated_at = now()
              where saga_id = $1 returning {COLUMNS}
          ),
-         {RECORD}
-         select {COLUMNS}, (select count(*) from notify) as notified from saga"
+         {}
+         select {COLUMNS}, (select count(*) from notify) as notified from saga",
+        record_ctes(6)
     );
-    // $6–$9 are unused here; bound as nulls so both statements share the numbering.
     let query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(saga.saga_id)
         .bind(t.state_name)
         .bind(&t.state)
         .bind(t.terminal)
-        .bind(t.deadline)
-        .bind(None::<i32>)
-        .bind(None::<i32>)
-        .bind(None::<i32>)
-        .bind(None::<i32>);
+        .bind(t.deadline);
     let row = bind_record(query, &out, input, t)
         .fetch_one(&mut *conn)
         .await?;
