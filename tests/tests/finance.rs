@@ -265,6 +265,43 @@ async fn finance_one_external_reference_is_one_payment_even_under_ten_concurrent
         [30_000, 70_000]
     );
     assert_eq!(outbox::<events::PaymentRecorded>(&db).await.len(), 3);
+
+    // Eight concurrent sends of one request (one request id): one payment, identical answers;
+    // the request id with other terms is refused naming it, and writes nothing.
+    let resent = payment_request(
+        &third.charge_id,
+        5_000,
+        PaymentMethod::Alipay,
+        "ALI-RESENT",
+        "2026-03-14",
+    );
+    let sends = (0..8).map(|_| {
+        let (mut client, request) = (cashier.clone(), resent.clone());
+        async move { client.record_payment(request).await.map(|r| r.into_inner()) }
+    });
+    let answers: Vec<pb::RecordPaymentResponse> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|a| a.expect("every send of the request is answered"))
+        .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    let resent_payments: i64 =
+        sqlx::query_scalar("select count(*) from payments where external_reference = 'ALI-RESENT'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(resent_payments, 1);
+    let before = footprint(&db).await;
+    let mut other_terms = resent.clone();
+    other_terms.external_reference = "ALI-OTHER".into();
+    let status = cashier
+        .clone()
+        .record_payment(other_terms)
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&status), ["request_id"]);
+    assert_eq!(footprint(&db).await, before);
+    assert_eq!(outbox::<events::PaymentRecorded>(&db).await.len(), 4);
     stack.stop().await.unwrap();
 }
 

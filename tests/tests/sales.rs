@@ -1,11 +1,11 @@
 //! Sales through its gRPC API: attribution, follow-ups, the unit race, the bulk import and
 //! the sales board.
 
-use anju_e2e::{TestStack, project_with_building, unit_request};
+use anju_e2e::{Authed, TestStack, project_with_building, unit_request};
 use anju_kit::{Role, error::field_violations};
 use anju_proto::{
     common::{Area, Money},
-    sales::{self as pb},
+    sales::{self as pb, sales_service_client::SalesServiceClient},
 };
 use tonic::Code;
 
@@ -287,14 +287,135 @@ async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
         })
         .await
         .unwrap();
+    assert_eq!(available_and_held(&mut manager, &building).await, (1, 0));
+    stack.stop().await.unwrap();
+}
+
+/// The sales board's count of available and held units of a building.
+async fn available_and_held(
+    manager: &mut SalesServiceClient<Authed>,
+    building_id: &str,
+) -> (i32, i32) {
     let board = manager
         .get_sales_board(pb::GetSalesBoardRequest {
-            building_id: building,
+            building_id: building_id.into(),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((board.available, board.held), (1, 0));
+    (board.available, board.held)
+}
+
+/// Audit rows of HoldUnit calls in the sales database.
+async fn hold_audits(stack: &TestStack) -> i64 {
+    let db = sqlx::PgPool::connect(&stack.settings.database_url("sales"))
+        .await
+        .unwrap();
+    let n = sqlx::query_scalar("select count(*) from audit_log where method = 'HoldUnit'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    n
+}
+
+#[tokio::test]
+async fn a_hold_repeated_under_its_request_id_answers_with_the_first_hold() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+    let (project, building) = project_with_building(&mut manager, "RETRY-1")
+        .await
+        .unwrap();
+    let (_, elsewhere) = project_with_building(&mut manager, "RETRY-2")
+        .await
+        .unwrap();
+    let unit = |building: &str, number: &str| {
+        let mut manager = manager.clone();
+        let request = unit_request(building, number);
+        async move {
+            manager
+                .register_unit(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .unit
+                .unwrap()
+                .unit_id
+        }
+    };
+    let (first, second) = (unit(&building, "0801").await, unit(&building, "0802").await);
+    let foreign = unit(&elsewhere, "0101").await;
+    let mut consultant = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
+    let customer = consultant
+        .record_visit(visit(&project, "13700001111", "v-li"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap()
+        .customer_id;
+    let hold = |unit_id: &str, request_id: &str| pb::HoldUnitRequest {
+        request_id: request_id.into(),
+        unit_id: unit_id.into(),
+        customer_id: customer.clone(),
+    };
+
+    // Eight concurrent sends of one request: one hold, eight identical answers.
+    let sends = (0..8).map(|_| {
+        let mut client = consultant.clone();
+        let request = hold(&first, "hold-0801");
+        async move { client.hold_unit(request).await.map(|r| r.into_inner()) }
+    });
+    let answers: Vec<pb::HoldUnitResponse> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|a| a.expect("every send of the request is answered"))
+        .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    let held = answers[0].unit.clone().unwrap();
+    assert_eq!(
+        (held.status, held.customer_id.as_str()),
+        (pb::UnitStatus::Held as i32, customer.as_str())
+    );
+    assert_eq!(hold_audits(&stack).await, 1);
+
+    // Sent again later, it answers with the first hold (its expiry unchanged); the unit, held
+    // now, would refuse any new hold.
+    let again = consultant
+        .hold_unit(hold(&first, "hold-0801"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, answers[0]);
+    let refused = consultant
+        .hold_unit(hold(&first, "hold-0801-new"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+
+    // The request id with another request is refused, naming the field, and holds nothing.
+    let reused = consultant
+        .hold_unit(hold(&second, "hold-0801"))
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), Code::InvalidArgument);
+    assert_eq!(field_violations(&reused)[0].field, "request_id");
+
+    // A customer of another project cannot hold this project's unit: refused, naming the field.
+    let foreign_hold = consultant
+        .hold_unit(hold(&foreign, "hold-foreign"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        foreign_hold.code(),
+        Code::InvalidArgument,
+        "{foreign_hold:?}"
+    );
+    assert_eq!(field_violations(&foreign_hold)[0].field, "customer_id");
+
+    assert_eq!(available_and_held(&mut manager, &building).await, (1, 1));
+    assert_eq!(available_and_held(&mut manager, &elsewhere).await, (1, 0));
+    assert_eq!(hold_audits(&stack).await, 1);
     stack.stop().await.unwrap();
 }
 

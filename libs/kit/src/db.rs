@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::{
-    Connection, PgConnection, PgPool,
+    Connection, PgConnection, PgPool, Postgres, QueryBuilder,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
@@ -29,8 +29,12 @@ pub async fn connect_service(
 ) -> anyhow::Result<PgPool> {
     let name = settings.database_name(service);
     ensure_database(settings.database.url.expose(), &name).await?;
+    // No ping before each acquire: it is a round trip on every call, and a connection that
+    // broke while idle (a database restart) fails its next query instead, which the caller
+    // sees as an error and retries with the same request id.
     let pool = PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
         .connect_with(connect_options(&settings.database_url(service))?)
         .await
@@ -96,4 +100,56 @@ pub async fn ensure_database(server_url: &str, database: &str) -> anyhow::Result
 pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.code().as_deref() == Some("23505") && e.constraint() == Some(constraint))
+}
+
+/// Writes that go to the database as one statement of data-modifying CTEs
+/// (`with w0 as (…), w1 as (…) select 1`), so a command's rows, its events, its claim and its
+/// audit row cost one round trip. Every CTE runs to completion whether or not another reads
+/// it; one that reads another's `returning` sees it. Two CTEs must not change the same row
+/// (Postgres applies only one of them).
+pub struct Writes {
+    query: QueryBuilder<Postgres>,
+    ctes: usize,
+}
+
+impl Default for Writes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Writes {
+    pub fn new() -> Self {
+        Self {
+            query: QueryBuilder::new("with "),
+            ctes: 0,
+        }
+    }
+
+    /// Adds one CTE, whose body `cte` pushes (SQL and binds); returns the CTE's name.
+    pub fn add(&mut self, cte: impl FnOnce(&mut QueryBuilder<Postgres>)) -> String {
+        let name = format!("w{}", self.ctes);
+        if self.ctes > 0 {
+            self.query.push(", ");
+        }
+        self.query.push(format_args!("{name} as ("));
+        cte(&mut self.query);
+        self.query.push(")");
+        self.ctes += 1;
+        name
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ctes == 0
+    }
+
+    /// Runs every write (nothing when there are none).
+    pub async fn execute(mut self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        self.query.push(" select 1");
+        self.query.build().execute(conn).await?;
+        Ok(())
+    }
 }

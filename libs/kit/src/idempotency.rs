@@ -3,14 +3,20 @@
 //! an audit row with the effect, and commits them together. A retry with the same request id
 //! gets the stored response; the same id with a different request is refused. Two concurrent
 //! calls with one id serialize on the key's row: the second waits, then replays the first.
+//!
+//! A hot command runs as an [`Attempt`] instead: it claims its id at the end, in the one
+//! statement that writes its effect, so a call costs BEGIN, its reads and locks, that
+//! statement and COMMIT. A repeat finds out late (its claim collides, or a business check
+//! refuses what the first call already did) and then answers with the stored response.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use crate::{
     audit::Subject,
     auth::Principal,
+    db::{Writes, is_unique_violation},
     error::{ServiceError, ServiceResult},
 };
 
@@ -37,7 +43,7 @@ impl Command {
         request_id: &str,
         request: &Req,
     ) -> ServiceResult<Claim<Resp>> {
-        let hash = Sha256::digest(request.encode_to_vec()).to_vec();
+        let hash = request_hash(request);
         let mut tx = pool.begin().await?;
         let claimed = sqlx::query(
             "insert into idempotency_keys (tenant_id, method, request_id, request_hash, response)
@@ -94,12 +100,7 @@ impl Command {
         response: &Resp,
         subject: Subject,
     ) -> ServiceResult<()> {
-        let roles: Vec<String> = self
-            .principal
-            .roles
-            .iter()
-            .map(|r| r.as_str().to_string())
-            .collect();
+        let roles = role_names(&self.principal);
         sqlx::query(
             "with stored as (
                  update idempotency_keys set response = $4
@@ -122,4 +123,172 @@ impl Command {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+fn role_names(principal: &Principal) -> Vec<String> {
+    principal
+        .roles
+        .iter()
+        .map(|r| r.as_str().to_string())
+        .collect()
+}
+
+fn request_hash<Req: Message>(request: &Req) -> Vec<u8> {
+    Sha256::digest(request.encode_to_vec()).to_vec()
+}
+
+/// A command that claims its request id when it commits (see the module docs). The work runs
+/// in [`Attempt::tx`]; every refusal goes through [`Attempt::refused`], and the effect through
+/// [`Attempt::commit`].
+pub struct Attempt {
+    pool: PgPool,
+    tx: Transaction<'static, Postgres>,
+    principal: Principal,
+    method: &'static str,
+    request_id: String,
+    hash: Vec<u8>,
+}
+
+impl Attempt {
+    pub async fn open<Req: Message>(
+        pool: &PgPool,
+        principal: &Principal,
+        method: &'static str,
+        request_id: &str,
+        request: &Req,
+    ) -> ServiceResult<Self> {
+        Ok(Self {
+            pool: pool.clone(),
+            tx: pool.begin().await?,
+            principal: principal.clone(),
+            method,
+            request_id: request_id.to_string(),
+            hash: request_hash(request),
+        })
+    }
+
+    pub fn tx(&mut self) -> &mut Transaction<'static, Postgres> {
+        &mut self.tx
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Refuses the call with `err`, unless an earlier call with this request id succeeded:
+    /// then its stored response is the answer (a repeat is refused what the first did).
+    pub async fn refused<Resp: Message + Default>(self, err: ServiceError) -> ServiceResult<Resp> {
+        let Self {
+            pool,
+            tx,
+            principal,
+            method,
+            request_id,
+            hash,
+        } = self;
+        // Rolling back returns the connection; a broken one is dropped by the pool either way.
+        let _ = tx.rollback().await;
+        match stored(&pool, &principal, method, &request_id, &hash).await? {
+            Some(response) => Ok(response),
+            None => Err(err),
+        }
+    }
+
+    /// Runs `writes` with the claim (holding `response`) and the audit row in one statement
+    /// and commits. If the request id was claimed meanwhile, everything rolls back and the
+    /// stored response answers; another failure of the writes is refused as `failed` maps it.
+    pub async fn commit<Resp: Message + Default>(
+        mut self,
+        mut writes: Writes,
+        response: Resp,
+        subject: Subject,
+        failed: impl FnOnce(sqlx::Error) -> ServiceError,
+    ) -> ServiceResult<Resp> {
+        let p = &self.principal;
+        let (tenant, method, request_id) = (p.tenant_id, self.method, self.request_id.clone());
+        let (hash, bytes) = (self.hash.clone(), response.encode_to_vec());
+        writes.add(|q: &mut QueryBuilder<Postgres>| {
+            q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response) values (")
+                .push_bind(tenant)
+                .push(", ")
+                .push_bind(method)
+                .push(", ")
+                .push_bind(request_id.clone())
+                .push(", ")
+                .push_bind(hash)
+                .push(", ")
+                .push_bind(bytes)
+                .push(")");
+        });
+        let (actor, roles) = (p.subject.clone(), role_names(p));
+        writes.add(|q: &mut QueryBuilder<Postgres>| {
+            q.push("insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail) values (")
+                .push_bind(crate::ids::new_id())
+                .push(", ")
+                .push_bind(tenant)
+                .push(", ")
+                .push_bind(actor)
+                .push(", ")
+                .push_bind(roles)
+                .push(", ")
+                .push_bind(method)
+                .push(", ")
+                .push_bind(request_id)
+                .push(", ")
+                .push_bind(subject.kind)
+                .push(", ")
+                .push_bind(subject.id)
+                .push(", ")
+                .push_bind(subject.detail)
+                .push(")");
+        });
+        match writes.execute(&mut self.tx).await {
+            Ok(()) => {
+                self.tx.commit().await?;
+                Ok(response)
+            }
+            Err(err) if is_unique_violation(&err, "idempotency_keys_pkey") => {
+                let err = ServiceError::Aborted(
+                    "a call with this request id is in flight, retry the request".into(),
+                );
+                self.refused(err).await
+            }
+            Err(err) => {
+                let err = failed(err);
+                self.refused(err).await
+            }
+        }
+    }
+}
+
+/// The stored response of a request id, if a call with it committed; refuses an id used for
+/// a different request.
+async fn stored<Resp: Message + Default>(
+    pool: &PgPool,
+    principal: &Principal,
+    method: &str,
+    request_id: &str,
+    hash: &[u8],
+) -> ServiceResult<Option<Resp>> {
+    let row: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "select request_hash, response from idempotency_keys
+         where tenant_id = $1 and method = $2 and request_id = $3",
+    )
+    .bind(principal.tenant_id)
+    .bind(method)
+    .bind(request_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((stored_hash, response)) = row else {
+        return Ok(None);
+    };
+    if stored_hash != hash {
+        return Err(ServiceError::invalid(
+            "request_id",
+            "was already used for a different request",
+        ));
+    }
+    Resp::decode(response.as_slice())
+        .map(Some)
+        .map_err(|err| ServiceError::Unexpected(anyhow::Error::new(err).context("stored response")))
 }

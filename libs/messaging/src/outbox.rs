@@ -1,6 +1,6 @@
 //! The outbox writer: an event row in the caller's transaction, beside the state change.
 
-use anju_kit::telemetry;
+use anju_kit::{db::Writes, telemetry};
 use anju_proto::{EventPayload, events::Envelope};
 use prost::Message;
 use sqlx::PgConnection;
@@ -39,6 +39,21 @@ impl Outbox {
         meta: EventMeta,
         payload: &P,
     ) -> sqlx::Result<Uuid> {
+        let mut writes = Writes::new();
+        let event_id = self.append_to(&mut writes, meta, payload);
+        writes.execute(conn).await?;
+        Ok(event_id)
+    }
+
+    /// Like [`Outbox::append`], as two CTEs of `writes` (the aggregate's next sequence and the
+    /// outbox row), so the event goes in with the rest of the statement. One statement takes
+    /// at most one event per aggregate: two would change the aggregate's sequence row twice.
+    pub fn append_to<P: EventPayload>(
+        &self,
+        writes: &mut Writes,
+        meta: EventMeta,
+        payload: &P,
+    ) -> Uuid {
         let event_id = Uuid::now_v7();
         let traceparent = telemetry::current_traceparent();
         let now = std::time::SystemTime::now();
@@ -63,29 +78,43 @@ impl Outbox {
             meta.aggregate_type,
             event_token(P::EVENT_TYPE, meta.aggregate_type)
         );
-        // One statement: the aggregate's next sequence and the outbox row.
-        sqlx::query(
-            "with next as (
-                 insert into aggregate_sequences (aggregate_type, aggregate_id, last_sequence)
-                 values ($5, $6, 1)
-                 on conflict (aggregate_type, aggregate_id)
+        let aggregate_id = meta.aggregate_id;
+        let next = writes.add(|q| {
+            q.push(
+                "insert into aggregate_sequences (aggregate_type, aggregate_id, last_sequence) values (",
+            )
+            .push_bind(meta.aggregate_type)
+            .push(", ")
+            .push_bind(aggregate_id.clone())
+            .push(
+                ", 1) on conflict (aggregate_type, aggregate_id)
                  do update set last_sequence = aggregate_sequences.last_sequence + 1
-                 returning last_sequence)
-             insert into outbox (event_id, subject, event_type, tenant_id, aggregate_type, aggregate_id,
-                                 sequence, envelope, traceparent)
-             select $1, $2, $3, $4, $5, $6, next.last_sequence, $7, $8 from next",
-        )
-        .bind(event_id)
-        .bind(&subject)
-        .bind(P::EVENT_TYPE)
-        .bind(meta.tenant_id)
-        .bind(meta.aggregate_type)
-        .bind(&meta.aggregate_id)
-        .bind(envelope.encode_to_vec())
-        .bind(&traceparent)
-        .execute(&mut *conn)
-        .await?;
-        Ok(event_id)
+                 returning last_sequence",
+            );
+        });
+        writes.add(|q| {
+            q.push(
+                "insert into outbox (event_id, subject, event_type, tenant_id, aggregate_type, aggregate_id,
+                                     sequence, envelope, traceparent) select ",
+            )
+            .push_bind(event_id)
+            .push(", ")
+            .push_bind(subject)
+            .push(", ")
+            .push_bind(P::EVENT_TYPE)
+            .push(", ")
+            .push_bind(meta.tenant_id)
+            .push(", ")
+            .push_bind(meta.aggregate_type)
+            .push(", ")
+            .push_bind(aggregate_id)
+            .push(format_args!(", {next}.last_sequence, "))
+            .push_bind(envelope.encode_to_vec())
+            .push(", ")
+            .push_bind(traceparent)
+            .push(format_args!(" from {next}"));
+        });
+        event_id
     }
 }
 

@@ -1,6 +1,6 @@
 //! Charges: what a payer owes (or is owed) for a unit, for one purpose, and its balance.
 
-use anju_kit::{ServiceError, ServiceResult, paging::Page};
+use anju_kit::{ServiceError, ServiceResult, db::Writes, paging::Page};
 use anju_proto::{common, finance as pb};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -219,21 +219,29 @@ pub async fn store_balance(
     charge: &mut Charge,
     balance: Balance,
 ) -> ServiceResult<()> {
-    sqlx::query(
-        "update charges set paid_minor = $3, refunded_minor = $4, status = $5
-         where tenant_id = $1 and charge_id = $2",
-    )
-    .bind(tenant)
-    .bind(charge.charge_id)
-    .bind(balance.paid)
-    .bind(balance.refunded)
-    .bind(balance.status().as_str())
-    .execute(conn)
-    .await?;
+    let mut writes = Writes::new();
+    store_balance_to(&mut writes, tenant, charge, balance);
+    writes.execute(conn).await?;
+    Ok(())
+}
+
+/// Like [`store_balance`], as one of `writes`.
+pub fn store_balance_to(writes: &mut Writes, tenant: Uuid, charge: &mut Charge, balance: Balance) {
+    writes.add(|q| {
+        q.push("update charges set paid_minor = ")
+            .push_bind(balance.paid)
+            .push(", refunded_minor = ")
+            .push_bind(balance.refunded)
+            .push(", status = ")
+            .push_bind(balance.status().as_str())
+            .push(" where tenant_id = ")
+            .push_bind(tenant)
+            .push(" and charge_id = ")
+            .push_bind(charge.charge_id);
+    });
     charge.paid_minor = balance.paid;
     charge.refunded_minor = balance.refunded;
     charge.status = balance.status();
-    Ok(())
 }
 
 /// Marks a locked charge cancelled (its balance was checked by [`Balance::cancel`]).

@@ -118,12 +118,17 @@ pub async fn hold_open(
     .fetch_one(conn)
     .await?;
     if day.closed_at.is_some() {
-        return Err(ServiceError::precondition(format!(
-            "day closed: the takings of cashier {cashier} on {} are closed",
-            format_date(date)
-        )));
+        return Err(day_closed(cashier, date));
     }
     Ok(())
+}
+
+/// The refusal of a write dated on a closed day.
+pub fn day_closed(cashier: &str, date: NaiveDate) -> ServiceError {
+    ServiceError::precondition(format!(
+        "day closed: the takings of cashier {cashier} on {} are closed",
+        format_date(date)
+    ))
 }
 
 /// The live takings: payments received and refunds paid by the cashier on the date.

@@ -1,6 +1,6 @@
 //! Payments applied to charges and refunds of payments, each one per external reference.
 
-use anju_kit::{ServiceError, ServiceResult, paging::Page};
+use anju_kit::{ServiceError, ServiceResult, db::Writes, paging::Page};
 use anju_proto::{common, finance as pb};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -162,7 +162,7 @@ const REFUND_COLUMNS: &str = "refund_id, payment_id, charge_id, project_id, unit
                               method, external_reference, refunded_on, cashier_id, reason, created_at";
 
 /// The trigger that fences closed days speaks as `day closed: …`; the caller sees a refusal.
-fn day_closed_or(err: sqlx::Error) -> ServiceError {
+pub(crate) fn day_closed_or(err: sqlx::Error) -> ServiceError {
     let closed = err.as_database_error().is_some_and(|e| {
         e.code().as_deref() == Some("P0001") && e.message().starts_with("day closed")
     });
@@ -187,40 +187,33 @@ pub async fn payment_by_reference(
     .await?)
 }
 
-/// Inserts the payment unless its external reference exists; returns whether it was inserted.
-/// A concurrent insert of the same reference waits for the other transaction, then yields.
-pub async fn insert_payment(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    p: &Payment,
-    recorded_by: &str,
-) -> ServiceResult<bool> {
-    let inserted = sqlx::query(
-        "insert into payments (payment_id, tenant_id, charge_id, project_id, unit_id, purpose, direction, amount_minor,
-                               currency, method, external_reference, received_on, cashier_id, recorded_by, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         on conflict (tenant_id, external_reference) do nothing",
-    )
-    .bind(p.payment_id)
-    .bind(tenant)
-    .bind(p.charge_id)
-    .bind(p.project_id)
-    .bind(p.unit_id)
-    .bind(&p.purpose)
-    .bind(p.direction.as_str())
-    .bind(p.amount_minor)
-    .bind(&p.currency)
-    .bind(&p.method)
-    .bind(&p.external_reference)
-    .bind(p.received_on)
-    .bind(&p.cashier_id)
-    .bind(recorded_by)
-    .bind(p.created_at)
-    .execute(conn)
-    .await
-    .map_err(day_closed_or)?
-    .rows_affected();
-    Ok(inserted == 1)
+/// Inserts the payment as one of `writes`; a payment of the same external reference fails
+/// the statement on `payments_tenant_external_reference`.
+pub fn insert_payment(writes: &mut Writes, tenant: Uuid, p: &Payment, recorded_by: &str) {
+    writes.add(|q| {
+        q.push(
+            "insert into payments (payment_id, tenant_id, charge_id, project_id, unit_id, purpose, direction, amount_minor,
+                                   currency, method, external_reference, received_on, cashier_id, recorded_by, created_at) values (",
+        );
+        let mut values = q.separated(", ");
+        values
+            .push_bind(p.payment_id)
+            .push_bind(tenant)
+            .push_bind(p.charge_id)
+            .push_bind(p.project_id)
+            .push_bind(p.unit_id)
+            .push_bind(p.purpose.clone())
+            .push_bind(p.direction.as_str())
+            .push_bind(p.amount_minor)
+            .push_bind(p.currency.clone())
+            .push_bind(p.method.clone())
+            .push_bind(p.external_reference.clone())
+            .push_bind(p.received_on)
+            .push_bind(p.cashier_id.clone())
+            .push_bind(recorded_by.to_string())
+            .push_bind(p.created_at);
+        q.push(")");
+    });
 }
 
 /// A payment in the caller's scope, optionally locked; NOT_FOUND outside it.

@@ -171,7 +171,7 @@ pub async fn reconcile(
     Ok(())
 }
 
-fn closed(name: &str, what: &str) -> ServiceError {
+pub(crate) fn closed(name: &str, what: &str) -> ServiceError {
     ServiceError::precondition(format!("settlement group closed: {name} {what}"))
 }
 

@@ -2,47 +2,91 @@
 //! on lapse, release or cancellation. Every transition is one conditional UPDATE, so of many
 //! concurrent attempts on a unit exactly one wins; the others see why they lost.
 
-use anju_kit::{Principal, ServiceError, ServiceResult};
+use anju_kit::{Principal, Role, ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::catalogue::{self, Unit};
+use crate::{
+    catalogue::{self, Unit},
+    customers,
+};
 
 const UNIT_COLUMNS: &str = "unit_id, project_id, building_id, unit_number, floor, layout, forecast_area_cm2, \
                             list_price_minor, currency, orientation, status, customer_id";
 
-/// Holds `unit_id` for `customer_id` for the project's hold period.
+/// Holds `unit_id` for `customer_id` for the project's hold period, in one statement: it locks
+/// the customer (as [`customers::served_by`] does, so the lock order is customer → unit),
+/// checks that the caller may serve them and that they belong to the unit's project, and
+/// takes the unit if it is available (or its hold has expired). When it takes nothing, the
+/// checks run one by one to say why.
 pub async fn hold(
     conn: &mut PgConnection,
     principal: &Principal,
     unit_id: Uuid,
     customer_id: Uuid,
 ) -> ServiceResult<(Unit, DateTime<Utc>)> {
-    let held: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "update units u set status = 'held', customer_id = $3,
+    #[derive(FromRow)]
+    struct Held {
+        #[sqlx(flatten)]
+        unit: Unit,
+        hold_expires_at: DateTime<Utc>,
+    }
+    let manages = principal.has(Role::SalesManager) || principal.has(Role::Admin);
+    let held: Option<Held> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "with customer as (
+             select project_id, consultant from customers
+             where tenant_id = $1 and customer_id = $3 for update)
+         update units u set status = 'held', customer_id = $3,
                 hold_expires_at = now() + make_interval(hours => p.hold_hours)
-         from projects p
+         from projects p, customer c
          where u.tenant_id = $1 and u.unit_id = $2 and p.project_id = u.project_id
+           and c.project_id = u.project_id and ($4 or c.consultant = $5)
+           and ($6::uuid[] is null or u.project_id = any($6))
            and (u.status = 'available' or (u.status = 'held' and u.hold_expires_at < now()))
-         returning u.unit_id, u.hold_expires_at",
-    )
+         returning {}, u.hold_expires_at",
+        qualified("u")
+    )))
     .bind(principal.tenant_id)
     .bind(unit_id)
     .bind(customer_id)
+    .bind(manages)
+    .bind(&principal.subject)
+    .bind(principal.project_filter())
     .fetch_optional(&mut *conn)
     .await?;
+    if let Some(held) = held {
+        return Ok((held.unit, held.hold_expires_at));
+    }
+    let customer = customers::served_by(conn, principal, customer_id).await?;
     let unit = catalogue::unit(conn, principal.tenant_id, unit_id).await?;
     if !principal.can_see_project(unit.project_id) {
         return Err(ServiceError::not_found("unit"));
     }
-    match held {
-        Some((_, expires)) => Ok((unit, expires)),
-        None => Err(ServiceError::precondition(format!(
+    if unit.project_id != customer.project_id {
+        return Err(ServiceError::invalid(
+            "customer_id",
+            "is a customer of another project",
+        ));
+    }
+    if unit.status != "available" {
+        return Err(ServiceError::precondition(format!(
             "unit {} is {}, not available",
             unit.unit_number, unit.status
-        ))),
+        )));
     }
+    Err(ServiceError::Aborted(
+        "unit changed concurrently, retry the request".into(),
+    ))
+}
+
+/// The unit columns qualified by a table alias, for statements that join.
+fn qualified(alias: &str) -> String {
+    UNIT_COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Returns a held unit to stock (a subscription or contract is undone through its own flow).

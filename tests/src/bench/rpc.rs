@@ -86,7 +86,10 @@ async fn echo(callers: usize, calls: usize) -> anyhow::Result<Measure> {
 /// `callers` concurrent callers; half hold units, half record payments; `calls` in all.
 pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
     let mut settings = anju_testkit::settings();
-    settings.database.max_connections = 32;
+    settings.database.max_connections = std::env::var("ANJU_BENCH_POOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
     let stack = TestStack::start_with(settings).await?;
     let mut manager = stack.sales(&[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "BENCH-1").await?;
@@ -191,6 +194,7 @@ pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
     let hold_units: Vec<String> = unit_ids[..holds].to_vec();
     let hold_share = holds.div_ceil(consultants.len().max(1));
     let pay_share = payments.div_ceil((callers - consultants.len()).max(1));
+    eprintln!("rpc: {calls} calls by {callers} callers");
     let started = Instant::now();
     let mut runs = Vec::new();
     for (n, (client, customer_id)) in consultants.into_iter().enumerate() {

@@ -3,13 +3,15 @@
 use anju_kit::{
     Principal, ServiceError, ServiceResult,
     audit::Subject,
-    idempotency::{Claim, Command},
+    db::{Writes, is_unique_violation},
+    idempotency::Attempt,
     ids::new_id,
     validate::Validator,
 };
 use anju_messaging::EventMeta;
 use anju_proto::{events, finance as pb};
 use chrono::{NaiveDate, Utc};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::{
@@ -60,37 +62,76 @@ impl FinanceApi {
             received_on,
         };
 
-        let mut command = match Command::begin(
-            &self.pool,
-            principal,
-            "RecordPayment",
-            &request_id,
-            &req,
-        )
-        .await?
-        {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        let mut attempt =
+            Attempt::open(&self.pool, principal, "RecordPayment", &request_id, &req).await?;
         let tenant = principal.tenant_id;
         let scope = principal.project_filter();
-        // The charge's lock serializes every payment of it, so of two calls with one external
-        // reference the second finds the first's payment below.
-        let mut charge = charges::lock(command.tx(), tenant, charge_id, scope.as_deref()).await?;
-        if let Some(first) =
-            payments::payment_by_reference(command.tx(), tenant, &reference).await?
+        // The charge's lock serializes every payment of it; what stands beside it is read
+        // after the lock, in a statement of its own, so it sees what the lock waited for.
+        let charge = match charges::lock(attempt.tx(), tenant, charge_id, scope.as_deref()).await {
+            Ok(charge) => charge,
+            Err(err) => return attempt.refused(err).await,
+        };
+        let ground = match Ground::read(
+            attempt.tx(),
+            tenant,
+            &charge,
+            &reference,
+            &cashier,
+            received_on,
+        )
+        .await
         {
-            return answer_with_first(command, first, &charge, &terms).await;
+            Ok(ground) => ground,
+            Err(err) => return attempt.refused(err).await,
+        };
+        let mut charge = charge;
+        if ground.first_payment_id.is_some() {
+            let first = match payments::payment_by_reference(attempt.tx(), tenant, &reference).await
+            {
+                Ok(Some(first)) => first,
+                Ok(None) => {
+                    let err =
+                        ServiceError::Unexpected(anyhow::anyhow!("payment {reference} vanished"));
+                    return attempt.refused(err).await;
+                }
+                Err(err) => return attempt.refused(err).await,
+            };
+            return answer_with_first(attempt, first, &charge, &terms).await;
         }
-        settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
-        if currency != charge.currency {
-            return Err(ServiceError::invalid(
-                "amount.currency",
-                format!("must be {}, the charge's currency", charge.currency),
-            ));
+        let checked = (|| {
+            if ground.group_closed {
+                let name = charge.settlement_group.as_deref().unwrap_or_default();
+                return Err(settlement::closed(
+                    name,
+                    "takes no payment, refund or cancellation on its charges",
+                ));
+            }
+            if currency != charge.currency {
+                return Err(ServiceError::invalid(
+                    "amount.currency",
+                    format!("must be {}, the charge's currency", charge.currency),
+                ));
+            }
+            let balance = charge.balance().pay(amount, &currency)?;
+            if ground.day.as_deref() == Some("closed") {
+                return Err(daily_close::day_closed(&cashier, received_on));
+            }
+            Ok(balance)
+        })();
+        let balance = match checked {
+            Ok(balance) => balance,
+            Err(err) => return attempt.refused(err).await,
+        };
+        if ground.day.is_none() {
+            // The day row was created by a transaction this statement's snapshot predates:
+            // take it the long way, which sees it.
+            if let Err(err) =
+                daily_close::hold_open(attempt.tx(), tenant, &cashier, received_on).await
+            {
+                return attempt.refused(err).await;
+            }
         }
-        let balance = charge.balance().pay(amount, &currency)?;
-        daily_close::hold_open(command.tx(), tenant, &cashier, received_on).await?;
         let payment = Payment {
             payment_id: new_id(),
             charge_id,
@@ -107,16 +148,9 @@ impl FinanceApi {
             refunded_minor: 0,
             created_at: Utc::now(),
         };
-        if !payments::insert_payment(command.tx(), tenant, &payment, &principal.subject).await? {
-            // The same reference was recorded concurrently against another charge.
-            let first = payments::payment_by_reference(command.tx(), tenant, &reference)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Aborted("payment changed concurrently, retry".into())
-                })?;
-            return answer_with_first(command, first, &charge, &terms).await;
-        }
-        charges::store_balance(command.tx(), tenant, &mut charge, balance).await?;
+        let mut writes = Writes::new();
+        payments::insert_payment(&mut writes, tenant, &payment, &principal.subject);
+        charges::store_balance_to(&mut writes, tenant, &mut charge, balance);
         let event = events::PaymentRecorded {
             payment_id: payment.payment_id.to_string(),
             charge_id: charge.charge_id.to_string(),
@@ -126,7 +160,7 @@ impl FinanceApi {
             direction: charge.direction.as_str().to_string(),
             amount: Some(charge.money(amount)),
             method: payment.method.clone(),
-            external_reference: reference,
+            external_reference: reference.clone(),
             received_on: format_date(received_on),
             cashier_id: payment.cashier_id.clone(),
             charge_outstanding: Some(charge.money(balance.outstanding())),
@@ -134,8 +168,22 @@ impl FinanceApi {
         };
         let meta =
             EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(&request_id);
-        self.outbox.append(command.tx(), meta, &event).await?;
-        settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
+        self.outbox.append_to(&mut writes, meta, &event);
+        let refused = |err| write_refused(err, &reference);
+        if charge.settlement_group.is_some() {
+            // The group is re-counted with this payment in: its writes go first.
+            let flushed = match writes.execute(attempt.tx()).await {
+                Ok(()) => {
+                    settlement::reconcile(attempt.tx(), &self.outbox, tenant, &charge, &request_id)
+                        .await
+                }
+                Err(err) => Err(refused(err)),
+            };
+            if let Err(err) = flushed {
+                return attempt.refused(err).await;
+            }
+            writes = Writes::new();
+        }
 
         let subject = Subject::new("payment", payment.payment_id).with_detail(serde_json::json!({
             "charge_id": charge.charge_id,
@@ -150,15 +198,73 @@ impl FinanceApi {
             payment: Some(payment.into()),
             charge: Some(charge.into()),
         };
-        command.commit(&response, subject).await?;
-        Ok(response)
+        attempt.commit(writes, response, subject, refused).await
+    }
+}
+
+/// A refused write: the payment's external reference was taken meanwhile (by a payment of
+/// another charge: this charge's are serialized by its lock), or its day was closed.
+fn write_refused(err: sqlx::Error, reference: &str) -> ServiceError {
+    if is_unique_violation(&err, "payments_tenant_external_reference") {
+        return ServiceError::AlreadyExists(format!(
+            "external_reference {reference} was already recorded for another payment"
+        ));
+    }
+    payments::day_closed_or(err)
+}
+
+/// What a payment stands on besides its locked charge, in one statement, taking locks in the
+/// order every writer of these rows does (charge → payment → cashier day → group): the
+/// payment already recorded under the reference, whether the charge's settlement group is
+/// closed (read, not locked: see [`settlement::refuse_if_closed`]), and the cashier's day,
+/// created if needed and else held FOR SHARE (as [`daily_close::hold_open`] does).
+#[derive(FromRow)]
+struct Ground {
+    first_payment_id: Option<Uuid>,
+    group_closed: bool,
+    /// `open` or `closed`; none when the day's row was committed by a transaction newer than
+    /// this statement's snapshot (it waited for it, but cannot see it).
+    day: Option<String>,
+}
+
+impl Ground {
+    async fn read(
+        conn: &mut PgConnection,
+        tenant: Uuid,
+        charge: &Charge,
+        reference: &str,
+        cashier: &str,
+        date: NaiveDate,
+    ) -> ServiceResult<Self> {
+        Ok(sqlx::query_as(
+            "with new_day as (
+                 insert into cashier_days (tenant_id, cashier_id, business_date) values ($1, $4, $5)
+                 on conflict do nothing returning closed_at),
+             old_day as (
+                 select closed_at from cashier_days
+                 where tenant_id = $1 and cashier_id = $4 and business_date = $5 for share)
+             select (select payment_id from payments p
+                     where p.tenant_id = $1 and p.external_reference = $3) as first_payment_id,
+                    coalesce((select g.closed_at is not null from settlement_groups g
+                              where g.tenant_id = $1 and g.settlement_group = $2), false) as group_closed,
+                    case when exists (select from new_day) then 'open'
+                         else (select case when closed_at is null then 'open' else 'closed' end from old_day)
+                    end as day",
+        )
+        .bind(tenant)
+        .bind(&charge.settlement_group)
+        .bind(reference)
+        .bind(cashier)
+        .bind(date)
+        .fetch_one(conn)
+        .await?)
     }
 }
 
 /// One external reference is one payment: the first payment answers a repeat with the same
 /// terms (under any request id); a repeat with other terms is a conflict.
 async fn answer_with_first(
-    command: Command,
+    attempt: Attempt,
     first: Payment,
     charge: &Charge,
     terms: &Terms<'_>,
@@ -170,10 +276,11 @@ async fn answer_with_first(
         terms.method,
         terms.received_on,
     ) {
-        return Err(ServiceError::AlreadyExists(format!(
+        let err = ServiceError::AlreadyExists(format!(
             "external_reference {} was already recorded for another payment",
             first.external_reference
-        )));
+        ));
+        return attempt.refused(err).await;
     }
     let subject = Subject::new("payment", first.payment_id).with_detail(
         serde_json::json!({ "repeated_external_reference": first.external_reference }),
@@ -182,6 +289,7 @@ async fn answer_with_first(
         payment: Some(first.into()),
         charge: Some(charge.clone().into()),
     };
-    command.commit(&response, subject).await?;
-    Ok(response)
+    attempt
+        .commit(Writes::new(), response, subject, ServiceError::from)
+        .await
 }

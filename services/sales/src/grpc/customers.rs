@@ -3,7 +3,8 @@
 use anju_kit::{
     Principal, ServiceError, ServiceResult,
     audit::Subject,
-    idempotency::{Claim, Command},
+    db::Writes,
+    idempotency::{Attempt, Claim, Command},
     validate::Validator,
 };
 use anju_proto::sales as pb;
@@ -177,28 +178,25 @@ impl SalesApi {
         let unit_id = v.uuid("unit_id", &req.unit_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
         v.finish()?;
-        let mut command =
-            match Command::begin(&self.pool, principal, "HoldUnit", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        let customer = customers::served_by(command.tx(), principal, customer_id).await?;
+        let mut attempt =
+            Attempt::open(&self.pool, principal, "HoldUnit", &request_id, &req).await?;
         let (unit, expires) =
-            inventory::hold(command.tx(), principal, unit_id, customer_id).await?;
-        if unit.project_id != customer.project_id {
-            return Err(ServiceError::invalid(
-                "customer_id",
-                "is a customer of another project",
-            ));
-        }
+            match inventory::hold(attempt.tx(), principal, unit_id, customer_id).await {
+                Ok(held) => held,
+                Err(err) => return attempt.refused(err).await,
+            };
         let response = pb::HoldUnitResponse {
             unit: Some(unit.into()),
             hold_expires_at: Some(catalogue::timestamp(expires)),
         };
-        command
-            .commit(&response, Subject::new("unit", unit_id))
-            .await?;
-        Ok(response)
+        attempt
+            .commit(
+                Writes::new(),
+                response,
+                Subject::new("unit", unit_id),
+                ServiceError::from,
+            )
+            .await
     }
 
     pub(super) async fn release_unit(
