@@ -10,6 +10,11 @@ mod serve;
 use anju_kit::Settings;
 use clap::{Parser, Subcommand};
 
+/// mimalloc: gRPC, HTTP/2 and the database drivers allocate per call, and glibc's allocator
+/// was a tenth of the services' CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "anju",

@@ -1,6 +1,7 @@
 //! Concurrent consultants holding units and cashiers recording payments, through the full
 //! stack (auth, validation, idempotency, audit, the database and the outbox), against a bare
-//! tonic service answering a trivial RPC on the same machine in the same run.
+//! tonic service answering a trivial RPC on the same machine in the same run, at several
+//! numbers of concurrent callers: saturation is where more callers add latency, not RPCs/s.
 
 use std::{
     sync::Arc,
@@ -11,14 +12,14 @@ use anju_kit::Role;
 use anju_proto::{
     common::Money,
     finance::{self, finance_service_client::FinanceServiceClient},
-    sales::{self as pb},
+    sales::{self as pb, sales_service_client::SalesServiceClient},
 };
 use futures::future::join_all;
 use tokio::sync::Mutex;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::{ms, quantile};
-use crate::{TestStack, project_with_building};
+use crate::{Authed, TestStack, project_with_building};
 
 pub struct Measure {
     pub calls: usize,
@@ -37,10 +38,14 @@ fn measure(mut latencies: Vec<Duration>, elapsed: Duration) -> Measure {
     }
 }
 
-pub struct Report {
+pub struct Point {
     pub callers: usize,
     pub echo: Measure,
     pub anju: Measure,
+}
+
+pub struct Report {
+    pub points: Vec<Point>,
 }
 
 /// A bare tonic server (health only: no auth, no database) and `calls` health checks.
@@ -83,23 +88,24 @@ async fn echo(callers: usize, calls: usize) -> anyhow::Result<Measure> {
     Ok(measure(all, elapsed))
 }
 
-/// `callers` concurrent callers; half hold units, half record payments; `calls` in all.
-pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
+/// One stack; for each number of concurrent callers in `sweep`, `calls` more calls (half
+/// holds of fresh units, half payments of fresh charges), beside the bare service at the same
+/// concurrency.
+pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
     let mut settings = anju_testkit::settings();
-    settings.database.max_connections = std::env::var("ANJU_BENCH_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
+    // The services' own pool size (the tests use fewer connections).
+    settings.database.max_connections = anju_kit::Settings::default().database.max_connections;
     let stack = TestStack::start_with(settings).await?;
     let mut manager = stack.sales(&[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "BENCH-1").await?;
     let holds = calls / 2;
     let payments = calls - holds;
+    let total = calls * sweep.len();
 
-    // Units to hold, in imports of at most 5,000 rows.
-    let mut unit_ids = Vec::with_capacity(holds + payments);
-    for (chunk, start) in (0..holds + payments).step_by(5_000).enumerate() {
-        let rows = (start..(start + 5_000).min(holds + payments))
+    // Units to hold and to charge, in imports of at most 5,000 rows.
+    let mut unit_ids = Vec::with_capacity(total);
+    for (chunk, start) in (0..total).step_by(5_000).enumerate() {
+        let rows = (start..(start + 5_000).min(total))
             .map(|i| pb::ImportUnitRow {
                 unit_number: format!("U{i:06}"),
                 floor: 1 + (i % 30) as i32,
@@ -124,9 +130,10 @@ pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
             .into_inner();
         unit_ids.extend(imported.units.into_iter().map(|u| u.unit_id));
     }
-    // One customer per consultant.
+    // One customer per consultant, for the largest sweep point.
+    let most = sweep.iter().copied().max().unwrap_or(2);
     let mut consultants = Vec::new();
-    for c in 0..callers / 2 {
+    for c in 0..most / 2 {
         let mut client = stack.sales_as(&format!("consultant.{c}"), &[Role::SalesConsultant]);
         let customer = client
             .record_visit(pb::RecordVisitRequest {
@@ -144,13 +151,16 @@ pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
             .expect("customer");
         consultants.push((client, customer.customer_id));
     }
-    // Charges to pay, issued ahead (one per remaining unit).
+    // Charges to pay, issued ahead: one per unit of each point's second half.
     let service = anju_testkit::token_for(stack.tenant, "bench-service", &[Role::Service]);
     let issuer = FinanceServiceClient::new(stack.authed_with("finance", &service));
-    let charge_units: Vec<String> = unit_ids[holds..].to_vec();
-    let charge_ids = Arc::new(Mutex::new(Vec::with_capacity(payments)));
+    let charge_units: Vec<String> = unit_ids
+        .chunks(calls)
+        .flat_map(|point| point[holds..].to_vec())
+        .collect();
+    let charge_ids = Arc::new(Mutex::new(Vec::with_capacity(charge_units.len())));
     let issue = charge_units
-        .chunks(payments.div_ceil(16).max(1))
+        .chunks(charge_units.len().div_ceil(16).max(1))
         .map(|chunk| {
             let mut issuer = issuer.clone();
             let (project, charge_ids, chunk) =
@@ -184,30 +194,65 @@ pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
         issued?;
     }
     let charge_ids: Vec<String> = charge_ids.lock().await.clone();
+    let hold_units: Vec<String> = unit_ids
+        .chunks(calls)
+        .flat_map(|point| point[..holds].to_vec())
+        .collect();
 
-    let echo = echo(callers, calls).await?;
-
-    // The measured run: consultants hold, cashiers pay, all at once.
     let today = (chrono::Utc::now() + chrono::Duration::hours(8))
         .date_naive()
         .to_string();
-    let hold_units: Vec<String> = unit_ids[..holds].to_vec();
-    let hold_share = holds.div_ceil(consultants.len().max(1));
-    let pay_share = payments.div_ceil((callers - consultants.len()).max(1));
-    eprintln!("rpc: {calls} calls by {callers} callers");
+    let mut points = Vec::new();
+    for (n, &callers) in sweep.iter().enumerate() {
+        let echo = echo(callers, calls).await?;
+        let anju = consultants_and_cashiers(
+            &stack,
+            &consultants[..callers / 2],
+            callers - callers / 2,
+            &hold_units[n * holds..(n + 1) * holds],
+            &charge_ids[n * payments..(n + 1) * payments],
+            &today,
+        )
+        .await?;
+        points.push(Point {
+            callers,
+            echo,
+            anju,
+        });
+    }
+    stack.stop().await?;
+    Ok(Report { points })
+}
+
+/// The measured run: consultants hold `units`, `cashiers` pay `charges`, all at once.
+async fn consultants_and_cashiers(
+    stack: &TestStack,
+    consultants: &[(SalesServiceClient<Authed>, String)],
+    cashiers: usize,
+    units: &[String],
+    charges: &[String],
+    today: &str,
+) -> anyhow::Result<Measure> {
+    let hold_share = units.len().div_ceil(consultants.len().max(1));
+    let pay_share = charges.len().div_ceil(cashiers.max(1));
+    eprintln!(
+        "rpc: {} calls by {} callers",
+        units.len() + charges.len(),
+        consultants.len() + cashiers
+    );
     let started = Instant::now();
     let mut runs = Vec::new();
-    for (n, (client, customer_id)) in consultants.into_iter().enumerate() {
-        let units: Vec<String> = hold_units
+    for (n, (client, customer_id)) in consultants.iter().enumerate() {
+        let mine: Vec<String> = units
             .iter()
             .skip(n * hold_share)
             .take(hold_share)
             .cloned()
             .collect();
-        let mut client = client;
+        let (mut client, customer_id) = (client.clone(), customer_id.clone());
         runs.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(units.len());
-            for unit_id in units {
+            let mut latencies = Vec::with_capacity(mine.len());
+            for unit_id in mine {
                 let at = Instant::now();
                 client
                     .hold_unit(pb::HoldUnitRequest {
@@ -221,20 +266,20 @@ pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
             Ok::<_, anyhow::Error>(latencies)
         }));
     }
-    for n in 0..callers - callers / 2 {
+    for n in 0..cashiers {
         let token =
             anju_testkit::token_for(stack.tenant, &format!("cashier.{n}"), &[Role::Cashier]);
         let mut client = FinanceServiceClient::new(stack.authed_with("finance", &token));
-        let charges: Vec<String> = charge_ids
+        let mine: Vec<String> = charges
             .iter()
             .skip(n * pay_share)
             .take(pay_share)
             .cloned()
             .collect();
-        let today = today.clone();
+        let today = today.to_string();
         runs.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(charges.len());
-            for charge_id in charges {
+            let mut latencies = Vec::with_capacity(mine.len());
+            for charge_id in mine {
                 let at = Instant::now();
                 client
                     .record_payment(finance::RecordPaymentRequest {
@@ -259,49 +304,53 @@ pub async fn run(callers: usize, calls: usize) -> anyhow::Result<Report> {
     for run in join_all(runs).await {
         all.extend(run??);
     }
-    let anju = measure(all, started.elapsed());
-    stack.stop().await?;
-    Ok(Report {
-        callers,
-        echo,
-        anju,
-    })
+    Ok(measure(all, started.elapsed()))
 }
 
 impl Report {
+    /// The point that meets the target, or else the one with the most RPCs/s.
+    fn best(&self) -> Option<&Point> {
+        let meets =
+            |p: &&Point| p.anju.per_second >= 2_000.0 && p.anju.p99 < Duration::from_millis(20);
+        self.points.iter().find(meets).or_else(|| {
+            self.points
+                .iter()
+                .max_by(|a, b| a.anju.per_second.total_cmp(&b.anju.per_second))
+        })
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::from(
             "### Database-writing RPCs (holds and payments) against a bare tonic service\n\n",
         );
-        out += "| service | calls | RPCs/s | p50 | p99 |\n|---|---|---|---|---|\n";
-        for (name, m) in [
-            (
-                "bare tonic (health check, no auth, no database)",
-                &self.echo,
-            ),
-            ("anju HoldUnit + RecordPayment", &self.anju),
-        ] {
+        out += "| callers | anju RPCs/s | anju p50 | anju p99 | bare tonic RPCs/s | bare p99 | anju / bare |\n";
+        out += "|---|---|---|---|---|---|---|\n";
+        for p in &self.points {
             out += &format!(
-                "| {name} | {} | {:.0} | {} | {} |\n",
-                m.calls,
-                m.per_second,
-                ms(m.p50),
-                ms(m.p99)
+                "| {} | {:.0} | {} | {} | {:.0} | {} | {:.1} % |\n",
+                p.callers,
+                p.anju.per_second,
+                ms(p.anju.p50),
+                ms(p.anju.p99),
+                p.echo.per_second,
+                ms(p.echo.p99),
+                100.0 * p.anju.per_second / p.echo.per_second
             );
         }
+        let calls = self.points.first().map_or(0, |p| p.anju.calls);
         out += &format!(
-            "\n- {} concurrent callers; anju reaches {:.1} % of the bare service's rate (what auth, validation, idempotency, audit, Postgres and the outbox cost)\n",
-            self.callers,
-            100.0 * self.anju.per_second / self.echo.per_second
+            "\n- {calls} calls per row (half HoldUnit by consultants, half RecordPayment by cashiers), each on fresh units and charges; the bare service answers health checks (no auth, no database) at the same concurrency; the ratio is what auth, validation, idempotency, audit, Postgres and the outbox cost\n"
         );
-        out += &format!(
-            "- target ≥ 2,000 database-writing RPCs/s with p99 < 20 ms: {}\n",
-            if self.anju.per_second >= 2_000.0 && self.anju.p99 < Duration::from_millis(20) {
-                "met"
-            } else {
-                "NOT met"
-            }
-        );
+        if let Some(best) = self.best() {
+            let met = best.anju.per_second >= 2_000.0 && best.anju.p99 < Duration::from_millis(20);
+            out += &format!(
+                "- target ≥ 2,000 database-writing RPCs/s with p99 < 20 ms: {} (best: {:.0}/s, p99 {} at {} callers)\n",
+                if met { "met" } else { "NOT met" },
+                best.anju.per_second,
+                ms(best.anju.p99),
+                best.callers
+            );
+        }
         out
     }
 }

@@ -2,6 +2,10 @@
 
 use clap::Parser;
 
+/// The allocator of the `anju` binary, so the services measured here run as they do there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// Events in the sustained outbox run.
@@ -17,10 +21,10 @@ struct Args {
     /// Length of the latency run in seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Concurrent callers in the RPC run.
-    #[arg(long, default_value_t = 64)]
-    callers: usize,
-    /// Calls in the RPC run (half holds, half payments).
+    /// Concurrent callers at each point of the RPC run (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32,64")]
+    callers: Vec<usize>,
+    /// Calls at each point of the RPC run (half holds, half payments; 0 skips the run).
     #[arg(long, default_value_t = 12_000)]
     calls: usize,
     /// Move-ins drained from the coordinator's backlogs (0 skips the saga benchmark).
@@ -49,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.calls > 0 {
         report += "\n";
-        let rpc = anju_e2e::bench::rpc::run(args.callers, args.calls).await?;
+        let rpc = anju_e2e::bench::rpc::run(&args.callers, args.calls).await?;
         report += &rpc.markdown();
     }
     if args.saga_units > 0 {
