@@ -31,7 +31,7 @@ pub async fn connect_service(
     ensure_database(settings.database.url.expose(), &name).await?;
     // No ping before each acquire: it is a round trip on every call, and a connection that
     // broke while idle (a database restart) fails its next query instead, which the caller
-    // sees as an error and retries with the same request id.
+    // sees as UNAVAILABLE and retries with the same request id.
     let pool = PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .test_before_acquire(false)

@@ -34,6 +34,10 @@ pub enum ServiceError {
     Unauthenticated(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The database could not be reached or dropped the connection (a restart, a failover):
+    /// the caller retries with the same request id, which replays the call if it committed.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -66,6 +70,7 @@ impl ServiceError {
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::Unavailable(_) => Code::Unavailable,
             Self::Unexpected(_) => Code::Internal,
         }
     }
@@ -86,6 +91,19 @@ impl From<sqlx::Error> for ServiceError {
             && matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
         {
             return Self::Aborted("concurrent update, retry the request".into());
+        }
+        // A lost or refused connection (no ping precedes a pooled connection's use, so a
+        // connection broken while idle fails here), or a server shutting down: retryable.
+        let lost = match &err {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            _ => false,
+        };
+        if lost {
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::Unavailable("database unavailable, retry the request".into());
         }
         Self::Unexpected(anyhow::Error::new(err))
     }
@@ -139,6 +157,18 @@ mod tests {
         let violations = field_violations(&status);
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].field, "list_price.currency");
+    }
+
+    #[test]
+    fn a_lost_database_connection_is_unavailable_and_hides_its_cause() {
+        let broken = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by 10.0.0.7");
+        for err in [sqlx::Error::Io(broken), sqlx::Error::PoolTimedOut] {
+            let status: Status = ServiceError::from(err).into();
+            assert_eq!(status.code(), Code::Unavailable);
+            assert!(!status.message().contains("10.0.0.7"), "{status:?}");
+        }
+        let other: Status = ServiceError::from(sqlx::Error::RowNotFound).into();
+        assert_eq!(other.code(), Code::Internal);
     }
 
     #[test]

@@ -176,7 +176,8 @@ impl Attempt {
     }
 
     /// Refuses the call with `err`, unless an earlier call with this request id succeeded:
-    /// then its stored response is the answer (a repeat is refused what the first did).
+    /// then its stored response is the answer (a repeat is refused because of what the first
+    /// call did, e.g. "unit held", and must answer as the first did).
     pub async fn refused<Resp: Message + Default>(self, err: ServiceError) -> ServiceResult<Resp> {
         let Self {
             pool,
