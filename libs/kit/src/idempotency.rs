@@ -65,24 +65,12 @@ impl Command {
                 request_id: request_id.to_string(),
             }));
         }
-        let (stored_hash, response): (Vec<u8>, Vec<u8>) = sqlx::query_as(
-            "select request_hash, response from idempotency_keys
-             where tenant_id = $1 and method = $2 and request_id = $3",
-        )
-        .bind(principal.tenant_id)
-        .bind(method)
-        .bind(request_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if stored_hash != hash {
-            return Err(ServiceError::invalid(
-                "request_id",
-                "was already used for a different request",
-            ));
-        }
-        let response = Resp::decode(response.as_slice()).map_err(|err| {
-            ServiceError::Unexpected(anyhow::Error::new(err).context("stored response"))
-        })?;
+        // The key's row was committed by the call that claimed it (the insert waited for it).
+        let response = stored(&mut *tx, principal, method, request_id, &hash)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Unexpected(anyhow::anyhow!("claimed request id has no row"))
+            })?;
         Ok(Claim::Replay(response))
     }
 
@@ -100,29 +88,64 @@ impl Command {
         response: &Resp,
         subject: Subject,
     ) -> ServiceResult<()> {
-        let roles = role_names(&self.principal);
-        sqlx::query(
-            "with stored as (
-                 update idempotency_keys set response = $4
-                 where tenant_id = $1 and method = $2 and request_id = $3)
-             insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail)
-             values ($5, $1, $6, $7, $2, $3, $8, $9, $10)",
-        )
-        .bind(self.principal.tenant_id)
-        .bind(self.method)
-        .bind(&self.request_id)
-        .bind(response.encode_to_vec())
-        .bind(crate::ids::new_id())
-        .bind(&self.principal.subject)
-        .bind(&roles)
-        .bind(subject.kind)
-        .bind(&subject.id)
-        .bind(&subject.detail)
-        .execute(&mut *self.tx)
-        .await?;
+        let mut writes = Writes::new();
+        let (tenant, method, request_id) = (
+            self.principal.tenant_id,
+            self.method,
+            self.request_id.clone(),
+        );
+        let bytes = response.encode_to_vec();
+        writes.add(|q: &mut QueryBuilder<Postgres>| {
+            q.push("update idempotency_keys set response = ")
+                .push_bind(bytes)
+                .push(" where tenant_id = ")
+                .push_bind(tenant)
+                .push(" and method = ")
+                .push_bind(method)
+                .push(" and request_id = ")
+                .push_bind(request_id);
+        });
+        audit(
+            &mut writes,
+            &self.principal,
+            self.method,
+            &self.request_id,
+            subject,
+        );
+        writes.execute(&mut self.tx).await?;
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// The audit row of a call, as one of `writes`.
+fn audit(
+    writes: &mut Writes,
+    principal: &Principal,
+    method: &'static str,
+    request_id: &str,
+    subject: Subject,
+) {
+    let (tenant, actor, roles) = (
+        principal.tenant_id,
+        principal.subject.clone(),
+        role_names(principal),
+    );
+    let request_id = request_id.to_string();
+    writes.add(|q: &mut QueryBuilder<Postgres>| {
+        q.push("insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail) values (");
+        q.separated(", ")
+            .push_bind(crate::ids::new_id())
+            .push_bind(tenant)
+            .push_bind(actor)
+            .push_bind(roles)
+            .push_bind(method)
+            .push_bind(request_id)
+            .push_bind(subject.kind)
+            .push_bind(subject.id)
+            .push_bind(subject.detail);
+        q.push(")");
+    });
 }
 
 fn role_names(principal: &Principal) -> Vec<String> {
@@ -171,10 +194,6 @@ impl Attempt {
         &mut self.tx
     }
 
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-
     /// Refuses the call with `err`, unless an earlier call with this request id succeeded:
     /// then its stored response is the answer (a repeat is refused because of what the first
     /// call did, e.g. "unit held", and must answer as the first did).
@@ -205,44 +224,29 @@ impl Attempt {
         subject: Subject,
         failed: impl FnOnce(sqlx::Error) -> ServiceError,
     ) -> ServiceResult<Resp> {
-        let p = &self.principal;
-        let (tenant, method, request_id) = (p.tenant_id, self.method, self.request_id.clone());
+        let (tenant, method, request_id) = (
+            self.principal.tenant_id,
+            self.method,
+            self.request_id.clone(),
+        );
         let (hash, bytes) = (self.hash.clone(), response.encode_to_vec());
         writes.add(|q: &mut QueryBuilder<Postgres>| {
-            q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response) values (")
+            q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response) values (");
+            q.separated(", ")
                 .push_bind(tenant)
-                .push(", ")
                 .push_bind(method)
-                .push(", ")
-                .push_bind(request_id.clone())
-                .push(", ")
-                .push_bind(hash)
-                .push(", ")
-                .push_bind(bytes)
-                .push(")");
-        });
-        let (actor, roles) = (p.subject.clone(), role_names(p));
-        writes.add(|q: &mut QueryBuilder<Postgres>| {
-            q.push("insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail) values (")
-                .push_bind(crate::ids::new_id())
-                .push(", ")
-                .push_bind(tenant)
-                .push(", ")
-                .push_bind(actor)
-                .push(", ")
-                .push_bind(roles)
-                .push(", ")
-                .push_bind(method)
-                .push(", ")
                 .push_bind(request_id)
-                .push(", ")
-                .push_bind(subject.kind)
-                .push(", ")
-                .push_bind(subject.id)
-                .push(", ")
-                .push_bind(subject.detail)
-                .push(")");
+                .push_bind(hash)
+                .push_bind(bytes);
+            q.push(")");
         });
+        audit(
+            &mut writes,
+            &self.principal,
+            method,
+            &self.request_id,
+            subject,
+        );
         match writes.execute(&mut self.tx).await {
             Ok(()) => {
                 self.tx.commit().await?;
@@ -265,7 +269,7 @@ impl Attempt {
 /// The stored response of a request id, if a call with it committed; refuses an id used for
 /// a different request.
 async fn stored<Resp: Message + Default>(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     principal: &Principal,
     method: &str,
     request_id: &str,
@@ -278,7 +282,7 @@ async fn stored<Resp: Message + Default>(
     .bind(principal.tenant_id)
     .bind(method)
     .bind(request_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     let Some((stored_hash, response)) = row else {
         return Ok(None);

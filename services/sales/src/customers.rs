@@ -95,9 +95,12 @@ pub struct Visit<'a> {
 
 /// Whether `principal` may act for a customer owned by `consultant`.
 pub fn may_serve(principal: &Principal, consultant: &str) -> bool {
-    principal.subject == consultant
-        || principal.has(Role::SalesManager)
-        || principal.has(Role::Admin)
+    principal.subject == consultant || serves_anyone(principal)
+}
+
+/// Whether `principal` may serve any consultant's customer (a manager or an admin).
+pub fn serves_anyone(principal: &Principal) -> bool {
+    principal.has(Role::SalesManager) || principal.has(Role::Admin)
 }
 
 fn owned_elsewhere(consultant: &str) -> ServiceError {

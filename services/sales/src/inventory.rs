@@ -2,7 +2,7 @@
 //! on lapse, release or cancellation. Every transition is one conditional UPDATE, so of many
 //! concurrent attempts on a unit exactly one wins; the others see why they lost.
 
-use anju_kit::{Principal, Role, ServiceError, ServiceResult};
+use anju_kit::{Principal, ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
@@ -32,8 +32,7 @@ pub async fn hold(
         unit: Unit,
         hold_expires_at: DateTime<Utc>,
     }
-    let manages = principal.has(Role::SalesManager) || principal.has(Role::Admin);
-    let held: Option<Held> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let held: Option<Held> = sqlx::query_as(
         "with customer as (
              select project_id, consultant from customers
              where tenant_id = $1 and customer_id = $3 for update)
@@ -44,13 +43,12 @@ pub async fn hold(
            and c.project_id = u.project_id and ($4 or c.consultant = $5)
            and ($6::uuid[] is null or u.project_id = any($6))
            and (u.status = 'available' or (u.status = 'held' and u.hold_expires_at < now()))
-         returning {}, u.hold_expires_at",
-        qualified("u")
-    )))
+         returning u.*",
+    )
     .bind(principal.tenant_id)
     .bind(unit_id)
     .bind(customer_id)
-    .bind(manages)
+    .bind(customers::serves_anyone(principal))
     .bind(&principal.subject)
     .bind(principal.project_filter())
     .fetch_optional(&mut *conn)
@@ -78,15 +76,6 @@ pub async fn hold(
     Err(ServiceError::Aborted(
         "unit changed concurrently, retry the request".into(),
     ))
-}
-
-/// The unit columns qualified by a table alias, for statements that join.
-fn qualified(alias: &str) -> String {
-    UNIT_COLUMNS
-        .split(',')
-        .map(|c| format!("{alias}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Returns a held unit to stock (a subscription or contract is undone through its own flow).

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     FinanceApi,
+    balance::Balance,
     charges::{self, Charge},
     commands::{Cashier, external_reference},
     daily_close,
@@ -68,70 +69,19 @@ impl FinanceApi {
         let scope = principal.project_filter();
         // The charge's lock serializes every payment of it; what stands beside it is read
         // after the lock, in a statement of its own, so it sees what the lock waited for.
-        let charge = match charges::lock(attempt.tx(), tenant, charge_id, scope.as_deref()).await {
-            Ok(charge) => charge,
+        let decided = match charges::lock(attempt.tx(), tenant, charge_id, scope.as_deref()).await {
+            Ok(charge) => decide(attempt.tx(), tenant, &charge, &terms, &reference, &cashier)
+                .await
+                .map(|outcome| (charge, outcome)),
+            Err(err) => Err(err),
+        };
+        let (mut charge, balance) = match decided {
+            Ok((charge, Outcome::Pay(balance))) => (charge, balance),
+            Ok((charge, Outcome::Repeat(first))) => {
+                return answer_with_first(attempt, first, &charge, &terms).await;
+            }
             Err(err) => return attempt.refused(err).await,
         };
-        let ground = match Ground::read(
-            attempt.tx(),
-            tenant,
-            &charge,
-            &reference,
-            &cashier,
-            received_on,
-        )
-        .await
-        {
-            Ok(ground) => ground,
-            Err(err) => return attempt.refused(err).await,
-        };
-        let mut charge = charge;
-        if ground.first_payment_id.is_some() {
-            let first = match payments::payment_by_reference(attempt.tx(), tenant, &reference).await
-            {
-                Ok(Some(first)) => first,
-                Ok(None) => {
-                    let err =
-                        ServiceError::Unexpected(anyhow::anyhow!("payment {reference} vanished"));
-                    return attempt.refused(err).await;
-                }
-                Err(err) => return attempt.refused(err).await,
-            };
-            return answer_with_first(attempt, first, &charge, &terms).await;
-        }
-        let checked = (|| {
-            if ground.group_closed {
-                let name = charge.settlement_group.as_deref().unwrap_or_default();
-                return Err(settlement::closed(
-                    name,
-                    "takes no payment, refund or cancellation on its charges",
-                ));
-            }
-            if currency != charge.currency {
-                return Err(ServiceError::invalid(
-                    "amount.currency",
-                    format!("must be {}, the charge's currency", charge.currency),
-                ));
-            }
-            let balance = charge.balance().pay(amount, &currency)?;
-            if ground.day.as_deref() == Some("closed") {
-                return Err(daily_close::day_closed(&cashier, received_on));
-            }
-            Ok(balance)
-        })();
-        let balance = match checked {
-            Ok(balance) => balance,
-            Err(err) => return attempt.refused(err).await,
-        };
-        if ground.day.is_none() {
-            // The day row was created by a transaction this statement's snapshot predates:
-            // take it the long way, which sees it.
-            if let Err(err) =
-                daily_close::hold_open(attempt.tx(), tenant, &cashier, received_on).await
-            {
-                return attempt.refused(err).await;
-            }
-        }
         let payment = Payment {
             payment_id: new_id(),
             charge_id,
@@ -202,15 +152,70 @@ impl FinanceApi {
     }
 }
 
+/// What a payment of a locked charge comes to.
+enum Outcome {
+    /// The reference was recorded before: the first payment answers (or refuses) the repeat.
+    Repeat(Payment),
+    /// A new payment, leaving the charge at this balance.
+    Pay(Balance),
+}
+
+/// Decides a payment of `charge`, locked by the caller, in the order the checks have always
+/// run: a repeated reference, a closed group, the currency, the balance, the cashier's day.
+async fn decide(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    charge: &Charge,
+    terms: &Terms<'_>,
+    reference: &str,
+    cashier: &str,
+) -> ServiceResult<Outcome> {
+    let ground = Ground::read(conn, tenant, charge, reference, cashier, terms.received_on).await?;
+    if ground.first_payment_id.is_some() {
+        let first = payments::payment_by_reference(conn, tenant, reference)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Unexpected(anyhow::anyhow!("payment {reference} vanished"))
+            })?;
+        return Ok(Outcome::Repeat(first));
+    }
+    if ground.group_closed {
+        let name = charge.settlement_group.as_deref().unwrap_or_default();
+        return Err(settlement::closed(
+            name,
+            "takes no payment, refund or cancellation on its charges",
+        ));
+    }
+    if terms.currency != charge.currency {
+        return Err(ServiceError::invalid(
+            "amount.currency",
+            format!("must be {}, the charge's currency", charge.currency),
+        ));
+    }
+    let balance = charge.balance().pay(terms.amount, terms.currency)?;
+    match ground.day.as_deref() {
+        Some("closed") => return Err(daily_close::day_closed(cashier, terms.received_on)),
+        Some(_) => {}
+        // The day's row was committed by a transaction the read's snapshot predates: take it
+        // the long way, which sees it.
+        None => daily_close::hold_open(conn, tenant, cashier, terms.received_on).await?,
+    }
+    Ok(Outcome::Pay(balance))
+}
+
 /// A refused write: the payment's external reference was taken meanwhile (by a payment of
 /// another charge: this charge's are serialized by its lock), or its day was closed.
 fn write_refused(err: sqlx::Error, reference: &str) -> ServiceError {
     if is_unique_violation(&err, "payments_tenant_external_reference") {
-        return ServiceError::AlreadyExists(format!(
-            "external_reference {reference} was already recorded for another payment"
-        ));
+        return reference_taken(reference);
     }
     payments::day_closed_or(err)
+}
+
+fn reference_taken(reference: &str) -> ServiceError {
+    ServiceError::AlreadyExists(format!(
+        "external_reference {reference} was already recorded for another payment"
+    ))
 }
 
 /// What a payment stands on besides its locked charge, in one statement, taking locks in the
@@ -276,10 +281,7 @@ async fn answer_with_first(
         terms.method,
         terms.received_on,
     ) {
-        let err = ServiceError::AlreadyExists(format!(
-            "external_reference {} was already recorded for another payment",
-            first.external_reference
-        ));
+        let err = reference_taken(&first.external_reference);
         return attempt.refused(err).await;
     }
     let subject = Subject::new("payment", first.payment_id).with_detail(
