@@ -1,8 +1,8 @@
 //! The relay: publishes pending outbox rows in order, in batches, and marks them sent.
 //!
 //! An idle relay wakes on the `anju_outbox` notification that the first new event raises at
-//! commit; a busy one polls again within milliseconds (producers then do not notify, since
-//! NOTIFY serializes their commits). Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can run a
+//! commit; a busy one polls again after `busy_poll` (producers then do not notify, since
+//! NOTIFY serializes their commits), so that under load a round carries several events. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can run a
 //! relay each. A crash between publish and mark republishes on restart; JetStream drops the
 //! duplicate inside its window, the consumers' inboxes after it. A publish that finds no stream
 //! makes the relay create its service's stream, so it never depends on a consumer (or a start-up
@@ -28,6 +28,9 @@ use crate::bus::Bus;
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
     pub batch_size: i64,
+    /// The pause after a round that published something. Each round costs a transaction
+    /// whatever it carries: under load a few milliseconds fill it with several events.
+    pub busy_poll: Duration,
     /// The safety-net poll when no notification arrives.
     pub idle_poll: Duration,
     /// Deliberate crash for fault-injection tests; `None` in production.
@@ -38,6 +41,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             batch_size: 256,
+            busy_poll: Duration::from_millis(5),
             idle_poll: Duration::from_secs(2),
             failpoint: None,
         }
@@ -47,7 +51,7 @@ impl Default for RelayConfig {
 /// Where a relay stops as if its process were killed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failpoint {
-    /// After JetStream acknowledged the batch and before the rows are marked sent.
+    /// After JetStream acknowledged the batch and before the mark that it was sent commits.
     AfterPublishBeforeMark,
 }
 
@@ -85,7 +89,7 @@ impl Relay {
             }
         };
         let mut backoff = Duration::from_millis(100);
-        // Rounds in a row that found nothing: a busy relay polls again within milliseconds
+        // Rounds in a row that found nothing: a busy relay polls again after `busy_poll`
         // (producers do not notify it then), an idle one backs off to `idle_poll` and waits
         // for the notification the first new event raises.
         let mut quiet: u32 = 0;
@@ -112,7 +116,12 @@ impl Relay {
                     continue;
                 }
             }
-            let pause = Duration::from_millis(2u64 << quiet.min(12)).min(self.config.idle_poll);
+            let pause = if quiet == 0 {
+                self.config.busy_poll
+            } else {
+                Duration::from_millis(2u64 << quiet.min(12))
+            }
+            .min(self.config.idle_poll);
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 notification = listener.recv() => {
@@ -140,10 +149,15 @@ impl Relay {
 
     /// Publishes one batch and returns how many rows it held.
     async fn publish_batch(&self) -> anyhow::Result<usize> {
+        // The batch is claimed and marked sent in one statement; the mark commits only after
+        // JetStream acknowledged it, and is taken back for what it did not acknowledge.
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, Vec<u8>, String, i64)> = sqlx::query_as(
-            "select event_id, subject, envelope, traceparent, sequence from outbox
-             where published_at is null order by position limit $1 for update skip locked",
+        let mut rows: Vec<(Uuid, String, Vec<u8>, String, i64, i64)> = sqlx::query_as(
+            "update outbox o set published_at = now()
+             from (select event_id from outbox where published_at is null
+                   order by position limit $1 for update skip locked) batch
+             where o.event_id = batch.event_id
+             returning o.event_id, o.subject, o.envelope, o.traceparent, o.sequence, o.position",
         )
         .bind(self.config.batch_size)
         .fetch_all(&mut *tx)
@@ -151,9 +165,10 @@ impl Relay {
         if rows.is_empty() {
             return Ok(0);
         }
+        rows.sort_unstable_by_key(|row| row.5);
         let pending: Vec<Pending> = rows
             .into_iter()
-            .map(|(event_id, subject, envelope, traceparent, sequence)| {
+            .map(|(event_id, subject, envelope, traceparent, sequence, _)| {
                 // The row's sequence was taken at insert time; the envelope learns it here.
                 let mut decoded =
                     Envelope::decode(envelope.as_slice()).context("outbox envelope")?;
@@ -187,7 +202,7 @@ impl Relay {
                 .with_context(|| format!("publishing {}", row.subject))?;
             acks.push((row.event_id, ack));
         }
-        let mut sent = Vec::with_capacity(acks.len());
+        let mut unsent = Vec::new();
         let mut streamless = BTreeSet::new();
         let (ids, futures): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
         let results = join_all(
@@ -202,12 +217,15 @@ impl Relay {
                     if ack.duplicate {
                         tracing::debug!(%event_id, "already in the stream");
                     }
-                    sent.push(event_id);
                 }
-                Err(err) if err.kind() == PublishErrorKind::StreamNotFound => {
-                    streamless.extend(service_of(self.bus.prefix(), &row.subject));
+                Err(err) => {
+                    if err.kind() == PublishErrorKind::StreamNotFound {
+                        streamless.extend(service_of(self.bus.prefix(), &row.subject));
+                    } else {
+                        tracing::warn!(%event_id, error = %err, "publish not acknowledged");
+                    }
+                    unsent.push(event_id);
                 }
-                Err(err) => tracing::warn!(%event_id, error = %err, "publish not acknowledged"),
             }
         }
         // The publishing service owns its stream; without this, a relay that starts before
@@ -226,15 +244,17 @@ impl Relay {
             drop(tx);
             return Err(FailpointHit.into());
         }
-        sqlx::query("update outbox set published_at = now() where event_id = any($1)")
-            .bind(&sent)
-            .execute(&mut *tx)
-            .await?;
+        if !unsent.is_empty() {
+            sqlx::query("update outbox set published_at = null where event_id = any($1)")
+                .bind(&unsent)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        if sent.len() < pending.len() {
+        if !unsent.is_empty() {
             anyhow::bail!(
                 "{} of {} events not acknowledged",
-                pending.len() - sent.len(),
+                unsent.len(),
                 pending.len()
             );
         }

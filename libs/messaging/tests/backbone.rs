@@ -573,6 +573,36 @@ async fn events_committed_while_the_relay_is_down_arrive_once_it_is_back() -> an
     Ok(())
 }
 
+/// Events committed before their service's stream exists: the relay's first publishes find no
+/// stream, so it takes back their sent mark (claimed with the batch), creates the stream and
+/// publishes them on its next round; none is marked sent without being in the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_without_a_stream_yet_wait_until_the_relay_has_created_it() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    // No consumer: nothing else creates the producer's stream.
+    let ids = fx.produce("early", 20).await?;
+    assert_eq!(
+        fx.stream_messages().await?,
+        0,
+        "the stream does not exist yet"
+    );
+
+    let relay = fx.spawn_relay(fx.relay_config());
+    anju_testkit::eventually(SOON, "the outbox drained into the new stream", || async {
+        let (unpublished, messages) = (fx.unpublished().await?, fx.stream_messages().await?);
+        assert!(
+            messages as i64 >= ids.len() as i64 - unpublished,
+            "{} rows marked sent, {messages} messages in the stream",
+            ids.len() as i64 - unpublished
+        );
+        Ok((unpublished == 0).then_some(()))
+    })
+    .await?;
+    assert_eq!(fx.stream_messages().await?, ids.len() as u64);
+    relay.stop().await?;
+    Ok(())
+}
+
 /// Case 3: JetStream acknowledged the batch but the relay died before marking the rows sent.
 /// The next relay publishes them all again: JetStream drops the copies (same `Nats-Msg-Id`
 /// inside its duplicate window) and the effects stay at one. Beyond the window — simulated by
