@@ -156,10 +156,13 @@ pg_private_up() {
 # is on this machine and lets us in that way; otherwise URL unchanged. A round trip over a
 # Unix socket costs client and server about half what one over loopback TCP does.
 local_socket_url() {
-  local url=$1 dirs dir port sock local_url same
-  if [[ $url == *[?\&]host=/* ]]; then echo "$url"; return; fi
+  local url=$1 probe='SELECT pg_postmaster_start_time(), current_setting('"'"'port'"'"')'
+  # Already a socket, or TLS asked for (which a socket does not carry): as given.
+  if [[ $url == *[?\&]host=/* || $url == *sslmode=* ]]; then echo "$url"; return; fi
+  local seen dirs dir port sock local_url
+  seen=$(psql_ "$url" -c "$probe" 2>/dev/null) || { echo "$url"; return; }
   dirs=$(psql_ "$url" -c 'SHOW unix_socket_directories' 2>/dev/null) || { echo "$url"; return; }
-  port=$(psql_ "$url" -c 'SHOW port' 2>/dev/null) || { echo "$url"; return; }
+  port=${seen##*|}
   dir=${dirs%%,*}; dir=${dir# }
   sock=$dir/.s.PGSQL.$port
   if [[ $dir != /* ]] || [ ! -S "$sock" ]; then echo "$url"; return; fi
@@ -168,9 +171,8 @@ local_socket_url() {
   local user=${BASH_REMATCH[2]} path=${BASH_REMATCH[3]:-/postgres} query=${BASH_REMATCH[4]}
   query=${query#\?}
   local_url="postgres://${user}localhost:$port$path?host=$dir${query:+&$query}"
-  # The same server: its start time, read both ways.
-  same=$(psql_ "$local_url" -c 'SELECT pg_postmaster_start_time()' 2>/dev/null) || { echo "$url"; return; }
-  if [ "$same" = "$(psql_ "$url" -c 'SELECT pg_postmaster_start_time()' 2>/dev/null)" ]; then
+  # The same server: its start time and port, read both ways.
+  if [ "$(psql_ "$local_url" -c "$probe" 2>/dev/null)" = "$seen" ]; then
     echo "$local_url"
   else
     echo "$url"
