@@ -8,10 +8,15 @@
 //! statement that writes its effect, so a call costs BEGIN, its reads and locks, that
 //! statement and COMMIT. A repeat finds out late (its claim collides, or a business check
 //! refuses what the first call already did) and then answers with the stored response.
+//!
+//! A command whose whole effect is one statement runs as a [`Single`]: that statement, on its
+//! own (no BEGIN, no COMMIT), also claims the id and writes the audit row, so a call costs one
+//! round trip. Its claim stores the row the statement returned, and the response is built from
+//! that row, the first time and on a replay alike.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row, Transaction, postgres::PgRow};
 
 use crate::{
     audit::Subject,
@@ -126,26 +131,33 @@ fn audit(
     request_id: &str,
     subject: Subject,
 ) {
-    let (tenant, actor, roles) = (
-        principal.tenant_id,
-        principal.subject.clone(),
-        role_names(principal),
-    );
-    let request_id = request_id.to_string();
     writes.add(|q: &mut QueryBuilder<Postgres>| {
-        q.push("insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail) values (");
-        q.separated(", ")
-            .push_bind(crate::ids::new_id())
-            .push_bind(tenant)
-            .push_bind(actor)
-            .push_bind(roles)
-            .push_bind(method)
-            .push_bind(request_id)
-            .push_bind(subject.kind)
-            .push_bind(subject.id)
-            .push_bind(subject.detail);
-        q.push(")");
+        push_audit(q, principal, method, request_id, subject, "");
     });
+}
+
+/// `insert into audit_log … select <the row>` and then `from` (empty, or a `from …` that
+/// makes the row conditional).
+fn push_audit(
+    q: &mut QueryBuilder<Postgres>,
+    principal: &Principal,
+    method: &'static str,
+    request_id: &str,
+    subject: Subject,
+    from: &str,
+) {
+    q.push("insert into audit_log (audit_id, tenant_id, actor, roles, method, request_id, subject_type, subject_id, detail) select ");
+    q.separated(", ")
+        .push_bind(crate::ids::new_id())
+        .push_bind(principal.tenant_id)
+        .push_bind(principal.subject.clone())
+        .push_bind(role_names(principal))
+        .push_bind(method)
+        .push_bind(request_id.to_string())
+        .push_bind(subject.kind)
+        .push_bind(subject.id)
+        .push_bind(subject.detail);
+    q.push(from);
 }
 
 fn role_names(principal: &Principal) -> Vec<String> {
@@ -263,6 +275,129 @@ impl Attempt {
                 self.refused(err).await
             }
         }
+    }
+}
+
+/// A command whose effect is one statement (see the module docs).
+pub struct Single {
+    pool: PgPool,
+    principal: Principal,
+    method: &'static str,
+    request_id: String,
+    hash: Vec<u8>,
+    /// The table whose row type the statement returns, to read a stored row back as one.
+    row_type: &'static str,
+}
+
+impl Single {
+    pub fn new<Req: Message>(
+        pool: &PgPool,
+        principal: &Principal,
+        method: &'static str,
+        request_id: &str,
+        request: &Req,
+        row_type: &'static str,
+    ) -> Self {
+        Self {
+            pool: pool.clone(),
+            principal: principal.clone(),
+            method,
+            request_id: request_id.to_string(),
+            hash: request_hash(request),
+            row_type,
+        }
+    }
+
+    /// Runs `effect`: CTEs (after the `with `) of which the last, named `effect`, returns at
+    /// most one row of `row_type`. When it returns one, the same statement claims the request id
+    /// with that row and writes the audit row about `subject`, and the row is the answer. When
+    /// the request id was claimed meanwhile, nothing is written and the stored row answers.
+    /// `None`: the effect took nothing; the caller finds out why and ends with
+    /// [`Single::refused`].
+    pub async fn run<R>(
+        &self,
+        subject: Subject,
+        effect: impl FnOnce(&mut QueryBuilder<Postgres>),
+    ) -> ServiceResult<Option<R>>
+    where
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let mut q = QueryBuilder::new("with ");
+        effect(&mut q);
+        q.push(", claim as (insert into idempotency_keys (tenant_id, method, request_id, request_hash, response, result) select ");
+        q.separated(", ")
+            .push_bind(self.principal.tenant_id)
+            .push_bind(self.method)
+            .push_bind(self.request_id.clone())
+            .push_bind(self.hash.clone())
+            .push("''::bytea")
+            .push("to_jsonb(effect)");
+        q.push(" from effect), audit as (");
+        push_audit(
+            &mut q,
+            &self.principal,
+            self.method,
+            &self.request_id,
+            subject,
+            " from effect",
+        );
+        q.push(") select * from effect");
+        match q.build_query_as::<R>().fetch_optional(&self.pool).await {
+            Ok(row) => Ok(row),
+            Err(err) if is_unique_violation(&err, "idempotency_keys_pkey") => {
+                match self.stored().await? {
+                    Some(row) => Ok(Some(row)),
+                    // The claim that collided was rolled back since: the caller may retry.
+                    None => Err(ServiceError::Aborted(
+                        "a call with this request id was in flight, retry the request".into(),
+                    )),
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Refuses the call with `err`, unless an earlier call with this request id succeeded:
+    /// then its stored row is the answer (as [`Attempt::refused`] does).
+    pub async fn refused<R>(self, err: ServiceError) -> ServiceResult<R>
+    where
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        match self.stored().await? {
+            Some(row) => Ok(row),
+            None => Err(err),
+        }
+    }
+
+    /// The row stored by the call that claimed this request id, read back as `row_type`.
+    async fn stored<R>(&self) -> ServiceResult<Option<R>>
+    where
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        // The row type is a table name of the caller's code, never input.
+        let sql = format!(
+            "select k.request_hash, r.* from idempotency_keys k,
+                    jsonb_populate_record(null::{}, k.result) r
+             where k.tenant_id = $1 and k.method = $2 and k.request_id = $3",
+            self.row_type
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.principal.tenant_id)
+            .bind(self.method)
+            .bind(&self.request_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let stored_hash: Vec<u8> = row.try_get("request_hash")?;
+        if stored_hash != self.hash {
+            return Err(ServiceError::invalid(
+                "request_id",
+                "was already used for a different request",
+            ));
+        }
+        Ok(Some(R::from_row(&row)?))
     }
 }
 

@@ -2,9 +2,11 @@
 //! on lapse, release or cancellation. Every transition is one conditional UPDATE, so of many
 //! concurrent attempts on a unit exactly one wins; the others see why they lost.
 
+use std::convert::Infallible;
+
 use anju_kit::{Principal, ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{
@@ -15,47 +17,79 @@ use crate::{
 const UNIT_COLUMNS: &str = "unit_id, project_id, building_id, unit_number, floor, layout, forecast_area_cm2, \
                             list_price_minor, currency, orientation, status, customer_id";
 
-/// Holds `unit_id` for `customer_id` for the project's hold period, in one statement: it locks
-/// the customer (as [`customers::served_by`] does, so the lock order is customer → unit),
-/// checks that the caller may serve them and that they belong to the unit's project, and
-/// takes the unit if it is available (or its hold has expired). When it takes nothing, the
-/// checks run one by one to say why.
-pub async fn hold(
+/// A unit as a hold left it.
+#[derive(FromRow)]
+pub struct Held {
+    #[sqlx(flatten)]
+    pub unit: Unit,
+    pub hold_expires_at: DateTime<Utc>,
+}
+
+/// Holds `unit_id` for `customer_id` for the project's hold period, as the CTEs of one
+/// statement (see [`anju_kit::idempotency::Single`]), the last named `effect` returning the
+/// unit's row: it locks the customer (as [`customers::served_by`] does, so the lock order is
+/// customer → unit), checks that the caller may serve them and that they belong to the unit's
+/// project, and takes the unit if it is available (or its hold has expired). When it takes
+/// nothing, [`why_not_held`] says why.
+pub fn hold(
+    q: &mut QueryBuilder<Postgres>,
+    principal: &Principal,
+    unit_id: Uuid,
+    customer_id: Uuid,
+) {
+    q.push(
+        "customer as (
+             select project_id, consultant from customers
+             where tenant_id = ",
+    )
+    .push_bind(principal.tenant_id)
+    .push(" and customer_id = ")
+    .push_bind(customer_id)
+    .push(
+        " for update),
+         effect as (
+             update units u set status = 'held', customer_id = ",
+    )
+    .push_bind(customer_id)
+    .push(
+        ", hold_expires_at = now() + make_interval(hours => p.hold_hours)
+             from projects p, customer c
+             where u.tenant_id = ",
+    )
+    .push_bind(principal.tenant_id)
+    .push(" and u.unit_id = ")
+    .push_bind(unit_id)
+    .push(" and p.project_id = u.project_id and c.project_id = u.project_id and (")
+    .push_bind(customers::serves_anyone(principal))
+    .push(" or c.consultant = ")
+    .push_bind(principal.subject.clone())
+    .push(") and (")
+    .push_bind(principal.project_filter())
+    .push("::uuid[] is null or u.project_id = any(")
+    .push_bind(principal.project_filter())
+    .push(
+        ")) and (u.status = 'available' or (u.status = 'held' and u.hold_expires_at < now()))
+             returning u.*)",
+    );
+}
+
+/// Why [`hold`] took nothing: the checks one by one.
+pub async fn why_not_held(
     conn: &mut PgConnection,
     principal: &Principal,
     unit_id: Uuid,
     customer_id: Uuid,
-) -> ServiceResult<(Unit, DateTime<Utc>)> {
-    #[derive(FromRow)]
-    struct Held {
-        #[sqlx(flatten)]
-        unit: Unit,
-        hold_expires_at: DateTime<Utc>,
-    }
-    let held: Option<Held> = sqlx::query_as(
-        "with customer as (
-             select project_id, consultant from customers
-             where tenant_id = $1 and customer_id = $3 for update)
-         update units u set status = 'held', customer_id = $3,
-                hold_expires_at = now() + make_interval(hours => p.hold_hours)
-         from projects p, customer c
-         where u.tenant_id = $1 and u.unit_id = $2 and p.project_id = u.project_id
-           and c.project_id = u.project_id and ($4 or c.consultant = $5)
-           and ($6::uuid[] is null or u.project_id = any($6))
-           and (u.status = 'available' or (u.status = 'held' and u.hold_expires_at < now()))
-         returning u.*",
-    )
-    .bind(principal.tenant_id)
-    .bind(unit_id)
-    .bind(customer_id)
-    .bind(customers::serves_anyone(principal))
-    .bind(&principal.subject)
-    .bind(principal.project_filter())
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(held) = held {
-        return Ok((held.unit, held.hold_expires_at));
-    }
+) -> ServiceError {
+    let Err(err) = checks(conn, principal, unit_id, customer_id).await;
+    err
+}
+
+async fn checks(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    unit_id: Uuid,
+    customer_id: Uuid,
+) -> ServiceResult<Infallible> {
     let customer = customers::served_by(conn, principal, customer_id).await?;
     let unit = catalogue::unit(conn, principal.tenant_id, unit_id).await?;
     if !principal.can_see_project(unit.project_id) {

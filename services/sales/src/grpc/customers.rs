@@ -1,10 +1,9 @@
 //! Reception, attribution, follow-ups and the unit inventory.
 
 use anju_kit::{
-    Principal, ServiceError, ServiceResult,
+    Principal, ServiceResult,
     audit::Subject,
-    db::Writes,
-    idempotency::{Attempt, Claim, Command},
+    idempotency::{Claim, Command, Single},
     validate::Validator,
 };
 use anju_proto::sales as pb;
@@ -178,25 +177,39 @@ impl SalesApi {
         let unit_id = v.uuid("unit_id", &req.unit_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
         v.finish()?;
-        let mut attempt =
-            Attempt::open(&self.pool, principal, "HoldUnit", &request_id, &req).await?;
-        let (unit, expires) =
-            match inventory::hold(attempt.tx(), principal, unit_id, customer_id).await {
-                Ok(held) => held,
-                Err(err) => return attempt.refused(err).await,
-            };
-        let response = pb::HoldUnitResponse {
-            unit: Some(unit.into()),
-            hold_expires_at: Some(catalogue::timestamp(expires)),
+        let single = Single::new(
+            &self.pool,
+            principal,
+            "HoldUnit",
+            &request_id,
+            &req,
+            "units",
+        );
+        let subject = Subject::new("unit", unit_id);
+        let held = match single
+            .run(subject, |q| {
+                inventory::hold(q, principal, unit_id, customer_id)
+            })
+            .await?
+        {
+            Some(held) => held,
+            None => {
+                // The connection goes back before the stored answer is looked up.
+                let err = {
+                    let mut conn = self.pool.acquire().await?;
+                    inventory::why_not_held(&mut conn, principal, unit_id, customer_id).await
+                };
+                single.refused(err).await?
+            }
         };
-        attempt
-            .commit(
-                Writes::new(),
-                response,
-                Subject::new("unit", unit_id),
-                ServiceError::from,
-            )
-            .await
+        let inventory::Held {
+            unit,
+            hold_expires_at,
+        } = held;
+        Ok(pb::HoldUnitResponse {
+            unit: Some(unit.into()),
+            hold_expires_at: Some(catalogue::timestamp(hold_expires_at)),
+        })
     }
 
     pub(super) async fn release_unit(
