@@ -1197,6 +1197,109 @@ fn sum(lines: impl Iterator<Item = [i64; 3]>) -> [i64; 3] {
     })
 }
 
+/// Payments of one charge raced against each other, and payments raced against the close of
+/// their day: each lands once, none beyond the charge's amount, and the closed day's report
+/// holds exactly the payments written. (Once the day has its row, a payment is one statement
+/// without a lock taken beforehand; these races are what its guards are for.)
+#[tokio::test]
+async fn finance_payments_racing_each_other_and_the_close_of_their_day_lose_nothing() {
+    let stack = TestStack::start().await.unwrap();
+    let db = finance_db(&stack).await;
+    let (project, unit) = (new_id(), new_id());
+    let mut saga = saga(&stack);
+    let li = finance_as(&stack, "cashier-li", &[Role::Cashier]);
+    let day = "2026-03-14";
+    let fee = issue(
+        &mut saga,
+        charge_request(&project, &unit, ChargePurpose::PropertyFee, 100_000, "fee"),
+    )
+    .await;
+    let tax = issue(
+        &mut saga,
+        charge_request(&project, &unit, ChargePurpose::DeedTax, 100_000, "tax"),
+    )
+    .await;
+    // The day's first payment opens it.
+    pay(
+        &mut li.clone(),
+        payment_request(&fee.charge_id, 100, PaymentMethod::Cash, "OPEN", day),
+    )
+    .await;
+
+    // Twenty-four concurrent payments of 50 yuan against the 999 yuan left: 19 fit, and each
+    // of the other five is refused as an overpayment.
+    let calls = (0..24).map(|i| {
+        let mut client = li.clone();
+        let request = payment_request(
+            &fee.charge_id,
+            5_000,
+            PaymentMethod::WechatPay,
+            &format!("WX-{i}"),
+            day,
+        );
+        async move { client.record_payment(request).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 19);
+    for status in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    }
+    let charge = get_charge(&mut li.clone(), &fee.charge_id).await;
+    assert_eq!(
+        (minor(&charge.paid), minor(&charge.outstanding)),
+        (95_100, 4_900)
+    );
+    let recorded: i64 = sqlx::query_scalar(
+        "select coalesce(sum(amount_minor), 0)::bigint from payments where charge_id = $1::uuid",
+    )
+    .bind(&fee.charge_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 95_100);
+    assert_eq!(outbox::<events::PaymentRecorded>(&db).await.len(), 20);
+
+    // Twelve payments raced against the close of their day: each is in the closed report or
+    // refused as dated on a closed day.
+    let calls = (0..12).map(|i| {
+        let mut client = li.clone();
+        let request = payment_request(
+            &tax.charge_id,
+            1_000,
+            PaymentMethod::BankTransfer,
+            &format!("BANK-{i}"),
+            day,
+        );
+        async move { client.record_payment(request).await }
+    });
+    let mut closer = li.clone();
+    let close = closer.close_day(pb::CloseDayRequest {
+        request_id: "close-race".into(),
+        cashier_id: String::new(),
+        business_date: day.into(),
+    });
+    let (results, closed) = tokio::join!(futures::future::join_all(calls), close);
+    let report = closed.unwrap().into_inner().report.unwrap();
+    let written = results.iter().filter(|r| r.is_ok()).count() as i64;
+    for status in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        assert!(status.message().contains("day closed"), "{status:?}");
+    }
+    let receipts: i64 = report.totals.iter().map(|t| minor(&t.receipts)).sum();
+    assert_eq!(receipts, 95_100 + written * 1_000);
+    let in_db: i64 = sqlx::query_scalar(
+        "select coalesce(sum(amount_minor), 0)::bigint from payments
+         where cashier_id = 'cashier-li' and received_on = '2026-03-14'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(in_db, receipts);
+    let tax = get_charge(&mut li.clone(), &tax.charge_id).await;
+    assert_eq!(minor(&tax.paid), written * 1_000);
+    stack.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn finance_reports_and_statements_sum_exactly() {
     let stack = TestStack::start().await.unwrap();

@@ -107,9 +107,14 @@ pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
 /// audit row cost one round trip. Every CTE runs to completion whether or not another reads
 /// it; one that reads another's `returning` sees it. Two CTEs must not change the same row
 /// (Postgres applies only one of them).
+///
+/// Writes can be made conditional ([`Writes::only_if`]): a CTE that checks what the command
+/// was decided on (e.g. a guarded UPDATE) gates every write added after it, which reads its
+/// values `from` that CTE and so writes nothing when it returned no row.
 pub struct Writes {
     query: QueryBuilder<Postgres>,
     ctes: usize,
+    condition: Option<String>,
 }
 
 impl Default for Writes {
@@ -123,7 +128,22 @@ impl Writes {
         Self {
             query: QueryBuilder::new("with "),
             ctes: 0,
+            condition: None,
         }
+    }
+
+    /// Gates every write added from now on by the CTE `name` (one of these writes), which
+    /// returns one row when the writes may go ahead and none when they may not.
+    pub fn only_if(&mut self, name: &str) {
+        self.condition = Some(name.to_string());
+    }
+
+    /// What a write's `select` ends with: ` from <condition>` under [`Writes::only_if`], else
+    /// nothing. Every write built by a `select` of its values pushes it.
+    pub fn from_condition(&self) -> String {
+        self.condition
+            .as_ref()
+            .map_or_else(String::new, |name| format!(" from {name}"))
     }
 
     /// Adds one CTE, whose body `cte` pushes (SQL and binds); returns the CTE's name.
@@ -151,5 +171,17 @@ impl Writes {
         self.query.push(" select 1");
         self.query.build().execute(conn).await?;
         Ok(())
+    }
+
+    /// Runs every write; whether the condition of [`Writes::only_if`] held (when it did not,
+    /// nothing added after it was written).
+    pub async fn execute_if(mut self, conn: &mut PgConnection) -> sqlx::Result<bool> {
+        let Some(condition) = self.condition.take() else {
+            self.execute(conn).await?;
+            return Ok(true);
+        };
+        self.query
+            .push(format_args!(" select exists (select from {condition})"));
+        self.query.build_query_scalar().fetch_one(conn).await
     }
 }

@@ -123,6 +123,30 @@ impl Command {
     }
 }
 
+/// The claim of a request id (with its request's hash) holding its response, and the audit
+/// row of the call, as two of `writes`.
+fn claim_and_audit<Resp: Message>(
+    writes: &mut Writes,
+    principal: &Principal,
+    method: &'static str,
+    (request_id, hash): (&str, &[u8]),
+    response: &Resp,
+    subject: Subject,
+) {
+    let from = writes.from_condition();
+    writes.add(|q: &mut QueryBuilder<Postgres>| {
+        q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response) select ");
+        q.separated(", ")
+            .push_bind(principal.tenant_id)
+            .push_bind(method)
+            .push_bind(request_id.to_string())
+            .push_bind(hash.to_vec())
+            .push_bind(response.encode_to_vec());
+        q.push(&from);
+    });
+    audit(writes, principal, method, request_id, subject);
+}
+
 /// The audit row of a call, as one of `writes`.
 fn audit(
     writes: &mut Writes,
@@ -131,8 +155,9 @@ fn audit(
     request_id: &str,
     subject: Subject,
 ) {
+    let from = writes.from_condition();
     writes.add(|q: &mut QueryBuilder<Postgres>| {
-        push_audit(q, principal, method, request_id, subject, "");
+        push_audit(q, principal, method, request_id, subject, &from);
     });
 }
 
@@ -236,27 +261,12 @@ impl Attempt {
         subject: Subject,
         failed: impl FnOnce(sqlx::Error) -> ServiceError,
     ) -> ServiceResult<Resp> {
-        let (tenant, method, request_id) = (
-            self.principal.tenant_id,
-            self.method,
-            self.request_id.clone(),
-        );
-        let (hash, bytes) = (self.hash.clone(), response.encode_to_vec());
-        writes.add(|q: &mut QueryBuilder<Postgres>| {
-            q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response) values (");
-            q.separated(", ")
-                .push_bind(tenant)
-                .push_bind(method)
-                .push_bind(request_id)
-                .push_bind(hash)
-                .push_bind(bytes);
-            q.push(")");
-        });
-        audit(
+        claim_and_audit(
             &mut writes,
             &self.principal,
-            method,
-            &self.request_id,
+            self.method,
+            (&self.request_id, &self.hash),
+            &response,
             subject,
         );
         match writes.execute(&mut self.tx).await {
@@ -278,15 +288,16 @@ impl Attempt {
     }
 }
 
-/// A command whose effect is one statement (see the module docs).
+/// A command whose effect is one statement on its own (see the module docs), in one of two
+/// forms: an effect that returns the row the response is built from ([`Single::returning`]),
+/// or [`Writes`] gated by a condition, with a response decided beforehand
+/// ([`Single::commit_if`]).
 pub struct Single {
     pool: PgPool,
     principal: Principal,
     method: &'static str,
     request_id: String,
     hash: Vec<u8>,
-    /// The table whose row type the statement returns, to read a stored row back as one.
-    row_type: &'static str,
 }
 
 impl Single {
@@ -296,7 +307,6 @@ impl Single {
         method: &'static str,
         request_id: &str,
         request: &Req,
-        row_type: &'static str,
     ) -> Self {
         Self {
             pool: pool.clone(),
@@ -304,18 +314,18 @@ impl Single {
             method,
             request_id: request_id.to_string(),
             hash: request_hash(request),
-            row_type,
         }
     }
 
     /// Runs `effect`: CTEs (after the `with `) of which the last, named `effect`, returns at
-    /// most one row of `row_type`. When it returns one, the same statement claims the request id
+    /// most one row of the table `row_type`. When it returns one, the same statement claims the request id
     /// with that row and writes the audit row about `subject`, and the row is the answer. When
     /// the request id was claimed meanwhile, nothing is written and the stored row answers.
     /// `None`: the effect took nothing; the caller finds out why and ends with
-    /// [`Single::refused`].
-    pub async fn run<R>(
+    /// [`Single::refused_row`].
+    pub async fn returning<R>(
         &self,
+        row_type: &'static str,
         subject: Subject,
         effect: impl FnOnce(&mut QueryBuilder<Postgres>),
     ) -> ServiceResult<Option<R>>
@@ -345,7 +355,7 @@ impl Single {
         match q.build_query_as::<R>().fetch_optional(&self.pool).await {
             Ok(row) => Ok(row),
             Err(err) if is_unique_violation(&err, "idempotency_keys_pkey") => {
-                match self.stored().await? {
+                match self.stored_row(row_type).await? {
                     Some(row) => Ok(Some(row)),
                     // The claim that collided was rolled back since: the caller may retry.
                     None => Err(ServiceError::Aborted(
@@ -359,27 +369,69 @@ impl Single {
 
     /// Refuses the call with `err`, unless an earlier call with this request id succeeded:
     /// then its stored row is the answer (as [`Attempt::refused`] does).
-    pub async fn refused<R>(self, err: ServiceError) -> ServiceResult<R>
+    pub async fn refused_row<R>(self, row_type: &'static str, err: ServiceError) -> ServiceResult<R>
     where
         R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        match self.stored().await? {
+        match self.stored_row(row_type).await? {
             Some(row) => Ok(row),
             None => Err(err),
         }
     }
 
+    /// Runs `writes`, gated by their condition ([`Writes::only_if`]), with the claim holding
+    /// `response` and the audit row about `subject` gated by it too, as one statement on its
+    /// own. `Some`: the response (or, when the request id was claimed meanwhile, the stored
+    /// one). `None`: nothing was written, because the condition did not hold or the statement
+    /// failed in the database (a unique key, a trigger's refusal, a deadlock); the caller then
+    /// takes a path that finds out which.
+    pub async fn commit_if<Resp: Message + Default>(
+        &self,
+        mut writes: Writes,
+        response: Resp,
+        subject: Subject,
+    ) -> ServiceResult<Option<Resp>> {
+        claim_and_audit(
+            &mut writes,
+            &self.principal,
+            self.method,
+            (&self.request_id, &self.hash),
+            &response,
+            subject,
+        );
+        let mut conn = self.pool.acquire().await?;
+        match writes.execute_if(&mut conn).await {
+            Ok(true) => Ok(Some(response)),
+            Ok(false) => Ok(None),
+            Err(err) if is_unique_violation(&err, "idempotency_keys_pkey") => {
+                drop(conn);
+                stored(
+                    &self.pool,
+                    &self.principal,
+                    self.method,
+                    &self.request_id,
+                    &self.hash,
+                )
+                .await
+            }
+            Err(err) if err.as_database_error().is_some() => {
+                tracing::debug!(error = %err, method = self.method, "one statement refused, the long way decides");
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// The row stored by the call that claimed this request id, read back as `row_type`.
-    async fn stored<R>(&self) -> ServiceResult<Option<R>>
+    async fn stored_row<R>(&self, row_type: &'static str) -> ServiceResult<Option<R>>
     where
         R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         // The row type is a table name of the caller's code, never input.
         let sql = format!(
             "select k.request_hash, r.* from idempotency_keys k,
-                    jsonb_populate_record(null::{}, k.result) r
-             where k.tenant_id = $1 and k.method = $2 and k.request_id = $3",
-            self.row_type
+                    jsonb_populate_record(null::{row_type}, k.result) r
+             where k.tenant_id = $1 and k.method = $2 and k.request_id = $3"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.principal.tenant_id)
@@ -391,12 +443,7 @@ impl Single {
             return Ok(None);
         };
         let stored_hash: Vec<u8> = row.try_get("request_hash")?;
-        if stored_hash != self.hash {
-            return Err(ServiceError::invalid(
-                "request_id",
-                "was already used for a different request",
-            ));
-        }
+        same_request(&stored_hash, &self.hash)?;
         Ok(Some(R::from_row(&row)?))
     }
 }
@@ -422,13 +469,19 @@ async fn stored<Resp: Message + Default>(
     let Some((stored_hash, response)) = row else {
         return Ok(None);
     };
+    same_request(&stored_hash, hash)?;
+    Resp::decode(response.as_slice())
+        .map(Some)
+        .map_err(|err| ServiceError::Unexpected(anyhow::Error::new(err).context("stored response")))
+}
+
+/// Refuses a request id stored with another request's hash.
+fn same_request(stored_hash: &[u8], hash: &[u8]) -> ServiceResult<()> {
     if stored_hash != hash {
         return Err(ServiceError::invalid(
             "request_id",
             "was already used for a different request",
         ));
     }
-    Resp::decode(response.as_slice())
-        .map(Some)
-        .map_err(|err| ServiceError::Unexpected(anyhow::Error::new(err).context("stored response")))
+    Ok(())
 }

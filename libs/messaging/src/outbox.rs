@@ -79,15 +79,18 @@ impl Outbox {
             event_token(P::EVENT_TYPE, meta.aggregate_type)
         );
         let aggregate_id = meta.aggregate_id;
+        let from = writes.from_condition();
         let next = writes.add(|q| {
             q.push(
-                "insert into aggregate_sequences (aggregate_type, aggregate_id, last_sequence) values (",
+                "insert into aggregate_sequences (aggregate_type, aggregate_id, last_sequence) select ",
             )
             .push_bind(meta.aggregate_type)
             .push(", ")
             .push_bind(aggregate_id.clone())
+            .push(", 1")
+            .push(from)
             .push(
-                ", 1) on conflict (aggregate_type, aggregate_id)
+                " on conflict (aggregate_type, aggregate_id)
                  do update set last_sequence = aggregate_sequences.last_sequence + 1
                  returning last_sequence",
             );

@@ -3,7 +3,7 @@
 use anju_kit::{ServiceError, ServiceResult, db::Writes, paging::Page};
 use anju_proto::{common, finance as pb};
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::balance::{Balance, Direction, Status};
@@ -227,21 +227,61 @@ pub async fn store_balance(
 
 /// Like [`store_balance`], as one of `writes`.
 pub fn store_balance_to(writes: &mut Writes, tenant: Uuid, charge: &mut Charge, balance: Balance) {
-    writes.add(|q| {
-        q.push("update charges set paid_minor = ")
-            .push_bind(balance.paid)
-            .push(", refunded_minor = ")
-            .push_bind(balance.refunded)
-            .push(", status = ")
-            .push_bind(balance.status().as_str())
-            .push(" where tenant_id = ")
-            .push_bind(tenant)
-            .push(" and charge_id = ")
-            .push_bind(charge.charge_id);
+    writes.add(|q| push_balance_update(q, tenant, charge.charge_id, balance));
+    charge.paid_minor = balance.paid;
+    charge.refunded_minor = balance.refunded;
+    charge.status = balance.status();
+}
+
+/// `update charges set <the balance> where <the charge>`, for more conditions to follow.
+fn push_balance_update(
+    q: &mut QueryBuilder<Postgres>,
+    tenant: Uuid,
+    charge_id: Uuid,
+    balance: Balance,
+) {
+    q.push("update charges set paid_minor = ")
+        .push_bind(balance.paid)
+        .push(", refunded_minor = ")
+        .push_bind(balance.refunded)
+        .push(", status = ")
+        .push_bind(balance.status().as_str())
+        .push(" where tenant_id = ")
+        .push_bind(tenant)
+        .push(" and charge_id = ")
+        .push_bind(charge_id);
+}
+
+/// Like [`store_balance_to`], for a charge read without a lock: the update takes the charge
+/// only if its balance and status are still as read, it is still outside any settlement
+/// group, and the CTE `also` returned a row. Returns the update's CTE, which returns a row
+/// when it took the charge (for [`Writes::only_if`]).
+pub fn store_balance_if_unchanged(
+    writes: &mut Writes,
+    tenant: Uuid,
+    charge: &mut Charge,
+    balance: Balance,
+    also: &str,
+) -> String {
+    let read = charge.clone();
+    let updated = writes.add(|q| {
+        push_balance_update(q, tenant, read.charge_id, balance);
+        q.push(" and amount_minor = ")
+            .push_bind(read.amount_minor)
+            .push(" and paid_minor = ")
+            .push_bind(read.paid_minor)
+            .push(" and refunded_minor = ")
+            .push_bind(read.refunded_minor)
+            .push(" and status = ")
+            .push_bind(read.status.as_str())
+            .push(format_args!(
+                " and settlement_group is null and exists (select from {also}) returning charge_id"
+            ));
     });
     charge.paid_minor = balance.paid;
     charge.refunded_minor = balance.refunded;
     charge.status = balance.status();
+    updated
 }
 
 /// Marks a locked charge cancelled (its balance was checked by [`Balance::cancel`]).

@@ -6,7 +6,7 @@
 //! frozen lines are the record: a closed day's report is read from them, never recomputed,
 //! and a trigger refuses any change to them.
 
-use anju_kit::{ServiceError, ServiceResult};
+use anju_kit::{ServiceError, ServiceResult, db::Writes};
 use anju_proto::finance as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -121,6 +121,22 @@ pub async fn hold_open(
         return Err(day_closed(cashier, date));
     }
     Ok(())
+}
+
+/// The cashier's day as a CTE of `writes`: it holds the day's row FOR SHARE (as [`hold_open`]
+/// does, so a close waits for the writes, or they see it closed) and returns it only while
+/// the day is open. A day without its row yet returns nothing.
+pub fn share_open_day(writes: &mut Writes, tenant: Uuid, cashier: &str, date: NaiveDate) -> String {
+    let cashier = cashier.to_string();
+    writes.add(|q| {
+        q.push("select from cashier_days where tenant_id = ")
+            .push_bind(tenant)
+            .push(" and cashier_id = ")
+            .push_bind(cashier)
+            .push(" and business_date = ")
+            .push_bind(date)
+            .push(" and closed_at is null for share");
+    })
 }
 
 /// The refusal of a write dated on a closed day.

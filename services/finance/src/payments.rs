@@ -190,10 +190,11 @@ pub async fn payment_by_reference(
 /// Inserts the payment as one of `writes`; a payment of the same external reference fails
 /// the statement on `payments_tenant_external_reference`.
 pub fn insert_payment(writes: &mut Writes, tenant: Uuid, p: &Payment, recorded_by: &str) {
+    let from = writes.from_condition();
     writes.add(|q| {
         q.push(
             "insert into payments (payment_id, tenant_id, charge_id, project_id, unit_id, purpose, direction, amount_minor,
-                                   currency, method, external_reference, received_on, cashier_id, recorded_by, created_at) values (",
+                                   currency, method, external_reference, received_on, cashier_id, recorded_by, created_at) select ",
         );
         let mut values = q.separated(", ");
         values
@@ -212,7 +213,7 @@ pub fn insert_payment(writes: &mut Writes, tenant: Uuid, p: &Payment, recorded_b
             .push_bind(p.cashier_id.clone())
             .push_bind(recorded_by.to_string())
             .push_bind(p.created_at);
-        q.push(")");
+        q.push(from);
     });
 }
 

@@ -4,14 +4,14 @@ use anju_kit::{
     Principal, ServiceError, ServiceResult,
     audit::Subject,
     db::{Writes, is_unique_violation},
-    idempotency::Attempt,
+    idempotency::{Attempt, Single},
     ids::new_id,
     validate::Validator,
 };
 use anju_messaging::EventMeta;
 use anju_proto::{events, finance as pb};
 use chrono::{NaiveDate, Utc};
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -63,6 +63,21 @@ impl FinanceApi {
             received_on,
         };
 
+        let single = Single::new(&self.pool, principal, "RecordPayment", &request_id, &req);
+        if let Some(response) = self
+            .pay_at_once(
+                &single,
+                principal,
+                &request_id,
+                &terms,
+                &reference,
+                &cashier,
+            )
+            .await?
+        {
+            return Ok(response);
+        }
+
         let mut attempt =
             Attempt::open(&self.pool, principal, "RecordPayment", &request_id, &req).await?;
         let tenant = principal.tenant_id;
@@ -82,43 +97,17 @@ impl FinanceApi {
             }
             Err(err) => return attempt.refused(err).await,
         };
-        let payment = Payment {
-            payment_id: new_id(),
-            charge_id,
-            project_id: charge.project_id,
-            unit_id: charge.unit_id,
-            purpose: charge.purpose.clone(),
-            direction: charge.direction,
-            amount_minor: amount,
-            currency: charge.currency.clone(),
-            method: terms.method.to_string(),
-            external_reference: reference.clone(),
-            received_on,
-            cashier_id: cashier,
-            refunded_minor: 0,
-            created_at: Utc::now(),
-        };
         let mut writes = Writes::new();
-        payments::insert_payment(&mut writes, tenant, &payment, &principal.subject);
         charges::store_balance_to(&mut writes, tenant, &mut charge, balance);
-        let event = events::PaymentRecorded {
-            payment_id: payment.payment_id.to_string(),
-            charge_id: charge.charge_id.to_string(),
-            project_id: charge.project_id.to_string(),
-            unit_id: charge.unit_id.to_string(),
-            purpose: charge.purpose.clone(),
-            direction: charge.direction.as_str().to_string(),
-            amount: Some(charge.money(amount)),
-            method: payment.method.clone(),
-            external_reference: reference.clone(),
-            received_on: format_date(received_on),
-            cashier_id: payment.cashier_id.clone(),
-            charge_outstanding: Some(charge.money(balance.outstanding())),
-            settlement_group: charge.settlement_group.clone().unwrap_or_default(),
-        };
-        let meta =
-            EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(&request_id);
-        self.outbox.append_to(&mut writes, meta, &event);
+        let (subject, response) = self.paid(
+            &mut writes,
+            principal,
+            &request_id,
+            &charge,
+            &terms,
+            &reference,
+            &cashier,
+        );
         let refused = |err| write_refused(err, &reference);
         if charge.settlement_group.is_some() {
             // The group is re-counted with this payment in: its writes go first.
@@ -134,21 +123,150 @@ impl FinanceApi {
             }
             writes = Writes::new();
         }
+        attempt.commit(writes, response, subject, refused).await
+    }
 
+    /// The common payment, in two statements and no transaction: a read of the charge and
+    /// its cashier's day, then, when that is a charge outside any settlement group, on a day
+    /// already open and within its balance, one statement that writes the payment only if
+    /// the charge and the day are still as read (and holds the day as
+    /// [`daily_close::hold_open`] does). A reference recorded before fails that statement
+    /// on its unique key. `None`: nothing was written, and the locked path decides, a repeat
+    /// and every refusal included.
+    async fn pay_at_once(
+        &self,
+        single: &Single,
+        principal: &Principal,
+        request_id: &str,
+        terms: &Terms<'_>,
+        reference: &str,
+        cashier: &str,
+    ) -> ServiceResult<Option<pb::RecordPaymentResponse>> {
+        let tenant = principal.tenant_id;
+        let Some(glance) = Glance::read(&self.pool, tenant, terms, cashier).await? else {
+            return Ok(None);
+        };
+        let mut charge = glance.charge;
+        let common = principal.can_see_project(charge.project_id)
+            && charge.settlement_group.is_none()
+            && glance.day_open
+            && terms.currency == charge.currency;
+        let balance = match charge.balance().pay(terms.amount, terms.currency) {
+            Ok(balance) if common => balance,
+            _ => return Ok(None),
+        };
+        let mut writes = Writes::new();
+        let day = daily_close::share_open_day(&mut writes, tenant, cashier, terms.received_on);
+        let unchanged =
+            charges::store_balance_if_unchanged(&mut writes, tenant, &mut charge, balance, &day);
+        writes.only_if(&unchanged);
+        let (subject, response) = self.paid(
+            &mut writes,
+            principal,
+            request_id,
+            &charge,
+            terms,
+            reference,
+            cashier,
+        );
+        single.commit_if(writes, response, subject).await
+    }
+
+    /// The payment of `charge` (at its new balance, stored by one of `writes`): its row and
+    /// its event, added to `writes`, and the call's audit subject and response.
+    #[allow(clippy::too_many_arguments)]
+    fn paid(
+        &self,
+        writes: &mut Writes,
+        principal: &Principal,
+        request_id: &str,
+        charge: &Charge,
+        terms: &Terms<'_>,
+        reference: &str,
+        cashier: &str,
+    ) -> (Subject, pb::RecordPaymentResponse) {
+        let tenant = principal.tenant_id;
+        let payment = Payment {
+            payment_id: new_id(),
+            charge_id: charge.charge_id,
+            project_id: charge.project_id,
+            unit_id: charge.unit_id,
+            purpose: charge.purpose.clone(),
+            direction: charge.direction,
+            amount_minor: terms.amount,
+            currency: charge.currency.clone(),
+            method: terms.method.to_string(),
+            external_reference: reference.to_string(),
+            received_on: terms.received_on,
+            cashier_id: cashier.to_string(),
+            refunded_minor: 0,
+            created_at: Utc::now(),
+        };
+        payments::insert_payment(writes, tenant, &payment, &principal.subject);
+        let event = events::PaymentRecorded {
+            payment_id: payment.payment_id.to_string(),
+            charge_id: charge.charge_id.to_string(),
+            project_id: charge.project_id.to_string(),
+            unit_id: charge.unit_id.to_string(),
+            purpose: charge.purpose.clone(),
+            direction: charge.direction.as_str().to_string(),
+            amount: Some(charge.money(terms.amount)),
+            method: payment.method.clone(),
+            external_reference: reference.to_string(),
+            received_on: format_date(terms.received_on),
+            cashier_id: payment.cashier_id.clone(),
+            charge_outstanding: Some(charge.money(charge.balance().outstanding())),
+            settlement_group: charge.settlement_group.clone().unwrap_or_default(),
+        };
+        let meta = EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
+        self.outbox.append_to(writes, meta, &event);
         let subject = Subject::new("payment", payment.payment_id).with_detail(serde_json::json!({
             "charge_id": charge.charge_id,
-            "amount_minor": amount,
+            "amount_minor": terms.amount,
             "currency": charge.currency,
             "method": payment.method,
             "external_reference": payment.external_reference,
-            "received_on": format_date(received_on),
+            "received_on": format_date(terms.received_on),
             "cashier_id": payment.cashier_id,
         }));
         let response = pb::RecordPaymentResponse {
             payment: Some(payment.into()),
-            charge: Some(charge.into()),
+            charge: Some(charge.clone().into()),
         };
-        attempt.commit(writes, response, subject, refused).await
+        (subject, response)
+    }
+}
+
+/// A charge as read without a lock, with what a payment of it stands on, for
+/// [`FinanceApi::pay_at_once`].
+#[derive(FromRow)]
+struct Glance {
+    #[sqlx(flatten)]
+    charge: Charge,
+    /// The cashier's day has its row and is open.
+    day_open: bool,
+}
+
+impl Glance {
+    async fn read(
+        pool: &PgPool,
+        tenant: Uuid,
+        terms: &Terms<'_>,
+        cashier: &str,
+    ) -> ServiceResult<Option<Self>> {
+        Ok(sqlx::query_as(
+            "select c.*,
+                    exists (select from cashier_days d
+                            where d.tenant_id = $1 and d.cashier_id = $3 and d.business_date = $4
+                              and d.closed_at is null) as day_open
+             from charges c where c.tenant_id = $1 and c.charge_id = $2",
+        )
+        .bind(tenant)
+        .bind(terms.charge_id)
+        .bind(cashier)
+        .bind(terms.received_on)
+        .fetch_optional(pool)
+        .await?)
     }
 }
 

@@ -177,17 +177,10 @@ impl SalesApi {
         let unit_id = v.uuid("unit_id", &req.unit_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
         v.finish()?;
-        let single = Single::new(
-            &self.pool,
-            principal,
-            "HoldUnit",
-            &request_id,
-            &req,
-            "units",
-        );
+        let single = Single::new(&self.pool, principal, "HoldUnit", &request_id, &req);
         let subject = Subject::new("unit", unit_id);
         let held = match single
-            .run(subject, |q| {
+            .returning("units", subject, |q| {
                 inventory::hold(q, principal, unit_id, customer_id)
             })
             .await?
@@ -199,7 +192,7 @@ impl SalesApi {
                     let mut conn = self.pool.acquire().await?;
                     inventory::why_not_held(&mut conn, principal, unit_id, customer_id).await
                 };
-                single.refused(err).await?
+                single.refused_row("units", err).await?
             }
         };
         let inventory::Held {
