@@ -315,13 +315,14 @@ impl Point {
 }
 
 impl Report {
-    /// The point that meets the target, or else the one with the most RPCs/s.
+    /// Of the points that meet the target, or else of all, the one with the most RPCs/s.
     fn best(&self) -> Option<&Point> {
-        self.points.iter().find(|p| p.meets_target()).or_else(|| {
-            self.points
-                .iter()
-                .max_by(|a, b| a.anju.per_second.total_cmp(&b.anju.per_second))
-        })
+        let rate = |a: &&Point, b: &&Point| a.anju.per_second.total_cmp(&b.anju.per_second);
+        self.points
+            .iter()
+            .filter(|p| p.meets_target())
+            .max_by(rate)
+            .or_else(|| self.points.iter().max_by(rate))
     }
 
     pub fn markdown(&self) -> String {
