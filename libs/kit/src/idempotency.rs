@@ -10,9 +10,11 @@
 //! refuses what the first call already did) and then answers with the stored response.
 //!
 //! A command whose whole effect is one statement runs as a [`Single`]: that statement, on its
-//! own (no BEGIN, no COMMIT), also claims the id and writes the audit row, so a call costs one
-//! round trip. Its claim stores the row the statement returned, and the response is built from
-//! that row, the first time and on a replay alike.
+//! own (no BEGIN, no COMMIT), also claims the id and writes the audit row, so the call's
+//! writes cost one round trip. Either its claim stores the row the statement returned, and
+//! the response is built from that row, the first time and on a replay alike; or its writes
+//! are gated by a condition checked in the statement (what the call was decided on is still
+//! so), and its claim stores the response as a [`Command`]'s does.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -318,11 +320,11 @@ impl Single {
     }
 
     /// Runs `effect`: CTEs (after the `with `) of which the last, named `effect`, returns at
-    /// most one row of the table `row_type`. When it returns one, the same statement claims the request id
-    /// with that row and writes the audit row about `subject`, and the row is the answer. When
-    /// the request id was claimed meanwhile, nothing is written and the stored row answers.
-    /// `None`: the effect took nothing; the caller finds out why and ends with
-    /// [`Single::refused_row`].
+    /// most one row of the table `row_type`. When it returns one, the same statement claims
+    /// the request id with that row and writes the audit row about `subject`, and the row is
+    /// the answer. When the request id was claimed meanwhile, nothing is written and the
+    /// stored row answers. `None`: the effect took nothing; the caller finds out why and ends
+    /// with [`Single::refused_row`].
     pub async fn returning<R>(
         &self,
         row_type: &'static str,
