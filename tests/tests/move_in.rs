@@ -581,13 +581,22 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .await
         .unwrap();
     j.saga_state(&b, "awaiting_fees_and_reinspection").await;
-    let notices = j
-        .counter
-        .get_handover(hv::GetHandoverRequest { unit_id: b.clone() })
+    // The saga asks handover for the re-inspection notice after its transition: it follows.
+    let notices =
+        anju_testkit::eventually(Duration::from_secs(15), "the re-inspection notice", || {
+            let mut counter = j.counter.clone();
+            let unit_id = b.clone();
+            async move {
+                let notices = counter
+                    .get_handover(hv::GetHandoverRequest { unit_id })
+                    .await?
+                    .into_inner()
+                    .notices;
+                Ok((notices.len() >= 2).then_some(notices))
+            }
+        })
         .await
-        .unwrap()
-        .into_inner()
-        .notices;
+        .unwrap();
     let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();
     assert_eq!(kinds, ["notice", "reinspection"]);
     let round = j.inspect(&b, "inspect-b-2", vec![]).await.unwrap();
