@@ -25,13 +25,16 @@ use crate::{
     settlement,
 };
 
-/// What the request says the payment is, to compare with a payment of the same reference.
+/// What the request says the payment is (the first five compared with a payment of the
+/// same reference), and whose day it is taken on.
 struct Terms<'a> {
     charge_id: Uuid,
     amount: i64,
     currency: &'a str,
     method: &'a str,
     received_on: NaiveDate,
+    reference: &'a str,
+    cashier: &'a str,
 }
 
 impl FinanceApi {
@@ -61,18 +64,13 @@ impl FinanceApi {
             currency: &currency,
             method: method.unwrap_or_default(),
             received_on,
+            reference: &reference,
+            cashier: &cashier,
         };
 
         let single = Single::new(&self.pool, principal, "RecordPayment", &request_id, &req);
         if let Some(response) = self
-            .pay_at_once(
-                &single,
-                principal,
-                &request_id,
-                &terms,
-                &reference,
-                &cashier,
-            )
+            .pay_at_once(&single, principal, &request_id, &terms)
             .await?
         {
             return Ok(response);
@@ -85,7 +83,7 @@ impl FinanceApi {
         // The charge's lock serializes every payment of it; what stands beside it is read
         // after the lock, in a statement of its own, so it sees what the lock waited for.
         let decided = match charges::lock(attempt.tx(), tenant, charge_id, scope.as_deref()).await {
-            Ok(charge) => decide(attempt.tx(), tenant, &charge, &terms, &reference, &cashier)
+            Ok(charge) => decide(attempt.tx(), tenant, &charge, &terms)
                 .await
                 .map(|outcome| (charge, outcome)),
             Err(err) => Err(err),
@@ -99,15 +97,7 @@ impl FinanceApi {
         };
         let mut writes = Writes::new();
         charges::store_balance_to(&mut writes, tenant, &mut charge, balance);
-        let (subject, response) = self.paid(
-            &mut writes,
-            principal,
-            &request_id,
-            &charge,
-            &terms,
-            &reference,
-            &cashier,
-        );
+        let (subject, response) = self.paid(&mut writes, principal, &request_id, &charge, &terms);
         let refused = |err| write_refused(err, &reference);
         if charge.settlement_group.is_some() {
             // The group is re-counted with this payment in: its writes go first.
@@ -139,11 +129,9 @@ impl FinanceApi {
         principal: &Principal,
         request_id: &str,
         terms: &Terms<'_>,
-        reference: &str,
-        cashier: &str,
     ) -> ServiceResult<Option<pb::RecordPaymentResponse>> {
         let tenant = principal.tenant_id;
-        let Some(glance) = Glance::read(&self.pool, tenant, terms, cashier).await? else {
+        let Some(glance) = Glance::read(&self.pool, tenant, terms).await? else {
             return Ok(None);
         };
         let mut charge = glance.charge;
@@ -156,25 +144,17 @@ impl FinanceApi {
             _ => return Ok(None),
         };
         let mut writes = Writes::new();
-        let day = daily_close::share_open_day(&mut writes, tenant, cashier, terms.received_on);
+        let day =
+            daily_close::share_open_day(&mut writes, tenant, terms.cashier, terms.received_on);
         let unchanged =
             charges::store_balance_if_unchanged(&mut writes, tenant, &mut charge, balance, &day);
         writes.only_if(&unchanged);
-        let (subject, response) = self.paid(
-            &mut writes,
-            principal,
-            request_id,
-            &charge,
-            terms,
-            reference,
-            cashier,
-        );
+        let (subject, response) = self.paid(&mut writes, principal, request_id, &charge, terms);
         single.commit_if(writes, response, subject).await
     }
 
     /// The payment of `charge` (at its new balance, stored by one of `writes`): its row and
     /// its event, added to `writes`, and the call's audit subject and response.
-    #[allow(clippy::too_many_arguments)]
     fn paid(
         &self,
         writes: &mut Writes,
@@ -182,8 +162,6 @@ impl FinanceApi {
         request_id: &str,
         charge: &Charge,
         terms: &Terms<'_>,
-        reference: &str,
-        cashier: &str,
     ) -> (Subject, pb::RecordPaymentResponse) {
         let tenant = principal.tenant_id;
         let payment = Payment {
@@ -196,9 +174,9 @@ impl FinanceApi {
             amount_minor: terms.amount,
             currency: charge.currency.clone(),
             method: terms.method.to_string(),
-            external_reference: reference.to_string(),
+            external_reference: terms.reference.to_string(),
             received_on: terms.received_on,
-            cashier_id: cashier.to_string(),
+            cashier_id: terms.cashier.to_string(),
             refunded_minor: 0,
             created_at: Utc::now(),
         };
@@ -212,7 +190,7 @@ impl FinanceApi {
             direction: charge.direction.as_str().to_string(),
             amount: Some(charge.money(terms.amount)),
             method: payment.method.clone(),
-            external_reference: reference.to_string(),
+            external_reference: terms.reference.to_string(),
             received_on: format_date(terms.received_on),
             cashier_id: payment.cashier_id.clone(),
             charge_outstanding: Some(charge.money(charge.balance().outstanding())),
@@ -248,12 +226,7 @@ struct Glance {
 }
 
 impl Glance {
-    async fn read(
-        pool: &PgPool,
-        tenant: Uuid,
-        terms: &Terms<'_>,
-        cashier: &str,
-    ) -> ServiceResult<Option<Self>> {
+    async fn read(pool: &PgPool, tenant: Uuid, terms: &Terms<'_>) -> ServiceResult<Option<Self>> {
         Ok(sqlx::query_as(
             "select c.*,
                     exists (select from cashier_days d
@@ -263,7 +236,7 @@ impl Glance {
         )
         .bind(tenant)
         .bind(terms.charge_id)
-        .bind(cashier)
+        .bind(terms.cashier)
         .bind(terms.received_on)
         .fetch_optional(pool)
         .await?)
@@ -285,9 +258,8 @@ async fn decide(
     tenant: Uuid,
     charge: &Charge,
     terms: &Terms<'_>,
-    reference: &str,
-    cashier: &str,
 ) -> ServiceResult<Outcome> {
+    let (reference, cashier) = (terms.reference, terms.cashier);
     let ground = Ground::read(conn, tenant, charge, reference, cashier, terms.received_on).await?;
     if ground.first_payment_id.is_some() {
         let first = payments::payment_by_reference(conn, tenant, reference)
