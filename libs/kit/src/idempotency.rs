@@ -4,17 +4,17 @@
 //! gets the stored response; the same id with a different request is refused. Two concurrent
 //! calls with one id serialize on the key's row: the second waits, then replays the first.
 //!
-//! A hot command runs as an [`Attempt`] instead: it claims its id at the end, in the one
-//! statement that writes its effect, so a call costs BEGIN, its reads and locks, that
-//! statement and COMMIT. A repeat finds out late (its claim collides, or a business check
-//! refuses what the first call already did) and then answers with the stored response.
+//! A hot command runs as a [`Single`] instead: its effect is one statement on its own (no
+//! BEGIN, no COMMIT), which also claims the id and writes the audit row, so the call's writes
+//! cost one round trip. Either its claim stores the row the statement returned, and the
+//! response is built from that row, the first time and on a replay alike; or its writes are
+//! gated by a condition checked in the statement (what the call was decided on is still so),
+//! and its claim stores the response as a [`Command`]'s does. When the gate is shut, the call
+//! goes on as an [`Attempt`]: in a transaction, claiming its id at the end in the statement
+//! that writes its effect (BEGIN, its reads and locks, that statement, COMMIT).
 //!
-//! A command whose whole effect is one statement runs as a [`Single`]: that statement, on its
-//! own (no BEGIN, no COMMIT), also claims the id and writes the audit row, so the call's
-//! writes cost one round trip. Either its claim stores the row the statement returned, and
-//! the response is built from that row, the first time and on a replay alike; or its writes
-//! are gated by a condition checked in the statement (what the call was decided on is still
-//! so), and its claim stores the response as a [`Command`]'s does.
+//! Both find out about a repeat late (the claim collides, or a business check refuses what
+//! the first call already did) and then answer with the stored response.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -125,28 +125,92 @@ impl Command {
     }
 }
 
-/// The claim of a request id (with its request's hash) holding its response, and the audit
-/// row of the call, as two of `writes`.
-fn claim_and_audit<Resp: Message>(
-    writes: &mut Writes,
-    principal: &Principal,
+/// A call under its request id: who made it, to which method, and the hash of its request.
+/// What an [`Attempt`] or a [`Single`] claims, audits and checks a repeat against.
+struct Call {
+    principal: Principal,
     method: &'static str,
-    (request_id, hash): (&str, &[u8]),
-    response: &Resp,
-    subject: Subject,
-) {
-    let from = writes.from_condition();
-    writes.add(|q: &mut QueryBuilder<Postgres>| {
-        q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response) select ");
-        q.separated(", ")
-            .push_bind(principal.tenant_id)
-            .push_bind(method)
-            .push_bind(request_id.to_string())
-            .push_bind(hash.to_vec())
-            .push_bind(response.encode_to_vec());
-        q.push(&from);
-    });
-    audit(writes, principal, method, request_id, subject);
+    request_id: String,
+    hash: Vec<u8>,
+}
+
+/// What a claim stores as the answer to a repeat.
+enum Answer<'a> {
+    /// The encoded response.
+    Response(Vec<u8>),
+    /// The row the named CTE returns (the response is built from it).
+    Row(&'a str),
+}
+
+impl Call {
+    fn new<Req: Message>(
+        principal: &Principal,
+        method: &'static str,
+        request_id: &str,
+        request: &Req,
+    ) -> Self {
+        Self {
+            principal: principal.clone(),
+            method,
+            request_id: request_id.to_string(),
+            hash: request_hash(request),
+        }
+    }
+
+    /// `insert into idempotency_keys … select <the claim>` and then `from` (as
+    /// [`push_audit`]).
+    fn push_claim(&self, q: &mut QueryBuilder<Postgres>, answer: Answer<'_>, from: &str) {
+        q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response, result) select ");
+        let mut values = q.separated(", ");
+        values
+            .push_bind(self.principal.tenant_id)
+            .push_bind(self.method)
+            .push_bind(self.request_id.clone())
+            .push_bind(self.hash.clone());
+        match answer {
+            Answer::Response(bytes) => values.push_bind(bytes).push("null"),
+            Answer::Row(cte) => values
+                .push("''::bytea")
+                .push(format_args!("to_jsonb({cte})")),
+        };
+        q.push(from);
+    }
+
+    /// The claim holding `response` and the audit row about `subject`, as two of `writes`
+    /// (gated like the writes added before them, see [`Writes::only_if`]).
+    fn claim_and_audit<Resp: Message>(
+        &self,
+        writes: &mut Writes,
+        response: &Resp,
+        subject: Subject,
+    ) {
+        let from = writes.from_condition();
+        writes.add(|q: &mut QueryBuilder<Postgres>| {
+            self.push_claim(q, Answer::Response(response.encode_to_vec()), &from);
+        });
+        audit(
+            writes,
+            &self.principal,
+            self.method,
+            &self.request_id,
+            subject,
+        );
+    }
+
+    /// The stored response of this call's request id (see [`stored`]).
+    async fn stored<Resp: Message + Default>(
+        &self,
+        conn: impl sqlx::PgExecutor<'_>,
+    ) -> ServiceResult<Option<Resp>> {
+        stored(
+            conn,
+            &self.principal,
+            self.method,
+            &self.request_id,
+            &self.hash,
+        )
+        .await
+    }
 }
 
 /// The audit row of a call, as one of `writes`.
@@ -199,36 +263,17 @@ fn request_hash<Req: Message>(request: &Req) -> Vec<u8> {
     Sha256::digest(request.encode_to_vec()).to_vec()
 }
 
-/// A command that claims its request id when it commits (see the module docs). The work runs
-/// in [`Attempt::tx`]; every refusal goes through [`Attempt::refused`], and the effect through
+/// A command that claims its request id when it commits (see the module docs), opened by
+/// [`Single::into_attempt`] when the one statement wrote nothing. The work runs in
+/// [`Attempt::tx`]; every refusal goes through [`Attempt::refused`], and the effect through
 /// [`Attempt::commit`].
 pub struct Attempt {
     pool: PgPool,
     tx: Transaction<'static, Postgres>,
-    principal: Principal,
-    method: &'static str,
-    request_id: String,
-    hash: Vec<u8>,
+    call: Call,
 }
 
 impl Attempt {
-    pub async fn open<Req: Message>(
-        pool: &PgPool,
-        principal: &Principal,
-        method: &'static str,
-        request_id: &str,
-        request: &Req,
-    ) -> ServiceResult<Self> {
-        Ok(Self {
-            pool: pool.clone(),
-            tx: pool.begin().await?,
-            principal: principal.clone(),
-            method,
-            request_id: request_id.to_string(),
-            hash: request_hash(request),
-        })
-    }
-
     pub fn tx(&mut self) -> &mut Transaction<'static, Postgres> {
         &mut self.tx
     }
@@ -237,17 +282,10 @@ impl Attempt {
     /// then its stored response is the answer (a repeat is refused because of what the first
     /// call did, e.g. "unit held", and must answer as the first did).
     pub async fn refused<Resp: Message + Default>(self, err: ServiceError) -> ServiceResult<Resp> {
-        let Self {
-            pool,
-            tx,
-            principal,
-            method,
-            request_id,
-            hash,
-        } = self;
+        let Self { pool, tx, call } = self;
         // Rolling back returns the connection; a broken one is dropped by the pool either way.
         let _ = tx.rollback().await;
-        match stored(&pool, &principal, method, &request_id, &hash).await? {
+        match call.stored(&pool).await? {
             Some(response) => Ok(response),
             None => Err(err),
         }
@@ -263,14 +301,7 @@ impl Attempt {
         subject: Subject,
         failed: impl FnOnce(sqlx::Error) -> ServiceError,
     ) -> ServiceResult<Resp> {
-        claim_and_audit(
-            &mut writes,
-            &self.principal,
-            self.method,
-            (&self.request_id, &self.hash),
-            &response,
-            subject,
-        );
+        self.call.claim_and_audit(&mut writes, &response, subject);
         match writes.execute(&mut self.tx).await {
             Ok(()) => {
                 self.tx.commit().await?;
@@ -293,13 +324,11 @@ impl Attempt {
 /// A command whose effect is one statement on its own (see the module docs), in one of two
 /// forms: an effect that returns the row the response is built from ([`Single::returning`]),
 /// or [`Writes`] gated by a condition, with a response decided beforehand
-/// ([`Single::commit_if`]).
+/// ([`Single::commit_if`]). When the gated form writes nothing, [`Single::into_attempt`]
+/// carries the call on in a transaction.
 pub struct Single {
     pool: PgPool,
-    principal: Principal,
-    method: &'static str,
-    request_id: String,
-    hash: Vec<u8>,
+    call: Call,
 }
 
 impl Single {
@@ -312,10 +341,7 @@ impl Single {
     ) -> Self {
         Self {
             pool: pool.clone(),
-            principal: principal.clone(),
-            method,
-            request_id: request_id.to_string(),
-            hash: request_hash(request),
+            call: Call::new(principal, method, request_id, request),
         }
     }
 
@@ -334,22 +360,17 @@ impl Single {
     where
         R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
+        let call = &self.call;
         let mut q = QueryBuilder::new("with ");
         effect(&mut q);
-        q.push(", claim as (insert into idempotency_keys (tenant_id, method, request_id, request_hash, response, result) select ");
-        q.separated(", ")
-            .push_bind(self.principal.tenant_id)
-            .push_bind(self.method)
-            .push_bind(self.request_id.clone())
-            .push_bind(self.hash.clone())
-            .push("''::bytea")
-            .push("to_jsonb(effect)");
-        q.push(" from effect), audit as (");
+        q.push(", claim as (");
+        call.push_claim(&mut q, Answer::Row("effect"), " from effect");
+        q.push("), audit as (");
         push_audit(
             &mut q,
-            &self.principal,
-            self.method,
-            &self.request_id,
+            &call.principal,
+            call.method,
+            &call.request_id,
             subject,
             " from effect",
         );
@@ -393,35 +414,31 @@ impl Single {
         response: Resp,
         subject: Subject,
     ) -> ServiceResult<Option<Resp>> {
-        claim_and_audit(
-            &mut writes,
-            &self.principal,
-            self.method,
-            (&self.request_id, &self.hash),
-            &response,
-            subject,
-        );
+        self.call.claim_and_audit(&mut writes, &response, subject);
         let mut conn = self.pool.acquire().await?;
         match writes.execute_if(&mut conn).await {
             Ok(true) => Ok(Some(response)),
             Ok(false) => Ok(None),
             Err(err) if is_unique_violation(&err, "idempotency_keys_pkey") => {
                 drop(conn);
-                stored(
-                    &self.pool,
-                    &self.principal,
-                    self.method,
-                    &self.request_id,
-                    &self.hash,
-                )
-                .await
+                self.call.stored(&self.pool).await
             }
             Err(err) if err.as_database_error().is_some() => {
-                tracing::debug!(error = %err, method = self.method, "one statement refused, the long way decides");
+                tracing::debug!(error = %err, method = self.call.method, "one statement refused, the long way decides");
                 Ok(None)
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The same call as an [`Attempt`], in a transaction of its own: the long way, after
+    /// [`Single::commit_if`] wrote nothing.
+    pub async fn into_attempt(self) -> ServiceResult<Attempt> {
+        Ok(Attempt {
+            tx: self.pool.begin().await?,
+            pool: self.pool,
+            call: self.call,
+        })
     }
 
     /// The row stored by the call that claimed this request id, read back as `row_type`.
@@ -429,6 +446,7 @@ impl Single {
     where
         R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
+        let call = &self.call;
         // The row type is a table name of the caller's code, never input.
         let sql = format!(
             "select k.request_hash, r.* from idempotency_keys k,
@@ -436,16 +454,16 @@ impl Single {
              where k.tenant_id = $1 and k.method = $2 and k.request_id = $3"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(self.principal.tenant_id)
-            .bind(self.method)
-            .bind(&self.request_id)
+            .bind(call.principal.tenant_id)
+            .bind(call.method)
+            .bind(&call.request_id)
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else {
             return Ok(None);
         };
         let stored_hash: Vec<u8> = row.try_get("request_hash")?;
-        same_request(&stored_hash, &self.hash)?;
+        same_request(&stored_hash, &call.hash)?;
         Ok(Some(R::from_row(&row)?))
     }
 }

@@ -55,6 +55,13 @@ impl Charge {
         self.amount_minor + self.waived_minor
     }
 
+    /// The charge as `balance` leaves it (what a stored balance writes).
+    fn set_balance(&mut self, balance: Balance) {
+        self.paid_minor = balance.paid;
+        self.refunded_minor = balance.refunded;
+        self.status = balance.status();
+    }
+
     pub fn balance(&self) -> Balance {
         Balance {
             amount: self.amount_minor,
@@ -129,7 +136,8 @@ impl From<Charge> for pb::Charge {
     }
 }
 
-const COLUMNS: &str = "charge_id, project_id, unit_id, payer_id, purpose, amount_minor, currency, business_key, \
+/// A charge's columns, in the order of [`Charge`].
+pub const CHARGE_COLUMNS: &str = "charge_id, project_id, unit_id, payer_id, purpose, amount_minor, currency, business_key, \
                        due_at, created_at, direction, settlement_group, paid_minor, refunded_minor, status, \
                        cancelled_at, cancel_reason, waived_minor, waived_at, waive_reason";
 
@@ -139,7 +147,7 @@ pub async fn by_business_key(
     key: &str,
 ) -> ServiceResult<Option<Charge>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from charges where tenant_id = $1 and business_key = $2"
+        "select {CHARGE_COLUMNS} from charges where tenant_id = $1 and business_key = $2"
     )))
     .bind(tenant)
     .bind(key)
@@ -182,7 +190,7 @@ pub async fn get(
     scope: Option<&[Uuid]>,
 ) -> ServiceResult<Charge> {
     let charge: Option<Charge> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from charges where tenant_id = $1 and charge_id = $2"
+        "select {CHARGE_COLUMNS} from charges where tenant_id = $1 and charge_id = $2"
     )))
     .bind(tenant)
     .bind(charge_id)
@@ -201,7 +209,7 @@ pub async fn lock(
     scope: Option<&[Uuid]>,
 ) -> ServiceResult<Charge> {
     let charge: Option<Charge> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from charges where tenant_id = $1 and charge_id = $2 for update"
+        "select {CHARGE_COLUMNS} from charges where tenant_id = $1 and charge_id = $2 for update"
     )))
     .bind(tenant)
     .bind(charge_id)
@@ -228,9 +236,7 @@ pub async fn store_balance(
 /// Like [`store_balance`], as one of `writes`.
 pub fn store_balance_to(writes: &mut Writes, tenant: Uuid, charge: &mut Charge, balance: Balance) {
     writes.add(|q| push_balance_update(q, tenant, charge.charge_id, balance));
-    charge.paid_minor = balance.paid;
-    charge.refunded_minor = balance.refunded;
-    charge.status = balance.status();
+    charge.set_balance(balance);
 }
 
 /// `update charges set <the balance> where <the charge>`, for more conditions to follow.
@@ -263,24 +269,21 @@ pub fn store_balance_if_unchanged(
     balance: Balance,
     also: &str,
 ) -> String {
-    let read = charge.clone();
     let updated = writes.add(|q| {
-        push_balance_update(q, tenant, read.charge_id, balance);
+        push_balance_update(q, tenant, charge.charge_id, balance);
         q.push(" and amount_minor = ")
-            .push_bind(read.amount_minor)
+            .push_bind(charge.amount_minor)
             .push(" and paid_minor = ")
-            .push_bind(read.paid_minor)
+            .push_bind(charge.paid_minor)
             .push(" and refunded_minor = ")
-            .push_bind(read.refunded_minor)
+            .push_bind(charge.refunded_minor)
             .push(" and status = ")
-            .push_bind(read.status.as_str())
+            .push_bind(charge.status.as_str())
             .push(format_args!(
                 " and settlement_group is null and exists (select from {also}) returning charge_id"
             ));
     });
-    charge.paid_minor = balance.paid;
-    charge.refunded_minor = balance.refunded;
-    charge.status = balance.status();
+    charge.set_balance(balance);
     updated
 }
 
@@ -315,7 +318,7 @@ pub async fn lock_group(
     settlement_group: &str,
 ) -> ServiceResult<Vec<Charge>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from charges where tenant_id = $1 and settlement_group = $2
+        "select {CHARGE_COLUMNS} from charges where tenant_id = $1 and settlement_group = $2
          order by charge_id for update"
     )))
     .bind(tenant)
@@ -366,7 +369,7 @@ pub async fn of_unit(
     page: Page,
 ) -> ServiceResult<(Vec<Charge>, String)> {
     let rows: Vec<Charge> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from charges
+        "select {CHARGE_COLUMNS} from charges
          where tenant_id = $1 and unit_id = $2 and charge_id > $3 and ($4::uuid[] is null or project_id = any($4))
          order by charge_id limit $5"
     )))
@@ -388,7 +391,7 @@ pub async fn all_of_unit(
     scope: Option<Vec<Uuid>>,
 ) -> ServiceResult<Vec<Charge>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from charges
+        "select {CHARGE_COLUMNS} from charges
          where tenant_id = $1 and unit_id = $2 and ($3::uuid[] is null or project_id = any($3))
          order by created_at, charge_id"
     )))

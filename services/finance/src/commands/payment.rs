@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     FinanceApi,
     balance::Balance,
-    charges::{self, Charge},
+    charges::{self, CHARGE_COLUMNS, Charge},
     commands::{Cashier, external_reference},
     daily_close,
     dates::{self, format_date},
@@ -76,8 +76,7 @@ impl FinanceApi {
             return Ok(response);
         }
 
-        let mut attempt =
-            Attempt::open(&self.pool, principal, "RecordPayment", &request_id, &req).await?;
+        let mut attempt = single.into_attempt().await?;
         let tenant = principal.tenant_id;
         let scope = principal.project_filter();
         // The charge's lock serializes every payment of it; what stands beside it is read
@@ -227,13 +226,13 @@ struct Glance {
 
 impl Glance {
     async fn read(pool: &PgPool, tenant: Uuid, terms: &Terms<'_>) -> ServiceResult<Option<Self>> {
-        Ok(sqlx::query_as(
-            "select c.*,
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {CHARGE_COLUMNS},
                     exists (select from cashier_days d
                             where d.tenant_id = $1 and d.cashier_id = $3 and d.business_date = $4
                               and d.closed_at is null) as day_open
-             from charges c where c.tenant_id = $1 and c.charge_id = $2",
-        )
+             from charges where tenant_id = $1 and charge_id = $2"
+        )))
         .bind(tenant)
         .bind(terms.charge_id)
         .bind(terms.cashier)
