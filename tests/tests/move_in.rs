@@ -67,6 +67,29 @@ impl MoveIn {
         .unwrap()
     }
 
+    /// The unit's notices, once handover holds at least `n` (the saga asks for them after its
+    /// transitions, so they follow).
+    async fn notices(&self, unit_id: &str, n: usize) -> Vec<hv::Notice> {
+        anju_testkit::eventually(
+            Duration::from_secs(15),
+            &format!("{n} notices of unit {unit_id}"),
+            || {
+                let mut counter = self.counter.clone();
+                let unit_id = unit_id.to_string();
+                async move {
+                    let notices = counter
+                        .get_handover(hv::GetHandoverRequest { unit_id })
+                        .await?
+                        .into_inner()
+                        .notices;
+                    Ok((notices.len() >= n).then_some(notices))
+                }
+            },
+        )
+        .await
+        .unwrap()
+    }
+
     async fn pay_all(&mut self, charges: &[finance::Charge], reference: &str) {
         for (n, charge) in charges.iter().enumerate() {
             self.cashier
@@ -365,20 +388,12 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .sum();
     assert_eq!(total, 350 * 89 * 3 + 300_000 * 89 * 5 / 100);
     // The move-in notice carries the unit's fee list: the charges finance holds.
-    let notice = anju_testkit::eventually(Duration::from_secs(15), "the move-in notice", || {
-        let mut counter = j.counter.clone();
-        let unit_id = a.clone();
-        async move {
-            let notices = counter
-                .get_handover(hv::GetHandoverRequest { unit_id })
-                .await?
-                .into_inner()
-                .notices;
-            Ok(notices.into_iter().find(|n| n.kind == "notice"))
-        }
-    })
-    .await
-    .unwrap();
+    let notice = j
+        .notices(&a, 1)
+        .await
+        .into_iter()
+        .find(|n| n.kind == "notice")
+        .expect("the move-in notice");
     assert!(j.handover(&a).await.notice_sent);
     let mut listed: Vec<(String, i64, String)> = notice
         .fees
@@ -581,22 +596,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .await
         .unwrap();
     j.saga_state(&b, "awaiting_fees_and_reinspection").await;
-    // The saga asks handover for the re-inspection notice after its transition: it follows.
-    let notices =
-        anju_testkit::eventually(Duration::from_secs(15), "the re-inspection notice", || {
-            let mut counter = j.counter.clone();
-            let unit_id = b.clone();
-            async move {
-                let notices = counter
-                    .get_handover(hv::GetHandoverRequest { unit_id })
-                    .await?
-                    .into_inner()
-                    .notices;
-                Ok((notices.len() >= 2).then_some(notices))
-            }
-        })
-        .await
-        .unwrap();
+    let notices = j.notices(&b, 2).await;
     let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();
     assert_eq!(kinds, ["notice", "reinspection"]);
     let round = j.inspect(&b, "inspect-b-2", vec![]).await.unwrap();
