@@ -1,7 +1,12 @@
 //! The finance tests' shared fixture: clients acting as staff or as the saga coordinator,
 //! the finance database's row counts and outbox, and the calls most steps make.
 
-use anju_kit::{Role, auth::TokenIssuer, config::DEV_HS256_SECRET, error::field_violations};
+use anju_kit::{
+    Role,
+    auth::{CoordinatorIssuer, TokenIssuer},
+    config::DEV_HS256_SECRET,
+    error::field_violations,
+};
 use anju_proto::{
     EventPayload,
     common::Money,
@@ -40,9 +45,12 @@ pub fn finance_as(stack: &TestStack, subject: &str, roles: &[Role]) -> Client {
     FinanceServiceClient::new(stack.authed_with("finance", &token))
 }
 
-/// The saga coordinator's client.
+/// The saga coordinator's client, with the coordinator's own credential.
 pub fn saga(stack: &TestStack) -> Client {
-    finance_as(stack, "saga-coordinator", &[Role::Service])
+    let token = CoordinatorIssuer::development()
+        .token(stack.tenant)
+        .unwrap();
+    FinanceServiceClient::new(stack.authed_with("finance", &token))
 }
 
 pub async fn finance_db(stack: &TestStack) -> PgPool {

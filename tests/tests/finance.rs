@@ -16,7 +16,7 @@ use anju_e2e::{
 };
 use anju_kit::{
     Role,
-    auth::{Claims, TokenIssuer, expiry},
+    auth::{Claims, CoordinatorIssuer, TokenIssuer, expiry},
     config::DEV_HS256_SECRET,
 };
 use anju_proto::{
@@ -1950,13 +1950,23 @@ async fn finance_another_tenant_or_project_sees_nothing() {
             .await,
         Code::NotFound,
     );
+    let cancel = pb::CancelChargeRequest {
+        request_id: "x-cancel".into(),
+        charge_id: fee.charge_id.clone(),
+        reason: "mine now".into(),
+    };
+    // Cancelling is the coordinator's alone: an admin may not, and the coordinator acting
+    // for another tenant finds nothing.
     refused(
-        other
-            .cancel_charge(pb::CancelChargeRequest {
-                request_id: "x-cancel".into(),
-                charge_id: fee.charge_id.clone(),
-                reason: "mine now".into(),
-            })
+        other.cancel_charge(cancel.clone()).await,
+        Code::PermissionDenied,
+    );
+    let foreign_saga = CoordinatorIssuer::development()
+        .token(Uuid::now_v7())
+        .unwrap();
+    refused(
+        FinanceServiceClient::new(stack.authed_with("finance", &foreign_saga))
+            .cancel_charge(cancel)
             .await,
         Code::NotFound,
     );
@@ -2020,6 +2030,8 @@ async fn finance_another_tenant_or_project_sees_nothing() {
             projects: vec![new_id()],
             contractor: None,
             exp: expiry(600),
+            nbf: None,
+            iat: None,
             iss: None,
             aud: None,
         })

@@ -156,6 +156,8 @@ async fn credentials_and_roles_are_enforced() {
             projects: vec!["*".into()],
             contractor: None,
             exp: 1_700_000_000,
+            nbf: None,
+            iat: None,
             iss: None,
             aud: None,
         })
@@ -256,6 +258,8 @@ async fn tenants_and_projects_see_only_their_own() {
             projects: vec![project_a.clone()],
             contractor: None,
             exp: anju_kit::auth::expiry(600),
+            nbf: None,
+            iat: None,
             iss: None,
             aud: None,
         })

@@ -76,6 +76,10 @@ pub struct DatabaseSettings {
     pub name_prefix: String,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    /// The longest a statement waits for a row lock (a concurrent call with the same request
+    /// id, say) before the call is refused as ABORTED and gives its connection back: a pile
+    /// of waiting duplicates cannot hold the pool.
+    pub lock_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -107,14 +111,25 @@ pub struct GrpcSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// HS256 key for development tokens.
+    /// HS256 key for development tokens (at least 32 bytes; refused in production). When no
+    /// staff key is configured in development, the development key is used.
     pub hs256_secret: Option<Secret>,
     /// PEM file with an RS256 public key.
     pub rs256_public_key_file: Option<PathBuf>,
-    /// JWKS document (file path or http(s) URL) with RS256 keys.
+    /// JWKS document (file path or https URL) with RS256 keys, re-read every
+    /// `jwks_refresh_seconds` and when a token names an unknown key.
     pub jwks: Option<String>,
+    pub jwks_refresh_seconds: u64,
+    /// Required in staff tokens when set (and required to be set in production).
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Tokens living longer than this (from now, or from `iat`) are refused.
+    pub max_token_lifetime_seconds: u64,
+    /// The coordinator's Ed25519 public key (PEM): every service verifies its calls with it.
+    /// Unset: the development key pair (refused in production).
+    pub internal_public_key_file: Option<PathBuf>,
+    /// The coordinator's Ed25519 private key (PEM): only the saga service reads it.
+    pub internal_private_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -145,6 +160,7 @@ impl Default for DatabaseSettings {
             name_prefix: "anju".into(),
             max_connections: 16,
             acquire_timeout_ms: 5_000,
+            lock_timeout_ms: 3_000,
         }
     }
 }
@@ -176,11 +192,15 @@ impl Default for GrpcSettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
-            hs256_secret: Some(Secret::new(DEV_HS256_SECRET)),
+            hs256_secret: None,
             rs256_public_key_file: None,
             jwks: None,
+            jwks_refresh_seconds: 300,
             issuer: None,
             audience: None,
+            max_token_lifetime_seconds: 24 * 3600,
+            internal_public_key_file: None,
+            internal_private_key_file: None,
         }
     }
 }
@@ -202,6 +222,7 @@ impl Settings {
             None => Self::default(),
         };
         settings.apply_env(|key| std::env::var(key).ok())?;
+        settings.apply_development_key();
         settings.validate()?;
         Ok(settings)
     }
@@ -235,6 +256,9 @@ impl Settings {
         }
         if let Some(v) = first(&["ANJU_DATABASE_MAX_CONNECTIONS"]) {
             self.database.max_connections = parse("ANJU_DATABASE_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_DATABASE_LOCK_TIMEOUT_MS"]) {
+            self.database.lock_timeout_ms = parse("ANJU_DATABASE_LOCK_TIMEOUT_MS", &v)?;
         }
         if let Some(v) = first(&["ANJU_NATS_URL", "NATS_URL"]) {
             self.nats.url = v;
@@ -281,6 +305,19 @@ impl Settings {
         if let Some(v) = first(&["ANJU_AUTH_AUDIENCE"]) {
             self.auth.audience = Some(v);
         }
+        if let Some(v) = first(&["ANJU_AUTH_JWKS_REFRESH_SECONDS"]) {
+            self.auth.jwks_refresh_seconds = parse("ANJU_AUTH_JWKS_REFRESH_SECONDS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_AUTH_MAX_TOKEN_LIFETIME_SECONDS"]) {
+            self.auth.max_token_lifetime_seconds =
+                parse("ANJU_AUTH_MAX_TOKEN_LIFETIME_SECONDS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_AUTH_INTERNAL_PUBLIC_KEY_FILE"]) {
+            self.auth.internal_public_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = first(&["ANJU_AUTH_INTERNAL_PRIVATE_KEY_FILE"]) {
+            self.auth.internal_private_key_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = first(&["ANJU_LOG_FORMAT"]) {
             self.telemetry.log_format = match v.as_str() {
                 "pretty" => LogFormat::Pretty,
@@ -292,6 +329,19 @@ impl Settings {
             self.telemetry.otlp_endpoint = Some(v);
         }
         Ok(())
+    }
+
+    /// In development, with no staff key configured, tokens are signed and verified with the
+    /// development key (`anju token`, the demo, tests).
+    pub fn apply_development_key(&mut self) {
+        let auth = &mut self.auth;
+        if self.environment == Environment::Development
+            && auth.hs256_secret.is_none()
+            && auth.rs256_public_key_file.is_none()
+            && auth.jwks.is_none()
+        {
+            auth.hs256_secret = Some(Secret::new(DEV_HS256_SECRET));
+        }
     }
 
     /// Refuses settings a service must not start with.
@@ -316,24 +366,58 @@ impl Settings {
         if self.grpc.max_message_bytes < 1024 {
             bail!("grpc.max_message_bytes must be at least 1024");
         }
+        self.validate_auth()?;
+        if self.environment == Environment::Production
+            && self.telemetry.log_format != LogFormat::Json
+        {
+            bail!("telemetry.log_format must be json in production");
+        }
+        Ok(())
+    }
+
+    /// Production verifies staff and partner tokens with asymmetric keys only, names the
+    /// issuer and audience it requires, and has the coordinator's own key pair: one
+    /// symmetric secret would let whoever holds it mint an admin of any tenant.
+    fn validate_auth(&self) -> anyhow::Result<()> {
         let auth = &self.auth;
         if auth.hs256_secret.is_none()
             && auth.rs256_public_key_file.is_none()
             && auth.jwks.is_none()
         {
-            bail!("auth: configure hs256_secret, rs256_public_key_file or jwks");
+            bail!("auth: configure rs256_public_key_file or jwks (hs256_secret in development)");
         }
-        if self.environment == Environment::Production {
-            if auth
-                .hs256_secret
-                .as_ref()
-                .is_some_and(|s| s.expose() == DEV_HS256_SECRET)
-            {
-                bail!("auth.hs256_secret: the development key is refused in production");
-            }
-            if self.telemetry.log_format != LogFormat::Json {
-                bail!("telemetry.log_format must be json in production");
-            }
+        if auth
+            .hs256_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 32)
+        {
+            bail!("auth.hs256_secret must be at least 32 bytes");
+        }
+        if auth.max_token_lifetime_seconds == 0 || auth.jwks_refresh_seconds == 0 {
+            bail!("auth.max_token_lifetime_seconds and auth.jwks_refresh_seconds must be positive");
+        }
+        if self.environment != Environment::Production {
+            return Ok(());
+        }
+        if auth.hs256_secret.is_some() {
+            bail!(
+                "auth.hs256_secret is refused in production: verify staff tokens with rs256_public_key_file or jwks"
+            );
+        }
+        if auth
+            .jwks
+            .as_ref()
+            .is_some_and(|url| !url.starts_with("https://") && url.contains("://"))
+        {
+            bail!("auth.jwks must be fetched over https in production");
+        }
+        if auth.issuer.is_none() || auth.audience.is_none() {
+            bail!("auth.issuer and auth.audience are required in production");
+        }
+        if auth.internal_public_key_file.is_none() {
+            bail!(
+                "auth.internal_public_key_file is required in production (the development coordinator key is refused)"
+            );
         }
         Ok(())
     }
@@ -416,6 +500,7 @@ mod tests {
         settings
             .apply_env(|k| env.get(k).map(|v| v.to_string()))
             .unwrap();
+        settings.apply_development_key();
         settings.validate().unwrap();
         assert_eq!(settings.nats.url, "nats://env:4222");
         assert_eq!(settings.nats.prefix, "fromfile");
@@ -434,26 +519,53 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_the_development_key() {
+    fn production_needs_asymmetric_keys_and_named_claims() {
         let mut settings = Settings {
             environment: Environment::Production,
             ..Settings::default()
         };
         settings.telemetry.log_format = LogFormat::Json;
+        settings.apply_development_key();
+        assert!(
+            settings.auth.hs256_secret.is_none(),
+            "no development key in production"
+        );
+        let refusal = |s: &Settings| s.validate().unwrap_err().to_string();
+        assert!(refusal(&settings).contains("rs256_public_key_file or jwks"));
+        settings.auth.hs256_secret = Some(Secret::new("a-real-secret-of-at-least-32-bytes!!"));
+        assert!(refusal(&settings).contains("refused in production"));
+        settings.auth.hs256_secret = None;
+        settings.auth.jwks = Some("http://id.example/jwks.json".into());
+        assert!(refusal(&settings).contains("https"));
+        settings.auth.jwks = Some("https://id.example/jwks.json".into());
+        assert!(refusal(&settings).contains("issuer"));
+        settings.auth.issuer = Some("https://id.example".into());
+        settings.auth.audience = Some("anju".into());
+        assert!(refusal(&settings).contains("internal_public_key_file"));
+        settings.auth.internal_public_key_file = Some("/etc/anju/coordinator.pub.pem".into());
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let mut settings = Settings::default();
+        settings.auth.hs256_secret = Some(Secret::new("short"));
         assert!(
             settings
                 .validate()
                 .unwrap_err()
                 .to_string()
-                .contains("development key")
+                .contains("32 bytes")
         );
-        settings.auth.hs256_secret = Some(Secret::new("a-real-secret"));
+        let mut settings = Settings::default();
+        settings.apply_development_key();
         settings.validate().unwrap();
     }
 
     #[test]
     fn secrets_are_not_printed() {
-        let settings = Settings::default();
+        let mut settings = Settings::default();
+        settings.apply_development_key();
         let printed = format!("{settings:?}");
         assert!(!printed.contains(DEV_HS256_SECRET));
         assert!(!printed.contains("postgres://"));

@@ -13,7 +13,11 @@ use uuid::Uuid;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn sign(claims: &Claims, kid: Option<&str>) -> String {
-    let pem = std::fs::read(format!("{FIXTURES}/rs256-test-private.pem")).unwrap();
+    sign_with("rs256-test-private.pem", claims, kid)
+}
+
+fn sign_with(private_key: &str, claims: &Claims, kid: Option<&str>) -> String {
+    let pem = std::fs::read(format!("{FIXTURES}/{private_key}")).unwrap();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
@@ -27,6 +31,8 @@ fn claims(iss: &str, aud: &str) -> Claims {
         projects: vec!["*".into()],
         contractor: None,
         exp: expiry(300),
+        nbf: None,
+        iat: None,
         iss: Some(iss.into()),
         aud: Some(aud.into()),
     }
@@ -34,11 +40,9 @@ fn claims(iss: &str, aud: &str) -> Claims {
 
 fn production_settings() -> AuthSettings {
     AuthSettings {
-        hs256_secret: None,
-        rs256_public_key_file: None,
-        jwks: None,
         issuer: Some("https://id.example-group.cn".into()),
         audience: Some("anju".into()),
+        ..AuthSettings::default()
     }
 }
 
@@ -50,16 +54,16 @@ async fn rs256_tokens_verify_against_a_pem_key() {
     };
     let auth = Authenticator::from_settings(&settings).await.unwrap();
     let good = claims("https://id.example-group.cn", "anju");
-    let principal = auth.verify(&sign(&good, None)).unwrap();
+    let principal = auth.verify_now(&sign(&good, None)).unwrap();
     assert!(principal.has(Role::TitleOfficer));
 
     assert!(
-        auth.verify(&sign(&claims("https://evil.example", "anju"), None))
+        auth.verify_now(&sign(&claims("https://evil.example", "anju"), None))
             .is_err(),
         "wrong issuer"
     );
     assert!(
-        auth.verify(&sign(
+        auth.verify_now(&sign(
             &claims("https://id.example-group.cn", "other-app"),
             None
         ))
@@ -70,7 +74,7 @@ async fn rs256_tokens_verify_against_a_pem_key() {
         .staff(Uuid::now_v7(), "x", &[Role::Admin])
         .unwrap();
     assert!(
-        auth.verify(&hs).is_err(),
+        auth.verify_now(&hs).is_err(),
         "HS256 is not accepted when only RS256 is configured"
     );
 }
@@ -83,9 +87,66 @@ async fn rs256_tokens_verify_against_a_jwks_document() {
     };
     let auth = Authenticator::from_settings(&settings).await.unwrap();
     let good = claims("https://id.example-group.cn", "anju");
-    auth.verify(&sign(&good, Some("anju-test-1"))).unwrap();
+    auth.verify_now(&sign(&good, Some("anju-test-1"))).unwrap();
     assert!(
-        auth.verify(&sign(&good, Some("rotated-away"))).is_err(),
+        auth.verify_now(&sign(&good, Some("rotated-away"))).is_err(),
         "unknown key id"
     );
+}
+
+#[tokio::test]
+async fn configured_issuer_and_audience_must_be_present() {
+    let settings = AuthSettings {
+        rs256_public_key_file: Some(format!("{FIXTURES}/rs256-test-public.pem").into()),
+        ..production_settings()
+    };
+    let auth = Authenticator::from_settings(&settings).await.unwrap();
+    let good = claims("https://id.example-group.cn", "anju");
+    let no_iss = Claims {
+        iss: None,
+        ..good.clone()
+    };
+    let no_aud = Claims {
+        aud: None,
+        ..good.clone()
+    };
+    assert!(
+        auth.verify_now(&sign(&no_iss, None)).is_err(),
+        "missing iss"
+    );
+    assert!(
+        auth.verify_now(&sign(&no_aud, None)).is_err(),
+        "missing aud"
+    );
+    auth.verify_now(&sign(&good, None)).unwrap();
+}
+
+/// The identity provider adds a key: a token signed with it is accepted without a restart,
+/// because an unknown `kid` makes the service read the JWKS again.
+#[tokio::test]
+async fn a_rotated_jwks_key_is_accepted_without_restart() {
+    let dir = std::env::temp_dir().join(format!("anju-jwks-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    std::fs::copy(format!("{FIXTURES}/jwks-test.json"), &jwks).unwrap();
+    let settings = AuthSettings {
+        jwks: Some(jwks.display().to_string()),
+        ..production_settings()
+    };
+    let auth = std::sync::Arc::new(Authenticator::from_settings(&settings).await.unwrap());
+    let good = claims("https://id.example-group.cn", "anju");
+    let rotated = sign_with("rs256-rotated-private.pem", &good, Some("anju-test-2"));
+    assert!(auth.verify_now(&rotated).is_err(), "not yet published");
+
+    std::fs::copy(format!("{FIXTURES}/jwks-rotated.json"), &jwks).unwrap();
+    auth.verify(&rotated)
+        .await
+        .expect("the new key is fetched on its first use");
+    auth.verify(&sign(&good, Some("anju-test-1")))
+        .await
+        .expect("the old key is still published");
+    // A key signed by nobody the JWKS names stays refused.
+    let stranger = sign_with("rs256-rotated-private.pem", &good, Some("anju-test-1"));
+    assert!(auth.verify(&stranger).await.is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

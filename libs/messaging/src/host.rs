@@ -69,6 +69,7 @@ impl ServiceHost {
     /// Binds the service's gRPC port and starts its relay; add consumers with [`Self::spawn`].
     pub async fn start(platform: &Platform, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let authenticator = Arc::new(Authenticator::from_settings(&platform.settings.auth).await?);
+        authenticator.keep_fresh();
         let server = GrpcServer::bind(&platform.settings, platform.service, authenticator).await?;
         let mut tasks = JoinSet::new();
         let relay = Relay::new(

@@ -90,6 +90,8 @@ pub fn contractor_token(tenant: Uuid, contractor: Uuid) -> String {
             projects: vec!["*".into()],
             contractor: Some(contractor.to_string()),
             exp: anju_kit::auth::expiry(3600),
+            nbf: None,
+            iat: None,
             iss: None,
             aud: None,
         })

@@ -247,6 +247,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             projects: vec!["*".into()],
             contractor: Some(contractor.to_string()),
             exp: anju_kit::auth::expiry(600),
+            nbf: None,
+            iat: None,
             iss: None,
             aud: None,
         })?;

@@ -108,6 +108,9 @@ pub fn token(
     if roles.is_empty() {
         bail!("name at least one role with --roles");
     }
+    if roles.contains(&Role::Service) {
+        bail!("the service role is the coordinator's own credential: anju token does not sign it");
+    }
     let claims = Claims {
         sub: "anju-cli".into(),
         tenant: tenant.to_string(),
@@ -115,6 +118,8 @@ pub fn token(
         projects: vec!["*".into()],
         contractor: contractor.map(|c| c.to_string()),
         exp: expiry(12 * 3600),
+        nbf: None,
+        iat: Some(expiry(0)),
         iss: settings.auth.issuer.clone(),
         aud: settings.auth.audience.clone(),
     };

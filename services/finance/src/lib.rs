@@ -68,8 +68,8 @@ pub fn policy() -> Policy {
     const READERS: &[Role] = &[Cashier, CustomerService, SalesManager, Operator, Service];
     Policy::new(anju_proto::service_names::FINANCE)
         .allow("IssueCharge", &[Cashier, Service])
-        .allow("CancelCharge", &[Service])
-        .allow("CloseSettlementGroup", &[Service])
+        .coordinator_only("CancelCharge")
+        .coordinator_only("CloseSettlementGroup")
         .allow("RecordPayment", &[Cashier, Service])
         .allow("RefundPayment", &[Cashier])
         .allow("CloseDay", &[Cashier])

@@ -61,7 +61,7 @@ pub fn policy() -> Policy {
         .allow("RecordNotice", &[CustomerService, Service])
         .allow("CheckIn", COUNTER)
         .allow("RecordInspection", COUNTER)
-        .allow("GrantKeyClearance", &[Service])
+        .coordinator_only("GrantKeyClearance")
         .allow("ReleaseKeys", COUNTER)
         .allow("LendKey", COUNTER)
         .allow("ReturnKey", COUNTER)

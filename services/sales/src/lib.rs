@@ -84,8 +84,8 @@ pub fn policy() -> Policy {
         .allow("SetProjectPolicy", &[SalesManager])
         .allow("GetProjectPolicy", READERS)
         .allow("SignSubscription", &[SalesConsultant, SalesManager])
-        .allow("ConfirmSubscription", &[Service])
-        .allow("LapseSubscription", &[Service])
+        .coordinator_only("ConfirmSubscription")
+        .coordinator_only("LapseSubscription")
         .allow(
             "GetSubscription",
             &[SalesConsultant, SalesManager, Cashier, Service, Operator],

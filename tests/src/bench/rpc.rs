@@ -152,7 +152,7 @@ pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
         consultants.push((client, customer.customer_id));
     }
     // Charges to pay, issued ahead: one per unit of each point's second half.
-    let service = anju_testkit::token_for(stack.tenant, "bench-service", &[Role::Service]);
+    let service = anju_kit::auth::CoordinatorIssuer::development().token(stack.tenant)?;
     let issuer = FinanceServiceClient::new(stack.authed_with("finance", &service));
     let charge_units: Vec<String> = unit_ids
         .chunks(calls)

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use anju_kit::{Role, Settings, auth::TokenIssuer, grpc::ClientAuth};
+use anju_kit::{Settings, auth::CoordinatorIssuer, config::Environment, grpc::ClientAuth};
 use anju_proto::{
     finance::finance_service_client::FinanceServiceClient,
     handover::handover_service_client::HandoverServiceClient,
@@ -42,7 +42,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 pub struct Dispatcher {
     pool: PgPool,
-    issuer: TokenIssuer,
+    issuer: CoordinatorIssuer,
     channels: HashMap<&'static str, Channel>,
     /// Commands claimed by this dispatcher and not yet recorded.
     sending: Mutex<HashSet<Uuid>>,
@@ -52,11 +52,19 @@ type Authed = InterceptedService<Channel, ClientAuth>;
 
 impl Dispatcher {
     pub fn new(pool: PgPool, settings: &Settings) -> anyhow::Result<Self> {
-        let secret = settings
-            .auth
-            .hs256_secret
-            .as_ref()
-            .context("the coordinator signs its service tokens with auth.hs256_secret")?;
+        let issuer = match &settings.auth.internal_private_key_file {
+            Some(path) => {
+                CoordinatorIssuer::from_pem(&std::fs::read(path).with_context(|| {
+                    format!("reading the coordinator's private key {}", path.display())
+                })?)?
+            }
+            None if settings.environment == Environment::Development => {
+                CoordinatorIssuer::development()
+            }
+            None => anyhow::bail!(
+                "auth.internal_private_key_file is required: the coordinator signs its calls with it"
+            ),
+        };
         let mut channels = HashMap::new();
         for service in ["sales", "finance", "handover", "maintenance"] {
             let channel = Channel::from_shared(settings.endpoint(service))?
@@ -67,14 +75,14 @@ impl Dispatcher {
         }
         Ok(Self {
             pool,
-            issuer: TokenIssuer::hs256(secret.expose()),
+            issuer,
             channels,
             sending: Mutex::default(),
         })
     }
 
     fn authed(&self, service: &'static str, tenant: Uuid) -> anyhow::Result<Authed> {
-        let token = self.issuer.staff(tenant, "anju-saga", &[Role::Service])?;
+        let token = self.issuer.token(tenant)?;
         let channel = self
             .channels
             .get(service)

@@ -1,0 +1,125 @@
+//! Trust boundaries as an attacker meets them: the RPCs reserved for the saga coordinator
+//! answer only its own credential — not a tenant's admin, not a staff token that claims the
+//! service role, not a token signed by another key.
+
+use anju_e2e::TestStack;
+use anju_kit::{
+    Role,
+    auth::{Claims, CoordinatorIssuer, Policy, TokenIssuer},
+    config::DEV_HS256_SECRET,
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tonic::{Code, Status, codegen::http::uri::PathAndQuery};
+
+/// Every service's role table, by the short name its port is known by.
+fn policies() -> Vec<(&'static str, Policy)> {
+    vec![
+        ("sales", anju_sales::policy()),
+        ("finance", anju_finance::policy()),
+        ("handover", anju_handover::policy()),
+        ("maintenance", anju_maintenance::policy()),
+        ("complaints", anju_complaints::policy()),
+        ("title", anju_title::policy()),
+        ("saga", anju_saga::policy()),
+    ]
+}
+
+/// Calls `method` of `policy`'s service with `token` and an empty message: authorization is
+/// decided before the request is read, so what comes back is the auth layer's answer, or the
+/// handler's refusal of an empty request when the call got through.
+async fn call(
+    stack: &TestStack,
+    short: &str,
+    policy: &Policy,
+    method: &str,
+    token: &str,
+) -> Status {
+    let mut grpc = tonic::client::Grpc::new(stack.authed_with(short, token));
+    grpc.ready().await.unwrap();
+    let path = PathAndQuery::try_from(format!("/{}/{method}", policy.service())).unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    match grpc.unary(tonic::Request::new(()), path, codec).await {
+        Ok(_) => Status::ok("answered"),
+        Err(status) => status,
+    }
+}
+
+#[tokio::test]
+async fn only_the_coordinators_credential_calls_the_coordinators_rpcs() {
+    let stack = TestStack::start().await.unwrap();
+    let tenant = stack.tenant;
+    let staff = TokenIssuer::hs256(DEV_HS256_SECRET);
+    // A contractor's token names its contractor; the others may carry one harmlessly.
+    let sign = |roles: &[Role]| {
+        staff
+            .issue(&Claims {
+                contractor: Some(uuid::Uuid::now_v7().to_string()),
+                ..Claims::new(tenant, "staff", roles)
+            })
+            .unwrap()
+    };
+    // The development key signs what the CLI signs; by hand it can be made to claim the role.
+    let claims_service = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &Claims::new(tenant, "anju-saga", &[Role::Service]),
+        &EncodingKey::from_secret(DEV_HS256_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let other_key = CoordinatorIssuer::from_pem(
+        b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ6IXQxXguX8oR07Jn8Inq22Az1yoD6EkZ/PCkJ9vR9q\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap()
+    .token(tenant)
+    .unwrap();
+    let coordinator = CoordinatorIssuer::development().token(tenant).unwrap();
+
+    let mut reserved = 0;
+    for (short, policy) in policies() {
+        for method in policy.coordinator_methods() {
+            reserved += 1;
+            let mut callers: Vec<(String, String, Code)> = Role::ALL
+                .into_iter()
+                .filter(|role| *role != Role::Service)
+                .map(|role| (role.to_string(), sign(&[role]), Code::PermissionDenied))
+                .collect();
+            callers.push((
+                "admin with every staff role".into(),
+                sign(
+                    &Role::ALL
+                        .into_iter()
+                        .filter(|r| *r != Role::Service)
+                        .collect::<Vec<_>>(),
+                ),
+                Code::PermissionDenied,
+            ));
+            callers.push((
+                "a staff token claiming the service role".into(),
+                claims_service.clone(),
+                Code::PermissionDenied,
+            ));
+            callers.push((
+                "a service token signed by another key".into(),
+                other_key.clone(),
+                Code::Unauthenticated,
+            ));
+            for (who, token, code) in callers {
+                let status = call(&stack, short, &policy, method, &token).await;
+                assert_eq!(
+                    status.code(),
+                    code,
+                    "{who} calling {short} {method}: {status:?}"
+                );
+            }
+            // The coordinator's own credential passes the gate; the empty request is then
+            // refused by the handler for what it lacks, not by auth.
+            let status = call(&stack, short, &policy, method, &coordinator).await;
+            assert_eq!(
+                status.code(),
+                Code::InvalidArgument,
+                "the coordinator calling {short} {method}: {status:?}"
+            );
+        }
+    }
+    assert!(reserved >= 5, "the reserved RPCs are found: {reserved}");
+    stack.stop().await.unwrap();
+}
