@@ -110,7 +110,7 @@ impl ComplaintsApi {
         if severity.is_none() {
             v.violation("severity", "must be low, medium, high or urgent");
         }
-        let text = v.text("text", &req.text, 8000);
+        let text = v.free_text("text", &req.text, 8000);
         v.finish()?;
         principal.require_project(project_id)?;
 

@@ -93,6 +93,10 @@ impl From<KeyLoan> for pb::KeyLoan {
     }
 }
 
+/// Bounds of one inspection's record: its event must stay far below the bus's message size.
+const MAX_DEFECTS: usize = 200;
+const MAX_PHOTO_REFS: usize = 20;
+
 const NOTICE_KINDS: [&str; 3] = ["notice", "reminder", "reinspection"];
 
 /// One line of a notice's fee list.
@@ -538,16 +542,46 @@ impl MoveIn {
             "defects",
             "a passed inspection has none; a failed one at least one",
         );
-        for (i, d) in req.defects.iter().enumerate() {
-            v.text(&format!("defects[{i}].room"), &d.room, 64);
-            v.text(&format!("defects[{i}].category"), &d.category, 64);
-            v.text(&format!("defects[{i}].description"), &d.description, 2000);
-            v.check(
-                ["minor", "major", "critical"].contains(&d.severity.as_str()),
-                &format!("defects[{i}].severity"),
-                "must be minor, major or critical",
-            );
-        }
+        v.count("defects", req.defects.len(), MAX_DEFECTS);
+        let (defects, photos): (Vec<events::DefectFound>, Vec<Vec<String>>) = req
+            .defects
+            .iter()
+            .take(MAX_DEFECTS)
+            .enumerate()
+            .map(|(i, d)| {
+                v.count(
+                    &format!("defects[{i}].photo_refs"),
+                    d.photo_refs.len(),
+                    MAX_PHOTO_REFS,
+                );
+                let photo_refs = d
+                    .photo_refs
+                    .iter()
+                    .take(MAX_PHOTO_REFS)
+                    .enumerate()
+                    .map(|(j, r)| v.text(&format!("defects[{i}].photo_refs[{j}]"), r, 512))
+                    .collect();
+                v.check(
+                    ["minor", "major", "critical"].contains(&d.severity.as_str()),
+                    &format!("defects[{i}].severity"),
+                    "must be minor, major or critical",
+                );
+                (
+                    events::DefectFound {
+                        defect_id: String::new(),
+                        room: v.text(&format!("defects[{i}].room"), &d.room, 64),
+                        category: v.text(&format!("defects[{i}].category"), &d.category, 64),
+                        description: v.free_text(
+                            &format!("defects[{i}].description"),
+                            &d.description,
+                            2000,
+                        ),
+                        severity: d.severity.clone(),
+                    },
+                    photo_refs,
+                )
+            })
+            .unzip();
         v.finish()?;
         let mut command =
             match Command::begin(&self.pool, principal, "RecordInspection", &request_id, &req)
@@ -580,8 +614,8 @@ impl MoveIn {
         .bind(&principal.subject)
         .execute(&mut **command.tx())
         .await?;
-        let mut found = Vec::with_capacity(req.defects.len());
-        for d in &req.defects {
+        let mut found = Vec::with_capacity(defects.len());
+        for (mut d, photo_refs) in defects.into_iter().zip(photos) {
             let defect_id = new_id();
             sqlx::query(
                 "insert into defects (defect_id, tenant_id, inspection_id, unit_id, room, category, description, severity, photo_refs)
@@ -595,16 +629,11 @@ impl MoveIn {
             .bind(&d.category)
             .bind(&d.description)
             .bind(&d.severity)
-            .bind(&d.photo_refs)
+            .bind(&photo_refs)
             .execute(&mut **command.tx())
             .await?;
-            found.push(events::DefectFound {
-                defect_id: defect_id.to_string(),
-                room: d.room.clone(),
-                category: d.category.clone(),
-                description: d.description.clone(),
-                severity: d.severity.clone(),
-            });
+            d.defect_id = defect_id.to_string();
+            found.push(d);
         }
         sqlx::query(
             "update handovers set inspection_rounds = $2,

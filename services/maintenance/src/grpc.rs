@@ -48,7 +48,7 @@ impl MaintenanceApi {
             v.violation("source", "must be owner, inspection or complaint");
         }
         let category = v.text("category", &req.category, 64);
-        let description = v.text("description", &req.description, 4000);
+        let description = v.free_text("description", &req.description, 4000);
         let contractor_id = v.optional_uuid("contractor_id", &req.contractor_id);
         let reference = v
             .optional_text("reference", &req.reference, 200)
@@ -119,7 +119,7 @@ impl MaintenanceApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let id = v.uuid("repair_request_id", &req.repair_request_id);
-        let resolution = v.text("resolution", &req.resolution, 4000);
+        let resolution = v.free_text("resolution", &req.resolution, 4000);
         v.finish()?;
         let mut command = match Command::begin(
             &self.pool,

@@ -58,6 +58,12 @@ struct CommandRow {
     last_error: Option<String>,
 }
 
+/// Operators scoped to projects see only those projects' sagas: the condition on parameter
+/// `$n`, the principal's project filter (null for every project of the tenant).
+fn in_scope(n: usize) -> String {
+    format!("(${n}::uuid[] is null or s.project_id = any(${n}))")
+}
+
 #[derive(Clone)]
 pub struct SagaApi {
     pool: PgPool,
@@ -72,12 +78,15 @@ impl SagaApi {
         }
     }
 
-    async fn view(&self, tenant: Uuid, saga_id: Uuid) -> ServiceResult<SagaView> {
+    /// A saga of the principal's tenant and projects; any other is NOT_FOUND.
+    async fn view(&self, principal: &Principal, saga_id: Uuid) -> ServiceResult<SagaView> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{VIEW} where s.tenant_id = $1 and s.saga_id = $2"
+            "{VIEW} where s.tenant_id = $1 and s.saga_id = $2 and {}",
+            in_scope(3)
         )))
-        .bind(tenant)
+        .bind(principal.tenant_id)
         .bind(saga_id)
+        .bind(principal.project_filter())
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| ServiceError::not_found("saga"))
@@ -92,7 +101,7 @@ impl SagaApi {
         let request_id = v.request_id(&req.request_id);
         let saga_id = v.uuid("saga_id", &req.saga_id);
         v.finish()?;
-        self.view(principal.tenant_id, saga_id).await?;
+        self.view(principal, saga_id).await?;
         let mut command =
             match Command::begin(&self.pool, principal, "RetrySaga", &request_id, &req).await? {
                 Claim::Replay(response) => return Ok(response),
@@ -111,7 +120,7 @@ impl SagaApi {
             .execute(&mut **command.tx())
             .await?;
         let response = pb::RetrySagaResponse {
-            saga: Some(self.view(principal.tenant_id, saga_id).await?.into()),
+            saga: Some(self.view(principal, saga_id).await?.into()),
             retried_commands: retried as i32,
         };
         command
@@ -128,8 +137,9 @@ impl SagaApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let saga_id = v.uuid("saga_id", &req.saga_id);
-        let reason = v.text("reason", &req.reason, 1000);
+        let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
+        self.view(principal, saga_id).await?;
         let command =
             match Command::begin(&self.pool, principal, "CancelSaga", &request_id, &req).await? {
                 Claim::Replay(response) => return Ok(response),
@@ -140,7 +150,7 @@ impl SagaApi {
             .await?
             .ok_or_else(|| ServiceError::not_found("saga"))?;
         let response = pb::CancelSagaResponse {
-            saga: Some(self.view(principal.tenant_id, saga_id).await?.into()),
+            saga: Some(self.view(principal, saga_id).await?.into()),
         };
         let subject =
             Subject::new("saga", saga_id).with_detail(serde_json::json!({ "reason": reason }));
@@ -167,7 +177,9 @@ impl SagaService for SagaApi {
         let rows: Vec<SagaView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{VIEW} where s.tenant_id = $1 and s.saga_id > $2 and ($3::text is null or s.flow = $3)
                and ($4::text is null or s.state = $4) and ($5::uuid is null or s.project_id = $5)
-             order by s.saga_id limit $6"
+               and {}
+             order by s.saga_id limit $6",
+            in_scope(7)
         )))
         .bind(principal.tenant_id)
         .bind(page.after)
@@ -175,6 +187,7 @@ impl SagaService for SagaApi {
         .bind(state)
         .bind(project_id)
         .bind(page.fetch_limit())
+        .bind(principal.project_filter())
         .fetch_all(&self.pool)
         .await
         .map_err(ServiceError::from)?;
@@ -193,7 +206,7 @@ impl SagaService for SagaApi {
         let mut v = Validator::new();
         let saga_id = v.uuid("saga_id", &request.get_ref().saga_id);
         v.finish()?;
-        let saga = self.view(principal.tenant_id, saga_id).await?;
+        let saga = self.view(&principal, saga_id).await?;
         let history: Vec<HistoryRow> = sqlx::query_as(
             "select version, input, state, note, commands, at from saga_history where saga_id = $1 order by version",
         )
@@ -259,17 +272,21 @@ impl SagaService for SagaApi {
         let page = Page::parse(page.page_size, &page.page_token)?;
         let stuck = "s.tenant_id = $1 and not s.terminal and s.deadline < now()";
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "select count(*) from sagas s where {stuck}"
+            "select count(*) from sagas s where {stuck} and {}",
+            in_scope(2)
         )))
         .bind(principal.tenant_id)
+        .bind(principal.project_filter())
         .fetch_one(&self.pool)
         .await
         .map_err(ServiceError::from)?;
         let rows: Vec<SagaView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{VIEW} where {stuck} and s.saga_id > $2 order by s.saga_id limit $3"
+            "{VIEW} where {stuck} and {} and s.saga_id > $2 order by s.saga_id limit $4",
+            in_scope(3)
         )))
         .bind(principal.tenant_id)
         .bind(page.after)
+        .bind(principal.project_filter())
         .bind(page.fetch_limit())
         .fetch_all(&self.pool)
         .await

@@ -117,7 +117,7 @@ impl FinanceApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let charge_id = v.uuid("charge_id", &req.charge_id);
-        let reason = v.text("reason", &req.reason, 500);
+        let reason = v.free_text("reason", &req.reason, 500);
         v.finish()?;
 
         let mut command =

@@ -56,7 +56,7 @@ impl FinanceApi {
         let request_id = v.request_id(&req.request_id);
         let name = v.text("settlement_group", &req.settlement_group, 200);
         let refund_bp = v.range("refund_bp", req.refund_bp, 0, 10_000);
-        let reason = v.text("reason", &req.reason, 1000);
+        let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
 
         let mut command = match Command::begin(

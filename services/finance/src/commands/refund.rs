@@ -45,7 +45,7 @@ impl FinanceApi {
         let refunded_on = dates::date_for_write(&mut v, "refunded_on", &req.refunded_on);
         let cashier = Cashier::read(&mut v, principal, &req.cashier_id);
         let reason = v
-            .optional_text("reason", &req.reason, 500)
+            .optional_free_text("reason", &req.reason, 500)
             .unwrap_or_default();
         v.finish()?;
         let cashier = cashier.resolve(principal)?;

@@ -33,7 +33,9 @@ impl SalesApi {
                 "must be hotline, expo, walk-in, promotion, referral or visit",
             );
         }
-        let note = v.optional_text("note", &req.note, 2000).unwrap_or_default();
+        let note = v
+            .optional_free_text("note", &req.note, 2000)
+            .unwrap_or_default();
         let referrer = if req.referrer_phone.trim().is_empty() {
             None
         } else {
@@ -77,7 +79,7 @@ impl SalesApi {
         let request_id = v.request_id(&req.request_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
         let to = v.text("to_consultant", &req.to_consultant, 128);
-        let reason = v.text("reason", &req.reason, 1000);
+        let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
         let mut command =
             match Command::begin(&self.pool, principal, "ReassignCustomer", &request_id, &req)
@@ -148,7 +150,7 @@ impl SalesApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let customer_id = v.uuid("customer_id", &req.customer_id);
-        let note = v.text("note", &req.note, 2000);
+        let note = v.free_text("note", &req.note, 2000);
         let next = v.optional_date("next_follow_up_on", &req.next_follow_up_on);
         v.finish()?;
         let mut command =

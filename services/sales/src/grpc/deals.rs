@@ -538,7 +538,7 @@ impl SalesApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let contract_id = v.uuid("contract_id", &req.contract_id);
-        let reason = v.text("reason", &req.reason, 1000);
+        let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
         let mut command =
             match Command::begin(&self.pool, principal, "CancelContract", &request_id, &req).await?
