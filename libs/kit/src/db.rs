@@ -36,7 +36,11 @@ pub async fn connect_service(
         .max_connections(settings.database.max_connections)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
-        .connect_with(connect_options(&settings.database_url(service))?)
+        .idle_timeout(Duration::from_secs(60))
+        .connect_with(connect_options(&settings.database_url(service))?.options([(
+            "lock_timeout",
+            format!("{}ms", settings.database.lock_timeout_ms),
+        )]))
         .await
         .with_context(|| format!("connecting to database {name}"))?;
     platform_migrator()

@@ -92,6 +92,13 @@ impl From<sqlx::Error> for ServiceError {
         {
             return Self::Aborted("concurrent update, retry the request".into());
         }
+        // A lock held longer than `lock_timeout` (a concurrent call with the same request id,
+        // a long transaction): the call gives its connection back instead of waiting on.
+        if let Some(db) = err.as_database_error()
+            && db.code().as_deref() == Some("55P03")
+        {
+            return Self::Aborted("the record is busy, retry the request".into());
+        }
         // A lost or refused connection (no ping precedes a pooled connection's use, so a
         // connection broken while idle fails here), or a server shutting down: retryable.
         let lost = match &err {

@@ -1,5 +1,5 @@
 //! Idempotent commands: a mutating RPC runs inside a [`Command`], which claims the
-//! `(tenant, method, request_id)` key in the business transaction, stores the response and
+//! `(tenant, method, caller, request_id)` key in the business transaction, stores the response and
 //! an audit row with the effect, and commits them together. A retry with the same request id
 //! gets the stored response; the same id with a different request is refused. Two concurrent
 //! calls with one id serialize on the key's row: the second waits, then replays the first.
@@ -12,6 +12,10 @@
 //! and its claim stores the response as a [`Command`]'s does. When the gate is shut, the call
 //! goes on as an [`Attempt`]: in a transaction, claiming its id at the end in the statement
 //! that writes its effect (BEGIN, its reads and locks, that statement, COMMIT).
+//!
+//! A request id is its caller's: the key names the caller ([`Principal::caller`]) and the
+//! request's hash covers the caller's scope, so nobody else's call — nor the same caller's
+//! with a narrower scope — is ever answered with a stored response.
 //!
 //! Both find out about a repeat late (the claim collides, or a business check refuses what
 //! the first call already did) and then answer with the stored response.
@@ -50,14 +54,15 @@ impl Command {
         request_id: &str,
         request: &Req,
     ) -> ServiceResult<Claim<Resp>> {
-        let hash = request_hash(request);
+        let hash = request_hash(request, principal);
         let mut tx = pool.begin().await?;
         let claimed = sqlx::query(
-            "insert into idempotency_keys (tenant_id, method, request_id, request_hash, response)
-             values ($1, $2, $3, $4, '') on conflict do nothing",
+            "insert into idempotency_keys (tenant_id, method, caller, request_id, request_hash, response)
+             values ($1, $2, $3, $4, $5, '') on conflict do nothing",
         )
         .bind(principal.tenant_id)
         .bind(method)
+        .bind(principal.caller())
         .bind(request_id)
         .bind(&hash)
         .execute(&mut *tx)
@@ -96,9 +101,10 @@ impl Command {
         subject: Subject,
     ) -> ServiceResult<()> {
         let mut writes = Writes::new();
-        let (tenant, method, request_id) = (
+        let (tenant, method, caller, request_id) = (
             self.principal.tenant_id,
             self.method,
+            self.principal.caller(),
             self.request_id.clone(),
         );
         let bytes = response.encode_to_vec();
@@ -109,6 +115,8 @@ impl Command {
                 .push_bind(tenant)
                 .push(" and method = ")
                 .push_bind(method)
+                .push(" and caller = ")
+                .push_bind(caller)
                 .push(" and request_id = ")
                 .push_bind(request_id);
         });
@@ -153,18 +161,19 @@ impl Call {
             principal: principal.clone(),
             method,
             request_id: request_id.to_string(),
-            hash: request_hash(request),
+            hash: request_hash(request, principal),
         }
     }
 
     /// `insert into idempotency_keys … select <the claim>` and then `from` (as
     /// [`push_audit`]).
     fn push_claim(&self, q: &mut QueryBuilder<Postgres>, answer: Answer<'_>, from: &str) {
-        q.push("insert into idempotency_keys (tenant_id, method, request_id, request_hash, response, result) select ");
+        q.push("insert into idempotency_keys (tenant_id, method, caller, request_id, request_hash, response, result) select ");
         let mut values = q.separated(", ");
         values
             .push_bind(self.principal.tenant_id)
             .push_bind(self.method)
+            .push_bind(self.principal.caller())
             .push_bind(self.request_id.clone())
             .push_bind(self.hash.clone());
         match answer {
@@ -259,8 +268,12 @@ fn role_names(principal: &Principal) -> Vec<String> {
         .collect()
 }
 
-fn request_hash<Req: Message>(request: &Req) -> Vec<u8> {
-    Sha256::digest(request.encode_to_vec()).to_vec()
+/// The hash a repeat is checked against: the request and the scope it was made in.
+fn request_hash<Req: Message>(request: &Req, principal: &Principal) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    hash.update(request.encode_to_vec());
+    hash.update(principal.scope_fingerprint().as_bytes());
+    hash.finalize().to_vec()
 }
 
 /// A command that claims its request id when it commits (see the module docs), opened by
@@ -451,11 +464,12 @@ impl Single {
         let sql = format!(
             "select k.request_hash, r.* from idempotency_keys k,
                     jsonb_populate_record(null::{row_type}, k.result) r
-             where k.tenant_id = $1 and k.method = $2 and k.request_id = $3"
+             where k.tenant_id = $1 and k.method = $2 and k.caller = $3 and k.request_id = $4"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(call.principal.tenant_id)
             .bind(call.method)
+            .bind(call.principal.caller())
             .bind(&call.request_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -479,10 +493,11 @@ async fn stored<Resp: Message + Default>(
 ) -> ServiceResult<Option<Resp>> {
     let row: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
         "select request_hash, response from idempotency_keys
-         where tenant_id = $1 and method = $2 and request_id = $3",
+         where tenant_id = $1 and method = $2 and caller = $3 and request_id = $4",
     )
     .bind(principal.tenant_id)
     .bind(method)
+    .bind(principal.caller())
     .bind(request_id)
     .fetch_optional(conn)
     .await?;
