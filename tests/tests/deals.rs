@@ -643,6 +643,44 @@ async fn an_operator_cancels_a_saga_and_its_compensation_runs_once() {
     .unwrap();
     let saga_id = j.sagas().await[0].saga_id.clone();
 
+    // An operator of another project sees no such saga, and cannot cancel it.
+    let scoped = anju_kit::auth::TokenIssuer::hs256(anju_kit::config::DEV_HS256_SECRET)
+        .issue(&anju_kit::auth::Claims {
+            projects: vec![uuid::Uuid::now_v7().to_string()],
+            ..anju_kit::auth::Claims::new(j.stack.tenant, "operator.elsewhere", &[Role::Operator])
+        })
+        .unwrap();
+    let mut elsewhere = SagaServiceClient::new(j.stack.authed_with("saga", &scoped));
+    let listed = elsewhere
+        .list_sagas(saga::ListSagasRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.sagas.is_empty(), "{listed:?}");
+    let stuck = elsewhere
+        .list_stuck_sagas(saga::ListStuckSagasRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stuck.total, 0);
+    let status = elsewhere
+        .get_saga(saga::GetSagaRequest {
+            saga_id: saga_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = elsewhere
+        .cancel_saga(saga::CancelSagaRequest {
+            request_id: "cancel-elsewhere".into(),
+            saga_id: saga_id.clone(),
+            reason: "not mine".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(j.sagas().await[0].state, "awaiting_top_up", "not cancelled");
+
     // Cancelled twice (a retried call): compensation runs once.
     for _ in 0..2 {
         let cancelled = j

@@ -1,6 +1,7 @@
 //! Trust boundaries as an attacker meets them: the RPCs reserved for the saga coordinator
 //! answer only its own credential — not a tenant's admin, not a staff token that claims the
-//! service role, not a token signed by another key.
+//! service role, not a token signed by another key; a request id answers only its caller;
+//! the audit trail cannot be rewritten.
 
 use anju_e2e::TestStack;
 use anju_kit::{
@@ -8,6 +9,7 @@ use anju_kit::{
     auth::{Claims, CoordinatorIssuer, Policy, TokenIssuer},
     config::DEV_HS256_SECRET,
 };
+use anju_proto::maintenance::{self, maintenance_service_client::MaintenanceServiceClient};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tonic::{Code, Status, codegen::http::uri::PathAndQuery};
 
@@ -121,5 +123,115 @@ async fn only_the_coordinators_credential_calls_the_coordinators_rpcs() {
         }
     }
     assert!(reserved >= 5, "the reserved RPCs are found: {reserved}");
+    stack.stop().await.unwrap();
+}
+
+/// A request id is its caller's: another contractor sending the exact request a contractor
+/// sent gets no stored answer (it is a call of its own, about an order it cannot see), and the
+/// same person with a narrower scope is refused rather than answered from the store.
+#[tokio::test]
+async fn a_request_id_belongs_to_its_caller_and_scope() {
+    let stack = TestStack::start().await.unwrap();
+    let (ours, theirs) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let project = uuid::Uuid::now_v7().to_string();
+    let mut dispatcher =
+        MaintenanceServiceClient::new(stack.authed("maintenance", &[Role::MaintenanceDispatcher]));
+    let create = maintenance::CreateRepairRequestRequest {
+        request_id: "repair-1".into(),
+        project_id: project.clone(),
+        unit_id: uuid::Uuid::now_v7().to_string(),
+        source: maintenance::RepairSource::Owner as i32,
+        category: "plumbing".into(),
+        description: "the kitchen tap leaks".into(),
+        contractor_id: ours.to_string(),
+        reference: String::new(),
+    };
+    let order = dispatcher
+        .create_repair_request(create.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    let close = maintenance::CloseRepairRequestRequest {
+        request_id: "close-1".into(),
+        repair_request_id: order.repair_request_id.clone(),
+        resolution: "replaced the washer".into(),
+    };
+    let partner = |contractor| {
+        MaintenanceServiceClient::new(stack.authed_with(
+            "maintenance",
+            &anju_testkit::contractor_token(stack.tenant, contractor),
+        ))
+    };
+    let closed = partner(ours)
+        .close_repair_request(close.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let status = partner(theirs)
+        .close_repair_request(close.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let again = partner(ours)
+        .close_repair_request(close)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, closed, "the caller's own retry replays its answer");
+
+    // The dispatcher, now scoped to another project, repeats the create: not answered from
+    // the store of a call made with a wider scope (the project is out of scope, or the id
+    // was used for a call in another scope).
+    let narrowed = TokenIssuer::hs256(DEV_HS256_SECRET)
+        .issue(&Claims {
+            projects: vec![uuid::Uuid::now_v7().to_string()],
+            ..Claims::new(stack.tenant, "test-user", &[Role::MaintenanceDispatcher])
+        })
+        .unwrap();
+    let status = MaintenanceServiceClient::new(stack.authed_with("maintenance", &narrowed))
+        .create_repair_request(create)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::NotFound | Code::InvalidArgument),
+        "{status:?}"
+    );
+    stack.stop().await.unwrap();
+}
+
+/// The audit trail cannot be rewritten by the service's own database user.
+#[tokio::test]
+async fn the_audit_log_is_append_only() {
+    let stack = TestStack::start().await.unwrap();
+    let mut manager = stack.sales(&[Role::SalesManager]);
+    anju_e2e::project_with_building(&mut manager, "AUDIT-1")
+        .await
+        .unwrap();
+    let db = sqlx::PgPool::connect(&stack.settings.database_url("sales"))
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("select count(*) from audit_log")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(rows >= 2, "the project and the building were audited");
+    for statement in [
+        "update audit_log set actor = 'nobody'",
+        "delete from audit_log",
+        "truncate audit_log",
+    ] {
+        let err = sqlx::query(statement).execute(&db).await.unwrap_err();
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+    let after: i64 = sqlx::query_scalar("select count(*) from audit_log where actor <> 'nobody'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(after, rows);
     stack.stop().await.unwrap();
 }
