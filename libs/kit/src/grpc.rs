@@ -12,6 +12,7 @@ use tonic::{service::Routes, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
+    admission::AdmissionLayer,
     auth::{AuthLayer, Authenticator, Policies},
     config::Settings,
     telemetry,
@@ -25,6 +26,7 @@ pub struct GrpcServer {
     policies: Policies,
     service_names: Vec<&'static str>,
     authenticator: Arc<Authenticator>,
+    admission: AdmissionLayer,
     request_timeout: Duration,
     shutdown_grace: Duration,
 }
@@ -48,6 +50,7 @@ impl GrpcServer {
             policies: Policies::default(),
             service_names: Vec::new(),
             authenticator,
+            admission: AdmissionLayer::new(&settings.grpc),
             request_timeout: settings.request_timeout(),
             shutdown_grace: Duration::from_millis(settings.grpc.shutdown_grace_ms),
         })
@@ -121,6 +124,7 @@ impl GrpcServer {
                 span
             })
             .layer(auth)
+            .layer(self.admission.clone())
             .add_routes(self.routes)
             .add_service(health)
             .add_service(reflection_v1)

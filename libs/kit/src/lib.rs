@@ -6,6 +6,7 @@
 //! (JWT principals and the role × RPC table), [`error`] (one error model mapped to gRPC
 //! codes), [`idempotency`] (request ids), [`audit`] and [`db`] (pools and migrations).
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod config;

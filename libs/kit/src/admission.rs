@@ -1,0 +1,179 @@
+//! Admission: a per-service limit on calls in flight and a per-tenant rate limit, as one tower
+//! layer behind authentication. Over either, a call is refused at once with its retry
+//! information (`google.rpc.RetryInfo`) instead of queueing: one tenant's burst, or a flood of
+//! slow calls, cannot stall the service for every other tenant.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::Semaphore;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use tower::{Layer, Service};
+use uuid::Uuid;
+
+use crate::{auth::Principal, config::GrpcSettings};
+
+/// How many tenants' buckets are kept before idle ones are dropped.
+const BUCKETS_KEPT: usize = 10_000;
+
+#[derive(Clone)]
+pub struct AdmissionLayer {
+    in_flight: Arc<Semaphore>,
+    rate: Option<Arc<TenantRate>>,
+}
+
+impl AdmissionLayer {
+    pub fn new(settings: &GrpcSettings) -> Self {
+        let rate = (settings.tenant_rate_per_second > 0).then(|| {
+            Arc::new(TenantRate {
+                per_second: f64::from(settings.tenant_rate_per_second),
+                burst: f64::from(settings.tenant_burst.max(1)),
+                buckets: Mutex::new(HashMap::new()),
+            })
+        });
+        Self {
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1) as usize)),
+            rate,
+        }
+    }
+}
+
+/// A token bucket per tenant: `burst` calls at once, refilled at `per_second`.
+struct TenantRate {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<Uuid, (f64, Instant)>>,
+}
+
+impl TenantRate {
+    /// Takes a token for `tenant`, or says how long until one is there.
+    fn take(&self, tenant: Uuid) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("rate buckets");
+        if buckets.len() >= BUCKETS_KEPT {
+            let full_after = Duration::from_secs_f64(self.burst / self.per_second);
+            buckets.retain(|_, (_, at)| now.duration_since(*at) < full_after);
+        }
+        let (tokens, at) = buckets.entry(tenant).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+        }
+    }
+}
+
+impl<S> Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Admission {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Admission<S> {
+    inner: S,
+    layer: AdmissionLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
+impl<S, B> Service<http::Request<B>> for Admission<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Health checks and reflection carry no principal and are never limited.
+        let Some(tenant) = request.extensions().get::<Principal>().map(|p| p.tenant_id) else {
+            return Box::pin(inner.call(request));
+        };
+        if let Some(rate) = &self.layer.rate
+            && let Err(wait) = rate.take(tenant)
+        {
+            tracing::debug!(%tenant, "call refused: tenant over its rate");
+            let status = refusal(
+                Code::ResourceExhausted,
+                "this tenant's call rate is over its limit, retry after the delay given",
+                wait,
+            );
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let Ok(permit) = self.layer.in_flight.clone().try_acquire_owned() else {
+            tracing::debug!("call refused: service at its limit of calls in flight");
+            let status = refusal(
+                Code::Unavailable,
+                "the service is at its limit of calls in flight, retry shortly",
+                Duration::from_millis(100),
+            );
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        Box::pin(async move {
+            let response = inner.call(request).await;
+            drop(permit);
+            response
+        })
+    }
+}
+
+/// A refusal a client can retry after `wait`, said in `google.rpc.RetryInfo`.
+fn refusal(code: Code, message: &str, wait: Duration) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(wait.max(Duration::from_millis(1))));
+    Status::with_error_details(code, message, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_gets_its_burst_then_waits_for_its_rate() {
+        let rate = TenantRate {
+            per_second: 10.0,
+            burst: 3.0,
+            buckets: Mutex::new(HashMap::new()),
+        };
+        let (busy, quiet) = (Uuid::now_v7(), Uuid::now_v7());
+        for _ in 0..3 {
+            rate.take(busy).unwrap();
+        }
+        let wait = rate.take(busy).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+        rate.take(quiet).expect("another tenant is not held back");
+        std::thread::sleep(wait + Duration::from_millis(5));
+        rate.take(busy).expect("a token came back");
+    }
+}
