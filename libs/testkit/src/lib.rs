@@ -56,7 +56,9 @@ pub fn settings() -> Settings {
     let id = unique();
     settings.database.url = Secret::new(database_url());
     settings.database.name_prefix = format!("{TEST_DATABASE_PREFIX}{}_{id}", unix_now());
-    settings.database.max_connections = 8;
+    // A test stack holds at most `process_budget` (28) connections, a test of one service 4:
+    // two stack tests at once (.config/nextest.toml) fit beside `make run` in Postgres' 100.
+    settings.database.max_connections = 4;
     settings.nats.url = nats_url();
     settings.nats.prefix = format!("t{id}");
     settings.nats.max_deliver = 3;

@@ -76,6 +76,7 @@ impl Stack {
             ordered.push("saga");
         }
         let mut settings = settings.clone();
+        settings.database.max_connections = settings.pool_size(ordered.len());
         for name in ordered {
             let settings = &settings_with_endpoints(&mut settings, &ports);
             let token = shutdown.clone();

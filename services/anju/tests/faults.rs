@@ -61,6 +61,10 @@ impl Processes {
                 settings.database.name_prefix.clone(),
             ),
             ("ANJU_NATS_PREFIX", settings.nats.prefix.clone()),
+            (
+                "ANJU_DATABASE_MAX_CONNECTIONS",
+                settings.database.max_connections.to_string(),
+            ),
             ("ANJU_GRPC_BASE_PORT", base.to_string()),
             ("RUST_LOG", "error".to_string()),
         ]

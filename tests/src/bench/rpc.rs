@@ -93,8 +93,9 @@ async fn echo(callers: usize, calls: usize) -> anyhow::Result<Measure> {
 /// concurrency.
 pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
     let mut settings = anju_testkit::settings();
-    // The services' own pool size (the tests use fewer connections).
+    // Each service at its own pool size, as it runs alone (a test stack shares fewer).
     settings.database.max_connections = anju_kit::Settings::default().database.max_connections;
+    settings.database.process_budget = settings.database.max_connections * 7;
     let stack = TestStack::start_with(settings).await?;
     let mut manager = stack.sales(&[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "BENCH-1").await?;

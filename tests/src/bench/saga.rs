@@ -118,6 +118,7 @@ impl Bench {
         anju_testkit::drop_stale_databases().await?;
         let mut settings = anju_testkit::settings();
         settings.database.max_connections = 16;
+        settings.database.process_budget = 16 * 7;
         let others: Vec<&'static str> = SERVICES.iter().copied().filter(|s| *s != "saga").collect();
         let services = Stack::start(&settings, &others, CancellationToken::new()).await?;
         let mut coordinator_settings = settings.clone();
