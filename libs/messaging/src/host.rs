@@ -1,8 +1,9 @@
 //! The one shape of every anju service process: its database (created and migrated), its
 //! bus connection and stream, its outbox relay, its consumers and its gRPC server, all
-//! stopped by one cancellation token. A service's `Application` wraps a [`ServiceHost`].
+//! stopped by one cancellation token, and its retention sweeps. A service's `Application`
+//! wraps a [`ServiceHost`].
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anju_kit::{
     Settings,
@@ -78,6 +79,13 @@ impl ServiceHost {
             RelayConfig::default(),
         );
         tasks.spawn(relay.run(shutdown.clone()));
+        let retention = &platform.settings.retention;
+        tasks.spawn(crate::retention::run(
+            platform.pool.clone(),
+            crate::retention::platform_sweeps(retention),
+            Duration::from_secs(retention.sweep_interval_seconds),
+            shutdown.clone(),
+        ));
         Ok(Self {
             server,
             tasks,

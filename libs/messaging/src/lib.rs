@@ -17,6 +17,7 @@ pub mod event;
 pub mod host;
 pub mod outbox;
 pub mod relay;
+pub mod retention;
 
 pub use bus::Bus;
 pub use consumer::{

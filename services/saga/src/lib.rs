@@ -54,6 +54,10 @@ impl Application {
         host.spawn(|token| dispatcher.run(token));
         let pool = platform.pool.clone();
         host.spawn(|token| engine.run_timers(pool, token));
+        let (pool, retention) = (platform.pool.clone(), &settings.retention);
+        let sweeps = vec![command_payloads_sweep(retention.saga_command_days)];
+        let every = std::time::Duration::from_secs(retention.sweep_interval_seconds);
+        host.spawn(|token| anju_messaging::retention::run(pool, sweeps, every, token));
         Ok(Self(host))
     }
 
@@ -74,4 +78,18 @@ pub fn policy() -> Policy {
         .allow("ListStuckSagas", &[Operator])
         .allow("RetrySaga", &[Operator])
         .allow("CancelSaga", &[Operator])
+}
+
+/// A command done for `days` keeps its record (service, method, status, attempts) but not its
+/// payload, which can carry a buyer's name or a complaint's text.
+pub fn command_payloads_sweep(days: u32) -> anju_messaging::retention::Sweep {
+    anju_messaging::retention::Sweep {
+        table: "saga_commands",
+        sql: "update saga_commands set payload = ''::bytea where command_id = any(array(
+                  select command_id from saga_commands
+                  where status = 'done' and done_at < now() - make_interval(secs => $1)
+                    and payload <> ''::bytea
+                  limit $2))",
+        window: std::time::Duration::from_secs(u64::from(days) * 86_400),
+    }
 }

@@ -156,3 +156,71 @@ async fn events_before_the_start_are_parked_then_applied_after_it() {
     pool.close().await;
     anju_testkit::cleanup(&settings).await.unwrap();
 }
+
+/// Retention empties the payload of a command done long ago and keeps its record; a recent or
+/// pending command keeps its payload.
+#[tokio::test]
+async fn retention_empties_old_done_commands_only() {
+    let settings = anju_testkit::settings();
+    let pool = anju_kit::db::connect_service(
+        &settings,
+        "saga",
+        &[&anju_messaging::migrator(), &sqlx::migrate!("./migrations")],
+    )
+    .await
+    .unwrap();
+    let tenant = Uuid::now_v7();
+    let unit = Uuid::now_v7().to_string();
+    // A move-in saga with its three commands.
+    apply(
+        &pool,
+        &event(
+            tenant,
+            &UnitAddedToBatch {
+                unit_id: unit.clone(),
+                batch_id: Uuid::now_v7().to_string(),
+                project_id: Uuid::now_v7().to_string(),
+                customer_id: Uuid::now_v7().to_string(),
+                window_start: "2027-01-01".into(),
+                property_fee: Some(Money {
+                    minor_units: 93_450,
+                    currency: "CNY".into(),
+                }),
+                maintenance_fund: Some(Money {
+                    minor_units: 1_335_000,
+                    currency: "CNY".into(),
+                }),
+            },
+        ),
+    )
+    .await;
+    let commands: Vec<Uuid> =
+        sqlx::query_scalar("select command_id from saga_commands order by created_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(commands.len() >= 2, "{commands:?}");
+    sqlx::query("update saga_commands set status = 'done', done_at = now() - interval '31 days' where command_id = $1")
+        .bind(commands[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update saga_commands set status = 'done', done_at = now() - interval '29 days' where command_id = $1")
+        .bind(commands[1])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sweep = anju_saga::command_payloads_sweep(settings.retention.saga_command_days);
+    let affected = anju_messaging::retention::sweep_once(&pool, &[sweep])
+        .await
+        .unwrap();
+    assert_eq!(affected, [("saga_commands", 1)]);
+    let emptied: Vec<Uuid> =
+        sqlx::query_scalar("select command_id from saga_commands where payload = ''::bytea")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(emptied, [commands[0]]);
+    pool.close().await;
+    anju_testkit::cleanup(&settings).await.unwrap();
+}
