@@ -235,3 +235,64 @@ async fn the_audit_log_is_append_only() {
     assert_eq!(after, rows);
     stack.stop().await.unwrap();
 }
+
+/// One tenant over its call rate is told to come back later, with the delay; another tenant
+/// is served all the while.
+#[tokio::test]
+async fn a_tenant_over_its_rate_is_refused_with_retry_information_and_others_are_served() {
+    let mut settings = anju_testkit::settings();
+    settings.grpc.tenant_rate_per_second = 1;
+    settings.grpc.tenant_burst = 3;
+    let stack = TestStack::start_with(settings).await.unwrap();
+    let list = || anju_proto::sales::ListProjectsRequest::default();
+    let mut busy = stack.sales(&[Role::SalesManager]);
+    for _ in 0..3 {
+        busy.list_projects(list()).await.unwrap();
+    }
+    let status = busy.list_projects(list()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let retry = tonic_types::StatusExt::get_details_retry_info(&status)
+        .and_then(|info| info.retry_delay)
+        .expect("a retry delay");
+    assert!(retry > std::time::Duration::ZERO && retry <= std::time::Duration::from_secs(1));
+
+    let other = anju_testkit::token(uuid::Uuid::now_v7(), &[Role::SalesManager]);
+    anju_proto::sales::sales_service_client::SalesServiceClient::new(
+        stack.authed_with("sales", &other),
+    )
+    .list_projects(list())
+    .await
+    .expect("another tenant is served");
+    stack.stop().await.unwrap();
+}
+
+/// A request that would make an event larger than the bus carries is refused before anything
+/// is written: an inspection of 10,000 defects.
+#[tokio::test]
+async fn an_inspection_with_ten_thousand_defects_is_refused() {
+    use anju_proto::handover::{self, handover_service_client::HandoverServiceClient};
+    let stack = TestStack::start().await.unwrap();
+    let defect = handover::Defect {
+        room: "kitchen".into(),
+        category: "plumbing".into(),
+        description: "the tap drips".into(),
+        severity: "minor".into(),
+        photo_refs: Vec::new(),
+    };
+    let status = HandoverServiceClient::new(stack.authed("handover", &[Role::CustomerService]))
+        .record_inspection(handover::RecordInspectionRequest {
+            request_id: "inspect-1".into(),
+            unit_id: uuid::Uuid::now_v7().to_string(),
+            passed: false,
+            defects: vec![defect; 10_000],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let fields: Vec<String> = anju_kit::error::field_violations(&status)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["defects"]);
+    stack.stop().await.unwrap();
+}

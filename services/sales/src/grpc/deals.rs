@@ -350,8 +350,12 @@ impl SalesApi {
         }
         let (down_payment, currency) = v.money("down_payment", req.down_payment.as_ref());
         let down_due = v.date("down_payment_due_on", &req.down_payment_due_on);
+        // Ten years of monthly instalments: with each amount bounded by the validator, their
+        // sum cannot overflow.
+        const MAX_INSTALMENTS: usize = 120;
+        v.count("instalments", req.instalments.len(), MAX_INSTALMENTS);
         let mut lines = Vec::new();
-        for (i, line) in req.instalments.iter().enumerate() {
+        for (i, line) in req.instalments.iter().take(MAX_INSTALMENTS).enumerate() {
             let due = v.date(&format!("instalments[{i}].due_on"), &line.due_on);
             let (amount, line_currency) =
                 v.money(&format!("instalments[{i}].amount"), line.amount.as_ref());
