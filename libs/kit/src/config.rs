@@ -65,6 +65,34 @@ pub struct Settings {
     pub grpc: GrpcSettings,
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
+    pub retention: RetentionSettings,
+}
+
+/// How long each service keeps what it stores only for a while (see `anju_messaging::retention`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Stored answers of request ids: a repeat after this is a new call.
+    pub idempotency_days: u32,
+    /// Published outbox rows: the window `anju outbox replay` can re-publish.
+    pub outbox_days: u32,
+    /// Events a consumer has seen: at least `outbox_days`, so a replay is recognised.
+    pub inbox_days: u32,
+    /// The coordinator's commands: a done command's payload is emptied after this.
+    pub saga_command_days: u32,
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            idempotency_days: 7,
+            outbox_days: 7,
+            inbox_days: 14,
+            saga_command_days: 30,
+            sweep_interval_seconds: 600,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -74,7 +102,11 @@ pub struct DatabaseSettings {
     pub url: Secret,
     /// Prefix of the per-service database names (tests use a unique one).
     pub name_prefix: String,
+    /// The pool of one service (its process hosting it alone, as Kubernetes runs it).
     pub max_connections: u32,
+    /// The connections one process hosting several services (`--target all`, the test stack)
+    /// holds in all: each service's pool gets an equal share, at most `max_connections`.
+    pub process_budget: u32,
     pub acquire_timeout_ms: u64,
     /// The longest a statement waits for a row lock (a concurrent call with the same request
     /// id, say) before the call is refused as ABORTED and gives its connection back: a pile
@@ -106,6 +138,12 @@ pub struct GrpcSettings {
     /// Where other services answer (`http://finance:50052`), by service name; services not
     /// named here are reached at `host` and their default port.
     pub endpoints: std::collections::BTreeMap<String, String>,
+    /// Calls one service handles at once; beyond, UNAVAILABLE with a retry delay.
+    pub max_in_flight: u32,
+    /// Calls per second one tenant may make to one service (0: no limit), after a burst of
+    /// `tenant_burst`; beyond, RESOURCE_EXHAUSTED with the delay until the next is allowed.
+    pub tenant_rate_per_second: u32,
+    pub tenant_burst: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -149,6 +187,7 @@ impl Default for Settings {
             grpc: GrpcSettings::default(),
             auth: AuthSettings::default(),
             telemetry: TelemetrySettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -159,6 +198,7 @@ impl Default for DatabaseSettings {
             url: Secret::new("postgres://postgres@127.0.0.1:5432/postgres"),
             name_prefix: "anju".into(),
             max_connections: 16,
+            process_budget: 28,
             acquire_timeout_ms: 5_000,
             lock_timeout_ms: 3_000,
         }
@@ -185,6 +225,9 @@ impl Default for GrpcSettings {
             request_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
             endpoints: Default::default(),
+            max_in_flight: 1_024,
+            tenant_rate_per_second: 5_000,
+            tenant_burst: 10_000,
         }
     }
 }
@@ -257,6 +300,9 @@ impl Settings {
         if let Some(v) = first(&["ANJU_DATABASE_MAX_CONNECTIONS"]) {
             self.database.max_connections = parse("ANJU_DATABASE_MAX_CONNECTIONS", &v)?;
         }
+        if let Some(v) = first(&["ANJU_DATABASE_PROCESS_BUDGET"]) {
+            self.database.process_budget = parse("ANJU_DATABASE_PROCESS_BUDGET", &v)?;
+        }
         if let Some(v) = first(&["ANJU_DATABASE_LOCK_TIMEOUT_MS"]) {
             self.database.lock_timeout_ms = parse("ANJU_DATABASE_LOCK_TIMEOUT_MS", &v)?;
         }
@@ -283,6 +329,15 @@ impl Settings {
         }
         if let Some(v) = first(&["ANJU_GRPC_REQUEST_TIMEOUT_MS"]) {
             self.grpc.request_timeout_ms = parse("ANJU_GRPC_REQUEST_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_GRPC_MAX_IN_FLIGHT"]) {
+            self.grpc.max_in_flight = parse("ANJU_GRPC_MAX_IN_FLIGHT", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_GRPC_TENANT_RATE_PER_SECOND"]) {
+            self.grpc.tenant_rate_per_second = parse("ANJU_GRPC_TENANT_RATE_PER_SECOND", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_GRPC_TENANT_BURST"]) {
+            self.grpc.tenant_burst = parse("ANJU_GRPC_TENANT_BURST", &v)?;
         }
         for service in SERVICES {
             let key = format!("ANJU_ENDPOINT_{}", service.to_ascii_uppercase());
@@ -318,6 +373,25 @@ impl Settings {
         if let Some(v) = first(&["ANJU_AUTH_INTERNAL_PRIVATE_KEY_FILE"]) {
             self.auth.internal_private_key_file = Some(PathBuf::from(v));
         }
+        for (key, days) in [
+            (
+                "ANJU_RETENTION_IDEMPOTENCY_DAYS",
+                &mut self.retention.idempotency_days,
+            ),
+            (
+                "ANJU_RETENTION_OUTBOX_DAYS",
+                &mut self.retention.outbox_days,
+            ),
+            ("ANJU_RETENTION_INBOX_DAYS", &mut self.retention.inbox_days),
+            (
+                "ANJU_RETENTION_SAGA_COMMAND_DAYS",
+                &mut self.retention.saga_command_days,
+            ),
+        ] {
+            if let Some(v) = first(&[key]) {
+                *days = parse(key, &v)?;
+            }
+        }
         if let Some(v) = first(&["ANJU_LOG_FORMAT"]) {
             self.telemetry.log_format = match v.as_str() {
                 "pretty" => LogFormat::Pretty,
@@ -346,8 +420,14 @@ impl Settings {
 
     /// Refuses settings a service must not start with.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.database.max_connections == 0 {
-            bail!("database.max_connections must be at least 1");
+        if self.database.max_connections < 2 {
+            bail!("database.max_connections must be at least 2 (the relay listens on one)");
+        }
+        if self.database.process_budget < 2 * SERVICES.len() as u32 {
+            bail!(
+                "database.process_budget must be at least {} (two per service)",
+                2 * SERVICES.len()
+            );
         }
         if !self
             .database
@@ -367,6 +447,19 @@ impl Settings {
             bail!("grpc.max_message_bytes must be at least 1024");
         }
         self.validate_auth()?;
+        let retention = &self.retention;
+        if retention.inbox_days < retention.outbox_days {
+            bail!(
+                "retention.inbox_days must be at least retention.outbox_days (a replayed event must still be recognised)"
+            );
+        }
+        if retention.idempotency_days == 0
+            || retention.outbox_days == 0
+            || retention.saga_command_days == 0
+            || retention.sweep_interval_seconds == 0
+        {
+            bail!("retention windows and retention.sweep_interval_seconds must be positive");
+        }
         if self.environment == Environment::Production
             && self.telemetry.log_format != LogFormat::Json
         {
@@ -420,6 +513,16 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The pool size of each service when one process hosts `hosted` services: the whole of
+    /// `max_connections` alone, an equal share of `process_budget` beside others. With the
+    /// defaults, `anju serve --target all` holds at most 28 connections (4 per service).
+    pub fn pool_size(&self, hosted: usize) -> u32 {
+        if hosted <= 1 {
+            return self.database.max_connections;
+        }
+        (self.database.process_budget / hosted as u32).clamp(2, self.database.max_connections)
     }
 
     /// The database URL of one service: the server URL with the database `<prefix>_<service>`.
@@ -569,6 +672,21 @@ mod tests {
         let printed = format!("{settings:?}");
         assert!(!printed.contains(DEV_HS256_SECRET));
         assert!(!printed.contains("postgres://"));
+    }
+
+    #[test]
+    fn services_sharing_a_process_share_its_budget() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.pool_size(1), 16);
+        assert_eq!(settings.pool_size(SERVICES.len()), 4);
+        settings.database.max_connections = 3;
+        assert_eq!(
+            settings.pool_size(SERVICES.len()),
+            3,
+            "never above max_connections"
+        );
+        settings.database.process_budget = 7;
+        assert!(settings.validate().is_err());
     }
 
     #[test]
