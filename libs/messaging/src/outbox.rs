@@ -215,3 +215,50 @@ pub async fn prune(
     )
 }
 
+/// An outbox row the relay set aside because JetStream will never take it as it is.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Quarantined {
+    pub event_id: Uuid,
+    pub subject: String,
+    pub event_type: String,
+    pub tenant_id: Uuid,
+    pub envelope_bytes: i32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub quarantined_at: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+}
+
+/// The quarantined rows, oldest first.
+pub async fn quarantined(pool: &sqlx::PgPool) -> sqlx::Result<Vec<Quarantined>> {
+    sqlx::query_as(
+        "select event_id, subject, event_type, tenant_id, octet_length(envelope) as envelope_bytes,
+                created_at, quarantined_at, quarantine_reason as reason
+         from outbox where quarantined_at is not null
+         order by position",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Hands a quarantined row back to the relay (once whatever made it unpublishable is fixed);
+/// returns false when no such row is quarantined. A row still unpublishable is quarantined again.
+pub async fn release(pool: &sqlx::PgPool, event_id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let released = sqlx::query(
+        "update outbox set quarantined_at = null, quarantine_reason = null, published_at = null
+         where event_id = $1 and quarantined_at is not null",
+    )
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if released {
+        // An idle relay waits for this notification (or its slow poll).
+        sqlx::query("select pg_notify('anju_outbox', '')")
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(released)
+}

@@ -1110,6 +1110,85 @@ async fn an_event_over_the_size_limit_is_refused_before_anything_is_written() ->
     Ok(())
 }
 
+/// Rows JetStream will never take — one over the server's max_payload, one whose envelope does
+/// not decode — are quarantined: kept, never claimed again, and the events committed after them
+/// (another tenant's here) arrive. Once fixed and released, they are published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpublishable_row_is_quarantined_and_the_rows_behind_it_flow_on() -> anyhow::Result<()>
+{
+    use anju_messaging::outbox;
+    use anju_proto::events::Envelope;
+    use prost::Message as _;
+
+    let fx = Fixture::new().await?;
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+    fx.wait_consumer_ready().await?;
+
+    let oversized = fx.produce_one("oversized").await?;
+    let original = fx.envelope(oversized).await?;
+    let mut envelope = Envelope::decode(original.as_slice())?;
+    envelope.payload = vec![0; fx.bus.client().max_payload() + 1];
+    fx.set_envelope(oversized, &envelope.encode_to_vec())
+        .await?;
+    let garbled = fx.produce_one("garbled").await?;
+    let garbled_original = fx.envelope(garbled).await?;
+    fx.set_envelope(garbled, &[0xff; 16]).await?;
+    let other_tenant = uuid::Uuid::now_v7();
+    let mut behind = Vec::new();
+    for i in 0..10 {
+        let id = format!("behind-{i}");
+        fx.produce_for(other_tenant, &id).await?;
+        behind.push(id);
+    }
+
+    let relay = fx.spawn_relay(fx.relay_config());
+    fx.wait_applied(&behind, SOON).await?;
+    let set_aside = anju_testkit::eventually(SOON, "both rows quarantined", || async {
+        let rows = outbox::quarantined(&fx.producer).await?;
+        Ok((rows.len() == 2).then_some(rows))
+    })
+    .await?;
+    assert_eq!(
+        set_aside.iter().map(|q| q.event_id).collect::<Vec<_>>(),
+        [oversized, garbled]
+    );
+    assert!(
+        set_aside[0].reason.contains("max payload"),
+        "{}",
+        set_aside[0].reason
+    );
+    assert!(
+        set_aside[1].reason.contains("undecodable"),
+        "{}",
+        set_aside[1].reason
+    );
+    fx.wait_quiet(SOON).await?;
+    assert_eq!(fx.stream_messages().await?, behind.len() as u64);
+    assert_eq!(anju_messaging::relay::lag(&fx.producer).await?.0, 0);
+
+    fx.set_envelope(oversized, &original).await?;
+    fx.set_envelope(garbled, &garbled_original).await?;
+    assert!(outbox::release(&fx.producer, oversized).await?);
+    assert!(outbox::release(&fx.producer, garbled).await?);
+    assert!(
+        !outbox::release(&fx.producer, garbled).await?,
+        "only a quarantined row is released"
+    );
+    let all: Vec<String> = ["oversized", "garbled"]
+        .into_iter()
+        .map(String::from)
+        .chain(behind)
+        .collect();
+    fx.wait_applied(&all, SOON).await?;
+    fx.wait_quiet(SOON).await?;
+    fx.assert_exactly_once(&all).await?;
+    assert!(outbox::quarantined(&fx.producer).await?.is_empty());
+
+    relay.stop().await?;
+    consumer.stop().await?;
+    Ok(())
+}
+
 /// Locks one row per key (the probe's note), slowly, and counts the deadlocks Postgres broke.
 struct Locking {
     deadlocks: std::sync::atomic::AtomicUsize,
