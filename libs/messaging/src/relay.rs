@@ -7,14 +7,21 @@
 //! duplicate inside its window, the consumers' inboxes after it. A publish that finds no stream
 //! makes the relay create its service's stream, so it never depends on a consumer (or a start-up
 //! step) having created it first, and recovers when a stream was lost.
+//!
+//! A row JetStream will never take as it is (over the server's `max_payload`, an envelope that
+//! does not decode) is quarantined: kept, never claimed again, and the rows behind it go on.
+//! A failure that may pass (NATS unreachable, a timeout) quarantines nothing; the batch is
+//! retried with backoff.
 
 use std::{collections::BTreeSet, time::Duration};
 
 use anju_proto::events::Envelope;
-use anyhow::Context;
 use async_nats::{
     HeaderMap,
-    jetstream::context::{PublishAckFuture, PublishErrorKind},
+    jetstream::{
+        ErrorCode,
+        context::{PublishAckFuture, PublishError, PublishErrorKind},
+    },
 };
 use bytes::Bytes;
 use futures::future::join_all;
@@ -161,7 +168,8 @@ impl Relay {
             .await?;
         let mut rows: Vec<(Uuid, String, Vec<u8>, String, i64, i64)> = sqlx::query_as(
             "update outbox o set published_at = now()
-             from (select event_id from outbox where published_at is null
+             from (select event_id from outbox
+                   where published_at is null and quarantined_at is null
                    order by position limit $1 for update skip locked) batch
              where o.event_id = batch.event_id
              returning o.event_id, o.subject, o.envelope, o.traceparent, o.sequence, o.position",
@@ -172,72 +180,30 @@ impl Relay {
         if rows.is_empty() {
             return Ok(0);
         }
+        let claimed = rows.len();
         rows.sort_unstable_by_key(|row| row.5);
-        let pending: Vec<Pending> = rows
-            .into_iter()
-            .map(|(event_id, subject, envelope, traceparent, sequence, _)| {
-                // The row's sequence was taken at insert time; the envelope learns it here.
-                let mut decoded =
-                    Envelope::decode(envelope.as_slice()).context("outbox envelope")?;
-                decoded.sequence = sequence;
-                Ok(Pending {
-                    event_id,
-                    subject,
-                    envelope: decoded.encode_to_vec(),
-                    traceparent,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let mut outcome = Outcome::default();
+        let mut pending = Vec::with_capacity(claimed);
+        for (event_id, subject, envelope, traceparent, sequence, _) in rows {
+            // The row's sequence was taken at insert time; the envelope learns it here.
+            match Envelope::decode(envelope.as_slice()) {
+                Ok(mut decoded) => {
+                    decoded.sequence = sequence;
+                    pending.push(Pending {
+                        event_id,
+                        subject,
+                        envelope: decoded.encode_to_vec(),
+                        traceparent,
+                    });
+                }
+                Err(err) => outcome.quarantine(event_id, format!("undecodable envelope: {err}")),
+            }
+        }
+        self.publish(&pending, &mut outcome).await;
 
-        // Pipelined: every publish is sent before any ack is awaited.
-        let mut acks: Vec<(Uuid, PublishAckFuture)> = Vec::with_capacity(pending.len());
-        for row in &pending {
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", row.event_id.to_string().as_str());
-            if !row.traceparent.is_empty() {
-                headers.insert("traceparent", row.traceparent.as_str());
-            }
-            let ack = self
-                .bus
-                .jetstream()
-                .publish_with_headers(
-                    row.subject.clone(),
-                    headers,
-                    Bytes::from(row.envelope.clone()),
-                )
-                .await
-                .with_context(|| format!("publishing {}", row.subject))?;
-            acks.push((row.event_id, ack));
-        }
-        let mut unsent = Vec::new();
-        let mut streamless = BTreeSet::new();
-        let (ids, futures): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
-        let results = join_all(
-            futures
-                .into_iter()
-                .map(std::future::IntoFuture::into_future),
-        )
-        .await;
-        for ((event_id, ack), row) in ids.into_iter().zip(results).zip(&pending) {
-            match ack {
-                Ok(ack) => {
-                    if ack.duplicate {
-                        tracing::debug!(%event_id, "already in the stream");
-                    }
-                }
-                Err(err) => {
-                    if err.kind() == PublishErrorKind::StreamNotFound {
-                        streamless.extend(service_of(self.bus.prefix(), &row.subject));
-                    } else {
-                        tracing::warn!(%event_id, error = %err, "publish not acknowledged");
-                    }
-                    unsent.push(event_id);
-                }
-            }
-        }
         // The publishing service owns its stream; without this, a relay that starts before
         // anything created the stream (or after it was lost) would fail forever.
-        for service in &streamless {
+        for service in &outcome.streamless {
             match self.bus.ensure_stream(service).await {
                 Ok(_) => tracing::info!(service, "created the missing stream"),
                 Err(err) => tracing::warn!(
@@ -251,22 +217,148 @@ impl Relay {
             drop(tx);
             return Err(FailpointHit.into());
         }
-        if !unsent.is_empty() {
+        if !outcome.unsent.is_empty() {
             sqlx::query("update outbox set published_at = null where event_id = any($1)")
-                .bind(&unsent)
+                .bind(&outcome.unsent)
                 .execute(&mut *tx)
                 .await?;
         }
+        if !outcome.quarantined.is_empty() {
+            let (ids, reasons): (Vec<Uuid>, Vec<String>) =
+                outcome.quarantined.iter().cloned().unzip();
+            sqlx::query(
+                "update outbox o set published_at = null, quarantined_at = now(),
+                                     quarantine_reason = q.reason
+                 from unnest($1::uuid[], $2::text[]) as q(event_id, reason)
+                 where o.event_id = q.event_id",
+            )
+            .bind(&ids)
+            .bind(&reasons)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        if !unsent.is_empty() {
+        for (event_id, reason) in &outcome.quarantined {
+            tracing::warn!(%event_id, reason, "event quarantined: jetstream will not take it");
+        }
+        if !outcome.unsent.is_empty() {
             anyhow::bail!(
                 "{} of {} events not acknowledged",
-                unsent.len(),
-                pending.len()
+                outcome.unsent.len(),
+                claimed
             );
         }
-        Ok(pending.len())
+        Ok(claimed)
     }
+
+    /// Publishes `pending` in order and sorts each row into `outcome` unless acknowledged.
+    /// A transient failure to send stops the batch there: the rows after it stay unsent.
+    async fn publish(&self, pending: &[Pending], outcome: &mut Outcome) {
+        // Pipelined: every publish is sent before any ack is awaited.
+        let mut acks: Vec<(&Pending, PublishAckFuture)> = Vec::with_capacity(pending.len());
+        for (i, row) in pending.iter().enumerate() {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", row.event_id.to_string().as_str());
+            if !row.traceparent.is_empty() {
+                headers.insert("traceparent", row.traceparent.as_str());
+            }
+            let sent = self
+                .bus
+                .jetstream()
+                .publish_with_headers(
+                    row.subject.clone(),
+                    headers,
+                    Bytes::from(row.envelope.clone()),
+                )
+                .await;
+            match sent {
+                Ok(ack) => acks.push((row, ack)),
+                Err(err) => match refusal(&err) {
+                    Some(reason) => outcome.quarantine(row.event_id, reason),
+                    None => {
+                        tracing::warn!(event_id = %row.event_id, subject = row.subject, error = %err, "publish not sent");
+                        outcome
+                            .unsent
+                            .extend(pending[i..].iter().map(|row| row.event_id));
+                        break;
+                    }
+                },
+            }
+        }
+        let (rows, futures): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
+        let results = join_all(
+            futures
+                .into_iter()
+                .map(std::future::IntoFuture::into_future),
+        )
+        .await;
+        for (row, ack) in rows.into_iter().zip(results) {
+            let event_id = row.event_id;
+            match ack {
+                Ok(ack) => {
+                    if ack.duplicate {
+                        tracing::debug!(%event_id, "already in the stream");
+                    }
+                }
+                Err(err) if err.kind() == PublishErrorKind::StreamNotFound => {
+                    if let Some(service) = service_of(self.bus.prefix(), &row.subject) {
+                        outcome.streamless.insert(service.to_string());
+                    }
+                    outcome.unsent.push(event_id);
+                }
+                Err(err) => match refusal(&err) {
+                    Some(reason) => outcome.quarantine(event_id, reason),
+                    None => {
+                        tracing::warn!(%event_id, error = %err, "publish not acknowledged");
+                        outcome.unsent.push(event_id);
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// What became of a batch's rows besides being acknowledged.
+#[derive(Default)]
+struct Outcome {
+    /// To be retried with the next batch.
+    unsent: Vec<Uuid>,
+    /// Set aside for good, with the reason.
+    quarantined: Vec<(Uuid, String)>,
+    /// Services whose stream a publish did not find.
+    streamless: BTreeSet<String>,
+}
+
+impl Outcome {
+    fn quarantine(&mut self, event_id: Uuid, reason: String) {
+        self.quarantined.push((event_id, reason));
+    }
+}
+
+/// Why JetStream will never take this message as it is, or `None` when a later attempt may
+/// succeed (NATS unreachable, a timeout, a stream without a leader, storage full).
+fn refusal(err: &PublishError) -> Option<String> {
+    let source = std::error::Error::source(err);
+    let permanent = match err.kind() {
+        PublishErrorKind::MaxPayloadExceeded => true,
+        PublishErrorKind::Other => source.is_some_and(|source| {
+            source.is::<async_nats::SubjectError>()
+                || source
+                    .downcast_ref::<async_nats::jetstream::Error>()
+                    .is_some_and(|api| {
+                        matches!(
+                            api.error_code(),
+                            ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM
+                                | ErrorCode::STREAM_HEADER_EXCEEDS_MAXIMUM
+                        )
+                    })
+        }),
+        _ => false,
+    };
+    permanent.then(|| match source {
+        Some(source) => format!("{err}: {source}"),
+        None => err.to_string(),
+    })
 }
 
 /// The publishing service named by an outbox subject `<prefix>.<service>.<aggregate>.<event>`.
@@ -285,10 +377,11 @@ fn service_of<'s>(prefix: &str, subject: &'s str) -> Option<&'s str> {
 pub struct FailpointHit;
 
 /// How many rows wait for the relay, and the age of the oldest (for metrics and `anju status`).
+/// Quarantined rows wait for an operator instead: see [`crate::outbox::quarantined`].
 pub async fn lag(pool: &PgPool) -> sqlx::Result<(i64, Option<f64>)> {
     sqlx::query_as(
         "select count(*), extract(epoch from now() - min(created_at))::float8
-         from outbox where published_at is null",
+         from outbox where published_at is null and quarantined_at is null",
     )
     .fetch_one(pool)
     .await

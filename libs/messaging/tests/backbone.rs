@@ -226,6 +226,11 @@ mod fixture {
 
         /// The producer's business transaction: a widget and its event, committed together.
         pub async fn produce_one(&self, probe_id: &str) -> anyhow::Result<Uuid> {
+            self.produce_for(self.tenant, probe_id).await
+        }
+
+        /// Like [`Self::produce_one`], for `tenant`.
+        pub async fn produce_for(&self, tenant: Uuid, probe_id: &str) -> anyhow::Result<Uuid> {
             let mut tx = self.producer.begin().await?;
             let widget = Uuid::now_v7();
             sqlx::query("insert into widgets (id, name) values ($1, $2)")
@@ -239,11 +244,7 @@ mod fixture {
             };
             let event_id = self
                 .outbox
-                .append(
-                    &mut tx,
-                    EventMeta::new(self.tenant, "widget", widget),
-                    &probe,
-                )
+                .append(&mut tx, EventMeta::new(tenant, "widget", widget), &probe)
                 .await?;
             tx.commit().await?;
             Ok(event_id)
@@ -320,13 +321,33 @@ mod fixture {
             )
         }
 
-        /// Outbox rows not yet marked published.
+        /// Outbox rows waiting for the relay (not marked published, not quarantined).
         pub async fn unpublished(&self) -> anyhow::Result<i64> {
+            Ok(sqlx::query_scalar(
+                "select count(*) from outbox where published_at is null and quarantined_at is null",
+            )
+            .fetch_one(&self.producer)
+            .await?)
+        }
+
+        /// The stored envelope of an outbox row.
+        pub async fn envelope(&self, event_id: Uuid) -> anyhow::Result<Vec<u8>> {
             Ok(
-                sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                sqlx::query_scalar("select envelope from outbox where event_id = $1")
+                    .bind(event_id)
                     .fetch_one(&self.producer)
                     .await?,
             )
+        }
+
+        /// Overwrites an outbox row's envelope, as a bug or a hand edit could.
+        pub async fn set_envelope(&self, event_id: Uuid, envelope: &[u8]) -> anyhow::Result<()> {
+            sqlx::query("update outbox set envelope = $2 where event_id = $1")
+                .bind(event_id)
+                .bind(envelope)
+                .execute(&self.producer)
+                .await?;
+            Ok(())
         }
 
         pub async fn outbox_rows(&self) -> anyhow::Result<i64> {
@@ -1033,6 +1054,138 @@ async fn the_outbox_row_holds_the_envelope_with_per_aggregate_sequences() -> any
     );
     assert_eq!(event.decode::<Probe>()?.probe_id, "c");
 
+    Ok(())
+}
+
+/// An event over the outbox's size limit (a request carrying thousands of items, say) is
+/// refused before anything is written, as an invalid argument the caller can fix; the caller's
+/// transaction stays usable and takes no sequence number for it.
+#[tokio::test]
+async fn an_event_over_the_size_limit_is_refused_before_anything_is_written() -> anyhow::Result<()>
+{
+    use anju_kit::{ServiceError, db::Writes};
+    use anju_messaging::outbox::{AppendError, DEFAULT_MAX_EVENT_BYTES};
+
+    let fx = Fixture::new().await?;
+    let widget = uuid::Uuid::now_v7();
+    let meta = || EventMeta::new(fx.tenant, "widget", widget);
+    let probe = |note: String| Probe {
+        probe_id: "sized".into(),
+        note,
+    };
+    let huge = probe("x".repeat(DEFAULT_MAX_EVENT_BYTES));
+
+    let mut tx = fx.producer.begin().await?;
+    let refused = fx.outbox.append(&mut tx, meta(), &huge).await;
+    let Err(AppendError::TooLarge(err)) = refused else {
+        panic!("an oversized event was not refused: {refused:?}");
+    };
+    assert!(err.size > DEFAULT_MAX_EVENT_BYTES, "{err}");
+    let status: tonic::Status = ServiceError::from(err).into();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+
+    let mut writes = Writes::new();
+    assert!(fx.outbox.append_to(&mut writes, meta(), &huge).is_err());
+    assert!(writes.is_empty(), "a refused event adds no write");
+
+    let strict = fx.outbox.clone().with_max_event_bytes(64);
+    let refused = strict.append(&mut tx, meta(), &probe("y".repeat(64))).await;
+    assert!(
+        matches!(refused, Err(AppendError::TooLarge(_))),
+        "{refused:?}"
+    );
+
+    fx.outbox
+        .append(&mut tx, meta(), &probe("within the limit".into()))
+        .await?;
+    tx.commit().await?;
+    let sequences: Vec<i64> = sqlx::query_scalar("select sequence from outbox")
+        .fetch_all(&fx.producer)
+        .await?;
+    assert_eq!(
+        sequences,
+        [1],
+        "only the event within the limit, first of its aggregate"
+    );
+    Ok(())
+}
+
+/// Rows JetStream will never take — one over the server's max_payload, one whose envelope does
+/// not decode — are quarantined: kept, never claimed again, and the events committed after them
+/// (another tenant's here) arrive. Once fixed and released, they are published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpublishable_row_is_quarantined_and_the_rows_behind_it_flow_on() -> anyhow::Result<()>
+{
+    use anju_messaging::outbox;
+    use anju_proto::events::Envelope;
+    use prost::Message as _;
+
+    let fx = Fixture::new().await?;
+    let consumer = fx.spawn_consumer(fx.consumer_config());
+    fx.wait_consumer_ready().await?;
+
+    let oversized = fx.produce_one("oversized").await?;
+    let original = fx.envelope(oversized).await?;
+    let mut envelope = Envelope::decode(original.as_slice())?;
+    envelope.payload = vec![0; fx.bus.client().max_payload() + 1];
+    fx.set_envelope(oversized, &envelope.encode_to_vec())
+        .await?;
+    let garbled = fx.produce_one("garbled").await?;
+    let garbled_original = fx.envelope(garbled).await?;
+    fx.set_envelope(garbled, &[0xff; 16]).await?;
+    let other_tenant = uuid::Uuid::now_v7();
+    let mut behind = Vec::new();
+    for i in 0..10 {
+        let id = format!("behind-{i}");
+        fx.produce_for(other_tenant, &id).await?;
+        behind.push(id);
+    }
+
+    let relay = fx.spawn_relay(fx.relay_config());
+    fx.wait_applied(&behind, SOON).await?;
+    let set_aside = anju_testkit::eventually(SOON, "both rows quarantined", || async {
+        let rows = outbox::quarantined(&fx.producer).await?;
+        Ok((rows.len() == 2).then_some(rows))
+    })
+    .await?;
+    assert_eq!(
+        set_aside.iter().map(|q| q.event_id).collect::<Vec<_>>(),
+        [oversized, garbled]
+    );
+    assert!(
+        set_aside[0].reason.contains("max payload"),
+        "{}",
+        set_aside[0].reason
+    );
+    assert!(
+        set_aside[1].reason.contains("undecodable"),
+        "{}",
+        set_aside[1].reason
+    );
+    fx.wait_quiet(SOON).await?;
+    assert_eq!(fx.stream_messages().await?, behind.len() as u64);
+    assert_eq!(anju_messaging::relay::lag(&fx.producer).await?.0, 0);
+
+    fx.set_envelope(oversized, &original).await?;
+    fx.set_envelope(garbled, &garbled_original).await?;
+    assert!(outbox::release(&fx.producer, oversized).await?);
+    assert!(outbox::release(&fx.producer, garbled).await?);
+    assert!(
+        !outbox::release(&fx.producer, garbled).await?,
+        "only a quarantined row is released"
+    );
+    let all: Vec<String> = ["oversized", "garbled"]
+        .into_iter()
+        .map(String::from)
+        .chain(behind)
+        .collect();
+    fx.wait_applied(&all, SOON).await?;
+    fx.wait_quiet(SOON).await?;
+    fx.assert_exactly_once(&all).await?;
+    assert!(outbox::quarantined(&fx.producer).await?.is_empty());
+
+    relay.stop().await?;
+    consumer.stop().await?;
     Ok(())
 }
 

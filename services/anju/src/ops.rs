@@ -1,4 +1,4 @@
-//! Operator commands: health, tokens, outbox replay, dead letters.
+//! Operator commands: health, tokens, outbox replay and quarantine, dead letters.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,14 @@ pub enum OutboxAction {
     },
     /// How many rows wait for the relay, per service.
     Lag,
+    /// Rows the relay set aside because JetStream will not take them, per service.
+    Quarantined,
+    /// Hand a quarantined row back to the relay, once what made it unpublishable is fixed.
+    Release {
+        #[arg(long)]
+        service: String,
+        event_id: uuid::Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +152,25 @@ pub async fn outbox(settings: &Settings, action: OutboxAction) -> anyhow::Result
                     oldest.unwrap_or(0.0)
                 );
             }
+        }
+        OutboxAction::Quarantined => {
+            for service in SERVICES {
+                let pool = sqlx::PgPool::connect(&settings.database_url(service)).await?;
+                for q in outbox::quarantined(&pool).await? {
+                    println!(
+                        "{service:<12} {} {:<40} {:>8} B  {} — {}",
+                        q.event_id, q.subject, q.envelope_bytes, q.quarantined_at, q.reason
+                    );
+                }
+            }
+        }
+        OutboxAction::Release { service, event_id } => {
+            anju::targets(&service)?;
+            let pool = sqlx::PgPool::connect(&settings.database_url(&service)).await?;
+            if !outbox::release(&pool, event_id).await? {
+                bail!("no quarantined event {event_id} in {service}");
+            }
+            println!("{event_id} released for republishing");
         }
     }
     Ok(())

@@ -96,7 +96,11 @@ impl FinanceApi {
         };
         let mut writes = Writes::new();
         charges::store_balance_to(&mut writes, tenant, &mut charge, balance);
-        let (subject, response) = self.paid(&mut writes, principal, &request_id, &charge, &terms);
+        let (subject, response) =
+            match self.paid(&mut writes, principal, &request_id, &charge, &terms) {
+                Ok(paid) => paid,
+                Err(err) => return attempt.refused(err).await,
+            };
         let refused = |err| write_refused(err, &reference);
         if charge.settlement_group.is_some() {
             // The group is re-counted with this payment in: its writes go first.
@@ -148,7 +152,7 @@ impl FinanceApi {
         let unchanged =
             charges::store_balance_if_unchanged(&mut writes, tenant, &mut charge, balance, &day);
         writes.only_if(&unchanged);
-        let (subject, response) = self.paid(&mut writes, principal, request_id, &charge, terms);
+        let (subject, response) = self.paid(&mut writes, principal, request_id, &charge, terms)?;
         single.commit_if(writes, response, subject).await
     }
 
@@ -161,7 +165,7 @@ impl FinanceApi {
         request_id: &str,
         charge: &Charge,
         terms: &Terms<'_>,
-    ) -> (Subject, pb::RecordPaymentResponse) {
+    ) -> ServiceResult<(Subject, pb::RecordPaymentResponse)> {
         let tenant = principal.tenant_id;
         let payment = Payment {
             payment_id: new_id(),
@@ -196,7 +200,7 @@ impl FinanceApi {
             settlement_group: charge.settlement_group.clone().unwrap_or_default(),
         };
         let meta = EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
-        self.outbox.append_to(writes, meta, &event);
+        self.outbox.append_to(writes, meta, &event)?;
         let subject = Subject::new("payment", payment.payment_id).with_detail(serde_json::json!({
             "charge_id": charge.charge_id,
             "amount_minor": terms.amount,
@@ -210,7 +214,7 @@ impl FinanceApi {
             payment: Some(payment.into()),
             charge: Some(charge.clone().into()),
         };
-        (subject, response)
+        Ok((subject, response))
     }
 }
 
