@@ -124,6 +124,9 @@ pub struct NatsSettings {
     pub max_deliver: i64,
     /// Stream replicas: 1 locally, 3 in production so an ack means a quorum holds it.
     pub replicas: usize,
+    /// The largest event a service writes to its outbox; a call that would write a larger one
+    /// is refused (INVALID_ARGUMENT). Keep it well under the server's `max_payload` (1 MiB).
+    pub max_event_bytes: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -212,6 +215,7 @@ impl Default for NatsSettings {
             prefix: "anju".into(),
             max_deliver: 5,
             replicas: 1,
+            max_event_bytes: 512 * 1024,
         }
     }
 }
@@ -314,6 +318,9 @@ impl Settings {
         }
         if let Some(v) = first(&["ANJU_NATS_MAX_DELIVER"]) {
             self.nats.max_deliver = parse("ANJU_NATS_MAX_DELIVER", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_NATS_MAX_EVENT_BYTES"]) {
+            self.nats.max_event_bytes = parse("ANJU_NATS_MAX_EVENT_BYTES", &v)?;
         }
         if let Some(v) = first(&["ANJU_NATS_REPLICAS"]) {
             self.nats.replicas = parse("ANJU_NATS_REPLICAS", &v)?;
@@ -439,6 +446,11 @@ impl Settings {
         }
         if self.nats.prefix.is_empty() || self.nats.prefix.contains(['.', '*', '>', ' ']) {
             bail!("nats.prefix must be one subject token (no '.', '*', '>' or spaces)");
+        }
+        if !(1024..=1024 * 1024).contains(&self.nats.max_event_bytes) {
+            bail!(
+                "nats.max_event_bytes must be between 1 KiB and 1 MiB (NATS' default max_payload)"
+            );
         }
         if self.nats.max_deliver < 1 {
             bail!("nats.max_deliver must be at least 1");

@@ -38,7 +38,7 @@ impl Platform {
         let bus = Bus::connect(&settings.nats).await?;
         bus.ensure_stream(service).await?;
         bus.ensure_dlq().await?;
-        let outbox = Outbox::new(&bus, service);
+        let outbox = Outbox::new(&bus, service).with_max_event_bytes(settings.nats.max_event_bytes);
         Ok(Self {
             service,
             settings: settings.clone(),
