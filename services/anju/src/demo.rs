@@ -822,7 +822,7 @@ async fn move_in(
     let cleared = |n: usize| {
         let counter = counter.clone();
         let unit_id = units[n].unit_id.clone();
-        wait_until("the coordinator's clearance", move || {
+        wait_until("the clearance and the settled fees", move || {
             let mut counter = counter.clone();
             let unit_id = unit_id.clone();
             async move {
@@ -831,7 +831,7 @@ async fn move_in(
                     .await?
                     .into_inner()
                     .handover;
-                Ok(h.filter(|h| h.cleared).map(|_| ()))
+                Ok(h.filter(|h| h.cleared && h.fees_settled).map(|_| ()))
             }
         })
     };

@@ -637,9 +637,15 @@ async fn keys_are_released_once_across_killed_and_restarted_processes() {
     }
     procs.wait_serving().await;
 
-    j.wait_handover(&unit, "the coordinator's clearance after restarts", |h| {
-        h.handover.as_ref().is_some_and(|h| h.cleared)
-    })
+    j.wait_handover(
+        &unit,
+        "the clearance and the settled fees after restarts",
+        |h| {
+            h.handover
+                .as_ref()
+                .is_some_and(|h| h.cleared && h.fees_settled)
+        },
+    )
     .await;
     j.release(&unit, "keys").await.unwrap();
     let again = j.release(&unit, "keys-again").await.unwrap_err();
@@ -786,8 +792,10 @@ async fn a_process_killed_at_every_step(first: usize) {
 
     // 8. Keys, once each.
     for unit in [&a, &b, &c] {
-        j.wait_handover(unit, "the clearance", |h| {
-            h.handover.as_ref().is_some_and(|h| h.cleared)
+        j.wait_handover(unit, "the clearance and the settled fees", |h| {
+            h.handover
+                .as_ref()
+                .is_some_and(|h| h.cleared && h.fees_settled)
         })
         .await;
         let keys = j.release(unit, &format!("keys-{unit}")).await.unwrap();

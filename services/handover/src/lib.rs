@@ -1,9 +1,11 @@
 //! anju-handover: move-in — batches, notices, inspections and keys.
 //!
-//! Its picture of units comes from sales events ([`events::SalesEvents`]), applied through
+//! Its picture of units comes from sales events ([`events::SalesEvents`]), and whether a unit's
+//! handover fees are settled from finance's ([`fees::FinanceEvents`]), each applied through
 //! the inbox so each event counts once, whatever the order or number of deliveries.
 
 mod events;
+mod fees;
 mod grpc;
 mod move_in;
 mod units;
@@ -30,6 +32,7 @@ impl Application {
             .await?
             .add_service(api, policy());
         host.spawn_consumer(platform.consumer("sales", Arc::new(events::SalesEvents)));
+        host.spawn_consumer(platform.consumer("finance", Arc::new(fees::FinanceEvents)));
         Ok(Self(host))
     }
 

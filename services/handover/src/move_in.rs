@@ -1,8 +1,9 @@
 //! Move-in (seed ⑧ 5.1): batches, notices, counter check-in, joint inspections and keys.
 //!
-//! The flagship rule lives here, not in any caller: keys are released only for a unit the
-//! coordinator has cleared (fees settled and inspection passed). A database constraint holds
-//! the same rule, so no code path can release keys without a clearance row.
+//! The flagship rule lives here, not in any caller: keys are released only for a unit whose
+//! inspection handover saw pass, whose fees handover learnt settled from finance's events
+//! ([`crate::fees`]), and which the coordinator cleared. A database constraint holds the same
+//! rule, so neither a code path nor a clearance alone can release keys.
 
 use anju_kit::{
     Principal, ServiceError, ServiceResult,
@@ -16,6 +17,8 @@ use anju_proto::{common, events, handover as pb};
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::fees;
 
 pub const KEY_KINDS: [&str; 5] = [
     "security_door",
@@ -47,7 +50,27 @@ struct Handover {
     inspection_rounds: i32,
     inspection_passed_at: Option<DateTime<Utc>>,
     cleared_at: Option<DateTime<Utc>>,
+    fees_settled_at: Option<DateTime<Utc>>,
     keys_released_at: Option<DateTime<Utc>>,
+}
+
+impl Handover {
+    /// Why the keys may not be handed over yet, if they may not. Keys are never handed over
+    /// unless all handover fees are paid and the inspection passed (DOMAIN.md §2.7): each
+    /// condition is checked on handover's own facts, the clearance on top of them.
+    fn keys_refusal(&self) -> Option<&'static str> {
+        if self.keys_released_at.is_some() {
+            Some("the keys were already handed over")
+        } else if self.inspection_passed_at.is_none() {
+            Some("keys not released: the inspection has not passed")
+        } else if self.fees_settled_at.is_none() {
+            Some("keys not released: the handover fees are not settled")
+        } else if self.cleared_at.is_none() {
+            Some("keys not released: the coordinator has not cleared the unit yet")
+        } else {
+            None
+        }
+    }
 }
 
 impl From<Handover> for pb::Handover {
@@ -62,6 +85,7 @@ impl From<Handover> for pb::Handover {
             inspection_passed: h.inspection_passed_at.is_some(),
             cleared: h.cleared_at.is_some(),
             keys_released: h.keys_released_at.is_some(),
+            fees_settled: h.fees_settled_at.is_some(),
         }
     }
 }
@@ -141,7 +165,7 @@ fn notice_proto(
 }
 
 const HANDOVER: &str = "unit_id, batch_id, project_id, buyer_name, notice_sent_at, checked_in_at, inspection_rounds, \
-                        inspection_passed_at, cleared_at, keys_released_at";
+                        inspection_passed_at, cleared_at, fees_settled_at, keys_released_at";
 
 async fn batch_units(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar("select unit_id from handovers where batch_id = $1 order by unit_id")
@@ -322,6 +346,7 @@ impl MoveIn {
             .bind(buyer_name)
             .execute(&mut **command.tx())
             .await?;
+            fees::adopt(command.tx(), tenant, *unit_id).await?;
             let money = |minor_units| {
                 Some(common::Money {
                     minor_units,
@@ -725,23 +750,8 @@ impl MoveIn {
                 Claim::Fresh(command) => command,
             };
         let handover = locked(command.tx(), principal, unit_id).await?;
-        if handover.keys_released_at.is_some() {
-            return Err(ServiceError::precondition(
-                "the keys were already handed over",
-            ));
-        }
-        if handover.cleared_at.is_none() {
-            let missing = match handover.inspection_passed_at {
-                None => {
-                    "the inspection has not passed and the coordinator has not cleared the unit"
-                }
-                Some(_) => {
-                    "the coordinator has not cleared the unit: handover fees are not settled"
-                }
-            };
-            return Err(ServiceError::precondition(format!(
-                "keys not released: {missing}"
-            )));
+        if let Some(refusal) = handover.keys_refusal() {
+            return Err(ServiceError::precondition(refusal));
         }
         sqlx::query(
             "update handovers set keys_released_at = now(), signed_by = $2 where unit_id = $1",

@@ -410,7 +410,8 @@ impl Bench {
         Ok(())
     }
 
-    /// Waits for the clearance, then hands the keys over.
+    /// Waits for the clearance and handover's record of the settled fees, then hands the keys
+    /// over.
     async fn keys(&self, unit_id: &str) -> anyhow::Result<()> {
         let mut counter = self.counter.clone();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -422,7 +423,7 @@ impl Bench {
                 .await?
                 .into_inner()
                 .handover
-                .is_some_and(|h| h.cleared);
+                .is_some_and(|h| h.cleared && h.fees_settled);
             if cleared {
                 break;
             }

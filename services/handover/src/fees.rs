@@ -1,0 +1,148 @@
+//! Whether a unit's handover fees are settled, learnt by handover itself from finance's
+//! settlement events, so that the key rule (DOMAIN.md §2.7) holds on handover's own facts and
+//! not only on the coordinator's clearance.
+//!
+//! The unit's fees are the settlement group `handover:<unit_id>` (the move-in saga charges them
+//! there). Its `SettlementGroupSettled`, `SettlementGroupReopened` and `SettlementGroupClosed`
+//! share one per-group sequence: the latest applied wins, so a stale or duplicate `Settled`
+//! after a `Reopened` changes nothing. The state is kept in `fee_settlements` whether or not
+//! the unit's handover row exists yet, and copied onto the row whenever either changes.
+
+use anju_messaging::{Event, Handler, HandlerError};
+use anju_proto::{
+    EventPayload,
+    events::{SettlementGroupClosed, SettlementGroupReopened, SettlementGroupSettled},
+};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub struct FinanceEvents;
+
+/// The unit whose handover fees `group` holds; `None` for any other group (a contract's, or
+/// the refund group `handover:<unit_id>:refund` a closed group's refund goes to).
+fn handover_unit(group: &str) -> Option<Uuid> {
+    let unit = group.strip_prefix("handover:")?;
+    // Only the hyphenated form the saga writes; other spellings are other groups.
+    (unit.len() == 36).then(|| Uuid::parse_str(unit).ok())?
+}
+
+/// The group an event concerns and whether it is settled after it.
+fn settlement(event: &Event) -> anyhow::Result<Option<(String, bool)>> {
+    if event.is::<SettlementGroupSettled>() {
+        let e: SettlementGroupSettled = event.decode()?;
+        return Ok(Some((e.settlement_group, true)));
+    }
+    if event.is::<SettlementGroupReopened>() {
+        let e: SettlementGroupReopened = event.decode()?;
+        return Ok(Some((e.settlement_group, false)));
+    }
+    if event.is::<SettlementGroupClosed>() {
+        // A closed group's unpaid charges are cancelled and what was paid is owed back.
+        let e: SettlementGroupClosed = event.decode()?;
+        return Ok(Some((e.settlement_group, false)));
+    }
+    Ok(None)
+}
+
+#[async_trait::async_trait]
+impl Handler for FinanceEvents {
+    fn wants(&self, event_type: &str) -> bool {
+        [
+            SettlementGroupSettled::EVENT_TYPE,
+            SettlementGroupReopened::EVENT_TYPE,
+            SettlementGroupClosed::EVENT_TYPE,
+        ]
+        .contains(&event_type)
+    }
+
+    /// The unit's row: a batch's creation locks units in this (unit id) order too.
+    fn lock_key(&self, event: &Event) -> Option<String> {
+        let (group, _) = settlement(event).ok()??;
+        handover_unit(&group).map(|unit| unit.to_string())
+    }
+
+    async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
+        let Some((group, settled)) = settlement(event).map_err(HandlerError::Permanent)? else {
+            return Ok(());
+        };
+        let Some(unit_id) = handover_unit(&group) else {
+            return Ok(());
+        };
+        let applied = sqlx::query(
+            "insert into fee_settlements (unit_id, tenant_id, settled_at, last_sequence)
+             values ($1, $2, case when $3 then now() end, $4)
+             on conflict (unit_id) do update set
+                 settled_at = excluded.settled_at, last_sequence = excluded.last_sequence
+             where fee_settlements.tenant_id = excluded.tenant_id
+               and fee_settlements.last_sequence < excluded.last_sequence",
+        )
+        .bind(unit_id)
+        .bind(event.tenant_id)
+        .bind(settled)
+        .bind(event.sequence())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if applied == 0 {
+            tracing::info!(%unit_id, sequence = event.sequence(), "stale settlement event ignored");
+            return Ok(());
+        }
+        tracing::info!(%unit_id, settled, "handover fees settlement learnt");
+        copy_to_handover(conn, unit_id).await?;
+        Ok(())
+    }
+}
+
+/// Copies the unit's settlement onto its handover row, if the row exists. Keys already handed
+/// over keep the settlement they were released on: a later refund reopens the group in
+/// finance, it does not take the keys back.
+async fn copy_to_handover(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update handovers h set fees_settled_at = f.settled_at
+         from fee_settlements f
+         where h.unit_id = $1 and f.unit_id = h.unit_id and f.tenant_id = h.tenant_id
+           and h.keys_released_at is null and h.fees_settled_at is distinct from f.settled_at",
+    )
+    .bind(unit_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Gives a unit's new handover row what handover already learnt of its fees. The placeholder
+/// row makes a settlement being applied concurrently wait for this transaction (or this one
+/// wait for it), so neither misses the other.
+pub async fn adopt(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into fee_settlements (unit_id, tenant_id, settled_at, last_sequence)
+         values ($1, $2, null, 0) on conflict (unit_id) do nothing",
+    )
+    .bind(unit_id)
+    .bind(tenant)
+    .execute(&mut *conn)
+    .await?;
+    copy_to_handover(conn, unit_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::handover_unit;
+
+    #[test]
+    fn only_the_units_own_fee_group_counts() {
+        let unit = "0192f1d2-7c4e-7a3b-9f00-0123456789ab";
+        assert_eq!(
+            handover_unit(&format!("handover:{unit}")).map(|u| u.to_string()),
+            Some(unit.to_string())
+        );
+        assert_eq!(handover_unit(&format!("handover:{unit}:refund")), None);
+        assert_eq!(
+            handover_unit(&format!("contract:{unit}:down_payment")),
+            None
+        );
+        assert_eq!(
+            handover_unit(&format!("handover:{}", unit.replace('-', ""))),
+            None
+        );
+    }
+}
