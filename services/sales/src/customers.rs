@@ -21,7 +21,8 @@ pub struct Customer {
     pub first_channel: String,
     pub visits: i32,
     pub first_visit_at: DateTime<Utc>,
-    pub id_number: Option<String>,
+    /// The keyed hash of the buyer's identity number, once a subscription recorded it.
+    pub id_number_hmac: Option<String>,
 }
 
 pub const CHANNELS: [(pb::VisitChannel, &str); 6] = [
@@ -50,9 +51,21 @@ pub fn grade_name(grade: i32) -> Option<&'static str> {
     }
 }
 
-impl From<Customer> for pb::Customer {
-    fn from(c: Customer) -> Self {
-        let grade = match c.grade.as_deref() {
+/// Whether `principal` needs a customer's full phone number: the consultant who serves them
+/// and sales managers do; everyone else sees it masked (PIPL art. 6, the minimum necessary).
+pub fn sees_full_phone(principal: &Principal, consultant: &str) -> bool {
+    principal.subject == consultant || principal.has(Role::SalesManager)
+}
+
+impl Customer {
+    /// The customer as `principal` may see them: the one way a customer leaves the service.
+    pub fn view(self, principal: &Principal) -> pb::Customer {
+        let phone = if sees_full_phone(principal, &self.consultant) {
+            self.phone
+        } else {
+            anju_kit::pii::mask_phone(&self.phone)
+        };
+        let grade = match self.grade.as_deref() {
             Some("A") => pb::CustomerGrade::A,
             Some("B") => pb::CustomerGrade::B,
             Some("C") => pb::CustomerGrade::C,
@@ -60,28 +73,28 @@ impl From<Customer> for pb::Customer {
         };
         let channel = CHANNELS
             .iter()
-            .find(|(_, n)| *n == c.first_channel)
+            .find(|(_, n)| *n == self.first_channel)
             .map_or(pb::VisitChannel::Unspecified, |(ch, _)| *ch);
         pb::Customer {
-            customer_id: c.customer_id.to_string(),
-            project_id: c.project_id.to_string(),
-            phone: c.phone,
-            name: c.name,
-            consultant: c.consultant,
+            customer_id: self.customer_id.to_string(),
+            project_id: self.project_id.to_string(),
+            phone,
+            name: self.name,
+            consultant: self.consultant,
             grade: grade as i32,
-            next_follow_up_on: c
+            next_follow_up_on: self
                 .next_follow_up_on
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             first_channel: channel as i32,
-            visits: c.visits,
-            first_visit_at: Some(crate::catalogue::timestamp(c.first_visit_at)),
+            visits: self.visits,
+            first_visit_at: Some(crate::catalogue::timestamp(self.first_visit_at)),
         }
     }
 }
 
 const COLUMNS: &str = "customer_id, project_id, phone, name, consultant, grade, next_follow_up_on, first_channel, \
-                       visits, first_visit_at, id_number";
+                       visits, first_visit_at, id_number_hmac";
 
 /// A visit as reception records it.
 pub struct Visit<'a> {
@@ -355,4 +368,46 @@ pub async fn due(
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |c| c.customer_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use anju_kit::auth::ProjectScope;
+
+    use super::*;
+
+    fn principal(subject: &str, role: Role) -> Principal {
+        Principal {
+            subject: subject.into(),
+            tenant_id: Uuid::nil(),
+            roles: vec![role],
+            projects: ProjectScope::All,
+            contractor_id: None,
+        }
+    }
+
+    #[test]
+    fn only_the_serving_consultant_and_managers_see_a_full_phone() {
+        let owner = "consultant.li";
+        assert!(sees_full_phone(
+            &principal(owner, Role::SalesConsultant),
+            owner
+        ));
+        assert!(sees_full_phone(
+            &principal("manager.zhao", Role::SalesManager),
+            owner
+        ));
+        for (subject, role) in [
+            ("consultant.chen", Role::SalesConsultant),
+            ("cashier.wu", Role::Cashier),
+            ("operator.sun", Role::Operator),
+            ("service.he", Role::CustomerService),
+            ("admin.qian", Role::Admin),
+        ] {
+            assert!(
+                !sees_full_phone(&principal(subject, role), owner),
+                "{subject}"
+            );
+        }
+    }
 }
