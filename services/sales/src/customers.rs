@@ -9,6 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::privacy;
+
 #[derive(Clone, Debug, FromRow)]
 pub struct Customer {
     pub customer_id: Uuid,
@@ -51,16 +53,10 @@ pub fn grade_name(grade: i32) -> Option<&'static str> {
     }
 }
 
-/// Whether `principal` needs a customer's full phone number: the consultant who serves them
-/// and sales managers do; everyone else sees it masked (PIPL art. 6, the minimum necessary).
-pub fn sees_full_phone(principal: &Principal, consultant: &str) -> bool {
-    principal.subject == consultant || principal.has(Role::SalesManager)
-}
-
 impl Customer {
     /// The customer as `principal` may see them: the one way a customer leaves the service.
     pub fn view(self, principal: &Principal) -> pb::Customer {
-        let phone = if sees_full_phone(principal, &self.consultant) {
+        let phone = if privacy::sees_full_phone(principal, &self.consultant) {
             self.phone
         } else {
             anju_kit::pii::mask_phone(&self.phone)
@@ -368,46 +364,4 @@ pub async fn due(
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |c| c.customer_id))
-}
-
-#[cfg(test)]
-mod tests {
-    use anju_kit::auth::ProjectScope;
-
-    use super::*;
-
-    fn principal(subject: &str, role: Role) -> Principal {
-        Principal {
-            subject: subject.into(),
-            tenant_id: Uuid::nil(),
-            roles: vec![role],
-            projects: ProjectScope::All,
-            contractor_id: None,
-        }
-    }
-
-    #[test]
-    fn only_the_serving_consultant_and_managers_see_a_full_phone() {
-        let owner = "consultant.li";
-        assert!(sees_full_phone(
-            &principal(owner, Role::SalesConsultant),
-            owner
-        ));
-        assert!(sees_full_phone(
-            &principal("manager.zhao", Role::SalesManager),
-            owner
-        ));
-        for (subject, role) in [
-            ("consultant.chen", Role::SalesConsultant),
-            ("cashier.wu", Role::Cashier),
-            ("operator.sun", Role::Operator),
-            ("service.he", Role::CustomerService),
-            ("admin.qian", Role::Admin),
-        ] {
-            assert!(
-                !sees_full_phone(&principal(subject, role), owner),
-                "{subject}"
-            );
-        }
-    }
 }

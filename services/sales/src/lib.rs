@@ -13,6 +13,7 @@ mod identity;
 mod inventory;
 pub mod plan;
 mod policy;
+mod privacy;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
