@@ -143,6 +143,7 @@ where
 pub mod bench;
 pub mod finance;
 pub mod move_in;
+pub mod personal_data;
 
 /// Waits until every saga `operator` can see has ended with nothing left to send; the error
 /// names the ones that did not.

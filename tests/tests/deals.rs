@@ -724,3 +724,90 @@ async fn an_operator_cancels_a_saga_and_its_compensation_runs_once() {
     );
     j.stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_identity_number_is_kept_sealed_and_events_carry_only_its_keyed_hash() {
+    const ID: &str = "44030119900101123X";
+    let mut j = Journey::start("PII-1", |_| {}).await;
+    let (unit, customer) = j.unit_and_customer("1901", "13800138001").await;
+    let subscribe = subscription(
+        &unit,
+        &customer,
+        235_000_000,
+        5_000_000,
+        20_000_000,
+        in_days(7),
+    );
+    let signed = j
+        .consultant
+        .sign_subscription(subscribe.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    for (n, charge) in j.wait_charges(&unit.unit_id, 2).await.iter().enumerate() {
+        j.pay(charge, &format!("BT-PII-{n}")).await;
+    }
+    j.wait_unit(&unit.unit_id, pb::UnitStatus::Subscribed).await;
+    let sign = pb::SignContractRequest {
+        request_id: "contract-pii".into(),
+        subscription_id: signed.subscription.clone().unwrap().subscription_id,
+        id_number: ID.to_lowercase(),
+        contract_area: unit.forecast_area,
+        payment_method: pb::PaymentMethod::FullPayment as i32,
+        down_payment: cny(235_000_000),
+        down_payment_due_on: in_days(14),
+        instalments: Vec::new(),
+        homes_owned: 0,
+    };
+    let contract = j.consultant.sign_contract(sign.clone()).await.unwrap();
+    // Repeats are still recognised, and answered as before.
+    let again = j.consultant.sign_contract(sign).await.unwrap();
+    assert_eq!(again.into_inner(), contract.into_inner());
+    let again = j.consultant.sign_subscription(subscribe).await.unwrap();
+    assert_eq!(again.into_inner(), signed);
+
+    let settings = &j.stack.settings;
+    let pool = sqlx::PgPool::connect(&settings.database_url("sales"))
+        .await
+        .unwrap();
+    // Nowhere in clear: not in a table, a stored response nor an event (the number's first
+    // 17 digits, so a lower-case check character is caught too).
+    let in_clear = anju_e2e::personal_data::columns_holding(&pool, &ID[..17])
+        .await
+        .unwrap();
+    assert!(in_clear.is_empty(), "the number in clear in {in_clear:?}");
+    // Nor as the unkeyed hash that enumeration reverses.
+    use sha2::Digest;
+    let unkeyed = hex::encode(sha2::Sha256::digest(format!("{}:{ID}", j.stack.tenant)));
+    let hashed = anju_e2e::personal_data::columns_holding(&pool, &unkeyed)
+        .await
+        .unwrap();
+    assert!(hashed.is_empty(), "the unkeyed hash in {hashed:?}");
+
+    // The contract event carries the keyed hash that handover checks at the counter.
+    let keyed = anju_kit::pii::IdentityKey::new(&settings.pii).hmac(j.stack.tenant, ID);
+    let (envelope,): (Vec<u8>,) =
+        sqlx::query_as("select envelope from outbox where event_type like '%ContractSigned'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(envelope.windows(keyed.len()).any(|w| w == keyed.as_bytes()));
+
+    // Sealed where it is kept, and opened with the configured keys.
+    let keyring = anju_kit::pii::Keyring::new(&settings.pii).unwrap();
+    for table in ["customers", "subscriptions"] {
+        let (hmac, key_id, bytes): (String, String, Vec<u8>) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "select id_number_hmac, id_number_key, id_number_sealed from {table}
+                 where customer_id = $1"
+            )))
+            .bind(uuid::Uuid::parse_str(&customer.customer_id).unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(hmac, keyed);
+        let sealed = anju_kit::pii::Sealed { key_id, bytes };
+        assert_eq!(keyring.open(j.stack.tenant, &sealed).unwrap(), ID);
+    }
+    j.stack.stop().await.unwrap();
+}

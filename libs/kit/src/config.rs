@@ -10,6 +10,13 @@ use serde::Deserialize;
 /// The development signing key. Production refuses to start with it.
 pub const DEV_HS256_SECRET: &str = "anju-development-signing-key-not-for-production";
 
+/// The development identity-hash key. Production refuses to start with it.
+pub const DEV_PII_HMAC_KEY: &str = "anju-development-identity-hash-key-not-for-production";
+
+/// The development encryption key (id `dev`). Production refuses to start with it.
+pub const DEV_PII_ENCRYPTION_KEY: &str =
+    "616e6a752d646576656c6f706d656e742d6b65792d6e6f742d666f722d70726f";
+
 /// Every anju service, in the order of their default gRPC ports.
 pub const SERVICES: [&str; 7] = [
     "sales",
@@ -66,6 +73,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub retention: RetentionSettings,
+    pub pii: PiiSettings,
 }
 
 /// How long each service keeps what it stores only for a while (see `anju_messaging::retention`).
@@ -181,6 +189,19 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<String>,
 }
 
+/// Keys protecting personal data (PIPL art. 51: encryption and de-identification).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiiSettings {
+    /// Key of the HMAC-SHA256 identity numbers are compared and looked up by (at least 32
+    /// bytes). Every service comparing identities (sales, handover) must hold the same one.
+    pub hmac_key: Secret,
+    /// AES-256-GCM keys by key id, 64 hex digits each: the active key seals, any of them
+    /// opens, so a retired key stays listed until what it sealed is sealed again.
+    pub encryption_keys: std::collections::BTreeMap<String, Secret>,
+    pub active_key_id: String,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -191,6 +212,17 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             telemetry: TelemetrySettings::default(),
             retention: RetentionSettings::default(),
+            pii: PiiSettings::default(),
+        }
+    }
+}
+
+impl Default for PiiSettings {
+    fn default() -> Self {
+        Self {
+            hmac_key: Secret::new(DEV_PII_HMAC_KEY),
+            encryption_keys: [("dev".to_string(), Secret::new(DEV_PII_ENCRYPTION_KEY))].into(),
+            active_key_id: "dev".into(),
         }
     }
 }
@@ -409,6 +441,23 @@ impl Settings {
         if let Some(v) = first(&["ANJU_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]) {
             self.telemetry.otlp_endpoint = Some(v);
         }
+        if let Some(v) = first(&["ANJU_PII_HMAC_KEY"]) {
+            self.pii.hmac_key = Secret::new(v);
+        }
+        // `id:hex,id:hex`: the whole keyring, replacing the file's.
+        if let Some(v) = first(&["ANJU_PII_ENCRYPTION_KEYS"]) {
+            let mut keys = std::collections::BTreeMap::new();
+            for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let Some((id, key)) = entry.split_once(':') else {
+                    bail!("ANJU_PII_ENCRYPTION_KEYS: expected id:hex pairs separated by commas");
+                };
+                keys.insert(id.trim().to_string(), Secret::new(key.trim()));
+            }
+            self.pii.encryption_keys = keys;
+        }
+        if let Some(v) = first(&["ANJU_PII_ACTIVE_KEY_ID"]) {
+            self.pii.active_key_id = v;
+        }
         Ok(())
     }
 
@@ -472,6 +521,7 @@ impl Settings {
         {
             bail!("retention windows and retention.sweep_interval_seconds must be positive");
         }
+        self.validate_pii()?;
         if self.environment == Environment::Production
             && self.telemetry.log_format != LogFormat::Json
         {
@@ -535,6 +585,30 @@ impl Settings {
             return self.database.max_connections;
         }
         (self.database.process_budget / hosted as u32).clamp(2, self.database.max_connections)
+    }
+
+    /// Personal-data keys must parse, and production must not run on the development ones:
+    /// they are in the source, so whoever reads it could reverse the hashes and open the data.
+    fn validate_pii(&self) -> anyhow::Result<()> {
+        let pii = &self.pii;
+        if pii.hmac_key.expose().len() < 32 {
+            bail!("pii.hmac_key must be at least 32 bytes");
+        }
+        crate::pii::Keyring::new(pii)?;
+        if self.environment != Environment::Production {
+            return Ok(());
+        }
+        if pii.hmac_key.expose() == DEV_PII_HMAC_KEY {
+            bail!("pii.hmac_key: the development key is refused in production");
+        }
+        if pii.encryption_keys.values().any(|key| {
+            key.expose()
+                .trim()
+                .eq_ignore_ascii_case(DEV_PII_ENCRYPTION_KEY)
+        }) {
+            bail!("pii.encryption_keys: the development key is refused in production");
+        }
+        Ok(())
     }
 
     /// The database URL of one service: the server URL with the database `<prefix>_<service>`.
@@ -658,7 +732,56 @@ mod tests {
         settings.auth.audience = Some("anju".into());
         assert!(refusal(&settings).contains("internal_public_key_file"));
         settings.auth.internal_public_key_file = Some("/etc/anju/coordinator.pub.pem".into());
+        settings.pii = production_pii();
         settings.validate().unwrap();
+    }
+
+    fn production_pii() -> PiiSettings {
+        PiiSettings {
+            hmac_key: Secret::new("a-production-identity-key-of-32-bytes!"),
+            encryption_keys: [("2026-12".to_string(), Secret::new("ab".repeat(32)))].into(),
+            active_key_id: "2026-12".into(),
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_development_pii_keys() {
+        let mut settings = Settings {
+            environment: Environment::Production,
+            ..Settings::default()
+        };
+        settings.telemetry.log_format = LogFormat::Json;
+        settings.auth.jwks = Some("https://id.example/jwks.json".into());
+        settings.auth.issuer = Some("https://id.example".into());
+        settings.auth.audience = Some("anju".into());
+        settings.auth.internal_public_key_file = Some("/etc/anju/coordinator.pub.pem".into());
+        let refusal = |s: &Settings| s.validate().unwrap_err().to_string();
+        assert!(refusal(&settings).contains("pii.hmac_key"));
+        let env: HashMap<&str, String> = [
+            (
+                "ANJU_PII_HMAC_KEY",
+                "a-production-identity-key-of-32-bytes!".into(),
+            ),
+            (
+                "ANJU_PII_ENCRYPTION_KEYS",
+                format!("old:{DEV_PII_ENCRYPTION_KEY}, new:{}", "cd".repeat(32)),
+            ),
+            ("ANJU_PII_ACTIVE_KEY_ID", "new".into()),
+        ]
+        .into();
+        settings.apply_env(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(settings.pii.active_key_id, "new");
+        assert_eq!(settings.pii.encryption_keys.len(), 2);
+        assert!(refusal(&settings).contains("pii.encryption_keys"));
+        settings.pii.encryption_keys.remove("old");
+        settings.validate().unwrap();
+        settings.pii.active_key_id = "old".into();
+        assert!(refusal(&settings).contains("active_key_id"));
+        // Development keeps its defaults, which stay out of debug output.
+        let development = Settings::default();
+        development.validate_pii().unwrap();
+        let printed = format!("{development:?}");
+        assert!(!printed.contains(DEV_PII_HMAC_KEY) && !printed.contains(DEV_PII_ENCRYPTION_KEY));
     }
 
     #[test]

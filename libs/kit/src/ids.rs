@@ -12,11 +12,3 @@ pub fn derived_id(name: &str) -> Uuid {
     const NAMESPACE: Uuid = Uuid::from_u128(0x6a1d_6f3e_0b5c_4b7a_9a42_5d0c_3e8f_a1b2);
     Uuid::new_v5(&NAMESPACE, name.as_bytes())
 }
-
-/// SHA-256 (hex) of "<tenant>:<identity document number>", the number normalised to upper
-/// case: lets a service check an identity document without holding the number.
-pub fn identity_hash(tenant: Uuid, id_number: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let normalised = id_number.trim().to_ascii_uppercase();
-    hex::encode(Sha256::digest(format!("{tenant}:{normalised}").as_bytes()))
-}

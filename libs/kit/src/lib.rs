@@ -16,6 +16,7 @@ pub mod grpc;
 pub mod idempotency;
 pub mod ids;
 pub mod paging;
+pub mod pii;
 pub mod telemetry;
 pub mod time;
 pub mod validate;

@@ -21,6 +21,7 @@ impl HandoverApi {
             move_in: std::sync::Arc::new(MoveIn {
                 pool: platform.pool.clone(),
                 outbox: platform.outbox.clone(),
+                identity: anju_kit::pii::IdentityKey::new(&platform.settings.pii),
             }),
         }
     }

@@ -9,7 +9,8 @@ use anju_kit::{
     Principal, ServiceError, ServiceResult,
     audit::Subject,
     idempotency::{Claim, Command},
-    ids::{identity_hash, new_id},
+    ids::new_id,
+    pii::IdentityKey,
     validate::Validator,
 };
 use anju_messaging::{EventMeta, Outbox};
@@ -230,6 +231,8 @@ async fn reread(conn: &mut PgConnection, unit_id: Uuid) -> ServiceResult<Handove
 pub struct MoveIn {
     pub pool: PgPool,
     pub outbox: Outbox,
+    /// Checks the buyer's identity number against the keyed hash in sales' contract event.
+    pub identity: IdentityKey,
 }
 
 fn unit_request(v: &mut Validator, request_id: &str, unit_id: &str) -> (String, Uuid) {
@@ -537,7 +540,8 @@ impl MoveIn {
                 .bind(unit_id)
                 .fetch_optional(&mut **command.tx())
                 .await?;
-        if expected.as_deref() != Some(identity_hash(principal.tenant_id, &id_number).as_str()) {
+        if expected.as_deref() != Some(self.identity.hmac(principal.tenant_id, &id_number).as_str())
+        {
             return Err(ServiceError::precondition(
                 "the identity document does not match the contract buyer",
             ));

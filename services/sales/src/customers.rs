@@ -9,6 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::privacy;
+
 #[derive(Clone, Debug, FromRow)]
 pub struct Customer {
     pub customer_id: Uuid,
@@ -21,7 +23,8 @@ pub struct Customer {
     pub first_channel: String,
     pub visits: i32,
     pub first_visit_at: DateTime<Utc>,
-    pub id_number: Option<String>,
+    /// The keyed hash of the buyer's identity number, once a subscription recorded it.
+    pub id_number_hmac: Option<String>,
 }
 
 pub const CHANNELS: [(pb::VisitChannel, &str); 6] = [
@@ -50,9 +53,15 @@ pub fn grade_name(grade: i32) -> Option<&'static str> {
     }
 }
 
-impl From<Customer> for pb::Customer {
-    fn from(c: Customer) -> Self {
-        let grade = match c.grade.as_deref() {
+impl Customer {
+    /// The customer as `principal` may see them: the one way a customer leaves the service.
+    pub fn view(self, principal: &Principal) -> pb::Customer {
+        let phone = if privacy::sees_full_phone(principal, &self.consultant) {
+            self.phone
+        } else {
+            anju_kit::pii::mask_phone(&self.phone)
+        };
+        let grade = match self.grade.as_deref() {
             Some("A") => pb::CustomerGrade::A,
             Some("B") => pb::CustomerGrade::B,
             Some("C") => pb::CustomerGrade::C,
@@ -60,28 +69,28 @@ impl From<Customer> for pb::Customer {
         };
         let channel = CHANNELS
             .iter()
-            .find(|(_, n)| *n == c.first_channel)
+            .find(|(_, n)| *n == self.first_channel)
             .map_or(pb::VisitChannel::Unspecified, |(ch, _)| *ch);
         pb::Customer {
-            customer_id: c.customer_id.to_string(),
-            project_id: c.project_id.to_string(),
-            phone: c.phone,
-            name: c.name,
-            consultant: c.consultant,
+            customer_id: self.customer_id.to_string(),
+            project_id: self.project_id.to_string(),
+            phone,
+            name: self.name,
+            consultant: self.consultant,
             grade: grade as i32,
-            next_follow_up_on: c
+            next_follow_up_on: self
                 .next_follow_up_on
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             first_channel: channel as i32,
-            visits: c.visits,
-            first_visit_at: Some(crate::catalogue::timestamp(c.first_visit_at)),
+            visits: self.visits,
+            first_visit_at: Some(crate::catalogue::timestamp(self.first_visit_at)),
         }
     }
 }
 
 const COLUMNS: &str = "customer_id, project_id, phone, name, consultant, grade, next_follow_up_on, first_channel, \
-                       visits, first_visit_at, id_number";
+                       visits, first_visit_at, id_number_hmac";
 
 /// A visit as reception records it.
 pub struct Visit<'a> {

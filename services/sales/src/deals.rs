@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::catalogue::timestamp;
+use crate::{catalogue::timestamp, identity::SealedIdNumber};
 
 /// Project time is China Standard Time (UTC+8, no daylight saving).
 pub const PROJECT_UTC_OFFSET_SECONDS: i64 = 8 * 3600;
@@ -43,7 +43,8 @@ pub struct Subscription {
     pub top_up_due_on: NaiveDate,
     pub lapses_at: DateTime<Utc>,
     pub lapse_refund_bp: i32,
-    pub id_number: String,
+    /// The keyed hash of the buyer's identity number; the number itself is stored sealed.
+    pub id_number_hmac: String,
     pub status: String,
 }
 
@@ -79,17 +80,19 @@ impl From<Subscription> for pb::Subscription {
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "subscription_id, project_id, unit_id, customer_id, price_minor, small_deposit_minor, \
-    full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp, id_number, status";
+    full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp, id_number_hmac, status";
 
 pub async fn insert_subscription(
     conn: &mut PgConnection,
     tenant: Uuid,
     s: &Subscription,
+    id_number: &SealedIdNumber,
 ) -> ServiceResult<()> {
     sqlx::query(
         "insert into subscriptions (subscription_id, tenant_id, project_id, unit_id, customer_id, price_minor,
-             small_deposit_minor, full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp, id_number)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             small_deposit_minor, full_deposit_minor, currency, top_up_due_on, lapses_at, lapse_refund_bp,
+             id_number_hmac, id_number_key, id_number_sealed)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(s.subscription_id)
     .bind(tenant)
@@ -103,7 +106,9 @@ pub async fn insert_subscription(
     .bind(s.top_up_due_on)
     .bind(s.lapses_at)
     .bind(s.lapse_refund_bp)
-    .bind(&s.id_number)
+    .bind(&id_number.hmac)
+    .bind(&id_number.key_id)
+    .bind(&id_number.sealed)
     .execute(conn)
     .await
     .map_err(|err| {

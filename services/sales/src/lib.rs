@@ -9,9 +9,11 @@ mod catalogue;
 mod customers;
 mod deals;
 mod grpc;
+mod identity;
 mod inventory;
 pub mod plan;
 mod policy;
+mod privacy;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
@@ -19,6 +21,7 @@ use anju_proto::sales::sales_service_server::SalesServiceServer;
 use tokio_util::sync::CancellationToken;
 
 pub use grpc::SalesApi;
+pub use identity::IdNumbers;
 
 pub const NAME: &str = "sales";
 
@@ -27,7 +30,9 @@ pub struct Application(ServiceHost);
 impl Application {
     pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-        let api = SalesServiceServer::new(SalesApi::new(&platform))
+        let id_numbers = identity::IdNumbers::new(&settings.pii)?;
+        identity::seal_stored(&platform.pool, &id_numbers).await?;
+        let api = SalesServiceServer::new(SalesApi::new(&platform, id_numbers))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
         let host = ServiceHost::start(&platform, shutdown)
             .await?

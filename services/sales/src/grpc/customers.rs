@@ -61,7 +61,7 @@ impl SalesApi {
         let (customer, first_visit) =
             customers::record_visit(command.tx(), principal, &visit).await?;
         let response = pb::RecordVisitResponse {
-            customer: Some(customer.clone().into()),
+            customer: Some(customer.clone().view(principal)),
             first_visit,
         };
         command
@@ -91,7 +91,7 @@ impl SalesApi {
         let customer =
             customers::reassign(command.tx(), principal, customer_id, &to, &reason).await?;
         let response = pb::ReassignCustomerResponse {
-            customer: Some(customer.into()),
+            customer: Some(customer.view(principal)),
         };
         let subject = Subject::new("customer", customer_id)
             .with_detail(serde_json::json!({ "to": to, "reason": reason }));
@@ -134,7 +134,7 @@ impl SalesApi {
         )
         .await?;
         let response = pb::GradeCustomerResponse {
-            customer: Some(customer.into()),
+            customer: Some(customer.view(principal)),
         };
         command
             .commit(&response, Subject::new("customer", customer_id))
@@ -161,7 +161,7 @@ impl SalesApi {
         let customer =
             customers::follow_up(command.tx(), principal, customer_id, &note, next).await?;
         let response = pb::LogFollowUpResponse {
-            customer: Some(customer.into()),
+            customer: Some(customer.view(principal)),
         };
         command
             .commit(&response, Subject::new("customer", customer_id))

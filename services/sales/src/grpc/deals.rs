@@ -136,14 +136,26 @@ impl SalesApi {
         );
         let id_number = id_number(&mut v, &req.id_number);
         v.finish()?;
+        let id_hmac = self.id_numbers.hmac(principal.tenant_id, &id_number);
+        // The idempotency store keeps an unkeyed SHA-256 of the request, which enumeration
+        // would reverse to the number: it is given the request with the keyed hash instead.
+        let remembered = pb::SignSubscriptionRequest {
+            id_number: id_hmac.clone(),
+            ..req.clone()
+        };
 
-        let mut command =
-            match Command::begin(&self.pool, principal, "SignSubscription", &request_id, &req)
-                .await?
-            {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
+        let mut command = match Command::begin(
+            &self.pool,
+            principal,
+            "SignSubscription",
+            &request_id,
+            &remembered,
+        )
+        .await?
+        {
+            Claim::Replay(response) => return Ok(response),
+            Claim::Fresh(command) => command,
+        };
         let customer = customers::served_by(command.tx(), principal, customer_id).await?;
         let unit = catalogue::unit(command.tx(), principal.tenant_id, unit_id).await?;
         if unit.project_id != customer.project_id || !principal.can_see_project(unit.project_id) {
@@ -168,8 +180,8 @@ impl SalesApi {
                 policy.discount_approval_bp % 100
             )));
         }
-        if let Some(known) = &customer.id_number
-            && *known != id_number
+        if let Some(known) = &customer.id_number_hmac
+            && *known != id_hmac
         {
             return Err(ServiceError::precondition(
                 "id_number does not match the customer's identity document",
@@ -181,11 +193,15 @@ impl SalesApi {
                 unit.unit_number, unit.status
             )));
         }
+        let sealed = self.id_numbers.seal(principal.tenant_id, &id_number)?;
         sqlx::query(
-            "update customers set id_number = $2 where customer_id = $1 and id_number is null",
+            "update customers set id_number_hmac = $2, id_number_key = $3, id_number_sealed = $4
+             where customer_id = $1 and id_number_hmac is null",
         )
         .bind(customer_id)
-        .bind(&id_number)
+        .bind(&sealed.hmac)
+        .bind(&sealed.key_id)
+        .bind(&sealed.sealed)
         .execute(&mut **command.tx())
         .await?;
         let subscription = Subscription {
@@ -200,10 +216,11 @@ impl SalesApi {
             top_up_due_on: due_on,
             lapses_at: lapses_at(due_on, policy.lapse_after_minutes),
             lapse_refund_bp: policy.lapse_refund_bp,
-            id_number,
+            id_number_hmac: id_hmac,
             status: "pending".into(),
         };
-        deals::insert_subscription(command.tx(), principal.tenant_id, &subscription).await?;
+        deals::insert_subscription(command.tx(), principal.tenant_id, &subscription, &sealed)
+            .await?;
         let proto: pb::Subscription = subscription.clone().into();
         let event = events::SubscriptionSigned {
             subscription_id: proto.subscription_id.clone(),
@@ -372,12 +389,25 @@ impl SalesApi {
         v.range("homes_owned", req.homes_owned, 0, 100);
         v.finish()?;
         let method = method.unwrap_or_default();
+        let id_hmac = self.id_numbers.hmac(principal.tenant_id, &id_number);
+        // Remembered without the number, as in `sign_subscription`.
+        let remembered = pb::SignContractRequest {
+            id_number: id_hmac.clone(),
+            ..req.clone()
+        };
 
-        let mut command =
-            match Command::begin(&self.pool, principal, "SignContract", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
+        let mut command = match Command::begin(
+            &self.pool,
+            principal,
+            "SignContract",
+            &request_id,
+            &remembered,
+        )
+        .await?
+        {
+            Claim::Replay(response) => return Ok(response),
+            Claim::Fresh(command) => command,
+        };
         let tenant = principal.tenant_id;
         let subscription = deals::subscription(command.tx(), tenant, subscription_id).await?;
         if !principal.can_see_project(subscription.project_id) {
@@ -391,7 +421,7 @@ impl SalesApi {
             )));
         }
         // Identity is checked against the original document at the counter.
-        if subscription.id_number != id_number {
+        if subscription.id_number_hmac != id_hmac {
             return Err(ServiceError::precondition(
                 "identity document does not match the subscription's buyer",
             ));
@@ -520,7 +550,7 @@ impl SalesApi {
             deposit_credit: proto.deposit_credit.clone(),
             schedule,
             payment_method: method.to_string(),
-            buyer_id_hash: anju_kit::ids::identity_hash(tenant, &id_number),
+            buyer_id_hash: id_hmac,
         };
         let meta =
             EventMeta::new(tenant, "contract", contract.contract_id).caused_by_request(&request_id);

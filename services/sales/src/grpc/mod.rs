@@ -14,19 +14,21 @@ use anju_proto::{sales as pb, sales::sales_service_server::SalesService};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{catalogue as store, inventory};
+use crate::{catalogue as store, identity::IdNumbers, inventory};
 
 #[derive(Clone)]
 pub struct SalesApi {
     pool: PgPool,
     outbox: Outbox,
+    id_numbers: IdNumbers,
 }
 
 impl SalesApi {
-    pub fn new(platform: &Platform) -> Self {
+    pub fn new(platform: &Platform, id_numbers: IdNumbers) -> Self {
         Self {
             pool: platform.pool.clone(),
             outbox: platform.outbox.clone(),
+            id_numbers,
         }
     }
 }
@@ -206,7 +208,7 @@ impl SalesService for SalesApi {
         v.finish()?;
         let customer = crate::customers::get(&self.pool, &principal, customer_id).await?;
         Ok(Response::new(pb::GetCustomerResponse {
-            customer: Some(customer.into()),
+            customer: Some(customer.view(&principal)),
         }))
     }
 
@@ -227,7 +229,7 @@ impl SalesService for SalesApi {
         let (customers, next_page_token) =
             crate::customers::due(&self.pool, &principal, project_id, due_on, page).await?;
         Ok(Response::new(pb::ListCustomersDueResponse {
-            customers: customers.into_iter().map(Into::into).collect(),
+            customers: customers.into_iter().map(|c| c.view(&principal)).collect(),
             next_page_token,
         }))
     }
