@@ -142,6 +142,7 @@ where
 }
 pub mod bench;
 pub mod finance;
+pub mod sweep;
 
 /// Waits until every saga `operator` can see has ended with nothing left to send; the error
 /// names the ones that did not.
