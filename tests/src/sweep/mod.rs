@@ -185,14 +185,20 @@ pub async fn call_streaming(
     .map(tonic::Response::into_inner)
 }
 
-/// Every field of `message` named `*_id` other than `request_id`, nested ones with their
-/// path (`policy.project_id`); these are the object ids a caller could name.
+/// Fields named `*_id` that name a person or the call, not an object of the tenant: a cashier
+/// is known by the subject of their token, in every tenant alike.
+const NOT_OBJECTS: &[&str] = &["request_id", "cashier_id"];
+
+/// Every field of `message` named `*_id` that names an object, nested ones with their path
+/// (`policy.project_id`); these are the object ids a caller could name.
 pub fn object_id_fields(message: &MessageDescriptor) -> Vec<String> {
     fn walk(message: &MessageDescriptor, prefix: &str, depth: usize, out: &mut Vec<String>) {
         for field in message.fields() {
             let name = format!("{prefix}{}", field.name());
             match field.kind() {
-                Kind::String if field.name().ends_with("_id") && field.name() != "request_id" => {
+                Kind::String
+                    if field.name().ends_with("_id") && !NOT_OBJECTS.contains(&field.name()) =>
+                {
                     out.push(name)
                 }
                 Kind::Message(nested)

@@ -65,18 +65,6 @@ impl<'a> World<'a> {
             )
             .await;
         w.pay_charges("contract:", 1, "PRICE").await;
-        // The coordinator's own steps, repeated with its credential once it took them.
-        let _ = w
-            .send::<_, pb::ConfirmSubscriptionResponse>(
-                "sales",
-                "ConfirmSubscription",
-                Caller::Coordinator,
-                &pb::ConfirmSubscriptionRequest {
-                    request_id: format!("confirm-{code}"),
-                    subscription_id: subscription,
-                },
-            )
-            .await;
         w.handover(&code).await;
         w.sagas(&code).await;
         w
@@ -296,74 +284,98 @@ impl<'a> World<'a> {
         let _: sg::GetSagaResponse = self
             .admin("saga", "GetSaga", sg::GetSagaRequest { saga_id: first })
             .await;
-        let spare: pb::SignSubscriptionResponse = self
-            .admin(
-                "sales",
-                "SignSubscription",
-                pb::SignSubscriptionRequest {
-                    request_id: format!("sub-spare-{code}"),
-                    unit_id: self.id("spare_unit"),
-                    customer_id: self.id("customer"),
-                    price: cny(235_000_000),
-                    small_deposit: cny(5_000_000),
-                    full_deposit: cny(20_000_000),
-                    top_up_due_on: day(7),
-                    id_number: ID_NUMBER.into(),
-                },
-            )
-            .await;
-        let spare = spare.subscription.expect("subscription").subscription_id;
-        let open: sg::ListSagasResponse = self
-            .admin_eventually(
-                "saga",
-                "ListSagas",
-                sg::ListSagasRequest {
-                    project_id: project,
-                    ..Default::default()
-                },
-                |l: &sg::ListSagasResponse| l.sagas.iter().any(|s| s.key == spare),
-            )
-            .await;
-        let saga = open
-            .sagas
-            .iter()
-            .find(|s| s.key == spare)
-            .expect("the spare subscription's saga")
-            .saga_id
-            .clone();
-        let _ = self
-            .send::<_, sg::RetrySagaResponse>(
-                "saga",
-                "RetrySaga",
-                Caller::Admin,
-                &sg::RetrySagaRequest {
-                    request_id: format!("retry-{code}"),
-                    saga_id: saga.clone(),
-                },
-            )
-            .await;
-        let _: sg::CancelSagaResponse = self
-            .admin(
-                "saga",
-                "CancelSaga",
-                sg::CancelSagaRequest {
-                    request_id: format!("cancel-{code}"),
-                    saga_id: saga,
-                    reason: "buyer withdrew".into(),
-                },
-            )
-            .await;
-        let _ = self
-            .send::<_, pb::LapseSubscriptionResponse>(
-                "sales",
-                "LapseSubscription",
-                Caller::Coordinator,
-                &pb::LapseSubscriptionRequest {
-                    request_id: format!("lapse-{code}"),
-                    subscription_id: spare,
-                },
-            )
-            .await;
+        // Two more subscriptions the coordinator's credential confirms and lapses before their
+        // flows act on them (nothing is paid yet); then the operator retries and cancels.
+        for (n, unit, confirm) in [(1, "spare_unit", true), (2, "third_unit", false)] {
+            let subscription: pb::SignSubscriptionResponse = self
+                .admin(
+                    "sales",
+                    "SignSubscription",
+                    pb::SignSubscriptionRequest {
+                        request_id: format!("sub-{n}-{code}"),
+                        unit_id: self.id(unit),
+                        customer_id: self.id("customer"),
+                        price: cny(235_000_000),
+                        small_deposit: cny(5_000_000),
+                        full_deposit: cny(20_000_000),
+                        top_up_due_on: day(7),
+                        id_number: ID_NUMBER.into(),
+                    },
+                )
+                .await;
+            let subscription = subscription
+                .subscription
+                .expect("subscription")
+                .subscription_id;
+            let request_id = format!("settle-{n}-{code}");
+            let settled = if confirm {
+                self.send::<_, pb::ConfirmSubscriptionResponse>(
+                    "sales",
+                    "ConfirmSubscription",
+                    Caller::Coordinator,
+                    &pb::ConfirmSubscriptionRequest {
+                        request_id,
+                        subscription_id: subscription.clone(),
+                    },
+                )
+                .await
+                .map(|_| ())
+            } else {
+                self.send::<_, pb::LapseSubscriptionResponse>(
+                    "sales",
+                    "LapseSubscription",
+                    Caller::Coordinator,
+                    &pb::LapseSubscriptionRequest {
+                        request_id,
+                        subscription_id: subscription.clone(),
+                    },
+                )
+                .await
+                .map(|_| ())
+            };
+            settled.expect("the coordinator settles a subscription it has not acted on");
+            let open: sg::ListSagasResponse = self
+                .admin_eventually(
+                    "saga",
+                    "ListSagas",
+                    sg::ListSagasRequest {
+                        project_id: project.clone(),
+                        ..Default::default()
+                    },
+                    |l: &sg::ListSagasResponse| l.sagas.iter().any(|s| s.key == subscription),
+                )
+                .await;
+            let saga = open
+                .sagas
+                .iter()
+                .find(|s| s.key == subscription)
+                .expect("the subscription's saga")
+                .saga_id
+                .clone();
+            let _ = self
+                .send::<_, sg::RetrySagaResponse>(
+                    "saga",
+                    "RetrySaga",
+                    Caller::Admin,
+                    &sg::RetrySagaRequest {
+                        request_id: format!("retry-{n}-{code}"),
+                        saga_id: saga.clone(),
+                    },
+                )
+                .await;
+            let _ = self
+                .send::<_, sg::CancelSagaResponse>(
+                    "saga",
+                    "CancelSaga",
+                    Caller::Admin,
+                    &sg::CancelSagaRequest {
+                        request_id: format!("cancel-{n}-{code}"),
+                        saga_id: saga,
+                        reason: "buyer withdrew".into(),
+                    },
+                )
+                .await;
+        }
         let charge: fi::IssueChargeResponse = self
             .admin(
                 "finance",

@@ -1,7 +1,7 @@
 //! A small world of one tenant, built through the public RPCs while every successful request
 //! is recorded, so the BOLA sweep can replay each as somebody who must not reach its objects.
 //! [`World::basic`] is the catalogue, a customer, a charge, a repair, a complaint and a survey;
-//! [`World::full`](super::journey) adds a sale through the coordinator and a handover.
+//! [`World::full`] adds a sale through the coordinator and a handover.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -159,7 +159,11 @@ impl<'a> World<'a> {
             .await;
         let building = building.building.expect("building").building_id;
         w.ids.insert("building", building.clone());
-        for (name, number) in [("unit", "0301"), ("spare_unit", "0302")] {
+        for (name, number) in [
+            ("unit", "0301"),
+            ("spare_unit", "0302"),
+            ("third_unit", "0303"),
+        ] {
             let unit: pb::RegisterUnitResponse = w
                 .admin("sales", "RegisterUnit", unit_request(&building, number))
                 .await;
