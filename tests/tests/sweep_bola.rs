@@ -12,9 +12,9 @@ use std::collections::{BTreeSet, HashSet};
 use anju_e2e::{
     TestStack,
     sweep::{
-        Caller, call,
+        Caller, call, contractor_may,
         footprint::{Databases, changes},
-        object_id_fields, policies,
+        object_id_fields,
         replay::{encode, leaks, with_fresh_request_id},
         rpcs, scoped_token,
         world::World,
@@ -83,11 +83,6 @@ async fn a_request_for_an_object_answers_only_those_who_may_reach_it() {
     let world_ids: HashSet<String> = world.ids.values().cloned().collect();
     let (tenant_b, contractor_y) = (Uuid::now_v7(), Uuid::now_v7());
     let elsewhere = vec![Uuid::now_v7().to_string()];
-    let contractor_may = |rpc: &anju_e2e::sweep::Rpc| {
-        policies()
-            .into_iter()
-            .any(|(short, p)| short == rpc.short && p.permits(&rpc.method, &[Role::Contractor]))
-    };
 
     let mut seen = HashSet::new();
     let mut failures = Vec::new();

@@ -1,6 +1,7 @@
 //! Every RPC of every service, read from the descriptor set, answers random requests with a
-//! deliberate status: never INTERNAL, UNKNOWN or a dropped connection, and a refused call (or
-//! a read) leaves its service's database exactly as it was.
+//! deliberate status — as the tenant's admin, the coordinator for its reserved RPCs, and a
+//! contractor for a partner's RPCs: never INTERNAL, UNKNOWN or a dropped connection, and a
+//! refused call (or a read) leaves its service's database exactly as it was.
 //!
 //! Seeded and bounded: `ANJU_SWEEP_CASES` requests per RPC (20 by default), `ANJU_SWEEP_SEED`
 //! to reproduce or vary a run, `ANJU_SWEEP_ONLY` to sweep the RPCs whose name contains it.
@@ -11,7 +12,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use anju_e2e::{
     TestStack,
     sweep::{
-        Caller, call, call_streaming,
+        Caller, call, call_streaming, contractor_may,
         footprint::{Databases, changes},
         generate::{self, Seeds, Shape},
         rpcs,
@@ -118,7 +119,10 @@ async fn every_rpc_answers_random_requests_deliberately_and_refusals_write_nothi
             !rpc.server_streaming,
             "{rpc} streams its answer: teach the sweep to read a stream"
         );
-        let token = Caller::of(&rpc).token(stack.tenant, contractor);
+        let staff = Caller::of(&rpc).token(stack.tenant, contractor);
+        // A partner's RPCs are swept half as the partner, whose scope takes another path.
+        let partner =
+            contractor_may(&rpc).then(|| Caller::Contractor.token(stack.tenant, contractor));
         let mut hasher = DefaultHasher::new();
         rpc.path().hash(&mut hasher);
         let mut rng = StdRng::seed_from_u64(seed ^ hasher.finish());
@@ -140,11 +144,15 @@ async fn every_rpc_answers_random_requests_deliberately_and_refusals_write_nothi
                 .iter()
                 .map(|r| Bytes::from(r.encode_to_vec()))
                 .collect();
+            let token = match &partner {
+                Some(partner) if case % 2 == 1 => partner,
+                _ => &staff,
+            };
             let before = dbs.fingerprint(rpc.short).await;
             let answer = if rpc.client_streaming {
-                call_streaming(&stack, &rpc, &token, bodies.clone()).await
+                call_streaming(&stack, &rpc, token, bodies.clone()).await
             } else {
-                call(&stack, &rpc, &token, bodies[0].clone()).await
+                call(&stack, &rpc, token, bodies[0].clone()).await
             };
             swept += 1;
             let describe = || {

@@ -142,6 +142,13 @@ impl Caller {
     }
 }
 
+/// Whether a partner contractor may call `rpc` (its own work orders only).
+pub fn contractor_may(rpc: &Rpc) -> bool {
+    policies()
+        .into_iter()
+        .any(|(short, p)| short == rpc.short && p.permits(&rpc.method, &[Role::Contractor]))
+}
+
 /// A staff token of `tenant` with `roles`, scoped to `projects` only.
 pub fn scoped_token(tenant: Uuid, roles: &[Role], projects: &[String]) -> String {
     TokenIssuer::hs256(DEV_HS256_SECRET)
