@@ -144,6 +144,7 @@ pub mod bench;
 pub mod finance;
 pub mod move_in;
 pub mod personal_data;
+pub mod sweep;
 
 /// Waits until every saga `operator` can see has ended with nothing left to send; the error
 /// names the ones that did not.

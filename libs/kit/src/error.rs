@@ -116,13 +116,49 @@ impl From<sqlx::Error> for ServiceError {
     }
 }
 
+/// The message and details travel in the response's trailers, which a client refuses above
+/// its header-list limit (16 KiB in h2 and hyper) as a broken stream: a request with thousands
+/// of bad entries, or a 10,000-character id echoed back, must still get its refusal.
+const MAX_VIOLATIONS: usize = 20;
+const MAX_TEXT_BYTES: usize = 160;
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+fn clip(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_string();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl From<ServiceError> for Status {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::InvalidArgument(violations) => {
-                let message = format!("invalid argument: {}", describe(&violations));
+                let more = violations.len().saturating_sub(MAX_VIOLATIONS);
+                let mut shown: Vec<FieldViolation> = violations
+                    .iter()
+                    .take(MAX_VIOLATIONS)
+                    .map(|v| FieldViolation {
+                        field: clip(&v.field, MAX_TEXT_BYTES),
+                        description: clip(&v.description, MAX_TEXT_BYTES),
+                    })
+                    .collect();
+                if more > 0 {
+                    shown.push(FieldViolation {
+                        field: String::new(),
+                        description: format!("{more} more violations not listed"),
+                    });
+                }
+                let message = clip(
+                    &format!("invalid argument: {}", describe(&shown)),
+                    MAX_MESSAGE_BYTES,
+                );
                 let mut details = ErrorDetails::new();
-                for v in &violations {
+                for v in &shown {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
@@ -131,7 +167,7 @@ impl From<ServiceError> for Status {
                 tracing::error!(error = format!("{cause:#}"), "request failed unexpectedly");
                 Status::internal("internal error")
             }
-            other => Status::new(other.code(), other.to_string()),
+            other => Status::new(other.code(), clip(&other.to_string(), MAX_MESSAGE_BYTES)),
         }
     }
 }
@@ -164,6 +200,27 @@ mod tests {
         let violations = field_violations(&status);
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].field, "list_price.currency");
+    }
+
+    #[test]
+    fn a_refusal_of_thousands_of_violations_fits_in_a_trailer() {
+        let violations = (0..5_000)
+            .map(|i| FieldViolation {
+                field: format!("rows[{i}].unit_number"),
+                description: "漢".repeat(1_000),
+            })
+            .collect();
+        let status: Status = ServiceError::InvalidArgument(violations).into();
+        let listed = field_violations(&status);
+        assert_eq!(listed.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(listed[0].field, "rows[0].unit_number");
+        assert!(listed[MAX_VIOLATIONS].description.contains("4980 more"));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES + 3);
+        assert!(
+            status.details().len() < 8 * 1024,
+            "{}",
+            status.details().len()
+        );
     }
 
     #[test]

@@ -169,11 +169,12 @@ impl SagaService for SagaApi {
         let req = request.into_inner();
         let mut v = Validator::new();
         let project_id = v.optional_uuid("project_id", &req.project_id);
+        // Filters are text too: a NUL reaches Postgres as an encoding error, not a miss.
+        let flow = v.optional_text("flow", &req.flow, 64);
+        let state = v.optional_text("state", &req.state, 64);
         v.finish()?;
         let page = req.page.unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
-        let flow = (!req.flow.is_empty()).then_some(req.flow);
-        let state = (!req.state.is_empty()).then_some(req.state);
         let rows: Vec<SagaView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{VIEW} where s.tenant_id = $1 and s.saga_id > $2 and ($3::text is null or s.flow = $3)
                and ($4::text is null or s.state = $4) and ($5::uuid is null or s.project_id = $5)

@@ -1,0 +1,295 @@
+//! The world's money and after-sales steps, and the sale through the coordinator up to the
+//! keys that [`World::full`] adds.
+
+use anju_proto::{
+    common::Area, complaints as cp, finance as fi, handover as hv, maintenance as mt, sales as pb,
+    title as tt,
+};
+
+use super::{
+    Caller,
+    world::{World, cny, day},
+};
+
+/// The identity number the world's buyer signs with.
+pub const ID_NUMBER: &str = "44030119900101123X";
+
+impl World<'_> {
+    pub(super) async fn finance(&mut self, code: &str) {
+        let charge: fi::IssueChargeResponse = self
+            .admin(
+                "finance",
+                "IssueCharge",
+                fi::IssueChargeRequest {
+                    request_id: format!("issue-{code}"),
+                    project_id: self.id("project"),
+                    unit_id: self.id("unit"),
+                    payer_id: self.id("customer"),
+                    purpose: fi::ChargePurpose::PropertyFee as i32,
+                    amount: cny(100_000),
+                    business_key: format!("sweep-{code}"),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let charge = charge.charge.expect("charge").charge_id;
+        self.ids.insert("charge", charge.clone());
+        let _: fi::GetChargeResponse = self
+            .admin(
+                "finance",
+                "GetCharge",
+                fi::GetChargeRequest {
+                    charge_id: charge.clone(),
+                },
+            )
+            .await;
+        let _: fi::ListChargesResponse = self
+            .admin(
+                "finance",
+                "ListCharges",
+                fi::ListChargesRequest {
+                    unit_id: self.id("unit"),
+                    page: None,
+                },
+            )
+            .await;
+        let payment: fi::RecordPaymentResponse = self
+            .admin(
+                "finance",
+                "RecordPayment",
+                fi::RecordPaymentRequest {
+                    request_id: format!("pay-{code}"),
+                    charge_id: charge.clone(),
+                    amount: cny(100_000),
+                    method: fi::PaymentMethod::BankCard as i32,
+                    external_reference: format!("PAY-{code}"),
+                    received_on: day(0),
+                    cashier_id: String::new(),
+                },
+            )
+            .await;
+        let payment = payment.payment.expect("payment").payment_id;
+        self.ids.insert("payment", payment.clone());
+        let _: fi::ListPaymentsResponse = self
+            .admin(
+                "finance",
+                "ListPayments",
+                fi::ListPaymentsRequest {
+                    charge_id: charge,
+                    page: None,
+                },
+            )
+            .await;
+        let _: fi::RefundPaymentResponse = self
+            .admin(
+                "finance",
+                "RefundPayment",
+                fi::RefundPaymentRequest {
+                    request_id: format!("refund-{code}"),
+                    payment_id: payment,
+                    amount: cny(10_000),
+                    external_reference: format!("REF-{code}"),
+                    refunded_on: day(0),
+                    reason: "overpaid".into(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let _: fi::GetDailyReportResponse = self
+            .admin(
+                "finance",
+                "GetDailyReport",
+                fi::GetDailyReportRequest {
+                    cashier_id: "test-user".into(),
+                    business_date: day(0),
+                },
+            )
+            .await;
+        // Yesterday's day: today's stays open for the payments the sale still needs.
+        let _: fi::CloseDayResponse = self
+            .admin(
+                "finance",
+                "CloseDay",
+                fi::CloseDayRequest {
+                    request_id: format!("close-{code}"),
+                    cashier_id: "test-user".into(),
+                    business_date: day(-1),
+                },
+            )
+            .await;
+        let _: fi::GetMonthlyStatementResponse = self
+            .admin(
+                "finance",
+                "GetMonthlyStatement",
+                fi::GetMonthlyStatementRequest {
+                    project_id: self.id("project"),
+                    month: day(0)[..7].to_string(),
+                },
+            )
+            .await;
+        let _: fi::GetUnitStatementResponse = self
+            .admin(
+                "finance",
+                "GetUnitStatement",
+                fi::GetUnitStatementRequest {
+                    unit_id: self.id("unit"),
+                },
+            )
+            .await;
+    }
+
+    pub(super) async fn after_sales(&mut self, code: &str) {
+        let (project, unit) = (self.id("project"), self.id("unit"));
+        let order: mt::CreateRepairRequestResponse = self
+            .admin(
+                "maintenance",
+                "CreateRepairRequest",
+                mt::CreateRepairRequestRequest {
+                    request_id: format!("repair-{code}"),
+                    project_id: project.clone(),
+                    unit_id: unit.clone(),
+                    source: mt::RepairSource::Owner as i32,
+                    category: "plumbing".into(),
+                    description: "the kitchen tap leaks".into(),
+                    contractor_id: self.contractor.to_string(),
+                    reference: String::new(),
+                },
+            )
+            .await;
+        let order = order
+            .repair_request
+            .expect("repair request")
+            .repair_request_id;
+        self.ids.insert("repair_request", order.clone());
+        let _: mt::GetRepairRequestResponse = self
+            .admin(
+                "maintenance",
+                "GetRepairRequest",
+                mt::GetRepairRequestRequest {
+                    repair_request_id: order.clone(),
+                },
+            )
+            .await;
+        let _: mt::ListWorkOrdersResponse = self
+            .admin(
+                "maintenance",
+                "ListWorkOrders",
+                mt::ListWorkOrdersRequest {
+                    project_id: project.clone(),
+                    page: None,
+                },
+            )
+            .await;
+        let _: mt::CloseRepairRequestResponse = self
+            .send(
+                "maintenance",
+                "CloseRepairRequest",
+                Caller::Contractor,
+                &mt::CloseRepairRequestRequest {
+                    request_id: format!("close-{code}"),
+                    repair_request_id: order,
+                    resolution: "replaced the washer".into(),
+                },
+            )
+            .await
+            .expect("the contractor closes its order");
+
+        let complaint: cp::RecordComplaintResponse = self
+            .admin(
+                "complaints",
+                "RecordComplaint",
+                cp::RecordComplaintRequest {
+                    request_id: format!("complaint-{code}"),
+                    project_id: project.clone(),
+                    unit_id: unit.clone(),
+                    complainant: "Owner 0301".into(),
+                    channel: cp::ComplaintChannel::Phone as i32,
+                    category: "noise".into(),
+                    severity: cp::Severity::Medium as i32,
+                    text: "drilling at night".into(),
+                },
+            )
+            .await;
+        let complaint = complaint.complaint.expect("complaint").complaint_id;
+        self.ids.insert("complaint", complaint.clone());
+        let _: cp::GetComplaintResponse = self
+            .admin(
+                "complaints",
+                "GetComplaint",
+                cp::GetComplaintRequest {
+                    complaint_id: complaint,
+                },
+            )
+            .await;
+
+        let _: tt::RecordSurveyResponse = self
+            .admin(
+                "title",
+                "RecordSurvey",
+                tt::RecordSurveyRequest {
+                    request_id: format!("survey-{code}"),
+                    project_id: project.clone(),
+                    unit_id: unit.clone(),
+                    measured_area: Some(Area {
+                        square_centimetres: 891_000,
+                    }),
+                },
+            )
+            .await;
+        let _: tt::GetTitleFileResponse = self
+            .admin_eventually(
+                "title",
+                "GetTitleFile",
+                tt::GetTitleFileRequest {
+                    unit_id: unit.clone(),
+                },
+                |_| true,
+            )
+            .await;
+
+        let _: hv::GetUnitResponse = self
+            .admin_eventually(
+                "handover",
+                "GetUnit",
+                hv::GetUnitRequest { unit_id: unit },
+                |_| true,
+            )
+            .await;
+        let _: hv::ListUnitsResponse = self
+            .admin(
+                "handover",
+                "ListUnits",
+                hv::ListUnitsRequest {
+                    project_id: project,
+                    page: None,
+                },
+            )
+            .await;
+    }
+
+    /// Signs a subscription for the world's unit; returns its id.
+    pub(super) async fn subscribe(&mut self, code: &str) -> String {
+        let subscription: pb::SignSubscriptionResponse = self
+            .admin(
+                "sales",
+                "SignSubscription",
+                pb::SignSubscriptionRequest {
+                    request_id: format!("sub-{code}"),
+                    unit_id: self.id("unit"),
+                    customer_id: self.id("customer"),
+                    price: cny(235_000_000),
+                    small_deposit: cny(5_000_000),
+                    full_deposit: cny(20_000_000),
+                    top_up_due_on: day(7),
+                    id_number: ID_NUMBER.into(),
+                },
+            )
+            .await;
+        let subscription = subscription
+            .subscription
+            .expect("subscription")
+            .subscription_id;
+        self.ids.insert("subscription", subscription.clone());
+        subscription
+    }
+}

@@ -1,0 +1,420 @@
+//! The world's sale through the coordinator and its handover up to the keys: subscription,
+//! deposits, contract, price, batch, fees, inspection, keys, a key loan, and the sagas that
+//! carried them; then a second subscription left open for the operator's retry and cancel.
+
+use std::time::Duration;
+
+use anju_proto::{finance as fi, handover as hv, saga as sg, sales as pb};
+use tonic::Code;
+
+use super::{
+    Caller,
+    journey::ID_NUMBER,
+    world::{World, cny, day},
+};
+
+impl<'a> World<'a> {
+    /// [`World::basic`], then a sale and a handover with every step the staff takes.
+    pub async fn full(stack: &'a crate::TestStack) -> World<'a> {
+        let mut w = World::basic(stack).await;
+        let code = w.id("project")[24..].to_string();
+        let subscription = w.subscribe(&code).await;
+        w.pay_charges("subscription:", 2, "DEP").await;
+        let _: pb::GetSubscriptionResponse = w
+            .admin_eventually(
+                "sales",
+                "GetSubscription",
+                pb::GetSubscriptionRequest {
+                    subscription_id: subscription.clone(),
+                },
+                |s: &pb::GetSubscriptionResponse| {
+                    s.subscription
+                        .as_ref()
+                        .is_some_and(|s| s.status == pb::SubscriptionStatus::Confirmed as i32)
+                },
+            )
+            .await;
+        let contract: pb::SignContractResponse = w
+            .admin(
+                "sales",
+                "SignContract",
+                pb::SignContractRequest {
+                    request_id: format!("contract-{code}"),
+                    subscription_id: subscription.clone(),
+                    id_number: ID_NUMBER.into(),
+                    contract_area: Some(anju_proto::common::Area {
+                        square_centimetres: 890_000,
+                    }),
+                    payment_method: pb::PaymentMethod::FullPayment as i32,
+                    down_payment: cny(235_000_000),
+                    down_payment_due_on: day(14),
+                    instalments: Vec::new(),
+                    homes_owned: 0,
+                },
+            )
+            .await;
+        let contract = contract.contract.expect("contract").contract_id;
+        w.ids.insert("contract", contract.clone());
+        let _: pb::GetContractResponse = w
+            .admin(
+                "sales",
+                "GetContract",
+                pb::GetContractRequest {
+                    contract_id: contract,
+                },
+            )
+            .await;
+        w.pay_charges("contract:", 1, "PRICE").await;
+        w.handover(&code).await;
+        w.sagas(&code).await;
+        w
+    }
+
+    /// Pays the unit's first `n` charges whose settlement group starts with `group`, once the
+    /// coordinator has issued them.
+    async fn pay_charges(&mut self, group: &str, n: usize, reference: &str) {
+        let unit = self.id("unit");
+        let charges: fi::ListChargesResponse = self
+            .admin_eventually(
+                "finance",
+                "ListCharges",
+                fi::ListChargesRequest {
+                    unit_id: unit,
+                    page: None,
+                },
+                |c: &fi::ListChargesResponse| {
+                    c.charges
+                        .iter()
+                        .filter(|c| c.settlement_group.starts_with(group))
+                        .count()
+                        >= n
+                },
+            )
+            .await;
+        let due: Vec<fi::Charge> = charges
+            .charges
+            .into_iter()
+            .filter(|c| c.settlement_group.starts_with(group))
+            .collect();
+        for (i, charge) in due.iter().enumerate() {
+            let _: fi::RecordPaymentResponse = self
+                .admin(
+                    "finance",
+                    "RecordPayment",
+                    fi::RecordPaymentRequest {
+                        request_id: format!("pay-{reference}-{}-{i}", charge.charge_id),
+                        charge_id: charge.charge_id.clone(),
+                        amount: charge.outstanding.clone(),
+                        method: fi::PaymentMethod::BankCard as i32,
+                        external_reference: format!("{reference}-{}-{i}", charge.charge_id),
+                        received_on: day(0),
+                        cashier_id: String::new(),
+                    },
+                )
+                .await;
+        }
+    }
+
+    async fn handover(&mut self, code: &str) {
+        let (project, building, unit) = (self.id("project"), self.id("building"), self.id("unit"));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let batch = loop {
+            let answer = self
+                .send::<_, hv::CreateBatchResponse>(
+                    "handover",
+                    "CreateBatch",
+                    Caller::Admin,
+                    &hv::CreateBatchRequest {
+                        request_id: format!("batch-{code}-{}", uuid::Uuid::now_v7()),
+                        project_id: project.clone(),
+                        building_id: building.clone(),
+                        name: "Tower 1, first handover".into(),
+                        window_start: day(30),
+                        window_end: day(44),
+                        property_fee_per_square_metre_month: cny(350),
+                        prepaid_months: 3,
+                        construction_cost_per_square_metre: cny(300_000),
+                        maintenance_fund_bp: 500,
+                    },
+                )
+                .await;
+            match answer {
+                Ok(answer) => break answer.batch.expect("batch"),
+                // Handover learns the contract from sales' events.
+                Err(status)
+                    if matches!(status.code(), Code::FailedPrecondition | Code::NotFound)
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(status) => panic!("handover CreateBatch: {status:?}"),
+            }
+        };
+        self.ids.insert("batch", batch.batch_id.clone());
+        let _: hv::GetBatchStatisticsResponse = self
+            .admin(
+                "handover",
+                "GetBatchStatistics",
+                hv::GetBatchStatisticsRequest {
+                    batch_id: batch.batch_id.clone(),
+                },
+            )
+            .await;
+        let _: hv::RecordBooksReadyResponse = self
+            .admin(
+                "handover",
+                "RecordBooksReady",
+                hv::RecordBooksReadyRequest {
+                    request_id: format!("books-{code}"),
+                    batch_id: batch.batch_id,
+                },
+            )
+            .await;
+        self.pay_charges("handover:", 2, "FEES").await;
+        let _: hv::CheckInResponse = self
+            .admin(
+                "handover",
+                "CheckIn",
+                hv::CheckInRequest {
+                    request_id: format!("checkin-{code}"),
+                    unit_id: unit.clone(),
+                    id_number: ID_NUMBER.into(),
+                },
+            )
+            .await;
+        let _: hv::RecordInspectionResponse = self
+            .admin(
+                "handover",
+                "RecordInspection",
+                hv::RecordInspectionRequest {
+                    request_id: format!("inspect-{code}"),
+                    unit_id: unit.clone(),
+                    passed: true,
+                    defects: Vec::new(),
+                },
+            )
+            .await;
+        let _: hv::GetHandoverResponse = self
+            .admin_eventually(
+                "handover",
+                "GetHandover",
+                hv::GetHandoverRequest {
+                    unit_id: unit.clone(),
+                },
+                |h: &hv::GetHandoverResponse| h.handover.as_ref().is_some_and(|h| h.cleared),
+            )
+            .await;
+        let _ = self
+            .send::<_, hv::GrantKeyClearanceResponse>(
+                "handover",
+                "GrantKeyClearance",
+                Caller::Coordinator,
+                &hv::GrantKeyClearanceRequest {
+                    request_id: format!("clearance-{code}"),
+                    unit_id: unit.clone(),
+                },
+            )
+            .await;
+        let _: hv::ReleaseKeysResponse = self
+            .admin(
+                "handover",
+                "ReleaseKeys",
+                hv::ReleaseKeysRequest {
+                    request_id: format!("keys-{code}"),
+                    unit_id: unit.clone(),
+                    signed_by: "owner-signature-ref".into(),
+                },
+            )
+            .await;
+        let loan: hv::LendKeyResponse = self
+            .admin(
+                "handover",
+                "LendKey",
+                hv::LendKeyRequest {
+                    request_id: format!("lend-{code}"),
+                    unit_id: unit.clone(),
+                    kind: "mailbox".into(),
+                    borrower: "plumber Liu".into(),
+                    purpose: "repair".into(),
+                },
+            )
+            .await;
+        let loan = loan.loan.expect("loan").loan_id;
+        self.ids.insert("loan", loan.clone());
+        let _: hv::ReturnKeyResponse = self
+            .admin(
+                "handover",
+                "ReturnKey",
+                hv::ReturnKeyRequest {
+                    request_id: format!("return-{code}"),
+                    loan_id: loan,
+                },
+            )
+            .await;
+        let _ = self
+            .send::<_, hv::RecordNoticeResponse>(
+                "handover",
+                "RecordNotice",
+                Caller::Admin,
+                &hv::RecordNoticeRequest {
+                    request_id: format!("reminder-{code}"),
+                    unit_id: unit,
+                    kind: "reminder".into(),
+                    channel: "sms".into(),
+                    fees: Vec::new(),
+                },
+            )
+            .await;
+    }
+
+    /// The operator's view, and a second subscription whose saga is retried and cancelled.
+    async fn sagas(&mut self, code: &str) {
+        let project = self.id("project");
+        let sagas: sg::ListSagasResponse = self
+            .admin(
+                "saga",
+                "ListSagas",
+                sg::ListSagasRequest {
+                    project_id: project.clone(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let first = sagas.sagas.first().expect("a saga").saga_id.clone();
+        let _: sg::GetSagaResponse = self
+            .admin("saga", "GetSaga", sg::GetSagaRequest { saga_id: first })
+            .await;
+        // Two more subscriptions the coordinator's credential confirms and lapses before their
+        // flows act on them (nothing is paid yet); then the operator retries and cancels.
+        for (n, unit, confirm) in [(1, "spare_unit", true), (2, "third_unit", false)] {
+            let subscription: pb::SignSubscriptionResponse = self
+                .admin(
+                    "sales",
+                    "SignSubscription",
+                    pb::SignSubscriptionRequest {
+                        request_id: format!("sub-{n}-{code}"),
+                        unit_id: self.id(unit),
+                        customer_id: self.id("customer"),
+                        price: cny(235_000_000),
+                        small_deposit: cny(5_000_000),
+                        full_deposit: cny(20_000_000),
+                        top_up_due_on: day(7),
+                        id_number: ID_NUMBER.into(),
+                    },
+                )
+                .await;
+            let subscription = subscription
+                .subscription
+                .expect("subscription")
+                .subscription_id;
+            let request_id = format!("settle-{n}-{code}");
+            let settled = if confirm {
+                self.send::<_, pb::ConfirmSubscriptionResponse>(
+                    "sales",
+                    "ConfirmSubscription",
+                    Caller::Coordinator,
+                    &pb::ConfirmSubscriptionRequest {
+                        request_id,
+                        subscription_id: subscription.clone(),
+                    },
+                )
+                .await
+                .map(|_| ())
+            } else {
+                self.send::<_, pb::LapseSubscriptionResponse>(
+                    "sales",
+                    "LapseSubscription",
+                    Caller::Coordinator,
+                    &pb::LapseSubscriptionRequest {
+                        request_id,
+                        subscription_id: subscription.clone(),
+                    },
+                )
+                .await
+                .map(|_| ())
+            };
+            settled.expect("the coordinator settles a subscription it has not acted on");
+            let open: sg::ListSagasResponse = self
+                .admin_eventually(
+                    "saga",
+                    "ListSagas",
+                    sg::ListSagasRequest {
+                        project_id: project.clone(),
+                        ..Default::default()
+                    },
+                    |l: &sg::ListSagasResponse| l.sagas.iter().any(|s| s.key == subscription),
+                )
+                .await;
+            let saga = open
+                .sagas
+                .iter()
+                .find(|s| s.key == subscription)
+                .expect("the subscription's saga")
+                .saga_id
+                .clone();
+            let _ = self
+                .send::<_, sg::RetrySagaResponse>(
+                    "saga",
+                    "RetrySaga",
+                    Caller::Admin,
+                    &sg::RetrySagaRequest {
+                        request_id: format!("retry-{n}-{code}"),
+                        saga_id: saga.clone(),
+                    },
+                )
+                .await;
+            let _ = self
+                .send::<_, sg::CancelSagaResponse>(
+                    "saga",
+                    "CancelSaga",
+                    Caller::Admin,
+                    &sg::CancelSagaRequest {
+                        request_id: format!("cancel-{n}-{code}"),
+                        saga_id: saga,
+                        reason: "buyer withdrew".into(),
+                    },
+                )
+                .await;
+        }
+        let charge: fi::IssueChargeResponse = self
+            .admin(
+                "finance",
+                "IssueCharge",
+                fi::IssueChargeRequest {
+                    request_id: format!("issue-void-{code}"),
+                    project_id: self.id("project"),
+                    unit_id: self.id("unit"),
+                    payer_id: self.id("customer"),
+                    purpose: fi::ChargePurpose::PropertyFee as i32,
+                    amount: cny(50_000),
+                    business_key: format!("sweep-void-{code}"),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let _ = self
+            .send::<_, fi::CancelChargeResponse>(
+                "finance",
+                "CancelCharge",
+                Caller::Coordinator,
+                &fi::CancelChargeRequest {
+                    request_id: format!("void-{code}"),
+                    charge_id: charge.charge.expect("charge").charge_id,
+                    reason: "issued twice".into(),
+                },
+            )
+            .await;
+        let _ = self
+            .send::<_, pb::CancelContractResponse>(
+                "sales",
+                "CancelContract",
+                Caller::Admin,
+                &pb::CancelContractRequest {
+                    request_id: format!("cancel-contract-{code}"),
+                    contract_id: self.id("contract"),
+                    reason: "buyer withdrew".into(),
+                },
+            )
+            .await;
+    }
+}
