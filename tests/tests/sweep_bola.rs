@@ -51,12 +51,6 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[
         "tenant B's admin",
         "as IssueCharge: complaints keeps no read model of units",
     ),
-    (
-        "handover CreateBatch",
-        "tenant B's admin",
-        "answers FAILED_PRECONDITION (no contracted unit waiting here) rather than NOT_FOUND \
-         for a project and building its tenant does not have; nothing is shown or written",
-    ),
 ];
 
 #[tokio::test]

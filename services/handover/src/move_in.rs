@@ -290,6 +290,24 @@ impl MoveIn {
         let fund_bp = v.range("maintenance_fund_bp", req.maintenance_fund_bp, 500, 800);
         v.finish()?;
         principal.require_project(project_id)?;
+        // Handover knows a project or building only through the contracts sales reported: one
+        // it never heard of, another tenant's included, does not exist here.
+        let known: bool = sqlx::query_scalar(
+            "select exists (select 1 from contracts
+                            where tenant_id = $1 and project_id = $2 and ($3::uuid is null or building_id = $3))",
+        )
+        .bind(principal.tenant_id)
+        .bind(project_id)
+        .bind(building_id)
+        .fetch_one(&self.pool)
+        .await?;
+        if !known {
+            return Err(ServiceError::not_found(if building_id.is_some() {
+                "building"
+            } else {
+                "project"
+            }));
+        }
 
         let mut command =
             match Command::begin(&self.pool, principal, "CreateBatch", &request_id, &req).await? {
