@@ -3,7 +3,7 @@
 //! service role, not a token signed by another key; a request id answers only its caller;
 //! the audit trail cannot be rewritten.
 
-use anju_e2e::TestStack;
+use anju_e2e::{TestStack, sweep::policies};
 use anju_kit::{
     Role,
     auth::{Claims, CoordinatorIssuer, Policy, TokenIssuer},
@@ -12,19 +12,6 @@ use anju_kit::{
 use anju_proto::maintenance::{self, maintenance_service_client::MaintenanceServiceClient};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tonic::{Code, Status, codegen::http::uri::PathAndQuery};
-
-/// Every service's role table, by the short name its port is known by.
-fn policies() -> Vec<(&'static str, Policy)> {
-    vec![
-        ("sales", anju_sales::policy()),
-        ("finance", anju_finance::policy()),
-        ("handover", anju_handover::policy()),
-        ("maintenance", anju_maintenance::policy()),
-        ("complaints", anju_complaints::policy()),
-        ("title", anju_title::policy()),
-        ("saga", anju_saga::policy()),
-    ]
-}
 
 /// Calls `method` of `policy`'s service with `token` and an empty message: authorization is
 /// decided before the request is read, so what comes back is the auth layer's answer, or the
