@@ -73,6 +73,53 @@ impl TestStack {
         SalesServiceClient::new(self.authed("sales", roles))
     }
 
+    /// Waits until `service` has learnt `unit_id` from sales' events (its unit directory), so
+    /// that staff may name the unit there.
+    pub async fn until_known(&self, service: &str, unit_id: &str) -> anyhow::Result<()> {
+        let db = sqlx::PgPool::connect(&self.settings.database_url(service)).await?;
+        let unit_id = Uuid::parse_str(unit_id)?;
+        let known = wait_for(
+            Duration::from_secs(30),
+            &format!("{service} learns the unit"),
+            || {
+                let db = db.clone();
+                async move {
+                    Ok(sqlx::query_scalar(
+                        "select exists (select 1 from known_units where unit_id = $1)",
+                    )
+                    .bind(unit_id)
+                    .fetch_one(&db)
+                    .await?)
+                }
+            },
+        )
+        .await;
+        db.close().await;
+        known
+    }
+
+    /// A project with one building and one unit, registered in sales by a manager of this
+    /// test's tenant and learnt by each of `services`; returns (project id, unit id).
+    pub async fn registered_unit(
+        &self,
+        code: &str,
+        services: &[&str],
+    ) -> anyhow::Result<(String, String)> {
+        let mut manager = self.sales(&[Role::SalesManager]);
+        let (project, building) = project_with_building(&mut manager, code).await?;
+        let unit = manager
+            .register_unit(unit_request(&building, "0101"))
+            .await?
+            .into_inner()
+            .unit
+            .expect("unit")
+            .unit_id;
+        for service in services {
+            self.until_known(service, &unit).await?;
+        }
+        Ok((project, unit))
+    }
+
     /// Stops the services, then removes this test's databases and streams.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.stack.stop().await?;

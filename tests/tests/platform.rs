@@ -208,6 +208,10 @@ async fn tenants_and_projects_see_only_their_own() {
         .into_inner()
         .unit
         .unwrap();
+    stack
+        .until_known("maintenance", &unit.unit_id)
+        .await
+        .unwrap();
 
     // Another tenant: every object is NOT_FOUND, listings are empty, writes into it fail.
     let stranger = anju_testkit::token(Uuid::now_v7(), &[Role::SalesManager]);

@@ -32,26 +32,7 @@ const NOT_IN_JOURNEY: &[(&str, &str)] = &[(
 
 /// Refusals the services do not give yet: (rpc, caller, why). Each must still fail, so the
 /// list shrinks as they are fixed.
-const KNOWN_GAPS: &[(&str, &str, &str)] = &[
-    (
-        "finance IssueCharge",
-        "tenant B's admin",
-        "finance keeps no read model of projects and units: a charge naming another tenant's \
-         unit is accepted and written in the caller's own tenant (nothing of tenant A is shown \
-         or changed, but the charge points at a unit its tenant does not have)",
-    ),
-    (
-        "maintenance CreateRepairRequest",
-        "tenant B's admin",
-        "as IssueCharge: maintenance keeps no read model of units, so it cannot tell another \
-         tenant's unit from its own",
-    ),
-    (
-        "complaints RecordComplaint",
-        "tenant B's admin",
-        "as IssueCharge: complaints keeps no read model of units",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str, &str)] = &[];
 
 #[tokio::test]
 async fn a_request_for_an_object_answers_only_those_who_may_reach_it() {

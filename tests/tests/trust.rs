@@ -120,13 +120,16 @@ async fn only_the_coordinators_credential_calls_the_coordinators_rpcs() {
 async fn a_request_id_belongs_to_its_caller_and_scope() {
     let stack = TestStack::start().await.unwrap();
     let (ours, theirs) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    let project = uuid::Uuid::now_v7().to_string();
+    let (project, unit) = stack
+        .registered_unit("TRUST-1", &["maintenance"])
+        .await
+        .unwrap();
     let mut dispatcher =
         MaintenanceServiceClient::new(stack.authed("maintenance", &[Role::MaintenanceDispatcher]));
     let create = maintenance::CreateRepairRequestRequest {
         request_id: "repair-1".into(),
         project_id: project.clone(),
-        unit_id: uuid::Uuid::now_v7().to_string(),
+        unit_id: unit.clone(),
         source: maintenance::RepairSource::Owner as i32,
         category: "plumbing".into(),
         description: "the kitchen tap leaks".into(),
@@ -281,5 +284,201 @@ async fn an_inspection_with_ten_thousand_defects_is_refused() {
         .map(|v| v.field)
         .collect();
     assert_eq!(fields, ["defects"]);
+    stack.stop().await.unwrap();
+}
+
+/// Finance, maintenance and complaints take a unit id from their callers; each keeps the unit
+/// directory learnt from sales, so a unit (or project) of another tenant is NOT_FOUND — to its
+/// admin and its coordinator alike — and nothing is written. A unit not learnt yet is NOT_FOUND
+/// to staff; the coordinator, whose commands come from the tenant's own events and may overtake
+/// them, is not held up by it.
+#[tokio::test]
+async fn a_unit_is_named_only_in_its_own_tenant_and_project() {
+    use anju_proto::{
+        complaints::{self, complaints_service_client::ComplaintsServiceClient},
+        finance::{self, finance_service_client::FinanceServiceClient},
+    };
+
+    let stack = TestStack::start().await.unwrap();
+    let (project, unit) = stack
+        .registered_unit("DIR-1", &["finance", "maintenance", "complaints"])
+        .await
+        .unwrap();
+    let (other_project, other_unit) = stack
+        .registered_unit("DIR-2", &["finance", "maintenance", "complaints"])
+        .await
+        .unwrap();
+    let stranger = uuid::Uuid::now_v7();
+    let tokens = |tenant: uuid::Uuid| {
+        [
+            ("admin", anju_testkit::token(tenant, &[Role::Admin])),
+            (
+                "coordinator",
+                CoordinatorIssuer::development().token(tenant).unwrap(),
+            ),
+        ]
+    };
+    let charge = |project: &str, unit: &str, n: usize| finance::IssueChargeRequest {
+        request_id: format!("charge-{n}"),
+        project_id: project.into(),
+        unit_id: unit.into(),
+        payer_id: "owner-wang".into(),
+        purpose: finance::ChargePurpose::PropertyFee as i32,
+        amount: Some(anju_proto::common::Money {
+            minor_units: 100_000,
+            currency: "CNY".into(),
+        }),
+        business_key: format!("directory-{n}"),
+        ..Default::default()
+    };
+    let repair = |project: &str, unit: &str, n: usize| maintenance::CreateRepairRequestRequest {
+        request_id: format!("repair-{n}"),
+        project_id: project.into(),
+        unit_id: unit.into(),
+        source: maintenance::RepairSource::Owner as i32,
+        category: "plumbing".into(),
+        description: "the kitchen tap leaks".into(),
+        contractor_id: String::new(),
+        reference: String::new(),
+    };
+    let complaint = |project: &str, unit: &str, n: usize| complaints::RecordComplaintRequest {
+        request_id: format!("complaint-{n}"),
+        project_id: project.into(),
+        unit_id: unit.into(),
+        complainant: "Wang".into(),
+        channel: complaints::ComplaintChannel::Phone as i32,
+        category: "noise".into(),
+        severity: complaints::Severity::Low as i32,
+        text: "the lift hums all night".into(),
+    };
+    let clients = |token: &str| {
+        (
+            FinanceServiceClient::new(stack.authed_with("finance", token)),
+            MaintenanceServiceClient::new(stack.authed_with("maintenance", token)),
+            ComplaintsServiceClient::new(stack.authed_with("complaints", token)),
+        )
+    };
+    let rows = || async {
+        let mut rows = Vec::new();
+        for (service, table) in [
+            ("finance", "charges"),
+            ("maintenance", "repair_requests"),
+            ("complaints", "complaints"),
+        ] {
+            let db = sqlx::PgPool::connect(&stack.settings.database_url(service))
+                .await
+                .unwrap();
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            db.close().await;
+            rows.push(n);
+        }
+        rows
+    };
+
+    // Refused: another tenant's unit or project (to its admin and its coordinator), this
+    // tenant's unit under another of its projects, and a unit nobody registered (to staff).
+    // Complaints are recorded by staff only: the coordinator is not asked there.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let mut refusals = Vec::new();
+    for (who, token) in tokens(stranger) {
+        let case = format!("another tenant's {who}");
+        refusals.push((
+            case.clone(),
+            who,
+            token.clone(),
+            project.clone(),
+            unit.clone(),
+        ));
+        if who == "admin" {
+            refusals.push((
+                format!("{case}, project only"),
+                who,
+                token,
+                project.clone(),
+                String::new(),
+            ));
+        }
+    }
+    let [(_, admin), (_, coordinator)] = tokens(stack.tenant);
+    let other = other_project.clone();
+    refusals.push((
+        "admin, unit of another project".into(),
+        "admin",
+        admin.clone(),
+        other,
+        unit.clone(),
+    ));
+    refusals.push((
+        "admin, unit never registered".into(),
+        "admin",
+        admin.clone(),
+        project.clone(),
+        unknown.clone(),
+    ));
+    let before = rows().await;
+    for (n, (case, who, token, project, unit)) in refusals.iter().enumerate() {
+        let (mut finance, mut maintenance, mut complaints) = clients(token);
+        let mut answers = Vec::new();
+        if !unit.is_empty() {
+            let charged = finance.issue_charge(charge(project, unit, n)).await;
+            answers.push(("IssueCharge", charged.map(|_| ())));
+            let repaired = maintenance
+                .create_repair_request(repair(project, unit, n))
+                .await;
+            answers.push(("CreateRepairRequest", repaired.map(|_| ())));
+        }
+        if *who == "admin" {
+            let recorded = complaints
+                .record_complaint(complaint(project, unit, n))
+                .await;
+            answers.push(("RecordComplaint", recorded.map(|_| ())));
+        }
+        assert!(!answers.is_empty());
+        for (rpc, answer) in answers {
+            let status = answer.expect_err(&format!("{rpc} as {case} was accepted"));
+            assert_eq!(status.code(), Code::NotFound, "{rpc} as {case}: {status:?}");
+        }
+    }
+    assert_eq!(rows().await, before, "a refusal wrote nothing");
+
+    // Accepted: the tenant's own unit in its project, from staff and the coordinator; a unit
+    // not learnt yet, from the coordinator.
+    let accepted = [
+        (admin, project.clone(), unit.clone()),
+        (
+            coordinator.clone(),
+            other_project.clone(),
+            other_unit.clone(),
+        ),
+        (coordinator, project.clone(), unknown),
+    ];
+    for (n, (token, project, unit)) in accepted.iter().enumerate() {
+        let n = 100 + n;
+        let (mut finance, mut maintenance, mut complaints) = clients(token);
+        finance
+            .issue_charge(charge(project, unit, n))
+            .await
+            .unwrap();
+        maintenance
+            .create_repair_request(repair(project, unit, n))
+            .await
+            .unwrap();
+        if n == 100 {
+            complaints
+                .record_complaint(complaint(project, unit, n))
+                .await
+                .unwrap();
+        }
+    }
+    let after = rows().await;
+    assert_eq!(
+        after,
+        [before[0] + 3, before[1] + 3, before[2] + 1],
+        "each accepted call wrote its row"
+    );
     stack.stop().await.unwrap();
 }

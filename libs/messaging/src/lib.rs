@@ -12,6 +12,7 @@
 
 pub mod bus;
 pub mod consumer;
+pub mod directory;
 pub mod dlq;
 pub mod event;
 pub mod host;

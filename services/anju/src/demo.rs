@@ -185,12 +185,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         business_key: format!("renovation:{}:management_fee", units[0].unit_id),
         ..Default::default()
     };
-    let first = finance
-        .issue_charge(fee.clone())
-        .await?
-        .into_inner()
-        .charge
-        .context("no charge")?;
+    // Finance learns the units from the same events handover did; until it has, the unit is
+    // NOT_FOUND to a cashier (as another tenant's unit always is), so the first call waits.
+    let first = wait_until("finance to learn the unit", || {
+        let (mut finance, fee) = (finance.clone(), fee.clone());
+        async move { until_known(finance.issue_charge(fee).await) }
+    })
+    .await?
+    .into_inner()
+    .charge
+    .context("no charge")?;
     let retry = finance
         .issue_charge(fee)
         .await?
@@ -221,24 +225,27 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         5,
         "Maintenance issues a work order; each contractor sees only its own",
     );
-    let mut maintenance =
+    let maintenance =
         MaintenanceServiceClient::new(demo.client("maintenance", &[Role::MaintenanceDispatcher])?);
     let contractor = derived_id("demo-contractor:pearl-waterproofing");
-    let order = maintenance
-        .create_repair_request(maintenance::CreateRepairRequestRequest {
-            request_id: demo.request_id("repair"),
-            project_id: project.project_id.clone(),
-            unit_id: units[1].unit_id.clone(),
-            source: maintenance::RepairSource::Owner as i32,
-            category: "waterproofing".into(),
-            description: "bathroom ceiling leaks after rain".into(),
-            contractor_id: contractor.to_string(),
-            reference: String::new(),
-        })
-        .await?
-        .into_inner()
-        .repair_request
-        .context("no repair request")?;
+    let repair = maintenance::CreateRepairRequestRequest {
+        request_id: demo.request_id("repair"),
+        project_id: project.project_id.clone(),
+        unit_id: units[1].unit_id.clone(),
+        source: maintenance::RepairSource::Owner as i32,
+        category: "waterproofing".into(),
+        description: "bathroom ceiling leaks after rain".into(),
+        contractor_id: contractor.to_string(),
+        reference: String::new(),
+    };
+    let order = wait_until("maintenance to learn the unit", || {
+        let (mut maintenance, repair) = (maintenance.clone(), repair.clone());
+        async move { until_known(maintenance.create_repair_request(repair).await) }
+    })
+    .await?
+    .into_inner()
+    .repair_request
+    .context("no repair request")?;
     let partner_view = |contractor: Uuid| -> anyhow::Result<MaintenanceServiceClient<Authed>> {
         let token = demo.issuer.issue(&anju_kit::auth::Claims {
             sub: format!("contractor-{contractor}"),
@@ -330,6 +337,15 @@ where
             bail!("gave up waiting for {what} after 15 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A call's answer, or `None` (try again) while the service has not yet learnt the unit it
+/// names from sales' events.
+fn until_known<T>(result: Result<T, tonic::Status>) -> anyhow::Result<Option<T>> {
+    match result {
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+        other => Ok(Some(other?)),
     }
 }
 

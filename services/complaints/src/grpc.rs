@@ -7,7 +7,7 @@ use anju_kit::{
     ids::new_id,
     validate::Validator,
 };
-use anju_messaging::{EventMeta, Outbox, host::Platform};
+use anju_messaging::{EventMeta, Outbox, directory, host::Platform};
 use anju_proto::{
     complaints as pb, complaints::complaints_service_server::ComplaintsService, events,
 };
@@ -113,6 +113,12 @@ impl ComplaintsApi {
         let text = v.free_text("text", &req.text, 8000);
         v.finish()?;
         principal.require_project(project_id)?;
+        match unit_id {
+            Some(unit_id) => {
+                directory::require_unit(&self.pool, principal, project_id, unit_id).await?
+            }
+            None => directory::require_project(&self.pool, principal, project_id).await?,
+        }
 
         let mut command =
             match Command::begin(&self.pool, principal, "RecordComplaint", &request_id, &req)

@@ -3,8 +3,13 @@
 
 mod grpc;
 
+use std::sync::Arc;
+
 use anju_kit::{Role, Settings, auth::Policy};
-use anju_messaging::host::{Platform, ServiceHost};
+use anju_messaging::{
+    directory::UnitDirectory,
+    host::{Platform, ServiceHost},
+};
 use anju_proto::complaints::complaints_service_server::ComplaintsServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -19,9 +24,10 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = ComplaintsServiceServer::new(ComplaintsApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown)
+        let mut host = ServiceHost::start(&platform, shutdown)
             .await?
             .add_service(api, policy());
+        host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
         Ok(Self(host))
     }
 

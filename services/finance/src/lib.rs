@@ -29,8 +29,13 @@ mod payments;
 mod settlement;
 mod statements;
 
+use std::sync::Arc;
+
 use anju_kit::{Role, Settings, auth::Policy};
-use anju_messaging::host::{Platform, ServiceHost};
+use anju_messaging::{
+    directory::UnitDirectory,
+    host::{Platform, ServiceHost},
+};
 use anju_proto::finance::finance_service_server::FinanceServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -45,9 +50,10 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = FinanceServiceServer::new(FinanceApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown)
+        let mut host = ServiceHost::start(&platform, shutdown)
             .await?
             .add_service(api, policy());
+        host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
         Ok(Self(host))
     }
 

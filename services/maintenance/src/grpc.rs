@@ -8,7 +8,7 @@ use anju_kit::{
     paging::Page,
     validate::Validator,
 };
-use anju_messaging::{EventMeta, Outbox, host::Platform};
+use anju_messaging::{EventMeta, Outbox, directory, host::Platform};
 use anju_proto::{
     events, maintenance as pb, maintenance::maintenance_service_server::MaintenanceService,
 };
@@ -55,6 +55,7 @@ impl MaintenanceApi {
             .unwrap_or_default();
         v.finish()?;
         principal.require_project(project_id)?;
+        directory::require_unit(&self.pool, principal, project_id, unit_id).await?;
 
         let mut command = match Command::begin(
             &self.pool,

@@ -6,8 +6,13 @@
 mod grpc;
 mod repairs;
 
+use std::sync::Arc;
+
 use anju_kit::{Role, Settings, auth::Policy};
-use anju_messaging::host::{Platform, ServiceHost};
+use anju_messaging::{
+    directory::UnitDirectory,
+    host::{Platform, ServiceHost},
+};
 use anju_proto::maintenance::maintenance_service_server::MaintenanceServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -22,9 +27,10 @@ impl Application {
         let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
         let api = MaintenanceServiceServer::new(MaintenanceApi::new(&platform))
             .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown)
+        let mut host = ServiceHost::start(&platform, shutdown)
             .await?
             .add_service(api, policy());
+        host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
         Ok(Self(host))
     }
 

@@ -127,7 +127,8 @@ impl<'a> World<'a> {
     }
 
     /// The catalogue, a customer, a charge with a payment and a refund, a work order of the
-    /// world's contractor, a complaint and a survey; handover has learnt the units.
+    /// world's contractor, a complaint and a survey; handover, finance, maintenance and
+    /// complaints have learnt the units.
     pub async fn basic(stack: &'a TestStack) -> World<'a> {
         let mut w = World::new(stack);
         let code = format!("SW{}", &Uuid::now_v7().simple().to_string()[24..]).to_uppercase();
@@ -238,6 +239,11 @@ impl<'a> World<'a> {
             )
             .await;
         w.customers(&code).await;
+        for service in ["finance", "maintenance", "complaints"] {
+            for unit in ["unit", "spare_unit", "third_unit"] {
+                stack.until_known(service, &w.id(unit)).await.unwrap();
+            }
+        }
         w.finance(&code).await;
         w.after_sales(&code).await;
         w

@@ -7,7 +7,7 @@ use anju_kit::{
     ids::new_id,
     validate::Validator,
 };
-use anju_messaging::EventMeta;
+use anju_messaging::{EventMeta, directory};
 use anju_proto::{events, finance as pb};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -69,6 +69,7 @@ impl FinanceApi {
         };
         v.finish()?;
         principal.require_project(project_id)?;
+        directory::require_unit(&self.pool, principal, project_id, unit_id).await?;
 
         let mut command =
             match Command::begin(&self.pool, principal, "IssueCharge", &request_id, &req).await? {
