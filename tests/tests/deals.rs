@@ -811,3 +811,56 @@ async fn an_identity_number_is_kept_sealed_and_events_carry_only_its_keyed_hash(
     }
     j.stack.stop().await.unwrap();
 }
+
+/// The project's 3 % discount threshold may be reached but not exceeded, on both RPCs that
+/// apply it: `ComputePurchasePlan` (stacked discounts) and `SignSubscription` (the price
+/// signed). 3.009 % off needs the manager on both; it once signed without one.
+#[tokio::test]
+async fn the_discount_threshold_is_reached_but_not_exceeded_on_both_rpcs() {
+    let mut j = Journey::start("DEAL-BP", |_| {}).await;
+    let list = 235_000_000;
+    // (percent, stacked discounts for the plan, price for the subscription, needs a manager)
+    let cases = [
+        ("2.99", vec![299], list * 9_701 / 10_000, false),
+        ("3.00", vec![300], list * 9_700 / 10_000, false),
+        ("3.009", vec![300, 1], list * 96_991 / 100_000, true),
+        ("3.01", vec![301], list * 9_699 / 10_000, true),
+    ];
+    for (n, (percent, discounts, price, manager)) in cases.into_iter().enumerate() {
+        let (unit, customer) = j
+            .unit_and_customer(&format!("20{n:02}"), &format!("1380013900{n}"))
+            .await;
+        let plan = j
+            .consultant
+            .compute_purchase_plan(pb::ComputePurchasePlanRequest {
+                unit_id: unit.unit_id.clone(),
+                discounts_bp: discounts,
+                payment_method: pb::PaymentMethod::FullPayment as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(plan.needs_manager_approval, manager, "plan at {percent} %");
+
+        let mut request = subscription(&unit, &customer, price, 5_000_000, 20_000_000, in_days(7));
+        request.id_number = format!("4403011990010112{n:02}");
+        let signed = j.consultant.sign_subscription(request.clone()).await;
+        match signed {
+            Ok(_) => assert!(!manager, "{percent} % signed by a consultant"),
+            Err(status) => {
+                assert!(manager, "{percent} % refused: {status:?}");
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert!(status.message().contains("sales manager"), "{status:?}");
+                assert_eq!(
+                    j.unit_status(&unit.unit_id).await,
+                    pb::UnitStatus::Available as i32,
+                    "a refusal at {percent} % holds nothing"
+                );
+                // The manager signs it.
+                j.manager.sign_subscription(request).await.unwrap();
+            }
+        }
+    }
+    j.stack.stop().await.unwrap();
+}

@@ -9,6 +9,7 @@ use anju_kit::{
 };
 use anju_messaging::EventMeta;
 use anju_proto::{common, events, sales as pb};
+use anyhow::Context;
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ use super::SalesApi;
 use crate::{
     catalogue, customers,
     deals::{self, Contract, Line, Subscription, lapses_at, method_name, project_today},
+    plan::DiscountShare,
     policy::{self, Buyer, ProjectPolicy},
 };
 
@@ -168,10 +170,11 @@ impl SalesApi {
             ));
         }
         let policy = policy::get(command.tx(), principal.tenant_id, unit.project_id).await?;
-        let discount_bp = (i128::from(unit.list_price_minor) - i128::from(price)) * 10_000
-            / i128::from(unit.list_price_minor);
+        let discount = DiscountShare::of_price(unit.list_price_minor, price)
+            .context("a unit's list price is positive")?;
         let manager = principal.has(Role::SalesManager) || principal.has(Role::Admin);
-        if discount_bp > i128::from(policy.discount_approval_bp) && !manager {
+        if discount.needs_manager(policy.discount_approval_bp.into()) && !manager {
+            let discount_bp = discount.bp_rounded_up();
             return Err(ServiceError::precondition(format!(
                 "a discount of {}.{:02} % exceeds the project's {}.{:02} %: a sales manager must sign it",
                 discount_bp / 100,

@@ -13,7 +13,7 @@ mod schedule;
 mod terms;
 
 pub use error::{Field, PlanError};
-pub use price::{MAX_DISCOUNTS, MAX_PRICE_FEN, PriceQuote, quote};
+pub use price::{DiscountShare, MAX_DISCOUNTS, MAX_PRICE_FEN, PriceQuote, quote};
 pub use request::{MortgageRequest, PaymentMethod, PlanPolicy, PlanRequest};
 pub use schedule::{Repayment, Row, Schedule, amortize};
 pub use terms::{Discount, DownPaymentRatio, OutOfRange, Rate, Term};

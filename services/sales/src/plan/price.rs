@@ -44,11 +44,11 @@ pub fn quote(
             max: MAX_DISCOUNTS,
         });
     }
-    let overflow = PlanError::Overflow {
+    let overflow = || PlanError::Overflow {
         field: Field::ListPriceFen,
     };
-    let (price_fen, effective_discount_bp) =
-        discounted(list_price_fen, discounts).ok_or(overflow)?;
+    let (price_fen, share) = discounted(list_price_fen, discounts).ok_or_else(overflow)?;
+    let effective_discount_bp = u16::try_from(share.bp_rounded_up()).map_err(|_| overflow())?;
     if price_fen == 0 {
         return Err(PlanError::Refused {
             field: Field::DiscountsBp,
@@ -59,13 +59,45 @@ pub fn quote(
         list_price_fen,
         price_fen,
         effective_discount_bp,
-        needs_manager_approval: effective_discount_bp > approval_threshold.bp(),
+        needs_manager_approval: share.needs_manager(approval_threshold.bp().into()),
     })
+}
+
+/// A discount of `off / whole` of the list price, and whether it needs a sales manager: the
+/// project's approval threshold is a ceiling the discount may reach but not exceed (DOMAIN.md
+/// §1, 置業計劃表: approved discounts). Compared exactly, so no rounding can let a discount
+/// above the threshold through (3.009 % against 3 % needs the manager); the basis points
+/// reported are rounded up for the same reason. The one rule for `ComputePurchasePlan` and
+/// `SignSubscription`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiscountShare {
+    off: i128,
+    whole: i128,
+}
+
+impl DiscountShare {
+    /// The share `list − price` of `list` (a price above the list is no discount).
+    pub fn of_price(list_price_fen: i64, price_fen: i64) -> Option<Self> {
+        (list_price_fen > 0).then(|| Self {
+            off: (i128::from(list_price_fen) - i128::from(price_fen)).max(0),
+            whole: i128::from(list_price_fen),
+        })
+    }
+
+    /// The discount rounded up to the basis point.
+    pub fn bp_rounded_up(&self) -> i128 {
+        (self.off * i128::from(WHOLE_BP) + self.whole - 1) / self.whole
+    }
+
+    /// The rule: the discount exceeds `threshold_bp` basis points.
+    pub fn needs_manager(&self, threshold_bp: i64) -> bool {
+        self.off * i128::from(WHOLE_BP) > i128::from(threshold_bp) * self.whole
+    }
 }
 
 /// The discounted price and the combined discount, exactly: the kept shares multiply to
 /// `kept / whole`, with `whole = 10_000^k`.
-fn discounted(list_price_fen: i64, discounts: &[Discount]) -> Option<(i64, u16)> {
+fn discounted(list_price_fen: i64, discounts: &[Discount]) -> Option<(i64, DiscountShare)> {
     let mut kept: i128 = 1;
     let mut whole: i128 = 1;
     for discount in discounts {
@@ -73,10 +105,11 @@ fn discounted(list_price_fen: i64, discounts: &[Discount]) -> Option<(i64, u16)>
         whole = whole.checked_mul(i128::from(WHOLE_BP))?;
     }
     let price = div_round_half_up(i128::from(list_price_fen).checked_mul(kept)?, whole)?;
-    // ceil((whole − kept) · 10_000 / whole)
-    let off = whole.checked_sub(kept)?.checked_mul(i128::from(WHOLE_BP))?;
-    let off_bp = off.checked_add(whole - 1)? / whole;
-    Some((to_fen(price)?, u16::try_from(off_bp).ok()?))
+    let share = DiscountShare {
+        off: whole.checked_sub(kept)?,
+        whole,
+    };
+    Some((to_fen(price)?, share))
 }
 
 #[cfg(test)]
@@ -132,6 +165,37 @@ mod tests {
             (235_000_000, 0)
         );
         assert!(!none.needs_manager_approval);
+    }
+
+    /// The boundary of a 3 % threshold, as a plan (stacked discounts) and as a signed price:
+    /// the same answers, compared exactly.
+    #[test]
+    fn the_approval_threshold_is_reached_but_not_exceeded_on_both_paths() {
+        let list = 235_000_000;
+        // (discounts, price it gives, needs a manager at 300 bp)
+        let cases = [
+            (vec![299], 227_973_500, false),   // 2.99 %
+            (vec![300], 227_950_000, false),   // 3.00 %
+            (vec![300, 1], 227_927_205, true), // 0.97 · 0.9999 = 3.0097 % off
+            (vec![301], 227_926_500, true),    // 3.01 %
+        ];
+        for (bps, price, manager) in cases {
+            let plan = quote(list, &discounts(&bps), threshold(300)).unwrap();
+            assert_eq!(plan.price_fen, price, "{bps:?}");
+            assert_eq!(plan.needs_manager_approval, manager, "plan {bps:?}");
+            let signed = DiscountShare::of_price(list, price).unwrap();
+            assert_eq!(signed.needs_manager(300), manager, "price of {bps:?}");
+        }
+        // 3.009 % off a signed price: 300.9 bp is above 300 (rounding down said 300, and let it
+        // through without a manager).
+        let signed = DiscountShare::of_price(list, 227_928_850).unwrap();
+        assert!(signed.needs_manager(300));
+        assert_eq!(signed.bp_rounded_up(), 301);
+        assert!(
+            !DiscountShare::of_price(list, list + 1)
+                .unwrap()
+                .needs_manager(0)
+        );
     }
 
     #[test]
