@@ -6,13 +6,16 @@
 //! there). Its `SettlementGroupSettled`, `SettlementGroupReopened` and `SettlementGroupClosed`
 //! share one per-group sequence: the latest applied wins, so a stale or duplicate `Settled`
 //! after a `Reopened` changes nothing. The state is kept in `fee_settlements` whether or not
-//! the unit's handover row exists yet, and copied onto the row whenever either changes.
+//! the unit's handover row exists yet; the handover row is never touched by these events (so
+//! applying them never waits on, or holds up, the counter's calls on that row). A key release
+//! reads the settlement ([`settled_at`]) and keeps on the row the one it was released on.
 
 use anju_messaging::{Event, Handler, HandlerError};
 use anju_proto::{
     EventPayload,
     events::{SettlementGroupClosed, SettlementGroupReopened, SettlementGroupSettled},
 };
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -85,43 +88,30 @@ impl Handler for FinanceEvents {
         .rows_affected();
         if applied == 0 {
             tracing::info!(%unit_id, sequence = event.sequence(), "stale settlement event ignored");
-            return Ok(());
+        } else {
+            tracing::info!(%unit_id, settled, "handover fees settlement learnt");
         }
-        tracing::info!(%unit_id, settled, "handover fees settlement learnt");
-        copy_to_handover(conn, unit_id).await?;
         Ok(())
     }
 }
 
-/// Copies the unit's settlement onto its handover row, if the row exists. Keys already handed
-/// over keep the settlement they were released on: a later refund reopens the group in
-/// finance, it does not take the keys back.
-async fn copy_to_handover(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "update handovers h set fees_settled_at = f.settled_at
-         from fee_settlements f
-         where h.unit_id = $1 and f.unit_id = h.unit_id and f.tenant_id = h.tenant_id
-           and h.keys_released_at is null and h.fees_settled_at is distinct from f.settled_at",
-    )
-    .bind(unit_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Gives a unit's new handover row what handover already learnt of its fees. The placeholder
-/// row makes a settlement being applied concurrently wait for this transaction (or this one
-/// wait for it), so neither misses the other.
-pub async fn adopt(conn: &mut PgConnection, tenant: Uuid, unit_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into fee_settlements (unit_id, tenant_id, settled_at, last_sequence)
-         values ($1, $2, null, 0) on conflict (unit_id) do nothing",
+/// When the unit's handover fees were settled, as handover knows it now; `None` while they
+/// are owed. The row is held (FOR SHARE) until the caller's transaction ends, so a settlement
+/// event being applied waits for a key release reading it, or the release for the event: a
+/// release never goes ahead on a settlement that a committed `Reopened` had already undone.
+pub async fn settled_at(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    unit_id: Uuid,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "select settled_at from fee_settlements where unit_id = $1 and tenant_id = $2 for share",
     )
     .bind(unit_id)
     .bind(tenant)
-    .execute(&mut *conn)
-    .await?;
-    copy_to_handover(conn, unit_id).await
+    .fetch_optional(conn)
+    .await?
+    .flatten())
 }
 
 #[cfg(test)]

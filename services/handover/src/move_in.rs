@@ -165,8 +165,12 @@ fn notice_proto(
     }
 }
 
+/// A handover row; whether its fees are settled is what handover has learnt from finance
+/// until the keys are released, and what they were released on after ([`fees`]).
 const HANDOVER: &str = "unit_id, batch_id, project_id, buyer_name, notice_sent_at, checked_in_at, inspection_rounds, \
-                        inspection_passed_at, cleared_at, fees_settled_at, keys_released_at";
+                        inspection_passed_at, cleared_at, keys_released_at, \
+                        coalesce(handovers.fees_settled_at, (select f.settled_at from fee_settlements f \
+                            where f.unit_id = handovers.unit_id and f.tenant_id = handovers.tenant_id)) as fees_settled_at";
 
 async fn batch_units(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar("select unit_id from handovers where batch_id = $1 order by unit_id")
@@ -367,7 +371,6 @@ impl MoveIn {
             .bind(buyer_name)
             .execute(&mut **command.tx())
             .await?;
-            fees::adopt(command.tx(), tenant, *unit_id).await?;
             let money = |minor_units| {
                 Some(common::Money {
                     minor_units,
@@ -771,15 +774,23 @@ impl MoveIn {
                 Claim::Replay(response) => return Ok(response),
                 Claim::Fresh(command) => command,
             };
-        let handover = locked(command.tx(), principal, unit_id).await?;
+        let mut handover = locked(command.tx(), principal, unit_id).await?;
+        if handover.keys_released_at.is_none() {
+            handover.fees_settled_at =
+                fees::settled_at(command.tx(), principal.tenant_id, unit_id).await?;
+        }
         if let Some(refusal) = handover.keys_refusal() {
             return Err(ServiceError::precondition(refusal));
         }
+        // The settlement the keys are released on is kept on the row; the database refuses a
+        // release without it (and without the inspection and the clearance).
         sqlx::query(
-            "update handovers set keys_released_at = now(), signed_by = $2 where unit_id = $1",
+            "update handovers set keys_released_at = now(), signed_by = $2, fees_settled_at = $3
+             where unit_id = $1",
         )
         .bind(unit_id)
         .bind(&signed_by)
+        .bind(handover.fees_settled_at)
         .execute(&mut **command.tx())
         .await?;
         let mut keys = Vec::new();
