@@ -9,12 +9,14 @@ use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum SagaAction {
-    /// Sagas by flow and state.
+    /// Sagas by flow, state and business key (a subscription, contract or unit id).
     List {
         #[arg(long, default_value = "")]
         flow: String,
         #[arg(long, default_value = "")]
         state: String,
+        #[arg(long, default_value = "")]
+        key: String,
     },
     /// Sagas past their deadline without finishing.
     Stuck,
@@ -57,11 +59,12 @@ pub async fn run(settings: &Settings, tenant: Uuid, action: SagaAction) -> anyho
     )?;
     let mut sagas = SagaServiceClient::new(channel);
     match action {
-        SagaAction::List { flow, state } => {
+        SagaAction::List { flow, state, key } => {
             let listed = sagas
                 .list_sagas(pb::ListSagasRequest {
                     flow,
                     state,
+                    key,
                     ..Default::default()
                 })
                 .await?

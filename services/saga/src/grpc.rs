@@ -172,12 +172,14 @@ impl SagaService for SagaApi {
         // Filters are text too: a NUL reaches Postgres as an encoding error, not a miss.
         let flow = v.optional_text("flow", &req.flow, 64);
         let state = v.optional_text("state", &req.state, 64);
+        let key = v.optional_text("key", &req.key, 128);
         v.finish()?;
         let page = req.page.unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
         let rows: Vec<SagaView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{VIEW} where s.tenant_id = $1 and s.saga_id > $2 and ($3::text is null or s.flow = $3)
                and ($4::text is null or s.state = $4) and ($5::uuid is null or s.project_id = $5)
+               and ($8::text is null or s.saga_key = $8)
                and {}
              order by s.saga_id limit $6",
             in_scope(7)
@@ -189,6 +191,7 @@ impl SagaService for SagaApi {
         .bind(project_id)
         .bind(page.fetch_limit())
         .bind(principal.project_filter())
+        .bind(key)
         .fetch_all(&self.pool)
         .await
         .map_err(ServiceError::from)?;
