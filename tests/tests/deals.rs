@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use anju_e2e::{Authed, TestStack, project_with_building, unit_request, wait_for};
-use anju_kit::{Role, error::field_violations};
+use anju_kit::{
+    Role,
+    error::{field_violations, refusal_reason},
+};
 use anju_proto::{
     common::{Area, Money},
     finance::{self, finance_service_client::FinanceServiceClient},
@@ -345,6 +348,28 @@ async fn from_subscription_to_contract_every_step_through_finance() {
         c.settlement_group
             .starts_with(&format!("subscription:{}:", signed.subscription_id))
     }));
+    // The subscription's saga is found by its key, without paging through the others.
+    let by_key = |key: &str| saga::ListSagasRequest {
+        key: key.into(),
+        ..Default::default()
+    };
+    let found = j
+        .operator
+        .list_sagas(by_key(&signed.subscription_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .sagas;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].flow.as_str(), found[0].key.as_str()),
+        ("subscription", signed.subscription_id.as_str())
+    );
+    let none = j.operator.list_sagas(by_key(&unit.unit_id)).await.unwrap();
+    assert!(
+        none.into_inner().sagas.is_empty(),
+        "no saga is keyed by the unit yet"
+    );
 
     // Paying both confirms the subscription; the unit becomes subscribed.
     for (n, charge) in charges.iter().enumerate() {
@@ -851,6 +876,11 @@ async fn the_discount_threshold_is_reached_but_not_exceeded_on_both_rpcs() {
             Err(status) => {
                 assert!(manager, "{percent} % refused: {status:?}");
                 assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert_eq!(
+                    refusal_reason(&status).as_deref(),
+                    Some("DISCOUNT_NEEDS_MANAGER"),
+                    "{status:?}"
+                );
                 assert!(status.message().contains("sales manager"), "{status:?}");
                 assert_eq!(
                     j.unit_status(&unit.unit_id).await,

@@ -663,6 +663,12 @@ async fn finance_overpayment_is_refused_naming_the_outstanding_amount_and_writes
         "{status:?}"
     );
     assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("OVERPAYMENT")
+    );
+    let info = tonic_types::StatusExt::get_details_error_info(&status).unwrap();
+    assert_eq!(info.metadata["outstanding_minor"], "30000");
+    assert_eq!(
         footprint(&db).await,
         before,
         "a refused payment writes nothing"

@@ -10,7 +10,7 @@ use anju_e2e::{
     move_in::{ID, MoveIn, cny, day},
     project_with_building, wait_for,
 };
-use anju_kit::{Role, ids::new_id};
+use anju_kit::{Role, error::refusal_reason, ids::new_id};
 use anju_messaging::Bus;
 use anju_proto::{EventPayload, events, finance, handover as hv};
 use prost::Message;
@@ -38,10 +38,10 @@ fn assert_key_rule_violation(err: &sqlx::Error) {
     );
 }
 
-async fn refused(j: &mut MoveIn, unit_id: &str, request: &str, why: &str) {
+async fn refused(j: &mut MoveIn, unit_id: &str, request: &str, reason: &str) {
     let err = j.release(unit_id, request).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-    assert!(err.message().contains(why), "{}", err.message());
+    assert_eq!(refusal_reason(&err).as_deref(), Some(reason), "{err:?}");
 }
 
 /// Re-publishes finance's `SettlementGroupSettled` for `group` as a new event (new id) with
@@ -150,17 +150,11 @@ async fn keys_need_fees_settled_as_handover_learnt_them_whatever_the_clearance()
         .execute(&db)
         .await
         .unwrap();
-    refused(
-        &mut j,
-        &unpaid,
-        "keys-uninspected",
-        "inspection has not passed",
-    )
-    .await;
+    refused(&mut j, &unpaid, "keys-uninspected", "INSPECTION_NOT_PASSED").await;
     j.inspect(&unpaid, "inspect-unpaid", vec![]).await.unwrap();
     j.saga_state(&unpaid, "awaiting_fees").await;
     assert!(j.handover(&unpaid).await.cleared);
-    refused(&mut j, &unpaid, "keys-unpaid", "fees are not settled").await;
+    refused(&mut j, &unpaid, "keys-unpaid", "FEES_NOT_SETTLED").await;
     assert_key_rule_violation(&release_by_hand(&db, &unpaid).await);
     assert!(!j.handover(&unpaid).await.keys_released);
 
@@ -218,7 +212,7 @@ async fn keys_need_fees_settled_as_handover_learnt_them_whatever_the_clearance()
     .unwrap();
     let h = j.handover(&refunded).await;
     assert!(h.cleared && h.inspection_passed && !h.fees_settled, "{h:?}");
-    refused(&mut j, &refunded, "keys-reopened", "fees are not settled").await;
+    refused(&mut j, &refunded, "keys-reopened", "FEES_NOT_SETTLED").await;
     assert_key_rule_violation(&release_by_hand(&db, &refunded).await);
 
     // Paid again: settled again, and the keys go.

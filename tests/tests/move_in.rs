@@ -9,7 +9,10 @@ use anju_e2e::{
     move_in::{ID, MoveIn, cny, day, defect},
     project_with_building, wait_for,
 };
-use anju_kit::{Role, error::field_violations};
+use anju_kit::{
+    Role,
+    error::{field_violations, refusal_reason, refusal_zh_cn},
+};
 use anju_proto::{
     handover as hv,
     maintenance::{self, maintenance_service_client::MaintenanceServiceClient},
@@ -96,7 +99,16 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .into_iter()
         .find(|n| n.kind == "notice")
         .expect("the move-in notice");
-    assert!(j.handover(&a).await.notice_sent);
+    let handover = j.handover(&a).await;
+    assert!(handover.notice_sent);
+    assert_eq!(
+        handover.waiting_for,
+        [
+            hv::HandoverWait::CheckIn as i32,
+            hv::HandoverWait::Inspection as i32,
+            hv::HandoverWait::Fees as i32,
+        ]
+    );
     let mut listed: Vec<(String, i64, String)> = notice
         .fees
         .iter()
@@ -168,6 +180,10 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            refusal_reason(&status).as_deref(),
+            Some("IDENTITY_MISMATCH")
+        );
         j.counter
             .check_in(hv::CheckInRequest {
                 request_id: format!("check-in-{unit}"),
@@ -181,6 +197,10 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     // A: fees first, then a passed inspection → cleared → keys.
     let err = j.release(&a, "early").await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(
+        refusal_reason(&err).as_deref(),
+        Some("INSPECTION_NOT_PASSED")
+    );
     assert!(
         err.message().starts_with("keys not released"),
         "{}",
@@ -222,6 +242,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .await
         .unwrap_err();
     assert_eq!(twice.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_reason(&twice).as_deref(), Some("SPARE_KEY_OUT"));
     let back = j
         .counter
         .return_key(hv::ReturnKeyRequest {
@@ -317,12 +338,19 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let err = j.release(&c, "keys-c").await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_reason(&err).as_deref(), Some("FEES_NOT_SETTLED"));
+    assert!(
+        refusal_zh_cn(&err).is_some(),
+        "a zh-CN message for the counter"
+    );
     assert!(
         err.message().contains("fees are not settled"),
         "{}",
         err.message()
     );
-    assert!(!j.handover(&c).await.keys_released);
+    let waiting = j.handover(&c).await;
+    assert!(!waiting.keys_released);
+    assert_eq!(waiting.waiting_for, [hv::HandoverWait::Fees as i32]);
 
     let stats = j
         .counter

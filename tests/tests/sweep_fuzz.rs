@@ -170,6 +170,17 @@ async fn every_rpc_answers_random_requests_deliberately_and_refusals_write_nothi
                     ));
                     continue;
                 }
+                Err(status)
+                    if status.code() == Code::FailedPrecondition
+                        && anju_kit::error::refusal_reason(status).is_none() =>
+                {
+                    failures.push(format!(
+                        "{rpc} case {case}: a refusal without a reason code: {:?} for {}",
+                        status.message(),
+                        describe()
+                    ));
+                    continue;
+                }
                 Err(status) => status.code(),
             };
             if code == Code::Ok && rpc.mutates() {

@@ -2,7 +2,8 @@
 //!
 //! Handlers return [`ServiceError`]; the mapping here is the only place that decides what a
 //! caller sees. Unexpected errors are logged with their cause chain and reach the caller as a
-//! generic INTERNAL status, never with their text.
+//! generic INTERNAL status, never with their text. A business rule's refusal carries a stable
+//! reason code in `google.rpc.ErrorInfo` ([`Refusal`]) that clients branch on.
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -23,8 +24,8 @@ pub enum ServiceError {
     #[error("{0}")]
     AlreadyExists(String),
     /// A business rule refused the request, e.g. "keys not released: fees unpaid".
-    #[error("{0}")]
-    FailedPrecondition(String),
+    #[error("{}", .0.message)]
+    FailedPrecondition(Refusal),
     /// A concurrency conflict; the caller may retry.
     #[error("{0}")]
     Aborted(String),
@@ -44,6 +45,57 @@ pub enum ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+/// The `google.rpc.ErrorInfo.domain` of every anju refusal.
+pub const ERROR_DOMAIN: &str = "anju";
+
+/// A business rule's refusal (FAILED_PRECONDITION). `reason` is a stable `UPPER_SNAKE_CASE`
+/// code (`google.rpc.ErrorInfo.reason`, listed with each service in its proto) that a client
+/// branches on; `message` is for people; `metadata` names the objects concerned (`unit_id`…);
+/// `zh_cn` is the message in Chinese (`google.rpc.LocalizedMessage`, `zh-CN`) for refusals
+/// staff read out at a counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+    pub metadata: Vec<(&'static str, String)>,
+    pub zh_cn: Option<String>,
+}
+
+impl Refusal {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            reason
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+            "reason codes are UPPER_SNAKE_CASE: {reason}"
+        );
+        Self {
+            reason,
+            message: message.into(),
+            metadata: Vec::new(),
+            zh_cn: None,
+        }
+    }
+
+    /// Names an object the refusal concerns (`unit_id`, `charge_id`…).
+    pub fn with(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.metadata.push((key, value.to_string()));
+        self
+    }
+
+    /// The message in Chinese, for refusals staff see at a counter.
+    pub fn zh(mut self, message: impl Into<String>) -> Self {
+        self.zh_cn = Some(message.into());
+        self
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(refusal: Refusal) -> Self {
+        Self::FailedPrecondition(refusal)
+    }
+}
+
 impl ServiceError {
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self::InvalidArgument(vec![FieldViolation {
@@ -56,8 +108,9 @@ impl ServiceError {
         Self::NotFound(what.into())
     }
 
-    pub fn precondition(message: impl Into<String>) -> Self {
-        Self::FailedPrecondition(message.into())
+    /// A business rule's refusal with its reason code; see [`Refusal`] for objects and zh-CN.
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::FailedPrecondition(Refusal::new(reason, message))
     }
 
     pub fn code(&self) -> Code {
@@ -163,6 +216,23 @@ impl From<ServiceError> for Status {
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
+            ServiceError::FailedPrecondition(refusal) => {
+                let message = clip(&refusal.message, MAX_MESSAGE_BYTES);
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    refusal.reason,
+                    ERROR_DOMAIN,
+                    refusal
+                        .metadata
+                        .into_iter()
+                        .map(|(key, value)| (key.to_string(), clip(&value, MAX_TEXT_BYTES)))
+                        .collect::<std::collections::HashMap<_, _>>(),
+                );
+                if let Some(zh) = refusal.zh_cn {
+                    details.set_localized_message("zh-CN", clip(&zh, MAX_MESSAGE_BYTES));
+                }
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
             ServiceError::Unexpected(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "request failed unexpectedly");
                 Status::internal("internal error")
@@ -170,6 +240,23 @@ impl From<ServiceError> for Status {
             other => Status::new(other.code(), clip(&other.to_string(), MAX_MESSAGE_BYTES)),
         }
     }
+}
+
+/// The reason code of a refusal (`google.rpc.ErrorInfo.reason` of domain `anju`), if the
+/// status carries one (for clients and tests).
+pub fn refusal_reason(status: &Status) -> Option<String> {
+    status
+        .get_details_error_info()
+        .filter(|info| info.domain == ERROR_DOMAIN)
+        .map(|info| info.reason)
+}
+
+/// The refusal's message in Chinese (`google.rpc.LocalizedMessage`, `zh-CN`), if it has one.
+pub fn refusal_zh_cn(status: &Status) -> Option<String> {
+    status
+        .get_details_localized_message()
+        .filter(|m| m.locale == "zh-CN")
+        .map(|m| m.message)
 }
 
 /// Reads the field violations back out of a status (for clients and tests).
@@ -221,6 +308,37 @@ mod tests {
             "{}",
             status.details().len()
         );
+    }
+
+    #[test]
+    fn a_refusal_carries_its_reason_objects_and_chinese_message() {
+        let refusal = Refusal::new(
+            "FEES_NOT_SETTLED",
+            "keys not released: the handover fees are not settled",
+        )
+        .with("unit_id", "0192f1d2-7c4e-7a3b-9f00-0123456789ab")
+        .zh("未交清收楼费用，不能交付钥匙");
+        let status: Status = ServiceError::from(refusal).into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            status.message(),
+            "keys not released: the handover fees are not settled"
+        );
+        assert_eq!(refusal_reason(&status).as_deref(), Some("FEES_NOT_SETTLED"));
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.domain, "anju");
+        assert_eq!(
+            info.metadata.get("unit_id").map(String::as_str),
+            Some("0192f1d2-7c4e-7a3b-9f00-0123456789ab")
+        );
+        let zh = status.get_details_localized_message().unwrap();
+        assert_eq!(
+            (zh.locale.as_str(), zh.message.as_str()),
+            ("zh-CN", "未交清收楼费用，不能交付钥匙")
+        );
+        let plain: Status = ServiceError::precondition("DAY_CLOSED", "day closed").into();
+        assert_eq!(refusal_reason(&plain).as_deref(), Some("DAY_CLOSED"));
+        assert!(plain.get_details_localized_message().is_none());
     }
 
     #[test]

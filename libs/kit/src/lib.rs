@@ -23,4 +23,4 @@ pub mod validate;
 
 pub use auth::{Principal, Role};
 pub use config::Settings;
-pub use error::{ServiceError, ServiceResult};
+pub use error::{Refusal, ServiceError, ServiceResult};

@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use anju_kit::ServiceError;
+use anju_kit::{Refusal, ServiceError};
 use anju_proto::finance as pb;
 
 /// A stored name that is not one of ours (a corrupt row, never a caller's input).
@@ -187,17 +187,26 @@ impl Balance {
     /// Applies a payment of `amount`; refuses a cancelled charge and any overpayment.
     pub fn pay(self, amount: i64, currency: &str) -> Result<Self, ServiceError> {
         if self.cancelled {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "CHARGE_CANCELLED",
                 "charge is cancelled: it takes no payment",
-            ));
+            )
+            .zh("该费用已取消，不能收款")
+            .into());
         }
         let outstanding = self.outstanding();
         if amount > outstanding {
-            return Err(ServiceError::precondition(format!(
-                "overpayment refused: the outstanding amount is {}, the payment {}",
-                Amount(outstanding, currency),
-                Amount(amount, currency)
-            )));
+            return Err(Refusal::new(
+                "OVERPAYMENT",
+                format!(
+                    "overpayment refused: the outstanding amount is {}, the payment {}",
+                    Amount(outstanding, currency),
+                    Amount(amount, currency)
+                ),
+            )
+            .with("outstanding_minor", outstanding)
+            .zh("超额收款被拒绝：收款金额超过未收金额")
+            .into());
         }
         Ok(Self {
             paid: self.paid + amount,
@@ -208,10 +217,13 @@ impl Balance {
     /// Returns `amount` of a payment's money; the payment's own limit is [`check_refund`].
     pub fn refund(self, amount: i64, currency: &str) -> Result<Self, ServiceError> {
         if amount > self.net_paid() {
-            return Err(ServiceError::precondition(format!(
-                "refund refused: only {} is paid on the charge",
-                Amount(self.net_paid(), currency)
-            )));
+            return Err(ServiceError::precondition(
+                "REFUND_EXCEEDS_PAID",
+                format!(
+                    "refund refused: only {} is paid on the charge",
+                    Amount(self.net_paid(), currency)
+                ),
+            ));
         }
         Ok(Self {
             refunded: self.refunded + amount,
@@ -238,10 +250,13 @@ impl Balance {
 
     pub fn cancel(self, currency: &str) -> Result<Self, ServiceError> {
         if self.net_paid() != 0 {
-            return Err(ServiceError::precondition(format!(
-                "charge has {} paid: refund it before cancelling",
-                Amount(self.net_paid(), currency)
-            )));
+            return Err(ServiceError::precondition(
+                "CHARGE_HAS_PAYMENTS",
+                format!(
+                    "charge has {} paid: refund it before cancelling",
+                    Amount(self.net_paid(), currency)
+                ),
+            ));
         }
         Ok(Self {
             cancelled: true,
@@ -259,11 +274,14 @@ pub fn check_refund(
 ) -> Result<(), ServiceError> {
     let refundable = paid - refunded;
     if amount > refundable {
-        return Err(ServiceError::precondition(format!(
-            "refund refused: the refundable amount of the payment is {}, the refund {}",
-            Amount(refundable, currency),
-            Amount(amount, currency)
-        )));
+        return Err(ServiceError::precondition(
+            "REFUND_EXCEEDS_REFUNDABLE",
+            format!(
+                "refund refused: the refundable amount of the payment is {}, the refund {}",
+                Amount(refundable, currency),
+                Amount(amount, currency)
+            ),
+        ));
     }
     Ok(())
 }
@@ -288,7 +306,7 @@ mod tests {
 
     fn refused(result: Result<Balance, ServiceError>) -> String {
         match result {
-            Err(ServiceError::FailedPrecondition(message)) => message,
+            Err(ServiceError::FailedPrecondition(refusal)) => refusal.message,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -305,6 +323,15 @@ mod tests {
         let b = b.pay(7_000, "CNY").unwrap();
         assert_eq!((b.outstanding(), b.status()), (0, Status::Settled));
         assert!(refused(b.pay(1, "CNY")).contains("is 0 CNY"));
+        let Err(ServiceError::FailedPrecondition(refusal)) = b.pay(1, "CNY") else {
+            panic!("an overpayment is refused");
+        };
+        assert_eq!(refusal.reason, "OVERPAYMENT");
+        assert!(
+            refusal
+                .metadata
+                .contains(&("outstanding_minor", "0".into()))
+        );
     }
 
     #[test]
@@ -328,14 +355,17 @@ mod tests {
     #[test]
     fn a_payment_refunds_at_most_its_unrefunded_rest() {
         assert!(check_refund(5_000, 2_000, 3_000, "CNY").is_ok());
-        let Err(ServiceError::FailedPrecondition(message)) =
+        let Err(ServiceError::FailedPrecondition(refusal)) =
             check_refund(5_000, 2_000, 3_001, "CNY")
         else {
             panic!("expected a refusal");
         };
+        assert_eq!(refusal.reason, "REFUND_EXCEEDS_REFUNDABLE");
         assert!(
-            message.contains("refundable amount of the payment is 3000 CNY"),
-            "{message}"
+            refusal
+                .message
+                .contains("refundable amount of the payment is 3000 CNY"),
+            "{refusal:?}"
         );
     }
 

@@ -6,7 +6,7 @@
 //! frozen lines are the record: a closed day's report is read from them, never recomputed,
 //! and a trigger refuses any change to them.
 
-use anju_kit::{ServiceError, ServiceResult, db::Writes};
+use anju_kit::{Refusal, ServiceError, ServiceResult, db::Writes};
 use anju_proto::finance as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -141,10 +141,20 @@ pub fn share_open_day(writes: &mut Writes, tenant: Uuid, cashier: &str, date: Na
 
 /// The refusal of a write dated on a closed day.
 pub fn day_closed(cashier: &str, date: NaiveDate) -> ServiceError {
-    ServiceError::precondition(format!(
-        "day closed: the takings of cashier {cashier} on {} are closed",
+    Refusal::new(
+        "DAY_CLOSED",
+        format!(
+            "day closed: the takings of cashier {cashier} on {} are closed",
+            format_date(date)
+        ),
+    )
+    .with("cashier_id", cashier)
+    .with("business_date", format_date(date))
+    .zh(format!(
+        "收款员 {cashier} {} 的日结已关账",
         format_date(date)
     ))
+    .into()
 }
 
 /// The live takings: payments received and refunds paid by the cashier on the date.

@@ -1,6 +1,6 @@
 //! Payments applied to charges and refunds of payments, each one per external reference.
 
-use anju_kit::{ServiceError, ServiceResult, db::Writes, paging::Page};
+use anju_kit::{Refusal, ServiceError, ServiceResult, db::Writes, paging::Page};
 use anju_proto::{common, finance as pb};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -167,7 +167,9 @@ pub(crate) fn day_closed_or(err: sqlx::Error) -> ServiceError {
         e.code().as_deref() == Some("P0001") && e.message().starts_with("day closed")
     });
     if closed {
-        ServiceError::precondition("day closed")
+        Refusal::new("DAY_CLOSED", "day closed")
+            .zh("当日已关账")
+            .into()
     } else {
         err.into()
     }

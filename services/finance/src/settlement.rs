@@ -17,7 +17,7 @@
 //! the group before the group's row, so a payment that holds a charge's lock either finishes
 //! before the close counts it or, after the close committed, reads the group closed.
 
-use anju_kit::{ServiceError, ServiceResult, ids::derived_id};
+use anju_kit::{Refusal, ServiceError, ServiceResult, ids::derived_id};
 use anju_messaging::{EventMeta, Outbox};
 use anju_proto::{common, events};
 use chrono::{DateTime, Utc};
@@ -91,9 +91,14 @@ pub async fn join(conn: &mut PgConnection, tenant: Uuid, charge: &Charge) -> Ser
         None
     };
     match mismatch {
-        Some(what) => Err(ServiceError::precondition(format!(
-            "settlement group {name} holds charges of {what}: a group settles one unit's charges in one currency and direction"
-        ))),
+        Some(what) => Err(Refusal::new(
+            "GROUP_MISMATCH",
+            format!(
+                "settlement group {name} holds charges of {what}: a group settles one unit's charges in one currency and direction"
+            ),
+        )
+        .with("settlement_group", name)
+        .into()),
         None => Ok(()),
     }
 }
@@ -172,7 +177,12 @@ pub async fn reconcile(
 }
 
 pub(crate) fn closed(name: &str, what: &str) -> ServiceError {
-    ServiceError::precondition(format!("settlement group closed: {name} {what}"))
+    Refusal::new(
+        "GROUP_CLOSED",
+        format!("settlement group closed: {name} {what}"),
+    )
+    .with("settlement_group", name)
+    .into()
 }
 
 /// Refuses a payment, refund or cancellation on a charge of a closed group (its charges no

@@ -6,7 +6,7 @@
 //! rule, so neither a code path nor a clearance alone can release keys.
 
 use anju_kit::{
-    Principal, ServiceError, ServiceResult,
+    Principal, Refusal, ServiceError, ServiceResult,
     audit::Subject,
     idempotency::{Claim, Command},
     ids::new_id,
@@ -59,24 +59,83 @@ impl Handover {
     /// Why the keys may not be handed over yet, if they may not. Keys are never handed over
     /// unless all handover fees are paid and the inspection passed (DOMAIN.md §2.7): each
     /// condition is checked on handover's own facts, the clearance on top of them.
-    fn keys_refusal(&self) -> Option<&'static str> {
-        if self.keys_released_at.is_some() {
-            Some("the keys were already handed over")
+    fn keys_refusal(&self) -> Option<Refusal> {
+        let (reason, message, zh) = if self.keys_released_at.is_some() {
+            (
+                "KEYS_ALREADY_RELEASED",
+                "the keys were already handed over",
+                "钥匙已交付",
+            )
         } else if self.inspection_passed_at.is_none() {
-            Some("keys not released: the inspection has not passed")
+            (
+                "INSPECTION_NOT_PASSED",
+                "keys not released: the inspection has not passed",
+                "验房未通过，不能交付钥匙",
+            )
         } else if self.fees_settled_at.is_none() {
-            Some("keys not released: the handover fees are not settled")
+            (
+                "FEES_NOT_SETTLED",
+                "keys not released: the handover fees are not settled",
+                "收楼费用未交清，不能交付钥匙",
+            )
         } else if self.cleared_at.is_none() {
-            Some("keys not released: the coordinator has not cleared the unit yet")
+            (
+                "NOT_CLEARED",
+                "keys not released: the coordinator has not cleared the unit yet",
+                "尚未获得交钥匙放行，请稍候",
+            )
         } else {
-            None
+            return None;
+        };
+        Some(
+            Refusal::new(reason, message)
+                .with("unit_id", self.unit_id)
+                .zh(zh),
+        )
+    }
+}
+
+impl Handover {
+    /// What the unit still waits for before its keys can be handed over (empty once they
+    /// are): the same conditions as [`Handover::keys_refusal`], all of them at once.
+    fn waiting_for(&self) -> Vec<pb::HandoverWait> {
+        use pb::HandoverWait as W;
+        if self.keys_released_at.is_some() {
+            return Vec::new();
         }
+        let mut waits = Vec::new();
+        if self.notice_sent_at.is_none() {
+            waits.push(W::Notice);
+        }
+        if self.checked_in_at.is_none() {
+            waits.push(W::CheckIn);
+        }
+        if self.inspection_passed_at.is_none() {
+            waits.push(if self.inspection_rounds > 0 {
+                W::Reinspection
+            } else {
+                W::Inspection
+            });
+        }
+        if self.fees_settled_at.is_none() {
+            waits.push(W::Fees);
+        }
+        if waits.is_empty() {
+            waits.push(if self.cleared_at.is_none() {
+                W::Clearance
+            } else {
+                W::KeyRelease
+            });
+        }
+        waits
     }
 }
 
 impl From<Handover> for pb::Handover {
     fn from(h: Handover) -> Self {
+        let waiting_for = h.waiting_for().into_iter().map(i32::from).collect();
         pb::Handover {
+            waiting_for,
             unit_id: h.unit_id.to_string(),
             batch_id: h.batch_id.to_string(),
             buyer_name: h.buyer_name,
@@ -355,6 +414,7 @@ impl MoveIn {
         .await?;
         if contracted.is_empty() {
             return Err(ServiceError::precondition(
+                "NO_CONTRACTED_UNIT",
                 "no contracted unit is waiting for a handover batch here",
             ));
         }
@@ -552,9 +612,13 @@ impl MoveIn {
             };
         let handover = locked(command.tx(), principal, unit_id).await?;
         if handover.notice_sent_at.is_none() {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "NOTICE_NOT_SENT",
                 "no move-in notice was sent for this unit yet",
-            ));
+            )
+            .with("unit_id", unit_id)
+            .zh("尚未发出收楼通知")
+            .into());
         }
         let expected: Option<String> =
             sqlx::query_scalar("select buyer_id_hash from contracts where unit_id = $1 and active")
@@ -563,9 +627,13 @@ impl MoveIn {
                 .await?;
         if expected.as_deref() != Some(self.identity.hmac(principal.tenant_id, &id_number).as_str())
         {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "IDENTITY_MISMATCH",
                 "the identity document does not match the contract buyer",
-            ));
+            )
+            .with("unit_id", unit_id)
+            .zh("证件与买受人不符")
+            .into());
         }
         sqlx::query("update handovers set checked_in_at = coalesce(checked_in_at, now()) where unit_id = $1")
             .bind(unit_id)
@@ -642,14 +710,22 @@ impl MoveIn {
             };
         let handover = locked(command.tx(), principal, unit_id).await?;
         if handover.checked_in_at.is_none() {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "NOT_CHECKED_IN",
                 "the owner has not checked in at the counter",
-            ));
+            )
+            .with("unit_id", unit_id)
+            .zh("业主尚未在柜台办理登记")
+            .into());
         }
         if handover.inspection_passed_at.is_some() {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "INSPECTION_ALREADY_PASSED",
                 "the unit already passed its inspection",
-            ));
+            )
+            .with("unit_id", unit_id)
+            .zh("该单位已通过验房")
+            .into());
         }
         let round = handover.inspection_rounds + 1;
         let inspection_id = new_id();
@@ -741,9 +817,12 @@ impl MoveIn {
         let handover = locked(command.tx(), principal, unit_id).await?;
         // The coordinator clears only what handover itself saw pass.
         if handover.inspection_passed_at.is_none() {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "INSPECTION_NOT_PASSED",
                 "clearance refused: the inspection has not passed",
-            ));
+            )
+            .with("unit_id", unit_id)
+            .into());
         }
         sqlx::query(
             "update handovers set cleared_at = coalesce(cleared_at, now()) where unit_id = $1",
@@ -780,7 +859,7 @@ impl MoveIn {
                 fees::settled_at(command.tx(), principal.tenant_id, unit_id).await?;
         }
         if let Some(refusal) = handover.keys_refusal() {
-            return Err(ServiceError::precondition(refusal));
+            return Err(refusal.into());
         }
         // The settlement the keys are released on is kept on the row; the database refuses a
         // release without it (and without the inspection and the clearance).
@@ -850,9 +929,13 @@ impl MoveIn {
             };
         let handover = locked(command.tx(), principal, unit_id).await?;
         if handover.keys_released_at.is_none() {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "KEYS_NOT_RELEASED",
                 "the unit's keys have not been handed over yet",
-            ));
+            )
+            .with("unit_id", unit_id)
+            .zh("钥匙尚未交付")
+            .into());
         }
         let lent = sqlx::query(
             "update keys set status = 'on_loan' where unit_id = $1 and kind = $2 and set = 'spare' and status = 'in_office'",
@@ -863,10 +946,14 @@ impl MoveIn {
         .await?
         .rows_affected();
         if lent == 0 {
-            return Err(ServiceError::precondition(format!(
-                "the spare {} key is already out",
-                req.kind
-            )));
+            return Err(Refusal::new(
+                "SPARE_KEY_OUT",
+                format!("the spare {} key is already out", req.kind),
+            )
+            .with("unit_id", unit_id)
+            .with("kind", &req.kind)
+            .zh("该备用钥匙已借出")
+            .into());
         }
         let loan: KeyLoan = sqlx::query_as(
             "insert into key_loans (loan_id, tenant_id, unit_id, kind, borrower, purpose, lent_by)
@@ -1024,6 +1111,54 @@ impl MoveIn {
 
 #[cfg(test)]
 mod tests {
+    use super::{Handover, pb::HandoverWait as W};
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_unit_says_what_it_waits_for_and_the_key_rule_agrees() {
+        let mut h = Handover {
+            unit_id: Uuid::nil(),
+            batch_id: Uuid::nil(),
+            project_id: Uuid::nil(),
+            buyer_name: "Li Wei".into(),
+            notice_sent_at: None,
+            checked_in_at: None,
+            inspection_rounds: 0,
+            inspection_passed_at: None,
+            cleared_at: None,
+            fees_settled_at: None,
+            keys_released_at: None,
+        };
+        let reason = |h: &Handover| h.keys_refusal().map(|r| r.reason);
+        assert_eq!(
+            h.waiting_for(),
+            [W::Notice, W::CheckIn, W::Inspection, W::Fees]
+        );
+        h.notice_sent_at = Some(Utc::now());
+        h.checked_in_at = Some(Utc::now());
+        h.inspection_rounds = 1;
+        assert_eq!(h.waiting_for(), [W::Reinspection, W::Fees]);
+        assert_eq!(reason(&h), Some("INSPECTION_NOT_PASSED"));
+        h.inspection_passed_at = Some(Utc::now());
+        assert_eq!(h.waiting_for(), [W::Fees]);
+        assert_eq!(reason(&h), Some("FEES_NOT_SETTLED"));
+        // Cleared by the coordinator, but handover has not learnt the fees settled: fees.
+        h.cleared_at = Some(Utc::now());
+        assert_eq!(h.waiting_for(), [W::Fees]);
+        assert_eq!(reason(&h), Some("FEES_NOT_SETTLED"));
+        h.cleared_at = None;
+        h.fees_settled_at = Some(Utc::now());
+        assert_eq!(h.waiting_for(), [W::Clearance]);
+        assert_eq!(reason(&h), Some("NOT_CLEARED"));
+        h.cleared_at = Some(Utc::now());
+        assert_eq!(h.waiting_for(), [W::KeyRelease]);
+        assert_eq!(reason(&h), None);
+        h.keys_released_at = Some(Utc::now());
+        assert!(h.waiting_for().is_empty());
+        assert_eq!(reason(&h), Some("KEYS_ALREADY_RELEASED"));
+    }
+
     #[test]
     fn fees_round_half_up_to_the_fen() {
         // 3.50 yuan per m² and month × 89.1234 m² × 3 months = 935.7957 yuan → 935.80.

@@ -1,7 +1,7 @@
 //! The MaintenanceService API.
 
 use anju_kit::{
-    Principal, ServiceError, ServiceResult,
+    Principal, Refusal, ServiceResult,
     audit::Subject,
     idempotency::{Claim, Command},
     ids::new_id,
@@ -136,9 +136,12 @@ impl MaintenanceApi {
         };
         let open = repairs::visible_for_update(command.tx(), principal, id).await?;
         if open.status != "open" {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "REPAIR_ALREADY_CLOSED",
                 "the repair request is already closed",
-            ));
+            )
+            .with("repair_request_id", id)
+            .into());
         }
         let closed = repairs::close(command.tx(), id, &resolution).await?;
         let event = events::RepairRequestClosed {

@@ -3,7 +3,7 @@
 //! consultant's attempt to register or serve them is refused, naming the owner; only a sales
 //! manager moves a customer, with a reason that is logged.
 
-use anju_kit::{Principal, Role, ServiceError, ServiceResult, ids::new_id, paging::Page};
+use anju_kit::{Principal, Refusal, Role, ServiceError, ServiceResult, ids::new_id, paging::Page};
 use anju_proto::sales as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -113,9 +113,14 @@ pub fn serves_anyone(principal: &Principal) -> bool {
 }
 
 fn owned_elsewhere(consultant: &str) -> ServiceError {
-    ServiceError::precondition(format!(
-        "customer belongs to consultant {consultant}; only a sales manager can reassign them"
-    ))
+    Refusal::new(
+        "CUSTOMER_OF_ANOTHER_CONSULTANT",
+        format!(
+            "customer belongs to consultant {consultant}; only a sales manager can reassign them"
+        ),
+    )
+    .with("consultant", consultant)
+    .into()
 }
 
 /// Registers a first visit or logs a returning one; returns the customer and whether it was new.

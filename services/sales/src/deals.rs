@@ -113,7 +113,10 @@ pub async fn insert_subscription(
     .await
     .map_err(|err| {
         if anju_kit::db::is_unique_violation(&err, "subscriptions_one_live_per_unit") {
-            ServiceError::precondition("the unit already has a live subscription")
+            ServiceError::precondition(
+                "UNIT_HAS_LIVE_SUBSCRIPTION",
+                "the unit already has a live subscription",
+            )
         } else {
             err.into()
         }
@@ -327,7 +330,7 @@ pub async fn insert_contract(
         if anju_kit::db::is_unique_violation(&err, "contracts_one_live_per_unit")
             || anju_kit::db::is_unique_violation(&err, "contracts_subscription_id_key")
         {
-            ServiceError::precondition("the unit is already under contract")
+            ServiceError::precondition("UNIT_UNDER_CONTRACT", "the unit is already under contract")
         } else {
             err.into()
         }

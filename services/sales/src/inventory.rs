@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 
-use anju_kit::{Principal, ServiceError, ServiceResult};
+use anju_kit::{Principal, Refusal, ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -102,10 +102,16 @@ async fn checks(
         ));
     }
     if unit.status != "available" {
-        return Err(ServiceError::precondition(format!(
-            "unit {} is {}, not available",
-            unit.unit_number, unit.status
-        )));
+        return Err(Refusal::new(
+            "UNIT_NOT_AVAILABLE",
+            format!(
+                "unit {} is {}, not available",
+                unit.unit_number, unit.status
+            ),
+        )
+        .with("unit_id", unit.unit_id)
+        .with("status", &unit.status)
+        .into());
     }
     Err(ServiceError::Aborted(
         "unit changed concurrently, retry the request".into(),
@@ -132,10 +138,13 @@ pub async fn release(
     .await?
     .rows_affected();
     if released == 0 {
-        return Err(ServiceError::precondition(format!(
-            "unit {} is {}, not held",
-            unit.unit_number, unit.status
-        )));
+        return Err(Refusal::new(
+            "UNIT_NOT_HELD",
+            format!("unit {} is {}, not held", unit.unit_number, unit.status),
+        )
+        .with("unit_id", unit.unit_id)
+        .with("status", &unit.status)
+        .into());
     }
     catalogue::unit(conn, principal.tenant_id, unit_id).await
 }

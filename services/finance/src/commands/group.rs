@@ -174,16 +174,22 @@ impl FinanceApi {
         closing.refund_owed_minor = refund_share(closing.paid_minor, closing.refund_bp);
         if closing.refund_owed_minor > 0 {
             if group.direction != Direction::Receivable.as_str() {
-                return Err(ServiceError::precondition(format!(
-                    "settlement group {name} holds payables: what the developer paid out is not refunded to the payee; close it with refund_bp 0"
-                )));
+                return Err(ServiceError::precondition(
+                    "GROUP_HOLDS_PAYABLES",
+                    format!(
+                        "settlement group {name} holds payables: what the developer paid out is not refunded to the payee; close it with refund_bp 0"
+                    ),
+                ));
             }
             let [payer] = payers.as_slice() else {
-                return Err(ServiceError::precondition(format!(
-                    "settlement group {name} was paid by {} payers ({}): one refund cannot say whom it is owed to",
-                    payers.len(),
-                    payers.join(", ")
-                )));
+                return Err(ServiceError::precondition(
+                    "GROUP_PAID_BY_MANY",
+                    format!(
+                        "settlement group {name} was paid by {} payers ({}): one refund cannot say whom it is owed to",
+                        payers.len(),
+                        payers.join(", ")
+                    ),
+                ));
             };
             let refund_group = format!("{name}:refund");
             let now = Utc::now().trunc_subsecs(6);

@@ -91,6 +91,7 @@ impl FinanceApi {
         settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
         if payment.direction == Direction::Payable {
             return Err(ServiceError::precondition(
+                "PAYOUT_NOT_REFUNDABLE",
                 "a payout is not refunded: issue a receivable charge to recover it",
             ));
         }

@@ -1,7 +1,7 @@
 //! Project policy, subscriptions and contracts.
 
 use anju_kit::{
-    Principal, Role, ServiceError, ServiceResult,
+    Principal, Refusal, Role, ServiceError, ServiceResult,
     audit::Subject,
     idempotency::{Claim, Command},
     ids::new_id,
@@ -175,26 +175,44 @@ impl SalesApi {
         let manager = principal.has(Role::SalesManager) || principal.has(Role::Admin);
         if discount.needs_manager(policy.discount_approval_bp.into()) && !manager {
             let discount_bp = discount.bp_rounded_up();
-            return Err(ServiceError::precondition(format!(
-                "a discount of {}.{:02} % exceeds the project's {}.{:02} %: a sales manager must sign it",
-                discount_bp / 100,
-                discount_bp % 100,
-                policy.discount_approval_bp / 100,
-                policy.discount_approval_bp % 100
-            )));
+            return Err(Refusal::new(
+                "DISCOUNT_NEEDS_MANAGER",
+                format!(
+                    "a discount of {}.{:02} % exceeds the project's {}.{:02} %: a sales manager must sign it",
+                    discount_bp / 100,
+                    discount_bp % 100,
+                    policy.discount_approval_bp / 100,
+                    policy.discount_approval_bp % 100
+                ),
+            )
+            .with("unit_id", unit_id)
+            .with("discount_bp", discount_bp)
+            .with("threshold_bp", policy.discount_approval_bp)
+            .zh("折扣超出项目审批线，须由销售经理签署")
+            .into());
         }
         if let Some(known) = &customer.id_number_hmac
             && *known != id_hmac
         {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "IDENTITY_MISMATCH",
                 "id_number does not match the customer's identity document",
-            ));
+            )
+            .with("customer_id", customer_id)
+            .zh("证件号码与客户身份证件不符")
+            .into());
         }
         if !deals::take_unit(command.tx(), principal.tenant_id, unit_id, customer_id).await? {
-            return Err(ServiceError::precondition(format!(
-                "unit {} is {}, not available",
-                unit.unit_number, unit.status
-            )));
+            return Err(Refusal::new(
+                "UNIT_NOT_AVAILABLE",
+                format!(
+                    "unit {} is {}, not available",
+                    unit.unit_number, unit.status
+                ),
+            )
+            .with("unit_id", unit_id)
+            .with("status", &unit.status)
+            .into());
         }
         let sealed = self.id_numbers.seal(principal.tenant_id, &id_number)?;
         sqlx::query(
@@ -333,10 +351,16 @@ impl SalesApi {
                 None => {
                     let current = deals::subscription(command.tx(), tenant, id).await?;
                     if current.status != target {
-                        return Err(ServiceError::precondition(format!(
-                            "subscription is {}, it cannot become {target}",
-                            current.status
-                        )));
+                        return Err(Refusal::new(
+                            "SUBSCRIPTION_STATUS",
+                            format!(
+                                "subscription is {}, it cannot become {target}",
+                                current.status
+                            ),
+                        )
+                        .with("subscription_id", id)
+                        .with("status", &current.status)
+                        .into());
                     }
                     current
                 }
@@ -418,16 +442,27 @@ impl SalesApi {
         }
         customers::served_by(command.tx(), principal, subscription.customer_id).await?;
         if subscription.status != "confirmed" {
-            return Err(ServiceError::precondition(format!(
-                "subscription is {}: a contract needs the full deposit paid",
-                subscription.status
-            )));
+            return Err(Refusal::new(
+                "SUBSCRIPTION_NOT_CONFIRMED",
+                format!(
+                    "subscription is {}: a contract needs the full deposit paid",
+                    subscription.status
+                ),
+            )
+            .with("subscription_id", subscription_id)
+            .with("status", &subscription.status)
+            .zh("定金未付清，不能签约")
+            .into());
         }
         // Identity is checked against the original document at the counter.
         if subscription.id_number_hmac != id_hmac {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "IDENTITY_MISMATCH",
                 "identity document does not match the subscription's buyer",
-            ));
+            )
+            .with("subscription_id", subscription_id)
+            .zh("证件与认购人不符")
+            .into());
         }
         let policy = policy::get(command.tx(), tenant, subscription.project_id).await?;
         policy
@@ -435,7 +470,9 @@ impl SalesApi {
             .check(&Buyer {
                 homes_owned: req.homes_owned,
             })
-            .map_err(ServiceError::FailedPrecondition)?;
+            .map_err(|why| {
+                Refusal::new("PURCHASE_RESTRICTED", why).with("subscription_id", subscription_id)
+            })?;
         if currency != subscription.currency {
             return Err(ServiceError::invalid(
                 "down_payment.currency",
@@ -504,9 +541,12 @@ impl SalesApi {
         )
         .await?
         {
-            return Err(ServiceError::precondition(
+            return Err(Refusal::new(
+                "UNIT_NOT_SUBSCRIBED_BY_BUYER",
                 "the unit is not subscribed by this buyer",
-            ));
+            )
+            .with("unit_id", contract.unit_id)
+            .into());
         }
         deals::move_subscription(
             command.tx(),
@@ -590,7 +630,11 @@ impl SalesApi {
         }
         let contract = deals::cancel_contract(command.tx(), tenant, contract_id, &reason)
             .await?
-            .ok_or_else(|| ServiceError::precondition(format!("contract is {}", current.status)))?;
+            .ok_or_else(|| {
+                Refusal::new("CONTRACT_STATUS", format!("contract is {}", current.status))
+                    .with("contract_id", contract_id)
+                    .with("status", &current.status)
+            })?;
         deals::move_unit(
             command.tx(),
             tenant,
