@@ -606,6 +606,49 @@ async fn a_purchase_plan_prices_the_unit_and_schedules_every_fen() {
     let status = consultant.compute_purchase_plan(bad).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(field_violations(&status)[0].field, "term_months");
+
+    // The least mortgage down payment is the project's: 30 % passes the default 20 %, not a
+    // project that asks 35 %; a policy without a minimum is refused, naming it.
+    let project_id = unit.project_id.clone();
+    let mut policy = manager
+        .get_project_policy(pb::GetProjectPolicyRequest {
+            project_id: project_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    assert_eq!(policy.min_mortgage_down_payment_bp, 2_000);
+    policy.min_mortgage_down_payment_bp = 0;
+    let status = manager
+        .set_project_policy(pb::SetProjectPolicyRequest {
+            request_id: "policy-none".into(),
+            policy: Some(policy.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        field_violations(&status)[0].field,
+        "policy.min_mortgage_down_payment_bp"
+    );
+    policy.min_mortgage_down_payment_bp = 3_500;
+    manager
+        .set_project_policy(pb::SetProjectPolicyRequest {
+            request_id: "policy-35".into(),
+            policy: Some(policy),
+        })
+        .await
+        .unwrap();
+    let status = consultant
+        .compute_purchase_plan(request(vec![200], pb::PaymentMethod::CommercialMortgage))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(field_violations(&status)[0].field, "down_payment_ratio_bp");
+    let mut enough = request(vec![200], pb::PaymentMethod::CommercialMortgage);
+    enough.down_payment_ratio_bp = 3_500;
+    consultant.compute_purchase_plan(enough).await.unwrap();
     stack.stop().await.unwrap();
 }
 

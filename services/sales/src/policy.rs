@@ -14,6 +14,7 @@ pub struct ProjectPolicy {
     pub lapse_after_minutes: i32,
     pub max_homes_owned: i32,
     pub cancellation_refund_bp: i32,
+    pub min_mortgage_down_payment_bp: i32,
 }
 
 impl From<ProjectPolicy> for pb::ProjectPolicy {
@@ -26,12 +27,13 @@ impl From<ProjectPolicy> for pb::ProjectPolicy {
             lapse_after_minutes: p.lapse_after_minutes,
             max_homes_owned: p.max_homes_owned,
             cancellation_refund_bp: p.cancellation_refund_bp,
+            min_mortgage_down_payment_bp: p.min_mortgage_down_payment_bp,
         }
     }
 }
 
 const COLUMNS: &str = "project_id, hold_hours, discount_approval_bp, lapse_refund_bp, lapse_after_minutes, \
-                       max_homes_owned, cancellation_refund_bp";
+                       max_homes_owned, cancellation_refund_bp, min_mortgage_down_payment_bp";
 
 pub async fn get(
     conn: &mut PgConnection,
@@ -55,7 +57,8 @@ pub async fn set(
 ) -> ServiceResult<ProjectPolicy> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update projects set hold_hours = $3, discount_approval_bp = $4, lapse_refund_bp = $5,
-                lapse_after_minutes = $6, max_homes_owned = $7, cancellation_refund_bp = $8
+                lapse_after_minutes = $6, max_homes_owned = $7, cancellation_refund_bp = $8,
+                min_mortgage_down_payment_bp = $9
          where tenant_id = $1 and project_id = $2 returning {COLUMNS}"
     )))
     .bind(tenant)
@@ -66,6 +69,7 @@ pub async fn set(
     .bind(p.lapse_after_minutes)
     .bind(p.max_homes_owned)
     .bind(p.cancellation_refund_bp)
+    .bind(p.min_mortgage_down_payment_bp)
     .fetch_optional(conn)
     .await?
     .ok_or_else(|| ServiceError::not_found("project"))

@@ -69,6 +69,12 @@ impl SalesApi {
             0,
             10_000,
         );
+        v.range(
+            "policy.min_mortgage_down_payment_bp",
+            p.min_mortgage_down_payment_bp,
+            1,
+            10_000,
+        );
         v.finish()?;
         principal.require_project(project_id)?;
         let mut command =
@@ -86,6 +92,7 @@ impl SalesApi {
             lapse_after_minutes: p.lapse_after_minutes,
             max_homes_owned: p.max_homes_owned,
             cancellation_refund_bp: p.cancellation_refund_bp,
+            min_mortgage_down_payment_bp: p.min_mortgage_down_payment_bp,
         };
         let stored = policy::set(command.tx(), principal.tenant_id, &policy).await?;
         let response = pb::SetProjectPolicyResponse {

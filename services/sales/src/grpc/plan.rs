@@ -82,8 +82,11 @@ impl SalesApi {
             discounts_bp: req.discounts_bp.iter().map(|d| i64::from(*d)).collect(),
             payment,
         };
-        let plan_policy = PlanPolicy::parse(i64::from(project_policy.discount_approval_bp), 2_000)
-            .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("project policy: {e}")))?;
+        let plan_policy = PlanPolicy::parse(
+            i64::from(project_policy.discount_approval_bp),
+            i64::from(project_policy.min_mortgage_down_payment_bp),
+        )
+        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("project policy: {e}")))?;
         let plan = plan::purchase_plan(&request, &plan_policy)
             .map_err(|e| ServiceError::invalid(e.field().to_string(), e.description()))?;
 

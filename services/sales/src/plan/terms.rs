@@ -62,7 +62,8 @@ impl Discount {
 pub struct DownPaymentRatio(u16);
 
 impl DownPaymentRatio {
-    /// 20 %: the usual minimum for a mortgage on a first home (default; projects set their own).
+    /// 20 %: the usual minimum for a mortgage on a first home; each project sets its own
+    /// (`ProjectPolicy.min_mortgage_down_payment_bp`, this by default).
     pub const DEFAULT_MORTGAGE_MINIMUM: Self = Self(2_000);
 
     pub fn new(bp: i64) -> Result<Self, OutOfRange> {
