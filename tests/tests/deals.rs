@@ -894,3 +894,89 @@ async fn the_discount_threshold_is_reached_but_not_exceeded_on_both_rpcs() {
     }
     j.stack.stop().await.unwrap();
 }
+
+/// A project in New York: its top-up lapses at the end of the due day there, and its
+/// contract's down payment is due until that day ends there, not in China Standard Time.
+#[tokio::test]
+async fn a_project_in_another_time_zone_keeps_its_own_days() {
+    let mut j = Journey::start("DEAL-NY", |p| p.time_zone = "America/New_York".into()).await;
+    let zone = anju_kit::time::ProjectZone::parse("America/New_York").unwrap();
+    let policy = j
+        .manager
+        .get_project_policy(pb::GetProjectPolicyRequest {
+            project_id: j.project.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    assert_eq!(policy.time_zone, "America/New_York");
+    let (unit, customer) = j.unit_and_customer("0901", "13800139999").await;
+    let list = 235_000_000;
+    let due_on = (zone.today() + chrono::Duration::days(7)).to_string();
+    let signed = j
+        .consultant
+        .sign_subscription(subscription(
+            &unit,
+            &customer,
+            list,
+            5_000_000,
+            20_000_000,
+            due_on.clone(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    // 1440 minutes after the due day's midnight in New York: that day's end there.
+    let lapses = signed.lapses_at.unwrap();
+    assert_eq!(
+        lapses.seconds,
+        zone.start_of(day(&due_on)).timestamp() + i64::from(policy.lapse_after_minutes) * 60
+    );
+    assert_ne!(
+        lapses.seconds,
+        anju_kit::time::ProjectZone::or_default("")
+            .start_of(day(&due_on))
+            .timestamp()
+            + i64::from(policy.lapse_after_minutes) * 60,
+        "not China Standard Time"
+    );
+
+    let charges = j.wait_charges(&unit.unit_id, 2).await;
+    for (n, charge) in charges.iter().enumerate() {
+        j.pay(charge, &format!("NY-DEP-{n}")).await;
+    }
+    j.wait_unit(&unit.unit_id, pb::UnitStatus::Subscribed).await;
+    let down_due = (zone.today() + chrono::Duration::days(14)).to_string();
+    j.consultant
+        .sign_contract(pb::SignContractRequest {
+            request_id: "contract-ny".into(),
+            subscription_id: signed.subscription_id.clone(),
+            id_number: "44030119900101123X".into(),
+            contract_area: Some(Area {
+                square_centimetres: 891_234,
+            }),
+            payment_method: pb::PaymentMethod::CommercialMortgage as i32,
+            down_payment: cny(list * 30 / 100),
+            down_payment_due_on: down_due.clone(),
+            instalments: Vec::new(),
+            homes_owned: 0,
+        })
+        .await
+        .unwrap();
+    let charges = j.wait_charges(&unit.unit_id, 4).await;
+    let down = charges
+        .iter()
+        .find(|c| c.purpose == finance::ChargePurpose::DownPayment as i32)
+        .unwrap();
+    assert_eq!(
+        down.due_at.unwrap().seconds,
+        zone.end_of(day(&down_due)).timestamp(),
+        "due until the day ends in New York"
+    );
+    j.stack.stop().await.unwrap();
+}

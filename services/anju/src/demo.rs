@@ -444,7 +444,7 @@ async fn sale(demo: &Demo, project: &sales::Project, unit: &sales::Unit) -> anyh
             currency: "CNY".into(),
         })
     };
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let today = anju_kit::time::ProjectZone::or_default("").today();
     let subscription = consultant
         .sign_subscription(sales::SignSubscriptionRequest {
             request_id: demo.request_id("subscription"),
@@ -605,7 +605,7 @@ async fn sell(
             currency: "CNY".into(),
         })
     };
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let today = anju_kit::time::ProjectZone::or_default("").today();
     let customer = consultant
         .record_visit(sales::RecordVisitRequest {
             request_id: demo.request_id(&format!("visit-{phone}")),
@@ -715,7 +715,7 @@ async fn move_in(
         }
     })
     .await?;
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let today = anju_kit::time::ProjectZone::or_default("").today();
     let money = |minor_units: i64| {
         Some(Money {
             minor_units,

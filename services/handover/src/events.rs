@@ -38,12 +38,13 @@ impl Handler for SalesEvents {
             // Sequence-guarded: a stale event never overwrites a newer one.
             sqlx::query(
                 "insert into contracts (unit_id, tenant_id, contract_id, project_id, building_id, customer_id,
-                                        buyer_name, buyer_id_hash, area_cm2, active, last_sequence)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, $10)
+                                        buyer_name, buyer_id_hash, area_cm2, active, last_sequence, time_zone)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, $10, $11)
                  on conflict (unit_id) do update set
                      contract_id = excluded.contract_id, customer_id = excluded.customer_id,
                      buyer_name = excluded.buyer_name, buyer_id_hash = excluded.buyer_id_hash,
-                     area_cm2 = excluded.area_cm2, active = true, last_sequence = excluded.last_sequence
+                     area_cm2 = excluded.area_cm2, active = true, last_sequence = excluded.last_sequence,
+                     time_zone = excluded.time_zone
                  where contracts.tenant_id = excluded.tenant_id
                    and (contracts.contract_id <> excluded.contract_id or contracts.last_sequence < excluded.last_sequence)",
             )
@@ -57,6 +58,7 @@ impl Handler for SalesEvents {
             .bind(&c.buyer_id_hash)
             .bind(area)
             .bind(event.sequence())
+            .bind(anju_kit::time::ProjectZone::or_default(&c.time_zone).name())
             .execute(conn)
             .await?;
             return Ok(());

@@ -401,8 +401,8 @@ impl MoveIn {
         .fetch_one(&mut **command.tx())
         .await?;
         // The handover list comes from sales: units under an active contract, not yet in a batch.
-        let contracted: Vec<(Uuid, Uuid, String, i64)> = sqlx::query_as(
-            "select c.unit_id, c.customer_id, c.buyer_name, c.area_cm2 from contracts c
+        let contracted: Vec<(Uuid, Uuid, String, i64, String)> = sqlx::query_as(
+            "select c.unit_id, c.customer_id, c.buyer_name, c.area_cm2, c.time_zone from contracts c
              where c.tenant_id = $1 and c.project_id = $2 and c.active and ($3::uuid is null or c.building_id = $3)
                and not exists (select 1 from handovers h where h.unit_id = c.unit_id)
              order by c.unit_id",
@@ -418,7 +418,7 @@ impl MoveIn {
                 "no contracted unit is waiting for a handover batch here",
             ));
         }
-        for (unit_id, customer_id, buyer_name, area) in &contracted {
+        for (unit_id, customer_id, buyer_name, area, time_zone) in &contracted {
             sqlx::query(
                 "insert into handovers (unit_id, tenant_id, batch_id, project_id, customer_id, buyer_name)
                  values ($1, $2, $3, $4, $5, $6)",
@@ -443,6 +443,7 @@ impl MoveIn {
                 unit_id: unit_id.to_string(),
                 customer_id: customer_id.to_string(),
                 window_start: start.to_string(),
+                time_zone: time_zone.clone(),
                 property_fee: money(fee(rate.minor_units, *area, i64::from(months), 1)?),
                 maintenance_fund: money(fee(cost.minor_units, *area, i64::from(fund_bp), 10_000)?),
             };

@@ -102,6 +102,7 @@ async fn events_before_the_start_are_parked_then_applied_after_it() {
             unit_id: unit.clone(),
             customer_id: Uuid::now_v7().to_string(),
             window_start: "2027-01-01".into(),
+            time_zone: String::new(),
             property_fee: money(93_450),
             maintenance_fund: money(1_335_000),
         },
@@ -182,6 +183,7 @@ async fn retention_empties_old_done_commands_only() {
                 project_id: Uuid::now_v7().to_string(),
                 customer_id: Uuid::now_v7().to_string(),
                 window_start: "2027-01-01".into(),
+                time_zone: "Asia/Shanghai".into(),
                 property_fee: Some(Money {
                     minor_units: 93_450,
                     currency: "CNY".into(),

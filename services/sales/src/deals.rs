@@ -5,7 +5,7 @@
 //! transition is a conditional UPDATE from the one state it may leave, so a replayed or late
 //! command finds the state already moved and cannot act twice.
 
-use anju_kit::{ServiceError, ServiceResult};
+use anju_kit::{ServiceError, ServiceResult, time::ProjectZone};
 use anju_proto::{common, sales as pb};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,20 +14,10 @@ use uuid::Uuid;
 
 use crate::{catalogue::timestamp, identity::SealedIdNumber};
 
-/// Project time is China Standard Time (UTC+8, no daylight saving).
-pub const PROJECT_UTC_OFFSET_SECONDS: i64 = 8 * 3600;
-
-/// The instant a top-up due on `due_on` lapses: the start of that day in project time plus
-/// the project's grace (1440 minutes = the end of the due day).
-pub fn lapses_at(due_on: NaiveDate, after_minutes: i32) -> DateTime<Utc> {
-    let midnight_utc = due_on.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-        - chrono::Duration::seconds(PROJECT_UTC_OFFSET_SECONDS);
-    midnight_utc + chrono::Duration::minutes(i64::from(after_minutes))
-}
-
-/// Today in project time.
-pub fn project_today() -> NaiveDate {
-    (Utc::now() + chrono::Duration::seconds(PROJECT_UTC_OFFSET_SECONDS)).date_naive()
+/// The instant a top-up due on `due_on` lapses: the start of that day in the project's time
+/// zone plus the project's grace (1440 minutes = the end of the due day).
+pub fn lapses_at(due_on: NaiveDate, after_minutes: i32, zone: ProjectZone) -> DateTime<Utc> {
+    zone.start_of(due_on) + chrono::Duration::minutes(i64::from(after_minutes))
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -374,11 +364,20 @@ mod tests {
     #[test]
     fn an_unpaid_subscription_lapses_at_the_end_of_its_due_day_in_project_time() {
         let due = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let shanghai = ProjectZone::or_default("");
         // 2026-12-02 00:00 in UTC+8 is 2026-12-01 16:00 UTC.
         assert_eq!(
-            lapses_at(due, 1440).to_rfc3339(),
+            lapses_at(due, 1440, shanghai).to_rfc3339(),
             "2026-12-01T16:00:00+00:00"
         );
-        assert_eq!(lapses_at(due, 0).to_rfc3339(), "2026-11-30T16:00:00+00:00");
+        assert_eq!(
+            lapses_at(due, 0, shanghai).to_rfc3339(),
+            "2026-11-30T16:00:00+00:00"
+        );
+        let new_york = ProjectZone::parse("America/New_York").unwrap();
+        assert_eq!(
+            lapses_at(due, 1440, new_york).to_rfc3339(),
+            "2026-12-02T05:00:00+00:00"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! A project's sales policy, and purchase eligibility as a pluggable rule per project.
 
-use anju_kit::{ServiceError, ServiceResult};
+use anju_kit::{ServiceError, ServiceResult, time::ProjectZone};
 use anju_proto::sales as pb;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
@@ -15,6 +15,7 @@ pub struct ProjectPolicy {
     pub max_homes_owned: i32,
     pub cancellation_refund_bp: i32,
     pub min_mortgage_down_payment_bp: i32,
+    pub time_zone: String,
 }
 
 impl From<ProjectPolicy> for pb::ProjectPolicy {
@@ -28,12 +29,13 @@ impl From<ProjectPolicy> for pb::ProjectPolicy {
             max_homes_owned: p.max_homes_owned,
             cancellation_refund_bp: p.cancellation_refund_bp,
             min_mortgage_down_payment_bp: p.min_mortgage_down_payment_bp,
+            time_zone: p.time_zone,
         }
     }
 }
 
 const COLUMNS: &str = "project_id, hold_hours, discount_approval_bp, lapse_refund_bp, lapse_after_minutes, \
-                       max_homes_owned, cancellation_refund_bp, min_mortgage_down_payment_bp";
+                       max_homes_owned, cancellation_refund_bp, min_mortgage_down_payment_bp, time_zone";
 
 pub async fn get(
     conn: &mut PgConnection,
@@ -58,7 +60,7 @@ pub async fn set(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update projects set hold_hours = $3, discount_approval_bp = $4, lapse_refund_bp = $5,
                 lapse_after_minutes = $6, max_homes_owned = $7, cancellation_refund_bp = $8,
-                min_mortgage_down_payment_bp = $9
+                min_mortgage_down_payment_bp = $9, time_zone = coalesce(nullif($10, ''), time_zone)
          where tenant_id = $1 and project_id = $2 returning {COLUMNS}"
     )))
     .bind(tenant)
@@ -70,6 +72,7 @@ pub async fn set(
     .bind(p.max_homes_owned)
     .bind(p.cancellation_refund_bp)
     .bind(p.min_mortgage_down_payment_bp)
+    .bind(&p.time_zone)
     .fetch_optional(conn)
     .await?
     .ok_or_else(|| ServiceError::not_found("project"))
@@ -112,6 +115,11 @@ impl Eligibility for MaxHomesOwned {
 }
 
 impl ProjectPolicy {
+    /// The project's clock (its time zone, validated when the policy was set).
+    pub fn zone(&self) -> ProjectZone {
+        ProjectZone::or_default(&self.time_zone)
+    }
+
     pub fn eligibility(&self) -> Box<dyn Eligibility + Send> {
         if self.max_homes_owned < 0 {
             Box::new(Unrestricted)

@@ -3,6 +3,7 @@
 //! every settlement group of the contract, cancelling unpaid charges and refunding the
 //! project's share of what was paid.
 
+use anju_kit::time::ProjectZone;
 use anju_messaging::Event;
 use anju_proto::{
     EventPayload,
@@ -75,10 +76,10 @@ fn close_groups<S>(
     t
 }
 
-fn due(on: &str) -> Option<prost_types::Timestamp> {
+/// A payment due on `on` is due until that day ends in the project.
+fn due(on: &str, zone: ProjectZone) -> Option<prost_types::Timestamp> {
     let date = NaiveDate::parse_from_str(on, "%Y-%m-%d").ok()?;
-    // End of the due day in project time (UTC+8).
-    Some(timestamp(date.and_hms_opt(15, 59, 59)?.and_utc()))
+    Some(timestamp(zone.end_of(date)))
 }
 
 impl Flow for ContractFlow {
@@ -161,7 +162,7 @@ impl Flow for ContractFlow {
                 purpose: purpose as i32,
                 amount: Some(amount),
                 business_key: format!("contract:{}:{key}", e.contract_id),
-                due_at: due(&line.due_on),
+                due_at: due(&line.due_on, ProjectZone::or_default(&e.time_zone)),
                 settlement_group: group,
                 direction: finance::ChargeDirection::Receivable as i32,
             }));

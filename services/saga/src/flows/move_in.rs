@@ -7,6 +7,7 @@
 //! window raise a reminder, then one a week. Keys are released by handover only for a unit this
 //! flow cleared; handover itself refuses otherwise.
 
+use anju_kit::time::ProjectZone;
 use anju_messaging::Event;
 use anju_proto::{
     EventPayload,
@@ -197,9 +198,8 @@ impl Flow for MoveInFlow {
     fn start(&self, event: &Event) -> anyhow::Result<Transition<State>> {
         let e: UnitAddedToBatch = event.decode()?;
         let window = NaiveDate::parse_from_str(&e.window_start, "%Y-%m-%d")?;
-        // Midnight at the start of the window, project time (UTC+8).
-        let window_start =
-            window.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::hours(8);
+        // Midnight at the start of the window, in the project's time zone.
+        let window_start = ProjectZone::or_default(&e.time_zone).start_of(window);
         let fee = |part: &str, amount: &Option<anju_proto::common::Money>| {
             amount.as_ref().filter(|m| m.minor_units > 0).map(|m| Fee {
                 purpose: part.to_string(),

@@ -5,6 +5,7 @@ use anju_kit::{
     audit::Subject,
     idempotency::{Claim, Command},
     ids::new_id,
+    time::ProjectZone,
     validate::Validator,
 };
 use anju_messaging::EventMeta;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use super::SalesApi;
 use crate::{
     catalogue, customers,
-    deals::{self, Contract, Line, Subscription, lapses_at, method_name, project_today},
+    deals::{self, Contract, Line, Subscription, lapses_at, method_name},
     plan::DiscountShare,
     policy::{self, Buyer, ProjectPolicy},
 };
@@ -75,6 +76,14 @@ impl SalesApi {
             1,
             10_000,
         );
+        let time_zone = v.optional_text("policy.time_zone", &p.time_zone, 64);
+        let zone = time_zone.as_deref().map(ProjectZone::parse);
+        if zone == Some(None) {
+            v.violation(
+                "policy.time_zone",
+                "must be a tz database name such as Asia/Shanghai",
+            );
+        }
         v.finish()?;
         principal.require_project(project_id)?;
         let mut command =
@@ -93,6 +102,11 @@ impl SalesApi {
             max_homes_owned: p.max_homes_owned,
             cancellation_refund_bp: p.cancellation_refund_bp,
             min_mortgage_down_payment_bp: p.min_mortgage_down_payment_bp,
+            // Empty keeps the project's current zone.
+            time_zone: zone
+                .flatten()
+                .map(|z| z.name().to_string())
+                .unwrap_or_default(),
         };
         let stored = policy::set(command.tx(), principal.tenant_id, &policy).await?;
         let response = pb::SetProjectPolicyResponse {
@@ -138,11 +152,6 @@ impl SalesApi {
             "exceeds 20 % of the price (Civil Code art. 586)",
         );
         let due_on = v.date("top_up_due_on", &req.top_up_due_on);
-        v.check(
-            due_on >= project_today(),
-            "top_up_due_on",
-            "must be today or later",
-        );
         let id_number = id_number(&mut v, &req.id_number);
         v.finish()?;
         let id_hmac = self.id_numbers.hmac(principal.tenant_id, &id_number);
@@ -177,6 +186,13 @@ impl SalesApi {
             ));
         }
         let policy = policy::get(command.tx(), principal.tenant_id, unit.project_id).await?;
+        // "Today" is the project's: a date that has begun anywhere else may not have there.
+        if due_on < policy.zone().today() {
+            return Err(ServiceError::invalid(
+                "top_up_due_on",
+                format!("must be today or later ({} time)", policy.zone().name()),
+            ));
+        }
         let discount = DiscountShare::of_price(unit.list_price_minor, price)
             .context("a unit's list price is positive")?;
         let manager = principal.has(Role::SalesManager) || principal.has(Role::Admin);
@@ -242,7 +258,7 @@ impl SalesApi {
             full_deposit_minor: full,
             currency: currency.clone(),
             top_up_due_on: due_on,
-            lapses_at: lapses_at(due_on, policy.lapse_after_minutes),
+            lapses_at: lapses_at(due_on, policy.lapse_after_minutes, policy.zone()),
             lapse_refund_bp: policy.lapse_refund_bp,
             id_number_hmac: id_hmac,
             status: "pending".into(),
@@ -601,6 +617,7 @@ impl SalesApi {
             schedule,
             payment_method: method.to_string(),
             buyer_id_hash: id_hmac,
+            time_zone: policy.zone().name().to_string(),
         };
         let meta =
             EventMeta::new(tenant, "contract", contract.contract_id).caused_by_request(&request_id);
