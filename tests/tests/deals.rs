@@ -304,6 +304,10 @@ async fn from_subscription_to_contract_every_step_through_finance() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("DISCOUNT_NEEDS_MANAGER")
+    );
     assert!(
         status.message().contains("sales manager"),
         "{}",
@@ -403,6 +407,10 @@ async fn from_subscription_to_contract_every_step_through_finance() {
         .sign_contract(contract("44030119900101123X", 2, down))
         .await
         .unwrap_err();
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("PURCHASE_RESTRICTED")
+    );
     assert!(
         status.message().contains("purchase restriction"),
         "{}",

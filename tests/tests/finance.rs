@@ -568,6 +568,10 @@ async fn finance_partial_payments_settle_a_group_exactly_once() {
         &group,
     );
     let status = refused(saga.issue_charge(stray).await, Code::FailedPrecondition);
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("GROUP_MISMATCH")
+    );
     assert!(status.message().contains("another unit"), "{status:?}");
 
     // The saga replays its IssueCharge steps under new request ids: the business key bills
@@ -703,6 +707,10 @@ async fn finance_overpayment_is_refused_naming_the_outstanding_amount_and_writes
             .await,
         Code::FailedPrecondition,
     );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("OVERPAYMENT")
+    );
     assert!(
         status.message().contains("outstanding amount is 0 CNY"),
         "{status:?}"
@@ -732,6 +740,10 @@ async fn finance_overpayment_is_refused_naming_the_outstanding_amount_and_writes
             ))
             .await,
         Code::FailedPrecondition,
+    );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("OVERPAYMENT")
     );
     assert!(
         status.message().contains("outstanding amount is 5000 CNY"),
@@ -774,6 +786,10 @@ async fn finance_overpayment_is_refused_naming_the_outstanding_amount_and_writes
             ))
             .await,
         Code::FailedPrecondition,
+    );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("CHARGE_CANCELLED")
     );
     assert!(status.message().contains("cancelled"), "{status:?}");
     assert_eq!(footprint(&db).await, before);
@@ -835,6 +851,10 @@ async fn finance_refunds_never_exceed_what_was_paid() {
             .refund_payment(refund_request(&a.payment_id, 40_001, "RF-2", "2026-03-15"))
             .await,
         Code::FailedPrecondition,
+    );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("REFUND_EXCEEDS_REFUNDABLE")
     );
     assert!(
         status
@@ -924,6 +944,10 @@ async fn finance_refunds_never_exceed_what_was_paid() {
         saga.cancel_charge(cancel("cancel-early")).await,
         Code::FailedPrecondition,
     );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("CHARGE_HAS_PAYMENTS")
+    );
     assert!(
         status.message().contains("25000 CNY minor units paid"),
         "{status:?}"
@@ -975,6 +999,10 @@ async fn finance_refunds_never_exceed_what_was_paid() {
             ))
             .await,
         Code::FailedPrecondition,
+    );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("PAYOUT_NOT_REFUNDABLE")
     );
     assert!(status.message().contains("payout"), "{status:?}");
     stack.stop().await.unwrap();
@@ -1051,11 +1079,19 @@ async fn finance_a_closed_day_refuses_writes_dated_that_day_and_allows_the_next(
         .await,
         Code::FailedPrecondition,
     );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("DAY_CLOSED")
+    );
     assert!(status.message().contains("day closed"), "{status:?}");
     let status = refused(
         li.refund_payment(refund_request(&wechat.payment_id, 1_000, "D-R2", day))
             .await,
         Code::FailedPrecondition,
+    );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("DAY_CLOSED")
     );
     assert!(status.message().contains("day closed"), "{status:?}");
     let mut on_behalf =
@@ -1064,6 +1100,10 @@ async fn finance_a_closed_day_refuses_writes_dated_that_day_and_allows_the_next(
     let status = refused(
         saga.record_payment(on_behalf).await,
         Code::FailedPrecondition,
+    );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("DAY_CLOSED")
     );
     assert!(status.message().contains("day closed"), "{status:?}");
     assert_eq!(
@@ -1289,6 +1329,10 @@ async fn finance_payments_racing_each_other_and_the_close_of_their_day_lose_noth
     let written = results.iter().filter(|r| r.is_ok()).count() as i64;
     for status in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        assert_eq!(
+            anju_kit::error::refusal_reason(status).as_deref(),
+            Some("DAY_CLOSED")
+        );
         assert!(status.message().contains("day closed"), "{status:?}");
     }
     let receipts: i64 = report.totals.iter().map(|t| minor(&t.receipts)).sum();

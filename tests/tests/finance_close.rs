@@ -113,6 +113,10 @@ async fn close(
 /// FAILED_PRECONDITION "settlement group closed".
 fn refused_closed(result: Result<tonic::Response<impl std::fmt::Debug>, Status>) {
     let status = refused(result, Code::FailedPrecondition);
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("GROUP_CLOSED")
+    );
     assert!(
         status.message().contains("settlement group closed"),
         "{status:?}"
@@ -683,6 +687,10 @@ async fn finance_close_payables_and_many_payers_owe_no_guessed_refund() {
             .await,
         Code::FailedPrecondition,
     );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("GROUP_HOLDS_PAYABLES")
+    );
     assert!(status.message().contains("payables"), "{status:?}");
     assert_eq!(footprint(&db).await, before);
     // Closed without a refund, payables are cancelled and waived as receivables are.
@@ -748,6 +756,10 @@ async fn finance_close_payables_and_many_payers_owe_no_guessed_refund() {
         saga.close_settlement_group(close_request("close-S-8", shared, 10_000, "lapsed"))
             .await,
         Code::FailedPrecondition,
+    );
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("GROUP_PAID_BY_MANY")
     );
     assert!(status.message().contains("2 payers"), "{status:?}");
     assert_eq!(footprint(&db).await, before);

@@ -374,6 +374,10 @@ async fn tenants_and_projects_see_only_their_own() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("REPAIR_ALREADY_CLOSED")
+    );
     assert!(status.message().contains("already closed"));
     let theirs_order = dispatcher
         .get_repair_request(maintenance::GetRepairRequestRequest {

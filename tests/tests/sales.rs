@@ -45,6 +45,10 @@ async fn a_returning_customer_stays_with_the_original_consultant() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("CUSTOMER_OF_ANOTHER_CONSULTANT")
+    );
     assert!(
         status.message().contains("consultant.li"),
         "{}",
@@ -101,6 +105,10 @@ async fn a_returning_customer_stays_with_the_original_consultant() {
         .record_visit(visit(&project, "13800138000", "v5"))
         .await
         .unwrap_err();
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("CUSTOMER_OF_ANOTHER_CONSULTANT")
+    );
     assert!(status.message().contains("consultant.chen"));
 
     // The reassignment is in the audit trail with its reason.
@@ -256,6 +264,10 @@ async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
     assert_eq!(winners.len(), 1, "exactly one hold wins");
     for loser in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(loser.code(), Code::FailedPrecondition);
+        assert_eq!(
+            anju_kit::error::refusal_reason(loser).as_deref(),
+            Some("UNIT_NOT_AVAILABLE")
+        );
         assert!(loser.message().contains("held"), "{}", loser.message());
     }
     let winner = winners[0].get_ref().unit.clone().unwrap();
@@ -876,6 +888,10 @@ async fn identity_numbers_an_earlier_release_stored_in_clear_are_sealed_at_start
         .sign_subscription(subscribe("110101199003070000", "s1"))
         .await
         .unwrap_err();
+    assert_eq!(
+        anju_kit::error::refusal_reason(&status).as_deref(),
+        Some("IDENTITY_MISMATCH")
+    );
     assert!(
         status.message().contains("does not match"),
         "{}",

@@ -649,6 +649,10 @@ async fn keys_are_released_once_across_killed_and_restarted_processes() {
     .await;
     j.release(&unit, "keys").await.unwrap();
     let again = j.release(&unit, "keys-again").await.unwrap_err();
+    assert_eq!(
+        anju_kit::error::refusal_reason(&again).as_deref(),
+        Some("KEYS_ALREADY_RELEASED")
+    );
     assert!(again.message().contains("already handed over"));
 
     // The saga ends with keys released, having asked for clearance exactly once.
@@ -778,6 +782,10 @@ async fn a_process_killed_at_every_step(first: usize) {
     for unit in [&b, &c] {
         let refused = j.release(unit, &format!("early-{unit}")).await.unwrap_err();
         assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert_eq!(
+            anju_kit::error::refusal_reason(&refused).as_deref(),
+            Some("FEES_NOT_SETTLED")
+        );
         assert!(
             refused.message().contains("fees are not settled"),
             "{}",
@@ -804,6 +812,10 @@ async fn a_process_killed_at_every_step(first: usize) {
     procs.crash(victim()).await;
     for unit in [&a, &b, &c] {
         let again = j.release(unit, &format!("again-{unit}")).await.unwrap_err();
+        assert_eq!(
+            anju_kit::error::refusal_reason(&again).as_deref(),
+            Some("KEYS_ALREADY_RELEASED")
+        );
         assert!(again.message().contains("already handed over"));
         let detail = j.ended_move_in(unit).await;
         assert_eq!(detail.saga.as_ref().unwrap().state, "keys_released");

@@ -14,6 +14,12 @@ use uuid::Uuid;
 
 use crate::{catalogue::timestamp, identity::SealedIdNumber};
 
+/// A deposit may not exceed 20 % of the main contract's value (Civil Code art. 586): the
+/// full deposit against the subscription's price, compared exactly.
+pub fn deposit_within_cap(full_deposit_minor: i64, price_minor: i64) -> bool {
+    i128::from(full_deposit_minor) * 5 <= i128::from(price_minor)
+}
+
 /// The instant a top-up due on `due_on` lapses: the start of that day in the project's time
 /// zone plus the project's grace (1440 minutes = the end of the due day).
 pub fn lapses_at(due_on: NaiveDate, after_minutes: i32, zone: ProjectZone) -> DateTime<Utc> {
@@ -360,6 +366,16 @@ pub async fn cancel_contract(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deposit_is_at_most_a_fifth_of_the_price() {
+        assert!(deposit_within_cap(47_000_000, 235_000_000));
+        assert!(!deposit_within_cap(47_000_001, 235_000_000));
+        // 20 % of 1 fen is 0.2 fen: only a zero deposit fits.
+        assert!(deposit_within_cap(0, 1));
+        assert!(!deposit_within_cap(1, 1));
+        assert!(deposit_within_cap(i64::MAX / 5, i64::MAX));
+    }
 
     #[test]
     fn an_unpaid_subscription_lapses_at_the_end_of_its_due_day_in_project_time() {

@@ -145,9 +145,8 @@ impl SalesApi {
             "small_deposit",
             "must not exceed the full deposit",
         );
-        // Civil Code art. 586: a deposit may not exceed 20 % of the main contract's value.
         v.check(
-            i128::from(full) * 5 <= i128::from(price),
+            deals::deposit_within_cap(full, price),
             "full_deposit",
             "exceeds 20 % of the price (Civil Code art. 586)",
         );
