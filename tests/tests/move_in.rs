@@ -184,14 +184,29 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
             refusal_reason(&status).as_deref(),
             Some("IDENTITY_MISMATCH")
         );
-        j.counter
+        let checked_in = j
+            .counter
             .check_in(hv::CheckInRequest {
                 request_id: format!("check-in-{unit}"),
                 unit_id: unit.to_string(),
                 id_number: ID.to_lowercase(),
             })
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
+        // The request is remembered with the number's keyed hash, not the number: a retry
+        // that spells it in capitals is the same request and gets the first answer.
+        let retried = j
+            .counter
+            .check_in(hv::CheckInRequest {
+                request_id: format!("check-in-{unit}"),
+                unit_id: unit.to_string(),
+                id_number: ID.to_uppercase(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(retried, checked_in);
     }
 
     // A: fees first, then a passed inspection → cleared → keys.

@@ -606,8 +606,18 @@ impl MoveIn {
         let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
         let id_number = v.text("id_number", &req.id_number, 32);
         v.finish()?;
+        let id_hmac = self.identity.hmac(principal.tenant_id, &id_number);
+        // The idempotency store keeps an unkeyed hash of the request, which enumerating
+        // numbers would reverse: it is given the request with the keyed hash instead (as
+        // sales does for its contracts), which also makes a retry that spells the number
+        // differently the same request.
+        let remembered = pb::CheckInRequest {
+            id_number: id_hmac.clone(),
+            ..req.clone()
+        };
         let mut command =
-            match Command::begin(&self.pool, principal, "CheckIn", &request_id, &req).await? {
+            match Command::begin(&self.pool, principal, "CheckIn", &request_id, &remembered).await?
+            {
                 Claim::Replay(response) => return Ok(response),
                 Claim::Fresh(command) => command,
             };
@@ -626,8 +636,7 @@ impl MoveIn {
                 .bind(unit_id)
                 .fetch_optional(&mut **command.tx())
                 .await?;
-        if expected.as_deref() != Some(self.identity.hmac(principal.tenant_id, &id_number).as_str())
-        {
+        if expected.as_deref() != Some(id_hmac.as_str()) {
             return Err(Refusal::new(
                 "IDENTITY_MISMATCH",
                 "the identity document does not match the contract buyer",
