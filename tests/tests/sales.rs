@@ -837,7 +837,7 @@ async fn identity_numbers_an_earlier_release_stored_in_clear_are_sealed_at_start
     let mut first_sealing = None;
     for _ in 0..2 {
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let sales = anju_sales::Application::build(&stack.settings, shutdown.clone())
+        let sales = anju_sales::build(&stack.settings, shutdown.clone())
             .await
             .unwrap();
         shutdown.cancel();

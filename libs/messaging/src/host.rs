@@ -1,7 +1,7 @@
 //! The one shape of every anju service process: its database (created and migrated), its
 //! bus connection and stream, its outbox relay, its consumers and its gRPC server, all
-//! stopped by one cancellation token, and its retention sweeps. A service's `Application`
-//! wraps a [`ServiceHost`].
+//! stopped by one cancellation token, and its retention sweeps. Every service's `build`
+//! returns a [`ServiceHost`].
 
 use std::{sync::Arc, time::Duration};
 

@@ -53,9 +53,9 @@ pub fn targets(target: &str) -> anyhow::Result<Vec<&'static str>> {
 
 macro_rules! start_service {
     ($crate_name:ident, $running:expr, $settings:expr, $shutdown:expr) => {{
-        let app = $crate_name::Application::build($settings, $shutdown).await?;
-        let port = app.port();
-        $running.spawn(app.run_until_stopped());
+        let host = $crate_name::build($settings, $shutdown).await?;
+        let port = host.port();
+        $running.spawn(host.run_until_stopped());
         port
     }};
 }

@@ -43,27 +43,20 @@ pub use grpc::FinanceApi;
 
 pub const NAME: &str = "finance";
 
-pub struct Application(ServiceHost);
-
-impl Application {
-    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-        let api = FinanceServiceServer::new(FinanceApi::new(&platform))
-            .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let mut host = ServiceHost::start(&platform, shutdown)
-            .await?
-            .add_service(api, policy());
-        host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
-        Ok(Self(host))
-    }
-
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.0.run_until_stopped().await
-    }
+/// Builds the service — its database, bus, gRPC server, consumers and background tasks —
+/// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).
+pub async fn build(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ServiceHost> {
+    let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+    let api = FinanceServiceServer::new(FinanceApi::new(&platform))
+        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let mut host = ServiceHost::start(&platform, shutdown)
+        .await?
+        .add_service(api, policy());
+    host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
+    Ok(host)
 }
 
 /// Who may call what. Cashiers handle money; the saga coordinator (role `service`) issues and

@@ -36,38 +36,31 @@ pub fn engine() -> Engine {
 /// The services whose events drive the flows.
 pub const SOURCES: [&str; 4] = ["sales", "finance", "handover", "maintenance"];
 
-pub struct Application(ServiceHost);
-
-impl Application {
-    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-        let engine = engine();
-        let api = SagaServiceServer::new(SagaApi::new(&platform, engine.clone()))
-            .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let mut host = ServiceHost::start(&platform, shutdown)
-            .await?
-            .add_service(api, policy());
-        for source in SOURCES {
-            host.spawn_consumer(platform.consumer(source, Arc::new(engine.clone())));
-        }
-        let dispatcher = Dispatcher::new(platform.pool.clone(), settings)?;
-        host.spawn(|token| dispatcher.run(token));
-        let pool = platform.pool.clone();
-        host.spawn(|token| engine.run_timers(pool, token));
-        let (pool, retention) = (platform.pool.clone(), &settings.retention);
-        let sweeps = vec![command_payloads_sweep(retention.saga_command_days)];
-        let every = std::time::Duration::from_secs(retention.sweep_interval_seconds);
-        host.spawn(|token| anju_messaging::retention::run(pool, sweeps, every, token));
-        Ok(Self(host))
+/// Builds the service — its database, bus, gRPC server, consumers and background tasks —
+/// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).
+pub async fn build(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ServiceHost> {
+    let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+    let engine = engine();
+    let api = SagaServiceServer::new(SagaApi::new(&platform, engine.clone()))
+        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let mut host = ServiceHost::start(&platform, shutdown)
+        .await?
+        .add_service(api, policy());
+    for source in SOURCES {
+        host.spawn_consumer(platform.consumer(source, Arc::new(engine.clone())));
     }
-
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.0.run_until_stopped().await
-    }
+    let dispatcher = Dispatcher::new(platform.pool.clone(), settings)?;
+    host.spawn(|token| dispatcher.run(token));
+    let pool = platform.pool.clone();
+    host.spawn(|token| engine.run_timers(pool, token));
+    let (pool, retention) = (platform.pool.clone(), &settings.retention);
+    let sweeps = vec![command_payloads_sweep(retention.saga_command_days)];
+    let every = std::time::Duration::from_secs(retention.sweep_interval_seconds);
+    host.spawn(|token| anju_messaging::retention::run(pool, sweeps, every, token));
+    Ok(host)
 }
 
 pub fn policy() -> Policy {

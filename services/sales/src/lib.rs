@@ -1,9 +1,9 @@
 //! anju-sales: the catalogue (projects, buildings, units) and the unit inventory.
 //!
-//! Shape shared by every anju service: [`Application::build`] connects the service's own
-//! database and the bus, starts the outbox relay and binds the gRPC port (0 works);
-//! [`Application::port`] tells where; [`Application::run_until_stopped`] serves until the
-//! shutdown token fires.
+//! Shape shared by every anju service: [`build`] connects the service's own database and the
+//! bus, starts the outbox relay and binds the gRPC port (0 works); the
+//! [`ServiceHost`](anju_messaging::host::ServiceHost) it returns tells the port and serves
+//! until the shutdown token fires.
 
 mod catalogue;
 mod customers;
@@ -25,28 +25,21 @@ pub use identity::IdNumbers;
 
 pub const NAME: &str = "sales";
 
-pub struct Application(ServiceHost);
-
-impl Application {
-    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-        let id_numbers = identity::IdNumbers::new(&settings.pii)?;
-        identity::seal_stored(&platform.pool, &id_numbers).await?;
-        let api = SalesServiceServer::new(SalesApi::new(&platform, id_numbers))
-            .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown)
-            .await?
-            .add_service(api, policy());
-        Ok(Self(host))
-    }
-
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.0.run_until_stopped().await
-    }
+/// Builds the service — its database, bus, gRPC server, consumers and background tasks —
+/// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).
+pub async fn build(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ServiceHost> {
+    let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+    let id_numbers = identity::IdNumbers::new(&settings.pii)?;
+    identity::seal_stored(&platform.pool, &id_numbers).await?;
+    let api = SalesServiceServer::new(SalesApi::new(&platform, id_numbers))
+        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let host = ServiceHost::start(&platform, shutdown)
+        .await?
+        .add_service(api, policy());
+    Ok(host)
 }
 
 /// Who may call what. Reading the catalogue is open to staff; shaping it is the managers'.

@@ -11,26 +11,19 @@ pub use grpc::TitleApi;
 
 pub const NAME: &str = "title";
 
-pub struct Application(ServiceHost);
-
-impl Application {
-    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-        let api = TitleServiceServer::new(TitleApi::new(&platform))
-            .max_decoding_message_size(settings.grpc.max_message_bytes);
-        let host = ServiceHost::start(&platform, shutdown)
-            .await?
-            .add_service(api, policy());
-        Ok(Self(host))
-    }
-
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.0.run_until_stopped().await
-    }
+/// Builds the service — its database, bus, gRPC server, consumers and background tasks —
+/// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).
+pub async fn build(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ServiceHost> {
+    let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+    let api = TitleServiceServer::new(TitleApi::new(&platform))
+        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let host = ServiceHost::start(&platform, shutdown)
+        .await?
+        .add_service(api, policy());
+    Ok(host)
 }
 
 pub fn policy() -> Policy {
