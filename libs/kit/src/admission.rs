@@ -1,34 +1,31 @@
-//! Admission: a per-service limit on calls in flight and a per-tenant rate limit, as one tower
-//! layer behind authentication. Over either, a call is refused at once with its retry
+//! Admission: a per-service limit on calls in flight and a per-tenant rate limit, checked by
+//! the auth layer once it knows the caller's tenant. Over either, a call is refused at once with its retry
 //! information (`google.rpc.RetryInfo`) instead of queueing: one tenant's burst, or a flood of
 //! slow calls, cannot stall the service for every other tenant.
 
 use std::{
     collections::HashMap,
-    pin::Pin,
     sync::{Arc, Mutex},
-    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-use tower::{Layer, Service};
 use uuid::Uuid;
 
-use crate::{auth::Principal, config::GrpcSettings};
+use crate::config::GrpcSettings;
 
 /// How many tenants' buckets are kept before idle ones are dropped.
 const BUCKETS_KEPT: usize = 10_000;
 
 #[derive(Clone)]
-pub struct AdmissionLayer {
+pub struct Admission {
     in_flight: Arc<Semaphore>,
     rate: Option<Arc<TenantRate>>,
 }
 
-impl AdmissionLayer {
+impl Admission {
     pub fn new(settings: &GrpcSettings) -> Self {
         let rate = (settings.tenant_rate_per_second > 0).then(|| {
             Arc::new(TenantRate {
@@ -41,6 +38,30 @@ impl AdmissionLayer {
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1) as usize)),
             rate,
         }
+    }
+
+    /// Admits a call of `tenant`: the permit is held until the call ends. Refused at once,
+    /// with the delay to retry after, when the tenant is over its rate or the service at its
+    /// limit of calls in flight.
+    pub fn admit(&self, tenant: Uuid) -> Result<OwnedSemaphorePermit, Status> {
+        if let Some(rate) = &self.rate
+            && let Err(wait) = rate.take(tenant)
+        {
+            tracing::debug!(%tenant, "call refused: tenant over its rate");
+            return Err(refusal(
+                Code::ResourceExhausted,
+                "this tenant's call rate is over its limit, retry after the delay given",
+                wait,
+            ));
+        }
+        self.in_flight.clone().try_acquire_owned().map_err(|_| {
+            tracing::debug!("call refused: service at its limit of calls in flight");
+            refusal(
+                Code::Unavailable,
+                "the service is at its limit of calls in flight, retry shortly",
+                Duration::from_millis(100),
+            )
+        })
     }
 }
 
@@ -70,78 +91,6 @@ impl TenantRate {
         } else {
             Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
         }
-    }
-}
-
-impl<S> Layer<S> for AdmissionLayer {
-    type Service = Admission<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Admission {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Admission<S> {
-    inner: S,
-    layer: AdmissionLayer,
-}
-
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
-
-impl<S, B> Service<http::Request<B>> for Admission<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        // Health checks and reflection carry no principal and are never limited.
-        let Some(tenant) = request.extensions().get::<Principal>().map(|p| p.tenant_id) else {
-            return Box::pin(inner.call(request));
-        };
-        if let Some(rate) = &self.layer.rate
-            && let Err(wait) = rate.take(tenant)
-        {
-            tracing::debug!(%tenant, "call refused: tenant over its rate");
-            let status = refusal(
-                Code::ResourceExhausted,
-                "this tenant's call rate is over its limit, retry after the delay given",
-                wait,
-            );
-            return Box::pin(async move { Ok(status.into_http()) });
-        }
-        let Ok(permit) = self.layer.in_flight.clone().try_acquire_owned() else {
-            tracing::debug!("call refused: service at its limit of calls in flight");
-            let status = refusal(
-                Code::Unavailable,
-                "the service is at its limit of calls in flight, retry shortly",
-                Duration::from_millis(100),
-            );
-            return Box::pin(async move { Ok(status.into_http()) });
-        };
-        Box::pin(async move {
-            let response = inner.call(request).await;
-            drop(permit);
-            response
-        })
     }
 }
 

@@ -12,7 +12,7 @@ use tonic::{service::Routes, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    admission::AdmissionLayer,
+    admission::Admission,
     auth::{AuthLayer, Authenticator, Policies},
     config::Settings,
     telemetry,
@@ -26,7 +26,7 @@ pub struct GrpcServer {
     policies: Policies,
     service_names: Vec<&'static str>,
     authenticator: Arc<Authenticator>,
-    admission: AdmissionLayer,
+    admission: Admission,
     request_timeout: Duration,
     shutdown_grace: Duration,
 }
@@ -50,7 +50,7 @@ impl GrpcServer {
             policies: Policies::default(),
             service_names: Vec::new(),
             authenticator,
-            admission: AdmissionLayer::new(&settings.grpc),
+            admission: Admission::new(&settings.grpc),
             request_timeout: settings.request_timeout(),
             shutdown_grace: Duration::from_millis(settings.grpc.shutdown_grace_ms),
         })
@@ -105,7 +105,11 @@ impl GrpcServer {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
-        let auth = AuthLayer::new(self.authenticator.clone(), self.policies.clone());
+        let auth = AuthLayer::new(
+            self.authenticator.clone(),
+            self.policies.clone(),
+            self.admission,
+        );
         let router = Server::builder()
             .timeout(self.request_timeout)
             .trace_fn(|request| {
@@ -124,7 +128,6 @@ impl GrpcServer {
                 span
             })
             .layer(auth)
-            .layer(self.admission.clone())
             .add_routes(self.routes)
             .add_service(health)
             .add_service(reflection_v1)

@@ -11,6 +11,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use super::{Authenticator, Principal, Refusal, Role};
+use crate::admission::Admission;
 
 /// The role × RPC table of one service: deny unless a row allows it. Admin may call every RPC
 /// of the table except those reserved for the coordinator.
@@ -106,13 +107,21 @@ fn is_public(path: &str) -> bool {
 pub struct AuthLayer {
     authenticator: Arc<Authenticator>,
     policies: Arc<Policies>,
+    admission: Admission,
 }
 
 impl AuthLayer {
-    pub fn new(authenticator: Arc<Authenticator>, policies: Policies) -> Self {
+    /// Authentication, the role table, then admission (rate and calls in flight) once the
+    /// caller's tenant is known.
+    pub fn new(
+        authenticator: Arc<Authenticator>,
+        policies: Policies,
+        admission: Admission,
+    ) -> Self {
         Self {
             authenticator,
             policies: Arc::new(policies),
+            admission,
         }
     }
 }
@@ -170,14 +179,17 @@ where
             }
             .and_then(|principal| {
                 layer.policies.check(&path, &principal)?;
-                Ok(principal)
+                let permit = layer.admission.admit(principal.tenant_id)?;
+                Ok((principal, permit))
             });
             match outcome {
-                Ok(principal) => {
+                Ok((principal, permit)) => {
                     tracing::Span::current()
                         .record("tenant_id", tracing::field::display(principal.tenant_id));
                     request.extensions_mut().insert(principal);
-                    inner.call(request).await
+                    let response = inner.call(request).await;
+                    drop(permit);
+                    response
                 }
                 Err(status) => {
                     tracing::debug!(path, code = ?status.code(), "call refused by auth");
