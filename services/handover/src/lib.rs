@@ -8,6 +8,7 @@ mod events;
 mod fees;
 mod grpc;
 mod move_in;
+mod state;
 mod units;
 
 use std::sync::Arc;
