@@ -232,3 +232,44 @@ impl tonic::service::Interceptor for ClientAuth {
         Ok(request)
     }
 }
+
+/// Implements a service's generated gRPC trait by handing every RPC to the API's inherent
+/// handler of the same name, with the principal the auth layer established:
+///
+/// ```ignore
+/// anju_kit::rpcs! { impl FinanceService for FinanceApi in pb {
+///     issue_charge(IssueChargeRequest) -> IssueChargeResponse;
+/// } }
+/// ```
+///
+/// A handler is `async fn issue_charge(&self, principal: &Principal, req: pb::IssueChargeRequest)
+/// -> ServiceResult<pb::IssueChargeResponse>`; an inherent method is found before the trait's,
+/// so each line names the handler that answers the RPC.
+/// A client-streaming RPC is listed after the block, in `streams { … }`: its handler takes
+/// the `tonic::Streaming` request whole.
+#[macro_export]
+macro_rules! rpcs {
+    (impl $service:ident for $api:ident in $pb:ident {
+        $($name:ident($request:ident) -> $response:ident;)*
+    } $(streams {
+        $($sname:ident($srequest:ident) -> $sresponse:ident;)*
+    })?) => {
+        #[::tonic::async_trait]
+        impl $service for $api {
+            $(async fn $name(
+                &self,
+                request: ::tonic::Request<$pb::$request>,
+            ) -> ::std::result::Result<::tonic::Response<$pb::$response>, ::tonic::Status> {
+                let principal = $crate::Principal::of(&request)?;
+                Ok(::tonic::Response::new($api::$name(self, &principal, request.into_inner()).await?))
+            })*
+            $($(async fn $sname(
+                &self,
+                request: ::tonic::Request<::tonic::Streaming<$pb::$srequest>>,
+            ) -> ::std::result::Result<::tonic::Response<$pb::$sresponse>, ::tonic::Status> {
+                let principal = $crate::Principal::of(&request)?;
+                Ok(::tonic::Response::new($api::$sname(self, &principal, request.into_inner()).await?))
+            })*)?
+        }
+    };
+}

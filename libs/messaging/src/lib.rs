@@ -11,6 +11,7 @@
 //!   producer's trace.
 
 pub mod bus;
+pub mod command;
 pub mod consumer;
 pub mod directory;
 pub mod dlq;
@@ -21,6 +22,7 @@ pub mod relay;
 pub mod retention;
 
 pub use bus::Bus;
+pub use command::{Commands, Effect};
 pub use consumer::{
     Consumer, ConsumerConfig, Failpoint as ConsumerFailpoint, Handler, HandlerError,
 };

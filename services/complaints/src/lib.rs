@@ -1,7 +1,9 @@
 //! anju-complaints: owners' complaints, routed within the service level standard and
 //! tracked to a follow-up visit.
 
-mod grpc;
+mod api;
+mod domain;
+mod store;
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use anju_messaging::{
 use anju_proto::complaints::complaints_service_server::ComplaintsServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use grpc::ComplaintsApi;
+pub use api::ComplaintsApi;
 
 pub const NAME: &str = "complaints";
 

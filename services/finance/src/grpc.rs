@@ -2,10 +2,9 @@
 //! read is scoped to the caller's tenant and projects; an object outside them is NOT_FOUND.
 
 use anju_kit::{Principal, ServiceResult, paging::Page, validate::Validator};
-use anju_messaging::{Outbox, host::Platform};
+use anju_messaging::{Commands, Outbox, host::Platform};
 use anju_proto::{finance as pb, finance::finance_service_server::FinanceService};
 use sqlx::PgPool;
-use tonic::{Request, Response, Status};
 
 use crate::{charges, daily_close, dates, payments, statements};
 
@@ -13,6 +12,7 @@ use crate::{charges, daily_close, dates, payments, statements};
 pub struct FinanceApi {
     pub(crate) pool: PgPool,
     pub(crate) outbox: Outbox,
+    pub(crate) commands: Commands,
 }
 
 impl FinanceApi {
@@ -20,6 +20,7 @@ impl FinanceApi {
         Self {
             pool: platform.pool.clone(),
             outbox: platform.outbox.clone(),
+            commands: Commands::new(platform.pool.clone(), platform.outbox.clone()),
         }
     }
 
@@ -151,20 +152,7 @@ impl FinanceApi {
     }
 }
 
-/// Every RPC: the principal the auth layer established, then the handler.
-macro_rules! rpcs {
-    ($($name:ident($request:ident) -> $response:ident;)*) => {
-        #[tonic::async_trait]
-        impl FinanceService for FinanceApi {
-            $(async fn $name(&self, request: Request<pb::$request>) -> Result<Response<pb::$response>, Status> {
-                let principal = Principal::of(&request)?;
-                Ok(Response::new(FinanceApi::$name(self, &principal, request.into_inner()).await?))
-            })*
-        }
-    };
-}
-
-rpcs! {
+anju_kit::rpcs! { impl FinanceService for FinanceApi in pb {
     issue_charge(IssueChargeRequest) -> IssueChargeResponse;
     cancel_charge(CancelChargeRequest) -> CancelChargeResponse;
     close_settlement_group(CloseSettlementGroupRequest) -> CloseSettlementGroupResponse;
@@ -177,4 +165,4 @@ rpcs! {
     get_daily_report(GetDailyReportRequest) -> GetDailyReportResponse;
     get_monthly_statement(GetMonthlyStatementRequest) -> GetMonthlyStatementResponse;
     get_unit_statement(GetUnitStatementRequest) -> GetUnitStatementResponse;
-}
+} }

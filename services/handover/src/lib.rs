@@ -1,15 +1,16 @@
 //! anju-handover: move-in — batches, notices, inspections and keys.
 //!
-//! Its picture of units comes from sales events ([`events::SalesEvents`]), and whether a unit's
-//! handover fees are settled from finance's ([`fees::FinanceEvents`]), each applied through
+//! Its picture of units comes from sales events ([`events::sales::SalesEvents`]), and whether a unit's
+//! handover fees are settled from finance's ([`events::finance::FinanceEvents`]), each applied through
 //! the inbox so each event counts once, whatever the order or number of deliveries.
+//!
+//! Its inside has the shape of every anju service: [`api`] (wire glue and validation),
+//! [`domain`] (the rules, pure), [`store`] (SQL), [`events`] (consumers).
 
+mod api;
+mod domain;
 mod events;
-mod fees;
-mod grpc;
-mod move_in;
-mod state;
-mod units;
+mod store;
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use anju_messaging::host::{Platform, ServiceHost};
 use anju_proto::handover::handover_service_server::HandoverServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use grpc::HandoverApi;
+pub use api::HandoverApi;
 
 pub const NAME: &str = "handover";
 
@@ -34,8 +35,8 @@ pub async fn build(
     let mut host = ServiceHost::start(&platform, shutdown)
         .await?
         .add_service(api, policy());
-    host.spawn_consumer(platform.consumer("sales", Arc::new(events::SalesEvents)));
-    host.spawn_consumer(platform.consumer("finance", Arc::new(fees::FinanceEvents)));
+    host.spawn_consumer(platform.consumer("sales", Arc::new(events::sales::SalesEvents)));
+    host.spawn_consumer(platform.consumer("finance", Arc::new(events::finance::FinanceEvents)));
     Ok(host)
 }
 

@@ -3,8 +3,9 @@
 //! Contractor scope is enforced here: a principal with the contractor role sees only the
 //! work orders assigned to its own contractor id; any other order is NOT_FOUND.
 
-mod grpc;
-mod repairs;
+mod api;
+mod domain;
+mod store;
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use anju_messaging::{
 use anju_proto::maintenance::maintenance_service_server::MaintenanceServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use grpc::MaintenanceApi;
+pub use api::MaintenanceApi;
 
 pub const NAME: &str = "maintenance";
 

@@ -6,9 +6,9 @@
 //! ids through its dispatcher, fires durable timers, and lets operators list, inspect, retry
 //! and cancel sagas over gRPC.
 
+mod api;
 pub mod engine;
 pub mod flows;
-mod grpc;
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use anju_proto::saga::saga_service_server::SagaServiceServer;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{DynFlow, Engine, dispatch::Dispatcher};
-pub use grpc::SagaApi;
+pub use api::SagaApi;
 
 pub const NAME: &str = "saga";
 

@@ -5,23 +5,17 @@
 //! [`ServiceHost`](anju_messaging::host::ServiceHost) it returns tells the port and serves
 //! until the shutdown token fires.
 
-mod catalogue;
-mod customers;
-mod deals;
-mod grpc;
-mod identity;
-mod inventory;
-pub mod plan;
-mod policy;
-mod privacy;
+mod api;
+pub mod domain;
+mod store;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
 use anju_proto::sales::sales_service_server::SalesServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use grpc::SalesApi;
-pub use identity::IdNumbers;
+pub use api::SalesApi;
+pub use store::identity::IdNumbers;
 
 pub const NAME: &str = "sales";
 
@@ -32,8 +26,8 @@ pub async fn build(
     shutdown: CancellationToken,
 ) -> anyhow::Result<ServiceHost> {
     let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
-    let id_numbers = identity::IdNumbers::new(&settings.pii)?;
-    identity::seal_stored(&platform.pool, &id_numbers).await?;
+    let id_numbers = store::identity::IdNumbers::new(&settings.pii)?;
+    store::identity::seal_stored(&platform.pool, &id_numbers).await?;
     let api = SalesServiceServer::new(SalesApi::new(&platform, id_numbers))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let host = ServiceHost::start(&platform, shutdown)

@@ -1,13 +1,14 @@
 //! anju-title: survey, area difference, documents, taxes and the title deed.
 
-mod grpc;
+mod api;
+mod store;
 
 use anju_kit::{Role, Settings, auth::Policy};
 use anju_messaging::host::{Platform, ServiceHost};
 use anju_proto::title::title_service_server::TitleServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use grpc::TitleApi;
+pub use api::TitleApi;
 
 pub const NAME: &str = "title";
 

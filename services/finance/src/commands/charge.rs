@@ -1,11 +1,7 @@
 //! IssueCharge and CancelCharge.
 
 use anju_kit::{
-    Principal, ServiceError, ServiceResult,
-    audit::Subject,
-    idempotency::{Claim, Command},
-    ids::new_id,
-    validate::Validator,
+    Principal, ServiceError, ServiceResult, audit::Subject, ids::new_id, validate::Validator,
 };
 use anju_messaging::{EventMeta, directory};
 use anju_proto::{events, finance as pb};
@@ -71,43 +67,45 @@ impl FinanceApi {
         principal.require_project(project_id)?;
         directory::require_unit(&self.pool, principal, project_id, unit_id).await?;
 
-        let mut command =
-            match Command::begin(&self.pool, principal, "IssueCharge", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        let charge = Charge {
-            charge_id: new_id(),
-            project_id,
-            unit_id,
-            payer_id,
-            purpose: purpose.unwrap_or_default().to_string(),
-            amount_minor: amount,
-            currency,
-            business_key,
-            due_at,
-            created_at: Utc::now(),
-            direction,
-            settlement_group,
-            paid_minor: 0,
-            refunded_minor: 0,
-            status: Status::Open,
-            cancelled_at: None,
-            cancel_reason: String::new(),
-            waived_minor: 0,
-            waived_at: None,
-            waive_reason: String::new(),
-        };
-        let charge = self
-            .issue(command.tx(), principal.tenant_id, charge, &request_id)
-            .await?;
-        let response = pb::IssueChargeResponse {
-            charge: Some(charge.clone().into()),
-        };
-        command
-            .commit(&response, Subject::new("charge", charge.charge_id))
-            .await?;
-        Ok(response)
+        self.commands
+            .run(
+                principal,
+                "IssueCharge",
+                &request_id,
+                &req,
+                async |command| {
+                    let charge = Charge {
+                        charge_id: new_id(),
+                        project_id,
+                        unit_id,
+                        payer_id,
+                        purpose: purpose.unwrap_or_default().to_string(),
+                        amount_minor: amount,
+                        currency,
+                        business_key,
+                        due_at,
+                        created_at: Utc::now(),
+                        direction,
+                        settlement_group,
+                        paid_minor: 0,
+                        refunded_minor: 0,
+                        status: Status::Open,
+                        cancelled_at: None,
+                        cancel_reason: String::new(),
+                        waived_minor: 0,
+                        waived_at: None,
+                        waive_reason: String::new(),
+                    };
+                    let charge = self
+                        .issue(command.tx(), principal.tenant_id, charge, &request_id)
+                        .await?;
+                    let response = pb::IssueChargeResponse {
+                        charge: Some(charge.clone().into()),
+                    };
+                    Ok((response, Subject::new("charge", charge.charge_id)))
+                },
+            )
+            .await
     }
 
     pub(crate) async fn cancel_charge(
@@ -121,27 +119,39 @@ impl FinanceApi {
         let reason = v.free_text("reason", &req.reason, 500);
         v.finish()?;
 
-        let mut command =
-            match Command::begin(&self.pool, principal, "CancelCharge", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        let tenant = principal.tenant_id;
-        let scope = principal.project_filter();
-        let mut charge = charges::lock(command.tx(), tenant, charge_id, scope.as_deref()).await?;
-        if charge.status != Status::Cancelled {
-            settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
-            self.cancel(command.tx(), tenant, &mut charge, &reason, &request_id)
-                .await?;
-            settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
-        }
-        let response = pb::CancelChargeResponse {
-            charge: Some(charge.clone().into()),
-        };
-        let subject = Subject::new("charge", charge.charge_id)
-            .with_detail(serde_json::json!({ "cancelled": reason }));
-        command.commit(&response, subject).await?;
-        Ok(response)
+        self.commands
+            .run(
+                principal,
+                "CancelCharge",
+                &request_id,
+                &req,
+                async |command| {
+                    let tenant = principal.tenant_id;
+                    let scope = principal.project_filter();
+                    let mut charge =
+                        charges::lock(command.tx(), tenant, charge_id, scope.as_deref()).await?;
+                    if charge.status != Status::Cancelled {
+                        settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
+                        self.cancel(command.tx(), tenant, &mut charge, &reason, &request_id)
+                            .await?;
+                        settlement::reconcile(
+                            command.tx(),
+                            &self.outbox,
+                            tenant,
+                            &charge,
+                            &request_id,
+                        )
+                        .await?;
+                    }
+                    let response = pb::CancelChargeResponse {
+                        charge: Some(charge.clone().into()),
+                    };
+                    let subject = Subject::new("charge", charge.charge_id)
+                        .with_detail(serde_json::json!({ "cancelled": reason }));
+                    Ok((response, subject))
+                },
+            )
+            .await
     }
 
     /// Issues a new charge: joins its settlement group (refused when closed), inserts it and

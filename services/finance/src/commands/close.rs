@@ -1,11 +1,6 @@
 //! CloseDay: a cashier's takings of one business date, frozen.
 
-use anju_kit::{
-    Principal, Role, ServiceError, ServiceResult,
-    audit::Subject,
-    idempotency::{Claim, Command},
-    validate::Validator,
-};
+use anju_kit::{Principal, Role, ServiceError, ServiceResult, audit::Subject, validate::Validator};
 use anju_proto::finance as pb;
 
 use crate::{
@@ -35,26 +30,25 @@ impl FinanceApi {
             None => principal.subject.clone(),
         };
 
-        let mut command =
-            match Command::begin(&self.pool, principal, "CloseDay", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        let scope = principal.project_filter();
-        let report = daily_close::close(
-            command.tx(),
-            principal.tenant_id,
-            &cashier,
-            date,
-            &principal.subject,
-            scope.as_deref(),
-        )
-        .await?;
-        let response = pb::CloseDayResponse {
-            report: Some(report.into()),
-        };
-        let subject = Subject::new("cashier_day", format!("{cashier}/{}", format_date(date)));
-        command.commit(&response, subject).await?;
-        Ok(response)
+        self.commands
+            .run(principal, "CloseDay", &request_id, &req, async |command| {
+                let scope = principal.project_filter();
+                let report = daily_close::close(
+                    command.tx(),
+                    principal.tenant_id,
+                    &cashier,
+                    date,
+                    &principal.subject,
+                    scope.as_deref(),
+                )
+                .await?;
+                let response = pb::CloseDayResponse {
+                    report: Some(report.into()),
+                };
+                let subject =
+                    Subject::new("cashier_day", format!("{cashier}/{}", format_date(date)));
+                Ok((response, subject))
+            })
+            .await
     }
 }

@@ -27,11 +27,7 @@
 //! by more than one payer, where one refund charge cannot say whom it is owed to.
 
 use anju_kit::{
-    Principal, ServiceError, ServiceResult,
-    audit::Subject,
-    idempotency::{Claim, Command},
-    ids::new_id,
-    validate::Validator,
+    Principal, ServiceError, ServiceResult, audit::Subject, ids::new_id, validate::Validator,
 };
 use anju_messaging::EventMeta;
 use anju_proto::{common, events, finance as pb};
@@ -59,18 +55,7 @@ impl FinanceApi {
         let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
 
-        let mut command = match Command::begin(
-            &self.pool,
-            principal,
-            "CloseSettlementGroup",
-            &request_id,
-            &req,
-        )
-        .await?
-        {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        self.commands.run(principal, "CloseSettlementGroup", &request_id, &req, async |command| {
         let tenant = principal.tenant_id;
         // A closed group stays closed, so its stored figures answer without any lock.
         let found = settlement::record(command.tx(), tenant, &name, false)
@@ -101,8 +86,8 @@ impl FinanceApi {
             "refund_owed_minor": response.refund_owed.as_ref().map(|m| m.minor_units),
             "refund_charge_id": response.refund_charge_id,
         }));
-        command.commit(&response, subject).await?;
-        Ok(response)
+        Ok((response, subject))
+}).await
     }
 
     /// Closes an open group the caller sees; returns the answer and what it did.

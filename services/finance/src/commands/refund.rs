@@ -1,13 +1,8 @@
 //! RefundPayment: money of a receivable payment returned, once per external reference.
 
 use anju_kit::{
-    Principal, ServiceError, ServiceResult,
-    audit::Subject,
-    idempotency::{Claim, Command},
-    ids::new_id,
-    validate::Validator,
+    Principal, ServiceError, ServiceResult, audit::Subject, ids::new_id, validate::Validator,
 };
-use anju_messaging::EventMeta;
 use anju_proto::{events, finance as pb};
 use chrono::Utc;
 
@@ -50,18 +45,7 @@ impl FinanceApi {
         v.finish()?;
         let cashier = cashier.resolve(principal)?;
 
-        let mut command = match Command::begin(
-            &self.pool,
-            principal,
-            "RefundPayment",
-            &request_id,
-            &req,
-        )
-        .await?
-        {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
+        self.commands.run(principal, "RefundPayment", &request_id, &req, async |command| {
         let tenant = principal.tenant_id;
         let scope = principal.project_filter();
         let charge_id =
@@ -79,14 +63,7 @@ impl FinanceApi {
                     "external_reference {reference} was already recorded for another refund"
                 )));
             }
-            return answer(
-                command,
-                first,
-                payment,
-                charge,
-                "repeated_external_reference",
-            )
-            .await;
+            return Ok(answer(first, payment, charge, "repeated_external_reference"));
         }
         settlement::refuse_if_closed(command.tx(), tenant, &charge).await?;
         if payment.direction == Direction::Payable {
@@ -158,20 +135,20 @@ impl FinanceApi {
             charge_outstanding: Some(charge.money(balance.outstanding())),
             settlement_group: charge.settlement_group.clone().unwrap_or_default(),
         };
-        let meta = EventMeta::new(tenant, "charge", charge_id).caused_by_request(&request_id);
-        self.outbox.append(command.tx(), meta, &event).await?;
+        command.emit(command.event("charge", charge_id), &event).await?;
         settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
-        answer(command, refund, payment, charge, "refund").await
+        Ok(answer(refund, payment, charge, "refund"))
+        }).await
     }
 }
 
-async fn answer(
-    command: Command,
+/// The response and the audit row of a refund, recorded now or before under its reference.
+fn answer(
     refund: Refund,
     payment: Payment,
     charge: Charge,
     what: &str,
-) -> ServiceResult<pb::RefundPaymentResponse> {
+) -> (pb::RefundPaymentResponse, Subject) {
     let subject = Subject::new("refund", refund.refund_id).with_detail(serde_json::json!({
         "kind": what,
         "payment_id": refund.payment_id,
@@ -187,6 +164,5 @@ async fn answer(
         payment: Some(payment.into()),
         charge: Some(charge.into()),
     };
-    command.commit(&response, subject).await?;
-    Ok(response)
+    (response, subject)
 }

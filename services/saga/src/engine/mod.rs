@@ -13,6 +13,7 @@ pub mod commands;
 pub mod dispatch;
 pub mod store;
 pub mod timers;
+pub mod views;
 
 use std::{fmt, sync::Arc};
 

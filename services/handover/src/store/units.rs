@@ -1,6 +1,6 @@
 //! Queries over handover's unit read model.
 
-use anju_kit::{ServiceError, ServiceResult, paging::Page};
+use anju_kit::{Principal, ServiceError, ServiceResult, paging::Page};
 use anju_proto::{common, handover as pb};
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
@@ -31,16 +31,22 @@ impl From<HandoverUnit> for pb::HandoverUnit {
     }
 }
 
-pub async fn unit(pool: &PgPool, tenant: Uuid, unit_id: Uuid) -> ServiceResult<HandoverUnit> {
+/// A unit as `principal` may see it.
+pub async fn unit(
+    pool: &PgPool,
+    principal: &Principal,
+    unit_id: Uuid,
+) -> ServiceResult<HandoverUnit> {
     sqlx::query_as(
         "select u.unit_id, u.project_id, u.building_id, u.unit_number, u.forecast_area_cm2, c.buyer_name
          from units u left join contracts c on c.unit_id = u.unit_id and c.active
          where u.tenant_id = $1 and u.unit_id = $2",
     )
-    .bind(tenant)
+    .bind(principal.tenant_id)
     .bind(unit_id)
     .fetch_optional(pool)
     .await?
+    .filter(|u: &HandoverUnit| principal.can_see_project(u.project_id))
     .ok_or_else(|| ServiceError::not_found("unit"))
 }
 

@@ -1,17 +1,16 @@
 //! The purchase plan (置業計劃表) over the wire: the unit's list price and the project's
-//! discount threshold from the catalogue, the arithmetic from [`crate::plan`].
+//! discount threshold from the catalogue, the arithmetic from [`crate::domain::plan`].
 
 use anju_kit::{Principal, ServiceError, ServiceResult, validate::Validator};
 use anju_proto::{common, sales as pb};
 
 use super::SalesApi;
 use crate::{
-    catalogue,
-    plan::{
+    domain::plan::{
         self, Financing, MortgageRequest, PaymentMethod, PlanPolicy, PlanRequest, Repayment,
         Schedule,
     },
-    policy,
+    store::{catalogue, policy},
 };
 
 fn money(minor_units: i64, currency: &str) -> Option<common::Money> {

@@ -1,7 +1,6 @@
-//! Repair requests and the work orders they carry.
+//! Maintenance's SQL: repair requests and the work orders they carry.
 
-use anju_kit::{Principal, ServiceError, ServiceResult, paging::Page, time::timestamp};
-use anju_proto::maintenance as pb;
+use anju_kit::{Principal, ServiceError, ServiceResult, paging::Page};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -20,44 +19,6 @@ pub struct RepairRequest {
     pub status: String,
     pub resolution: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
-}
-
-pub fn source_name(source: pb::RepairSource) -> Option<&'static str> {
-    match source {
-        pb::RepairSource::Unspecified => None,
-        pb::RepairSource::Owner => Some("owner"),
-        pb::RepairSource::Inspection => Some("inspection"),
-        pb::RepairSource::Complaint => Some("complaint"),
-    }
-}
-
-impl From<RepairRequest> for pb::RepairRequest {
-    fn from(r: RepairRequest) -> Self {
-        let source = match r.source.as_str() {
-            "owner" => pb::RepairSource::Owner,
-            "inspection" => pb::RepairSource::Inspection,
-            "complaint" => pb::RepairSource::Complaint,
-            _ => pb::RepairSource::Unspecified,
-        };
-        pb::RepairRequest {
-            repair_request_id: r.repair_request_id.to_string(),
-            project_id: r.project_id.to_string(),
-            unit_id: r.unit_id.to_string(),
-            source: source as i32,
-            category: r.category,
-            description: r.description,
-            contractor_id: r.contractor_id.map(|c| c.to_string()).unwrap_or_default(),
-            created_at: Some(timestamp(r.created_at)),
-            reference: r.reference,
-            status: match r.status.as_str() {
-                "open" => pb::RepairStatus::Open,
-                "closed" => pb::RepairStatus::Closed,
-                _ => pb::RepairStatus::Unspecified,
-            } as i32,
-            resolution: r.resolution.unwrap_or_default(),
-            closed_at: r.closed_at.map(timestamp),
-        }
-    }
 }
 
 pub async fn insert(conn: &mut PgConnection, tenant: Uuid, r: &RepairRequest) -> ServiceResult<()> {

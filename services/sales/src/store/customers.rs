@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::privacy;
+use crate::{domain::privacy, store::identity::SealedIdNumber};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct Customer {
@@ -84,7 +84,7 @@ impl Customer {
                 .unwrap_or_default(),
             first_channel: channel as i32,
             visits: self.visits,
-            first_visit_at: Some(crate::catalogue::timestamp(self.first_visit_at)),
+            first_visit_at: Some(crate::store::catalogue::timestamp(self.first_visit_at)),
         }
     }
 }
@@ -369,4 +369,32 @@ pub async fn due(
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |c| c.customer_id))
+}
+
+/// Keeps the customer's identity number (sealed, with its keyed hash) the first time a
+/// document is shown; a customer's number, once known, is not replaced.
+pub async fn record_id_number(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    sealed: &SealedIdNumber,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update customers set id_number_hmac = $2, id_number_key = $3, id_number_sealed = $4
+         where customer_id = $1 and id_number_hmac is null",
+    )
+    .bind(customer_id)
+    .bind(&sealed.hmac)
+    .bind(&sealed.key_id)
+    .bind(&sealed.sealed)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The customer's name, as the contract names the buyer.
+pub async fn name(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar("select name from customers where customer_id = $1")
+        .bind(customer_id)
+        .fetch_one(conn)
+        .await
 }

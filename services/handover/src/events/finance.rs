@@ -8,14 +8,13 @@
 //! after a `Reopened` changes nothing. The state is kept in `fee_settlements` whether or not
 //! the unit's handover row exists yet; the handover row is never touched by these events (so
 //! applying them never waits on, or holds up, the counter's calls on that row). A key release
-//! reads the settlement ([`settled_at`]) and keeps on the row the one it was released on.
+//! reads the settlement ([`crate::store::fees_settled_at`]) and keeps on the row the one it was released on.
 
 use anju_messaging::{Event, Handler, HandlerError};
 use anju_proto::{
     EventPayload,
     events::{SettlementGroupClosed, SettlementGroupReopened, SettlementGroupSettled},
 };
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -93,25 +92,6 @@ impl Handler for FinanceEvents {
         }
         Ok(())
     }
-}
-
-/// When the unit's handover fees were settled, as handover knows it now; `None` while they
-/// are owed. The row is held (FOR SHARE) until the caller's transaction ends, so a settlement
-/// event being applied waits for a key release reading it, or the release for the event: a
-/// release never goes ahead on a settlement that a committed `Reopened` had already undone.
-pub async fn settled_at(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    unit_id: Uuid,
-) -> sqlx::Result<Option<DateTime<Utc>>> {
-    Ok(sqlx::query_scalar(
-        "select settled_at from fee_settlements where unit_id = $1 and tenant_id = $2 for share",
-    )
-    .bind(unit_id)
-    .bind(tenant)
-    .fetch_optional(conn)
-    .await?
-    .flatten())
 }
 
 #[cfg(test)]

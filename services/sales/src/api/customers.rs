@@ -1,15 +1,12 @@
 //! Reception, attribution, follow-ups and the unit inventory.
 
 use anju_kit::{
-    Principal, ServiceResult,
-    audit::Subject,
-    idempotency::{Claim, Command, Single},
-    validate::Validator,
+    Principal, ServiceResult, audit::Subject, idempotency::Single, validate::Validator,
 };
 use anju_proto::sales as pb;
 
 use super::SalesApi;
-use crate::{
+use crate::store::{
     catalogue,
     customers::{self, Visit, channel_name, grade_name},
     inventory,
@@ -44,30 +41,32 @@ impl SalesApi {
         v.finish()?;
         principal.require_project(project_id)?;
 
-        let mut command =
-            match Command::begin(&self.pool, principal, "RecordVisit", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        catalogue::project(command.tx(), principal.tenant_id, project_id).await?;
-        let visit = Visit {
-            project_id,
-            phone: &phone,
-            name: &name,
-            channel: channel.unwrap_or_default(),
-            note: &note,
-            referrer_phone: referrer.as_deref(),
-        };
-        let (customer, first_visit) =
-            customers::record_visit(command.tx(), principal, &visit).await?;
-        let response = pb::RecordVisitResponse {
-            customer: Some(customer.clone().view(principal)),
-            first_visit,
-        };
-        command
-            .commit(&response, Subject::new("customer", customer.customer_id))
-            .await?;
-        Ok(response)
+        self.commands
+            .run(
+                principal,
+                "RecordVisit",
+                &request_id,
+                &req,
+                async |command| {
+                    catalogue::project(command.tx(), principal.tenant_id, project_id).await?;
+                    let visit = Visit {
+                        project_id,
+                        phone: &phone,
+                        name: &name,
+                        channel: channel.unwrap_or_default(),
+                        note: &note,
+                        referrer_phone: referrer.as_deref(),
+                    };
+                    let (customer, first_visit) =
+                        customers::record_visit(command.tx(), principal, &visit).await?;
+                    let response = pb::RecordVisitResponse {
+                        customer: Some(customer.clone().view(principal)),
+                        first_visit,
+                    };
+                    Ok((response, Subject::new("customer", customer.customer_id)))
+                },
+            )
+            .await
     }
 
     pub(super) async fn reassign_customer(
@@ -81,22 +80,25 @@ impl SalesApi {
         let to = v.text("to_consultant", &req.to_consultant, 128);
         let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
-        let mut command =
-            match Command::begin(&self.pool, principal, "ReassignCustomer", &request_id, &req)
-                .await?
-            {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        let customer =
-            customers::reassign(command.tx(), principal, customer_id, &to, &reason).await?;
-        let response = pb::ReassignCustomerResponse {
-            customer: Some(customer.view(principal)),
-        };
-        let subject = Subject::new("customer", customer_id)
-            .with_detail(serde_json::json!({ "to": to, "reason": reason }));
-        command.commit(&response, subject).await?;
-        Ok(response)
+        self.commands
+            .run(
+                principal,
+                "ReassignCustomer",
+                &request_id,
+                &req,
+                async |command| {
+                    let customer =
+                        customers::reassign(command.tx(), principal, customer_id, &to, &reason)
+                            .await?;
+                    let response = pb::ReassignCustomerResponse {
+                        customer: Some(customer.view(principal)),
+                    };
+                    let subject = Subject::new("customer", customer_id)
+                        .with_detail(serde_json::json!({ "to": to, "reason": reason }));
+                    Ok((response, subject))
+                },
+            )
+            .await
     }
 
     pub(super) async fn grade_customer(
@@ -113,33 +115,28 @@ impl SalesApi {
         }
         let next = v.optional_date("next_follow_up_on", &req.next_follow_up_on);
         v.finish()?;
-        let mut command = match Command::begin(
-            &self.pool,
-            principal,
-            "GradeCustomer",
-            &request_id,
-            &req,
-        )
-        .await?
-        {
-            Claim::Replay(response) => return Ok(response),
-            Claim::Fresh(command) => command,
-        };
-        let customer = customers::set_grade(
-            command.tx(),
-            principal,
-            customer_id,
-            grade.unwrap_or_default(),
-            next,
-        )
-        .await?;
-        let response = pb::GradeCustomerResponse {
-            customer: Some(customer.view(principal)),
-        };
-        command
-            .commit(&response, Subject::new("customer", customer_id))
-            .await?;
-        Ok(response)
+        self.commands
+            .run(
+                principal,
+                "GradeCustomer",
+                &request_id,
+                &req,
+                async |command| {
+                    let customer = customers::set_grade(
+                        command.tx(),
+                        principal,
+                        customer_id,
+                        grade.unwrap_or_default(),
+                        next,
+                    )
+                    .await?;
+                    let response = pb::GradeCustomerResponse {
+                        customer: Some(customer.view(principal)),
+                    };
+                    Ok((response, Subject::new("customer", customer_id)))
+                },
+            )
+            .await
     }
 
     pub(super) async fn log_follow_up(
@@ -153,20 +150,23 @@ impl SalesApi {
         let note = v.free_text("note", &req.note, 2000);
         let next = v.optional_date("next_follow_up_on", &req.next_follow_up_on);
         v.finish()?;
-        let mut command =
-            match Command::begin(&self.pool, principal, "LogFollowUp", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        let customer =
-            customers::follow_up(command.tx(), principal, customer_id, &note, next).await?;
-        let response = pb::LogFollowUpResponse {
-            customer: Some(customer.view(principal)),
-        };
-        command
-            .commit(&response, Subject::new("customer", customer_id))
-            .await?;
-        Ok(response)
+        self.commands
+            .run(
+                principal,
+                "LogFollowUp",
+                &request_id,
+                &req,
+                async |command| {
+                    let customer =
+                        customers::follow_up(command.tx(), principal, customer_id, &note, next)
+                            .await?;
+                    let response = pb::LogFollowUpResponse {
+                        customer: Some(customer.view(principal)),
+                    };
+                    Ok((response, Subject::new("customer", customer_id)))
+                },
+            )
+            .await
     }
 
     pub(super) async fn hold_unit(
@@ -216,22 +216,25 @@ impl SalesApi {
         let request_id = v.request_id(&req.request_id);
         let unit_id = v.uuid("unit_id", &req.unit_id);
         v.finish()?;
-        let mut command =
-            match Command::begin(&self.pool, principal, "ReleaseUnit", &request_id, &req).await? {
-                Claim::Replay(response) => return Ok(response),
-                Claim::Fresh(command) => command,
-            };
-        let current = catalogue::unit(command.tx(), principal.tenant_id, unit_id).await?;
-        if let Some(customer_id) = current.customer_id {
-            customers::served_by(command.tx(), principal, customer_id).await?;
-        }
-        let unit = inventory::release(command.tx(), principal, unit_id).await?;
-        let response = pb::ReleaseUnitResponse {
-            unit: Some(unit.into()),
-        };
-        command
-            .commit(&response, Subject::new("unit", unit_id))
-            .await?;
-        Ok(response)
+        self.commands
+            .run(
+                principal,
+                "ReleaseUnit",
+                &request_id,
+                &req,
+                async |command| {
+                    let current =
+                        catalogue::unit(command.tx(), principal.tenant_id, unit_id).await?;
+                    if let Some(customer_id) = current.customer_id {
+                        customers::served_by(command.tx(), principal, customer_id).await?;
+                    }
+                    let unit = inventory::release(command.tx(), principal, unit_id).await?;
+                    let response = pb::ReleaseUnitResponse {
+                        unit: Some(unit.into()),
+                    };
+                    Ok((response, Subject::new("unit", unit_id)))
+                },
+            )
+            .await
     }
 }

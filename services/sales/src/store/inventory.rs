@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::{
+use crate::store::{
     catalogue::{self, Unit},
     customers,
 };

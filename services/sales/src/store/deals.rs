@@ -1,30 +1,17 @@
-//! Subscriptions (認購) and purchase contracts (購房合同), and the unit transitions they drive.
-//!
-//! A subscription is `pending` while only the small deposit is paid, `confirmed` when the full
-//! deposit is, `lapsed` when the top-up date passes unpaid, `contracted` once converted. Each
-//! transition is a conditional UPDATE from the one state it may leave, so a replayed or late
-//! command finds the state already moved and cannot act twice.
+//! Subscriptions and purchase contracts in the database, and the unit transitions they
+//! drive. Each transition is a conditional UPDATE from the one state it may leave
+//! ([`crate::domain::deals`] says which).
 
-use anju_kit::{ServiceError, ServiceResult, time::ProjectZone};
-use anju_proto::{common, sales as pb};
+use anju_kit::{ServiceError, ServiceResult};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{catalogue::timestamp, identity::SealedIdNumber};
-
-/// A deposit may not exceed 20 % of the main contract's value (Civil Code art. 586): the
-/// full deposit against the subscription's price, compared exactly.
-pub fn deposit_within_cap(full_deposit_minor: i64, price_minor: i64) -> bool {
-    i128::from(full_deposit_minor) * 5 <= i128::from(price_minor)
-}
-
-/// The instant a top-up due on `due_on` lapses: the start of that day in the project's time
-/// zone plus the project's grace (1440 minutes = the end of the due day).
-pub fn lapses_at(due_on: NaiveDate, after_minutes: i32, zone: ProjectZone) -> DateTime<Utc> {
-    zone.start_of(due_on) + chrono::Duration::minutes(i64::from(after_minutes))
-}
+use crate::{
+    domain::deals::{ContractStatus, SubscriptionStatus},
+    store::identity::SealedIdNumber,
+};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct Subscription {
@@ -41,38 +28,8 @@ pub struct Subscription {
     pub lapse_refund_bp: i32,
     /// The keyed hash of the buyer's identity number; the number itself is stored sealed.
     pub id_number_hmac: String,
-    pub status: String,
-}
-
-fn money(minor_units: i64, currency: &str) -> Option<common::Money> {
-    Some(common::Money {
-        minor_units,
-        currency: currency.to_string(),
-    })
-}
-
-impl From<Subscription> for pb::Subscription {
-    fn from(s: Subscription) -> Self {
-        let status = match s.status.as_str() {
-            "pending" => pb::SubscriptionStatus::Pending,
-            "confirmed" => pb::SubscriptionStatus::Confirmed,
-            "lapsed" => pb::SubscriptionStatus::Lapsed,
-            "contracted" => pb::SubscriptionStatus::Contracted,
-            _ => pb::SubscriptionStatus::Unspecified,
-        };
-        pb::Subscription {
-            subscription_id: s.subscription_id.to_string(),
-            project_id: s.project_id.to_string(),
-            unit_id: s.unit_id.to_string(),
-            customer_id: s.customer_id.to_string(),
-            price: money(s.price_minor, &s.currency),
-            small_deposit: money(s.small_deposit_minor, &s.currency),
-            full_deposit: money(s.full_deposit_minor, &s.currency),
-            top_up_due_on: s.top_up_due_on.to_string(),
-            lapses_at: Some(timestamp(s.lapses_at)),
-            status: status as i32,
-        }
-    }
+    #[sqlx(try_from = "String")]
+    pub status: SubscriptionStatus,
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "subscription_id, project_id, unit_id, customer_id, price_minor, small_deposit_minor, \
@@ -140,8 +97,8 @@ pub async fn move_subscription(
     conn: &mut PgConnection,
     tenant: Uuid,
     id: Uuid,
-    from: &str,
-    to: &str,
+    from: SubscriptionStatus,
+    to: SubscriptionStatus,
 ) -> ServiceResult<Option<Subscription>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update subscriptions set status = $4 where tenant_id = $1 and subscription_id = $2 and status = $3
@@ -149,8 +106,8 @@ pub async fn move_subscription(
     )))
     .bind(tenant)
     .bind(id)
-    .bind(from)
-    .bind(to)
+    .bind(from.as_str())
+    .bind(to.as_str())
     .fetch_optional(conn)
     .await?)
 }
@@ -229,64 +186,9 @@ pub struct Contract {
     pub deposit_credit_minor: i64,
     pub loan_amount_minor: i64,
     pub instalments: sqlx::types::Json<Vec<Line>>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ContractStatus,
     pub signed_at: DateTime<Utc>,
-}
-
-pub const METHODS: [(pb::PaymentMethod, &str); 5] = [
-    (pb::PaymentMethod::FullPayment, "full_payment"),
-    (pb::PaymentMethod::Instalments, "instalments"),
-    (pb::PaymentMethod::CommercialMortgage, "commercial_mortgage"),
-    (
-        pb::PaymentMethod::ProvidentFundMortgage,
-        "provident_fund_mortgage",
-    ),
-    (pb::PaymentMethod::CombinedMortgage, "combined_mortgage"),
-];
-
-pub fn method_name(method: i32) -> Option<&'static str> {
-    let method = pb::PaymentMethod::try_from(method).ok()?;
-    METHODS.iter().find(|(m, _)| *m == method).map(|(_, n)| *n)
-}
-
-impl From<Contract> for pb::Contract {
-    fn from(c: Contract) -> Self {
-        let method = METHODS
-            .iter()
-            .find(|(_, n)| *n == c.payment_method)
-            .map_or(pb::PaymentMethod::Unspecified, |(m, _)| *m);
-        let status = match c.status.as_str() {
-            "signed" => pb::ContractStatus::Signed,
-            "cancelled" => pb::ContractStatus::Cancelled,
-            _ => pb::ContractStatus::Unspecified,
-        };
-        pb::Contract {
-            contract_id: c.contract_id.to_string(),
-            project_id: c.project_id.to_string(),
-            unit_id: c.unit_id.to_string(),
-            customer_id: c.customer_id.to_string(),
-            subscription_id: c.subscription_id.to_string(),
-            price: money(c.price_minor, &c.currency),
-            contract_area: Some(common::Area {
-                square_centimetres: c.contract_area_cm2,
-            }),
-            payment_method: method as i32,
-            down_payment: money(c.down_payment_minor, &c.currency),
-            deposit_credit: money(c.deposit_credit_minor, &c.currency),
-            instalments: c
-                .instalments
-                .0
-                .iter()
-                .map(|l| pb::ScheduleLine {
-                    due_on: l.due_on.to_string(),
-                    amount: money(l.amount_minor, &c.currency),
-                })
-                .collect(),
-            loan_amount: money(c.loan_amount_minor, &c.currency),
-            status: status as i32,
-            signed_at: Some(timestamp(c.signed_at)),
-        }
-    }
 }
 
 const CONTRACT_COLUMNS: &str = "contract_id, project_id, unit_id, customer_id, subscription_id, price_minor, currency, \
@@ -361,39 +263,4 @@ pub async fn cancel_contract(
     .bind(reason)
     .fetch_optional(conn)
     .await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_deposit_is_at_most_a_fifth_of_the_price() {
-        assert!(deposit_within_cap(47_000_000, 235_000_000));
-        assert!(!deposit_within_cap(47_000_001, 235_000_000));
-        // 20 % of 1 fen is 0.2 fen: only a zero deposit fits.
-        assert!(deposit_within_cap(0, 1));
-        assert!(!deposit_within_cap(1, 1));
-        assert!(deposit_within_cap(i64::MAX / 5, i64::MAX));
-    }
-
-    #[test]
-    fn an_unpaid_subscription_lapses_at_the_end_of_its_due_day_in_project_time() {
-        let due = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        let shanghai = ProjectZone::or_default("");
-        // 2026-12-02 00:00 in UTC+8 is 2026-12-01 16:00 UTC.
-        assert_eq!(
-            lapses_at(due, 1440, shanghai).to_rfc3339(),
-            "2026-12-01T16:00:00+00:00"
-        );
-        assert_eq!(
-            lapses_at(due, 0, shanghai).to_rfc3339(),
-            "2026-11-30T16:00:00+00:00"
-        );
-        let new_york = ProjectZone::parse("America/New_York").unwrap();
-        assert_eq!(
-            lapses_at(due, 1440, new_york).to_rfc3339(),
-            "2026-12-02T05:00:00+00:00"
-        );
-    }
 }

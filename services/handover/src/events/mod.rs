@@ -1,0 +1,4 @@
+//! What handover learns from the other services' events, each applied through the inbox.
+
+pub mod finance;
+pub mod sales;
