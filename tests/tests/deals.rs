@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use anju_e2e::{Authed, TestStack, project_with_building, unit_request, wait_for};
+use anju::journey::{self as shared, Staff};
+use anju_e2e::{Authed, TestStack, project_with_building, wait_for};
 use anju_kit::{
     Role,
     error::{field_violations, refusal_reason},
@@ -39,18 +40,26 @@ fn in_days(days: i64) -> String {
 
 struct Journey {
     stack: TestStack,
+    /// The shared journey fixture, on this test's project.
+    shared: shared::Journey,
     manager: SalesServiceClient<Authed>,
     consultant: SalesServiceClient<Authed>,
     cashier: FinanceServiceClient<Authed>,
     operator: SagaServiceClient<Authed>,
     project: String,
-    building: String,
 }
 
 impl Journey {
     async fn start(code: &str, policy: impl FnOnce(&mut pb::ProjectPolicy)) -> Self {
         let stack = TestStack::start().await.unwrap();
-        let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
+        let staff = Staff::new(|service, subject, roles| {
+            Ok(stack.authed_with(
+                service,
+                &anju_testkit::token_for(stack.tenant, subject, roles),
+            ))
+        })
+        .unwrap();
+        let mut manager = staff.manager.clone();
         let (project, building) = project_with_building(&mut manager, code).await.unwrap();
         let mut current = manager
             .get_project_policy(pb::GetProjectPolicyRequest {
@@ -69,49 +78,26 @@ impl Journey {
             })
             .await
             .unwrap();
-        let consultant = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
-        let cashier = FinanceServiceClient::new(stack.authed_with(
-            "finance",
-            &anju_testkit::token_for(stack.tenant, "cashier.wu", &[Role::Cashier]),
-        ));
-        let operator = SagaServiceClient::new(stack.authed("saga", &[Role::Operator]));
         Self {
-            stack,
             manager,
-            consultant,
-            cashier,
-            operator,
+            consultant: staff.consultant.clone(),
+            cashier: staff.cashier.clone(),
+            operator: SagaServiceClient::new(stack.authed("saga", &[Role::Operator])),
+            shared: shared::Journey::on(staff, &project, &building, ""),
+            stack,
             project,
-            building,
         }
     }
 
     /// A unit listed at 2,350,000 yuan and a customer of consultant.li.
     async fn unit_and_customer(&mut self, number: &str, phone: &str) -> (pb::Unit, pb::Customer) {
-        let unit = self
-            .manager
-            .register_unit(unit_request(&self.building, number))
-            .await
-            .unwrap()
-            .into_inner()
-            .unit
-            .unwrap();
-        let customer = self
-            .consultant
-            .record_visit(pb::RecordVisitRequest {
-                request_id: format!("visit-{phone}"),
-                project_id: self.project.clone(),
-                phone: phone.into(),
-                name: "Wang Fang".into(),
-                channel: pb::VisitChannel::Referral as i32,
-                note: String::new(),
-                referrer_phone: "13900000000".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .customer
-            .unwrap();
+        let unit = self.shared.register_unit(number).await.unwrap();
+        let buyer = shared::Buyer {
+            phone: phone.into(),
+            name: "Wang Fang".into(),
+            id_number: shared::ID_NUMBER.into(),
+        };
+        let customer = self.shared.visit(number, &buyer).await.unwrap();
         (unit, customer)
     }
 
@@ -129,29 +115,7 @@ impl Journey {
 
     /// Waits for the saga to have issued `n` charges on the unit.
     async fn wait_charges(&mut self, unit_id: &str, n: usize) -> Vec<finance::Charge> {
-        let cashier = self.cashier.clone();
-        wait_for(
-            Duration::from_secs(15),
-            "charges from the coordinator",
-            || {
-                let mut cashier = cashier.clone();
-                let unit_id = unit_id.to_string();
-                async move {
-                    let listed = cashier
-                        .list_charges(finance::ListChargesRequest {
-                            unit_id,
-                            page: None,
-                        })
-                        .await?
-                        .into_inner()
-                        .charges;
-                    Ok(listed.len() >= n)
-                }
-            },
-        )
-        .await
-        .unwrap();
-        self.charges(unit_id).await
+        self.shared.charges(unit_id, "", n).await.unwrap()
     }
 
     async fn pay(&mut self, charge: &finance::Charge, reference: &str) {

@@ -136,6 +136,8 @@ impl Stack {
 }
 
 /// Typed clients that carry a bearer token (and the trace context) on every call.
+pub mod journey;
+
 pub mod client {
     use std::time::Duration;
 

@@ -23,24 +23,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anju::{Stack, client};
+use anju::{
+    Stack, client,
+    journey::{Buyer, ID_NUMBER, Journey, Staff},
+};
 use anju_kit::{Role, Settings, config::SERVICES};
 use anju_proto::{
     common::{Area, Money},
-    finance::{self, finance_service_client::FinanceServiceClient},
-    handover::{self as hv, handover_service_client::HandoverServiceClient},
-    sales::{self as pb, sales_service_client::SalesServiceClient},
+    finance, handover as hv, sales as pb,
 };
 use anyhow::Context;
 use futures::{StreamExt, stream};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::Code;
 use uuid::Uuid;
 
 use super::{ms, quantile};
 
-const ID: &str = "44030119900101123X";
 const PRICE: i64 = 200_000_000;
 /// Concurrent sellers while setting up the sold units (not measured).
 const SELLERS: usize = 16;
@@ -53,12 +52,6 @@ fn cny(minor_units: i64) -> Option<Money> {
         minor_units,
         currency: "CNY".into(),
     })
-}
-
-fn day(offset: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(8) + chrono::Duration::days(offset))
-        .date_naive()
-        .to_string()
 }
 
 pub struct Drain {
@@ -104,10 +97,8 @@ struct Bench {
     coordinator: Option<Stack>,
     /// Where an unreachable coordinator's calls hang.
     silent: Option<std::net::TcpListener>,
-    sales: SalesServiceClient<client::Authed>,
-    cashier: FinanceServiceClient<client::Authed>,
-    counter: HandoverServiceClient<client::Authed>,
-    project_id: String,
+    /// The shared journey fixture, as this tenant's staff.
+    journey: Journey,
     saga_db: PgPool,
     handover_db: PgPool,
     finance_db: PgPool,
@@ -137,25 +128,11 @@ impl Bench {
                 &anju_testkit::token_for(tenant, subject, roles),
             )
         };
-        let mut sales = SalesServiceClient::new(at(
-            "sales",
-            "manager",
-            &[Role::SalesManager, Role::SalesConsultant],
-        )?);
-        let project = sales
-            .create_project(pb::CreateProjectRequest {
-                request_id: "bench-project".into(),
-                code: "SAGA-BENCH".into(),
-                name: "Saga bench".into(),
-                city: "Shenzhen".into(),
-            })
-            .await?
-            .into_inner()
-            .project
-            .context("project")?;
-        let cashier = FinanceServiceClient::new(at("finance", "cashier", &[Role::Cashier])?);
-        let counter =
-            HandoverServiceClient::new(at("handover", "counter", &[Role::CustomerService])?);
+        let staff = Staff::new(at)?;
+        let mut journey = Journey::open(staff, "SAGA-BENCH", "bench-").await?;
+        journey.patience = Duration::from_secs(300);
+        journey.poll = POLL;
+        journey.price = PRICE;
         let connect = |service: &str| PgPool::connect_lazy(&settings.database_url(service));
         let bench = Bench {
             saga_db: connect("saga")?,
@@ -166,10 +143,7 @@ impl Bench {
             services,
             coordinator: None,
             silent: None,
-            sales,
-            cashier,
-            counter,
-            project_id: project.project_id,
+            journey,
             settings,
         };
         Ok(bench)
@@ -204,11 +178,11 @@ impl Bench {
 
     /// A building of `n` units, each sold through subscription, deposits and contract.
     async fn sold_building(&self, name: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
-        let mut sales = self.sales.clone();
+        let mut sales = self.journey.staff.manager.clone();
         let building = sales
             .create_building(pb::CreateBuildingRequest {
                 request_id: format!("bench-building-{name}"),
-                project_id: self.project_id.clone(),
+                project_id: self.journey.project_id.clone(),
                 name: name.into(),
                 floors: 30,
             })
@@ -228,7 +202,7 @@ impl Bench {
                 orientation: "south".into(),
             })
             .collect();
-        let units: Vec<String> = sales
+        let units: Vec<pb::Unit> = sales
             .import_units(tokio_stream::iter([pb::ImportUnitsRequest {
                 request_id: format!("bench-import-{name}"),
                 building_id: building.building_id.clone(),
@@ -236,207 +210,40 @@ impl Bench {
             }]))
             .await?
             .into_inner()
-            .units
-            .into_iter()
-            .map(|u| u.unit_id)
-            .collect();
+            .units;
         let sold = stream::iter(units.iter().enumerate())
-            .map(|(i, unit_id)| self.sell(name, i, unit_id))
+            .map(|(i, unit)| {
+                let buyer = Buyer {
+                    phone: format!("13{}{i:08}", if name == "drain" { 5 } else { 6 }),
+                    name: format!("Owner {name}-{i}"),
+                    id_number: ID_NUMBER.into(),
+                };
+                async move { self.journey.sell(unit, &buyer).await }
+            })
             .buffer_unordered(SELLERS)
             .collect::<Vec<_>>()
             .await;
         for outcome in sold {
             outcome?;
         }
-        Ok((building.building_id, units))
+        Ok((
+            building.building_id,
+            units.into_iter().map(|u| u.unit_id).collect(),
+        ))
     }
 
-    async fn sell(&self, building: &str, i: usize, unit_id: &str) -> anyhow::Result<()> {
-        let mut sales = self.sales.clone();
-        let phone = format!("13{}{i:08}", if building == "drain" { 5 } else { 6 });
-        let customer = sales
-            .record_visit(pb::RecordVisitRequest {
-                request_id: format!("visit-{unit_id}"),
-                project_id: self.project_id.clone(),
-                phone,
-                name: format!("Owner {building}-{i}"),
-                channel: pb::VisitChannel::WalkIn as i32,
-                note: String::new(),
-                referrer_phone: String::new(),
-            })
-            .await?
-            .into_inner()
-            .customer
-            .context("customer")?;
-        let subscription = sales
-            .sign_subscription(pb::SignSubscriptionRequest {
-                request_id: format!("subscribe-{unit_id}"),
-                unit_id: unit_id.into(),
-                customer_id: customer.customer_id,
-                price: cny(PRICE),
-                small_deposit: cny(5_000_000),
-                full_deposit: cny(20_000_000),
-                top_up_due_on: day(7),
-                id_number: ID.into(),
-            })
-            .await?
-            .into_inner()
-            .subscription
-            .context("subscription")?;
-        let deposits = self.charges(unit_id, "subscription:").await?;
-        self.pay(&deposits).await?;
-        let mut sales = self.sales.clone();
-        loop {
-            let signed = sales
-                .sign_contract(pb::SignContractRequest {
-                    request_id: format!("contract-{unit_id}"),
-                    subscription_id: subscription.subscription_id.clone(),
-                    id_number: ID.into(),
-                    contract_area: Some(Area {
-                        square_centimetres: 850_000,
-                    }),
-                    payment_method: pb::PaymentMethod::FullPayment as i32,
-                    down_payment: cny(PRICE),
-                    down_payment_due_on: day(14),
-                    instalments: Vec::new(),
-                    homes_owned: 0,
-                })
-                .await;
-            match signed {
-                Ok(_) => return Ok(()),
-                // Not yet confirmed by the coordinator.
-                Err(s) if s.code() == Code::FailedPrecondition => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                Err(s) => return Err(s.into()),
-            }
-        }
-    }
-
-    /// The unit's two charges in settlement groups starting with `group`, once issued.
-    async fn charges(&self, unit_id: &str, group: &str) -> anyhow::Result<Vec<finance::Charge>> {
-        let mut cashier = self.cashier.clone();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let found: Vec<finance::Charge> = cashier
-                .list_charges(finance::ListChargesRequest {
-                    unit_id: unit_id.into(),
-                    page: None,
-                })
-                .await?
-                .into_inner()
-                .charges
-                .into_iter()
-                .filter(|c| c.settlement_group.starts_with(group))
-                .collect();
-            if found.len() >= 2 {
-                return Ok(found);
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "no charges in {group} for {unit_id}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    async fn pay(&self, charges: &[finance::Charge]) -> anyhow::Result<()> {
-        let mut cashier = self.cashier.clone();
-        for charge in charges {
-            cashier
-                .record_payment(finance::RecordPaymentRequest {
-                    request_id: format!("pay-{}", charge.charge_id),
-                    charge_id: charge.charge_id.clone(),
-                    amount: charge.outstanding.clone(),
-                    method: finance::PaymentMethod::BankTransfer as i32,
-                    external_reference: format!("BANK-{}", charge.charge_id),
-                    received_on: day(0),
-                    cashier_id: String::new(),
-                })
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn batch(&self, building_id: &str, name: &str) -> anyhow::Result<hv::Batch> {
-        let mut counter = self.counter.clone();
-        counter
-            .create_batch(hv::CreateBatchRequest {
-                request_id: format!("bench-batch-{name}"),
-                project_id: self.project_id.clone(),
-                building_id: building_id.into(),
-                name: name.into(),
-                window_start: day(30),
-                window_end: day(44),
-                property_fee_per_square_metre_month: cny(350),
-                prepaid_months: 3,
-                construction_cost_per_square_metre: cny(300_000),
-                maintenance_fund_bp: 500,
-            })
-            .await?
-            .into_inner()
-            .batch
-            .context("batch")
-    }
-
-    /// Checks in (once the notice is out), pays the handover fees, passes the inspection.
-    async fn owner_inputs(&self, unit_id: &str) -> anyhow::Result<()> {
-        let fees = self.charges(unit_id, "handover:").await?;
-        let mut counter = self.counter.clone();
-        loop {
-            let checked = counter
-                .check_in(hv::CheckInRequest {
-                    request_id: format!("check-in-{unit_id}"),
-                    unit_id: unit_id.into(),
-                    id_number: ID.into(),
-                })
-                .await;
-            match checked {
-                Ok(_) => break,
-                // The notice is not recorded yet.
-                Err(s) if s.code() == Code::FailedPrecondition => tokio::time::sleep(POLL).await,
-                Err(s) => return Err(s.into()),
-            }
-        }
-        self.pay(&fees).await?;
-        counter
-            .record_inspection(hv::RecordInspectionRequest {
-                request_id: format!("inspect-{unit_id}"),
-                unit_id: unit_id.into(),
-                passed: true,
-                defects: Vec::new(),
-            })
-            .await?;
-        Ok(())
+    /// The handover batch of building `building_id`'s `units` units.
+    async fn batch(&self, building_id: &str, units: usize) -> anyhow::Result<hv::Batch> {
+        self.journey.batch(units, Some(building_id)).await
     }
 
     /// Waits for the clearance and handover's record of the settled fees, then hands the keys
     /// over.
     async fn keys(&self, unit_id: &str) -> anyhow::Result<()> {
-        let mut counter = self.counter.clone();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let cleared = counter
-                .get_handover(hv::GetHandoverRequest {
-                    unit_id: unit_id.into(),
-                })
-                .await?
-                .into_inner()
-                .handover
-                .is_some_and(|h| h.cleared && h.fees_settled);
-            if cleared {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "{unit_id} never cleared");
-            tokio::time::sleep(POLL).await;
-        }
-        counter
-            .release_keys(hv::ReleaseKeysRequest {
-                request_id: format!("keys-{unit_id}"),
-                unit_id: unit_id.into(),
-                signed_by: "owner".into(),
-            })
-            .await?;
+        self.journey.wait_cleared(unit_id).await?;
+        self.journey
+            .release(unit_id, &format!("keys-{unit_id}"))
+            .await??;
         Ok(())
     }
 
@@ -532,7 +339,7 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
     // 1. Starts: the batch opens while the coordinator is down; it drains the backlog.
     eprintln!("saga bench: backlog of {units} batch entries");
     bench.stop_coordinator().await?;
-    bench.batch(&drain_building, "drain").await?;
+    bench.batch(&drain_building, units).await?;
     bench.all_published().await?;
     let since = bench.now().await?;
     bench.start_coordinator(false).await?;
@@ -546,7 +353,7 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
     bench.stop_coordinator().await?;
     bench.start_coordinator(true).await?;
     let fees: Vec<Vec<finance::Charge>> = stream::iter(&drain_units)
-        .map(|unit_id| bench.charges(unit_id, "handover:"))
+        .map(|unit_id| bench.journey.charges(unit_id, "handover:", 2))
         .buffer_unordered(SELLERS)
         .collect::<Vec<_>>()
         .await
@@ -561,7 +368,7 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
     );
     bench.stop_coordinator().await?;
     let inputs = stream::iter(&drain_units)
-        .map(|unit_id| bench.owner_inputs(unit_id))
+        .map(|unit_id| bench.journey.paid_and_passed(unit_id))
         .buffer_unordered(SELLERS)
         .collect::<Vec<_>>()
         .await;
@@ -597,7 +404,7 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
     eprintln!("saga bench: {journeys} journeys by {owners} owners");
     let since = bench.now().await?;
     let began = Instant::now();
-    bench.batch(&journey_building, "journey").await?;
+    bench.batch(&journey_building, journeys).await?;
     // The batch opening is a burst (every unit's fees and notice at once); the owners come
     // once it is out, so the latencies below are the steady state, not the burst.
     let open = format!(
@@ -618,7 +425,7 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
         .map(|unit_id| {
             let bench = bench.clone();
             async move {
-                bench.owner_inputs(&unit_id).await?;
+                bench.journey.paid_and_passed(&unit_id).await?;
                 bench.keys(&unit_id).await
             }
         })

@@ -1,0 +1,189 @@
+//! Steps 10–13: the flagship rule — keys only after the fees are paid and the inspection
+//! passed — taken through the shared journey ([`anju::journey`]).
+
+use anju_proto::{
+    handover,
+    maintenance::{self, ListWorkOrdersRequest, RepairSource},
+    sales,
+};
+
+use super::{Demo, cny, id_number, step};
+use anju::journey::{Buyer, ID_NUMBER};
+
+/// The unit's first notice of `kind` ("notice", "reminder", "reinspection"), once recorded.
+async fn notice_of(demo: &Demo, unit_id: &str, kind: &str) -> anyhow::Result<handover::Notice> {
+    let journey = &demo.journey;
+    journey
+        .eventually(&format!("the {kind} notice"), || async {
+            let notices = journey.handover(unit_id).await?.notices;
+            Ok(notices.into_iter().find(|n| n.kind == kind))
+        })
+        .await
+}
+
+pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Result<()> {
+    let journey = &demo.journey;
+    step(
+        10,
+        "Two more units are sold; a handover batch opens a month ahead of its window",
+    );
+    let buyers = [
+        ("Li Wei", format!("139{}", demo.run)),
+        ("Chen Jing", format!("137{}", demo.run)),
+    ];
+    for (unit, (name, phone)) in [&units[0], &units[2]].into_iter().zip(&buyers) {
+        let buyer = Buyer {
+            phone: phone.clone(),
+            name: (*name).into(),
+            id_number: id_number(phone),
+        };
+        journey.sell(unit, &buyer).await?;
+    }
+    let batch = journey.batch(3, None).await?;
+    println!(
+        "    batch window {} to {}; plan due {}, notices due {}; {} units",
+        batch.window_start,
+        batch.window_end,
+        batch.plan_due_on,
+        batch.notices_due_on,
+        batch.unit_ids.len()
+    );
+    let names = ["Li Wei (1801)", "Wang Fang (1802)", "Chen Jing (2203)"];
+    let ids = [
+        id_number(&buyers[0].1),
+        ID_NUMBER.to_string(),
+        id_number(&buyers[1].1),
+    ];
+    let mut fees = Vec::new();
+    for (n, unit) in units.iter().enumerate() {
+        fees.push(journey.charges(&unit.unit_id, "handover:", 2).await?);
+        let notice = notice_of(demo, &unit.unit_id, "notice").await?;
+        let lines: Vec<String> = notice
+            .fees
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f.purpose.replace('_', " "),
+                    cny(f.amount.as_ref().map_or(0, |m| m.minor_units))
+                )
+            })
+            .collect();
+        println!(
+            "    {}: notice by {}: {} = {}, due {}",
+            names[n],
+            notice.channel,
+            lines.join(" + "),
+            cny(notice.total.as_ref().map_or(0, |m| m.minor_units)),
+            notice.fees.first().map_or("", |f| f.due_on.as_str()),
+        );
+        journey.check_in_as(&unit.unit_id, &ids[n]).await?;
+    }
+
+    step(
+        11,
+        "Li Wei pays the fees and passes the joint inspection at once",
+    );
+    journey.pay(&fees[0], "ALI-1801").await?;
+    journey.inspect(&units[0].unit_id, 1, Vec::new()).await??;
+    journey.wait_cleared(&units[0].unit_id).await?;
+    println!("    fees settled + inspection passed → the coordinator cleared 1801");
+
+    step(
+        12,
+        "Wang Fang's inspection finds two defects; maintenance repairs, a re-inspection passes",
+    );
+    let defect = |room: &str, category: &str, description: &str| handover::Defect {
+        room: room.into(),
+        category: category.into(),
+        description: description.into(),
+        severity: "major".into(),
+        photo_refs: vec![format!("photo://{room}.jpg")],
+    };
+    let unit_1802 = units[1].unit_id.clone();
+    journey
+        .inspect(
+            &unit_1802,
+            1,
+            vec![
+                defect(
+                    "master bathroom",
+                    "waterproofing",
+                    "damp patch under the window",
+                ),
+                defect(
+                    "living room",
+                    "doors_windows",
+                    "balcony door does not close",
+                ),
+            ],
+        )
+        .await??;
+    let orders = journey
+        .eventually("repair requests from the inspection", || async {
+            let mut dispatcher = journey.staff.dispatcher.clone();
+            let orders: Vec<_> = dispatcher
+                .list_work_orders(ListWorkOrdersRequest::default())
+                .await?
+                .into_inner()
+                .work_orders
+                .into_iter()
+                .filter(|o| o.unit_id == unit_1802 && o.source == RepairSource::Inspection as i32)
+                .collect();
+            Ok((orders.len() == 2).then_some(orders))
+        })
+        .await?;
+    for order in &orders {
+        println!(
+            "    repair request {}: {}",
+            order.category, order.description
+        );
+    }
+    let mut dispatcher = journey.staff.dispatcher.clone();
+    for (n, order) in orders.iter().enumerate() {
+        dispatcher
+            .close_repair_request(maintenance::CloseRepairRequestRequest {
+                request_id: journey.request_id(&format!("repaired-{n}")),
+                repair_request_id: order.repair_request_id.clone(),
+                resolution: format!("{} repaired", order.category.replace('_', " ")),
+            })
+            .await?;
+    }
+    println!("    maintenance closes both repair requests");
+    notice_of(demo, &unit_1802, "reinspection").await?;
+    println!("    the coordinator asks Wang Fang back for a re-inspection");
+    journey.inspect(&unit_1802, 2, Vec::new()).await??;
+    println!("    re-inspection (round 2) passed; the fees are paid after it");
+    journey.pay(&fees[1], "ALI-1802").await?;
+    journey.wait_cleared(&unit_1802).await?;
+
+    step(
+        13,
+        "Chen Jing passes the inspection but has not paid; the counter tries to hand over keys",
+    );
+    journey.inspect(&units[2].unit_id, 1, Vec::new()).await??;
+    for (n, unit) in units.iter().enumerate() {
+        match journey.release(&unit.unit_id, &format!("keys-{n}")).await? {
+            Ok(r) => println!(
+                "    {:<18} KEYS HANDED OVER ({} key sets, owner signed)",
+                names[n],
+                r.keys.len()
+            ),
+            Err(status) => println!("    {:<18} no keys — {}", names[n], status.message()),
+        }
+    }
+    let stats = journey
+        .staff
+        .counter
+        .clone()
+        .get_batch_statistics(handover::GetBatchStatisticsRequest {
+            batch_id: batch.batch_id,
+        })
+        .await?
+        .into_inner();
+    println!(
+        "    batch: {} of {} units handed over, {} defect(s), {} re-inspection(s)",
+        stats.handed_over, stats.units, stats.defects, stats.reinspections
+    );
+    Ok(())
+}
