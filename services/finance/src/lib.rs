@@ -2,32 +2,25 @@
 //!
 //! The money rules (DOMAIN §5), each held in one place:
 //! - A charge (receivable, or payable for what the developer owes) is issued once per business
-//!   key; a replayed command never bills twice ([`commands`]).
+//!   key; a replayed command never bills twice ([`api`]).
 //! - One external reference is one payment (or refund): a repeat returns the first.
 //! - **Overpayment is refused, consistently, everywhere**: a payment above the charge's
 //!   outstanding amount fails with FAILED_PRECONDITION naming that amount and writes nothing;
 //!   no credit balance exists, so collected money never drifts to another purpose
-//!   ([`balance`]). A refund never exceeds its payment minus earlier refunds.
+//!   ([`domain::balance`]). A refund never exceeds its payment minus earlier refunds.
 //! - When the last open charge of a settlement group is paid, `SettlementGroupSettled` is
-//!   published exactly once, in the transaction that paid it ([`settlement`]).
+//!   published exactly once, in the transaction that paid it ([`store::settlement`]).
 //! - A saga's compensation closes a settlement group: unpaid charges are cancelled, the unpaid
 //!   rest of partly paid ones waived, and a share of what was paid becomes a payable refund
 //!   charge; a closed group takes no new charge, payment or refund and never settles again
-//!   ([`commands`], CloseSettlementGroup).
-//! - A cashier's closed day is immutable ([`daily_close`]); statements sum exactly ([`figures`]).
+//!   ([`api`], CloseSettlementGroup).
+//! - A cashier's closed day is immutable ([`store::daily_close`]); statements sum exactly ([`domain::figures`]).
 //!
-//! Amounts are `i64` minor units with a currency; business dates are `YYYY-MM-DD` ([`dates`]).
+//! Amounts are `i64` minor units with a currency; business dates are `YYYY-MM-DD` ([`domain::dates`]).
 
-mod balance;
-mod charges;
-mod commands;
-mod daily_close;
-mod dates;
-mod figures;
-mod grpc;
-mod payments;
-mod settlement;
-mod statements;
+mod api;
+mod domain;
+mod store;
 
 use std::sync::Arc;
 
@@ -39,7 +32,7 @@ use anju_messaging::{
 use anju_proto::finance::finance_service_server::FinanceServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use grpc::FinanceApi;
+pub use api::FinanceApi;
 
 pub const NAME: &str = "finance";
 

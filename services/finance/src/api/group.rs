@@ -37,9 +37,9 @@ use uuid::Uuid;
 
 use crate::{
     FinanceApi,
-    balance::{Direction, Status, refund_share},
-    charges::{self, Charge},
-    settlement::{self, Closing, Record},
+    domain::balance::{Direction, Status, refund_share},
+    store::charges::{self, Charge},
+    store::settlement::{self, Closing, Record},
 };
 
 impl FinanceApi {

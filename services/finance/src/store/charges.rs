@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::balance::{Balance, Direction, Status};
+use crate::domain::balance::{Balance, Direction, Status};
 
 #[derive(Clone, Debug, FromRow, PartialEq, Eq)]
 pub struct Charge {

@@ -1,12 +1,33 @@
-//! The FinanceService API: the commands live in [`crate::commands`], the reads here. Every
-//! read is scoped to the caller's tenant and projects; an object outside them is NOT_FOUND.
+//! The FinanceService API: the reads here, the commands in their own files.
+//!
+//! Every read is scoped to the caller's tenant and projects; an object outside them is
+//! NOT_FOUND. Each command validates everything first (INVALID_ARGUMENT names every bad
+//! field and writes nothing), then runs as one idempotent command of the pipeline
+//! ([`anju_messaging::Commands`]): the state change, its events in the outbox and its audit
+//! row commit together or not at all. RecordPayment, the hot path, runs as the pipeline's
+//! documented `Single`/`Attempt` variant.
+//!
+//! Row locks are always taken in one order — charge, payment, cashier day, settlement group —
+//! so concurrent commands serialize where they must and never deadlock. CloseSettlementGroup
+//! locks all charges of its group (in charge id order) and then the group's row; the refund it
+//! issues locks a second group's row, `"<group>:refund"`, after that.
+
+mod charge;
+mod close;
+mod group;
+mod inputs;
+mod payment;
+mod refund;
 
 use anju_kit::{Principal, ServiceResult, paging::Page, validate::Validator};
 use anju_messaging::{Commands, Outbox, host::Platform};
 use anju_proto::{finance as pb, finance::finance_service_server::FinanceService};
 use sqlx::PgPool;
 
-use crate::{charges, daily_close, dates, payments, statements};
+use crate::{
+    domain::dates,
+    store::{charges, daily_close, payments, statements},
+};
 
 #[derive(Clone)]
 pub struct FinanceApi {

@@ -16,13 +16,13 @@ use uuid::Uuid;
 
 use crate::{
     FinanceApi,
-    balance::Balance,
-    charges::{self, CHARGE_COLUMNS, Charge},
-    commands::{Cashier, external_reference},
-    daily_close,
-    dates::{self, format_date},
-    payments::{self, Payment, method_name},
-    settlement,
+    api::inputs::{Cashier, external_reference},
+    domain::balance::Balance,
+    domain::dates::{self, format_date},
+    store::charges::{self, CHARGE_COLUMNS, Charge},
+    store::daily_close,
+    store::payments::{self, Payment, method_name},
+    store::settlement,
 };
 
 /// What the request says the payment is (the first five compared with a payment of the

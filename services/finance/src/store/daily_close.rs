@@ -13,10 +13,10 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    charges::timestamp,
-    dates::format_date,
-    figures::{Cash, cash_totals},
-    payments::method_of,
+    domain::dates::format_date,
+    domain::figures::{Cash, cash_totals},
+    store::charges::timestamp,
+    store::payments::method_of,
 };
 
 /// One cashier's takings of one project, method and currency.

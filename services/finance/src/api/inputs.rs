@@ -1,17 +1,5 @@
-//! The mutating RPCs. Each validates everything first (INVALID_ARGUMENT names every bad
-//! field and writes nothing), then runs as one idempotent [`anju_kit::idempotency::Command`]:
-//! the state change, its events in the outbox and its audit row commit together or not at all.
-//!
-//! Row locks are always taken in one order — charge, payment, cashier day, settlement group —
-//! so concurrent commands serialize where they must and never deadlock. CloseSettlementGroup
-//! locks all charges of its group (in charge id order) and then the group's row; the refund it
-//! issues locks a second group's row, `"<group>:refund"`, after that.
-
-mod charge;
-mod close;
-mod group;
-mod payment;
-mod refund;
+//! Inputs the mutating RPCs share: who a payment or refund is booked to, and an external
+//! reference.
 
 use anju_kit::{Principal, Role, ServiceError, validate::Validator};
 

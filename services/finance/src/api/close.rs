@@ -4,8 +4,9 @@ use anju_kit::{Principal, Role, ServiceError, ServiceResult, audit::Subject, val
 use anju_proto::finance as pb;
 
 use crate::{
-    FinanceApi, daily_close,
-    dates::{self, format_date},
+    FinanceApi,
+    domain::dates::{self, format_date},
+    store::daily_close,
 };
 
 impl FinanceApi {

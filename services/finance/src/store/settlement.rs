@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{balance::group_settled, charges::Charge};
+use crate::{domain::balance::group_settled, store::charges::Charge};
 
 #[derive(Debug, FromRow)]
 struct Group {

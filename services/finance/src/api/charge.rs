@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use crate::{
     FinanceApi,
-    balance::{Direction, Status},
-    charges::{self, Charge, purpose_name},
-    settlement,
+    domain::balance::{Direction, Status},
+    store::charges::{self, Charge, purpose_name},
+    store::settlement,
 };
 
 impl FinanceApi {

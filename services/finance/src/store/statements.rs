@@ -13,8 +13,8 @@ use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    charges::{self, purpose_of},
-    figures::{Account, Cash, account_totals, cash_totals},
+    domain::figures::{Account, Cash, account_totals, cash_totals},
+    store::charges::{self, purpose_of},
 };
 
 #[derive(Debug, FromRow)]

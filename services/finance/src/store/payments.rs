@@ -7,9 +7,9 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    balance::Direction,
-    charges::{purpose_of, timestamp},
-    dates::format_date,
+    domain::balance::Direction,
+    domain::dates::format_date,
+    store::charges::{purpose_of, timestamp},
 };
 
 #[derive(Clone, Debug, FromRow, PartialEq, Eq)]

@@ -8,13 +8,13 @@ use chrono::Utc;
 
 use crate::{
     FinanceApi,
-    balance::{Direction, check_refund},
-    charges::{self, Charge},
-    commands::{Cashier, external_reference},
-    daily_close,
-    dates::{self, format_date},
-    payments::{self, Payment, Refund, method_name},
-    settlement,
+    api::inputs::{Cashier, external_reference},
+    domain::balance::{Direction, check_refund},
+    domain::dates::{self, format_date},
+    store::charges::{self, Charge},
+    store::daily_close,
+    store::payments::{self, Payment, Refund, method_name},
+    store::settlement,
 };
 
 impl FinanceApi {
