@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anju_e2e::{
     TestStack,
-    move_in::{ID, MoveIn, cny, day},
+    move_in::{MoveIn, cny, day},
     project_with_building, wait_for,
 };
 use anju_kit::{Role, error::refusal_reason, ids::new_id};
 use anju_messaging::Bus;
-use anju_proto::{EventPayload, events, finance, handover as hv};
+use anju_proto::{EventPayload, events, finance};
 use prost::Message;
 use sqlx::PgPool;
 use tonic::Code;
@@ -98,49 +98,12 @@ async fn keys_need_fees_settled_as_handover_learnt_them_whatever_the_clearance()
     let refunded = j
         .sold_unit(&building, &project, "0502", "13800000502")
         .await;
+    j.journey.batch(2, Some(&building)).await.unwrap();
     let db = PgPool::connect(&j.stack.settings.database_url("handover"))
         .await
         .unwrap();
-    wait_for(
-        Duration::from_secs(15),
-        "handover to learn both contracts",
-        || {
-            let db = db.clone();
-            async move {
-                let n: i64 = sqlx::query_scalar("select count(*) from contracts where active")
-                    .fetch_one(&db)
-                    .await?;
-                Ok(n == 2)
-            }
-        },
-    )
-    .await
-    .unwrap();
-    j.counter
-        .create_batch(hv::CreateBatchRequest {
-            request_id: "batch-fees".into(),
-            project_id: project.clone(),
-            building_id: building.clone(),
-            name: "Tower 1".into(),
-            window_start: day(30),
-            window_end: day(44),
-            property_fee_per_square_metre_month: cny(350),
-            prepaid_months: 3,
-            construction_cost_per_square_metre: cny(300_000),
-            maintenance_fund_bp: 500,
-        })
-        .await
-        .unwrap();
     for unit in [&unpaid, &refunded] {
-        j.notices(unit, 1).await;
-        j.counter
-            .check_in(hv::CheckInRequest {
-                request_id: format!("check-in-{unit}"),
-                unit_id: unit.to_string(),
-                id_number: ID.into(),
-            })
-            .await
-            .unwrap();
+        j.journey.check_in(unit).await.unwrap();
     }
 
     // Unpaid: the inspection passes, the fees never do; a clearance forced in by hand opens

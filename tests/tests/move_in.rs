@@ -36,44 +36,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .sold_unit(&building, &project, "0303", "13800000303")
         .await;
 
-    // Once handover has learnt the three contracts from sales' events.
-    let pool = sqlx::PgPool::connect(&j.stack.settings.database_url("handover"))
-        .await
-        .unwrap();
-    wait_for(
-        Duration::from_secs(15),
-        "handover to learn the three contracts",
-        || {
-            let pool = pool.clone();
-            async move {
-                let n: i64 = sqlx::query_scalar("select count(*) from contracts where active")
-                    .fetch_one(&pool)
-                    .await?;
-                Ok(n == 3)
-            }
-        },
-    )
-    .await
-    .unwrap();
-    let batch = j
-        .counter
-        .create_batch(hv::CreateBatchRequest {
-            request_id: "batch-1".into(),
-            project_id: project.clone(),
-            building_id: building.clone(),
-            name: "Tower 1, first handover".into(),
-            window_start: day(30),
-            window_end: day(44),
-            property_fee_per_square_metre_month: cny(350),
-            prepaid_months: 3,
-            construction_cost_per_square_metre: cny(300_000),
-            maintenance_fund_bp: 500,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .batch
-        .expect("a batch");
+    let batch = j.journey.batch(3, Some(&building)).await.unwrap();
     assert_eq!(batch.unit_ids.len(), 3);
     assert_eq!(
         batch.plan_due_on,

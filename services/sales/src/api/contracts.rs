@@ -10,10 +10,11 @@ use chrono::Utc;
 use super::{SalesApi, id_number, money};
 use crate::{
     domain::deals::{self as rules, ContractStatus, SubscriptionStatus},
+    domain::eligibility::Buyer,
     store::{
         catalogue, customers,
         deals::{self, Contract, Line},
-        policy::{self, Buyer},
+        policy,
     },
 };
 

@@ -9,7 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{domain::privacy, store::identity::SealedIdNumber};
+use crate::{
+    domain::{customers::may_serve, privacy},
+    store::identity::SealedIdNumber,
+};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct Customer {
@@ -100,16 +103,6 @@ pub struct Visit<'a> {
     pub channel: &'static str,
     pub note: &'a str,
     pub referrer_phone: Option<&'a str>,
-}
-
-/// Whether `principal` may act for a customer owned by `consultant`.
-pub fn may_serve(principal: &Principal, consultant: &str) -> bool {
-    principal.subject == consultant || serves_anyone(principal)
-}
-
-/// Whether `principal` may serve any consultant's customer (a manager or an admin).
-pub fn serves_anyone(principal: &Principal) -> bool {
-    principal.has(Role::SalesManager) || principal.has(Role::Admin)
 }
 
 fn owned_elsewhere(consultant: &str) -> ServiceError {

@@ -60,7 +60,7 @@ pub fn hold(
     .push(" and u.unit_id = ")
     .push_bind(unit_id)
     .push(" and p.project_id = u.project_id and c.project_id = u.project_id and (")
-    .push_bind(customers::serves_anyone(principal))
+    .push_bind(crate::domain::customers::serves_anyone(principal))
     .push(" or c.consultant = ")
     .push_bind(principal.subject.clone())
     .push(") and (")

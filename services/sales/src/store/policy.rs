@@ -1,9 +1,11 @@
-//! A project's sales policy, and purchase eligibility as a pluggable rule per project.
+//! A project's sales policy, and the purchase-eligibility rule it picks.
 
 use anju_kit::{ServiceError, ServiceResult, time::ProjectZone};
 use anju_proto::sales as pb;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
+
+use crate::domain::eligibility::{Eligibility, MaxHomesOwned, Unrestricted};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct ProjectPolicy {
@@ -78,42 +80,6 @@ pub async fn set(
     .ok_or_else(|| ServiceError::not_found("project"))
 }
 
-/// What the counter knows about a buyer when the contract is signed.
-pub struct Buyer {
-    pub homes_owned: i32,
-}
-
-/// A local purchase-eligibility rule (限購). Cities differ; each project picks its rule.
-pub trait Eligibility {
-    /// `Err` says why the buyer may not buy.
-    fn check(&self, buyer: &Buyer) -> Result<(), String>;
-}
-
-/// No restriction.
-pub struct Unrestricted;
-
-impl Eligibility for Unrestricted {
-    fn check(&self, _: &Buyer) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// A buyer may already own at most this many homes in the city.
-pub struct MaxHomesOwned(pub i32);
-
-impl Eligibility for MaxHomesOwned {
-    fn check(&self, buyer: &Buyer) -> Result<(), String> {
-        if buyer.homes_owned > self.0 {
-            Err(format!(
-                "purchase restriction: the buyer owns {} homes, this project allows buyers with at most {}",
-                buyer.homes_owned, self.0
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
 impl ProjectPolicy {
     /// The project's clock (its time zone, validated when the policy was set).
     pub fn zone(&self) -> ProjectZone {
@@ -126,19 +92,5 @@ impl ProjectPolicy {
         } else {
             Box::new(MaxHomesOwned(self.max_homes_owned))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn home_count_restriction() {
-        let rule = MaxHomesOwned(1);
-        assert!(rule.check(&Buyer { homes_owned: 1 }).is_ok());
-        let refusal = rule.check(&Buyer { homes_owned: 2 }).unwrap_err();
-        assert!(refusal.contains("owns 2 homes"));
-        assert!(Unrestricted.check(&Buyer { homes_owned: 9 }).is_ok());
     }
 }
