@@ -104,7 +104,7 @@ async fn refund(
 
 #[tokio::test]
 async fn finance_one_external_reference_is_one_payment_even_under_ten_concurrent_calls() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let fee = issue(
@@ -307,7 +307,7 @@ async fn finance_one_external_reference_is_one_payment_even_under_ten_concurrent
 
 #[tokio::test]
 async fn finance_partial_payments_settle_a_group_exactly_once() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let group = format!("handover:{unit}");
@@ -619,7 +619,7 @@ async fn finance_partial_payments_settle_a_group_exactly_once() {
 
 #[tokio::test]
 async fn finance_overpayment_is_refused_naming_the_outstanding_amount_and_writes_nothing() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let mut saga = saga(&stack);
@@ -799,7 +799,7 @@ async fn finance_overpayment_is_refused_naming_the_outstanding_amount_and_writes
 
 #[tokio::test]
 async fn finance_refunds_never_exceed_what_was_paid() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let mut saga = saga(&stack);
@@ -1010,7 +1010,7 @@ async fn finance_refunds_never_exceed_what_was_paid() {
 
 #[tokio::test]
 async fn finance_a_closed_day_refuses_writes_dated_that_day_and_allows_the_next() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let mut saga = saga(&stack);
@@ -1249,7 +1249,7 @@ fn sum(lines: impl Iterator<Item = [i64; 3]>) -> [i64; 3] {
 /// without a lock taken beforehand; these races are what its guards are for.)
 #[tokio::test]
 async fn finance_payments_racing_each_other_and_the_close_of_their_day_lose_nothing() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let mut saga = saga(&stack);
@@ -1352,7 +1352,7 @@ async fn finance_payments_racing_each_other_and_the_close_of_their_day_lose_noth
 
 #[tokio::test]
 async fn finance_reports_and_statements_sum_exactly() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let mut saga = saga(&stack);
     let (project_a, project_b) = (new_id(), new_id());
     let (a1, a2, b1) = (new_id(), new_id(), new_id());
@@ -1716,7 +1716,7 @@ async fn finance_reports_and_statements_sum_exactly() {
 
 #[tokio::test]
 async fn finance_bad_input_names_the_field_and_changes_nothing() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let mut saga = saga(&stack);
     let mut cashier = finance_as(&stack, "cashier-li", &[Role::Cashier]);
@@ -1908,7 +1908,7 @@ async fn finance_bad_input_names_the_field_and_changes_nothing() {
 
 #[tokio::test]
 async fn finance_another_tenant_or_project_sees_nothing() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let mut saga = saga(&stack);
     let mut cashier = finance_as(&stack, "cashier-li", &[Role::Cashier]);
@@ -2162,7 +2162,7 @@ async fn finance_another_tenant_or_project_sees_nothing() {
 
 #[tokio::test]
 async fn finance_roles_decide_who_handles_money() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let mut saga = saga(&stack);
     let (project, unit) = (new_id(), new_id());
     let fee = issue(

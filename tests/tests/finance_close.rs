@@ -125,7 +125,7 @@ fn refused_closed(result: Result<tonic::Response<impl std::fmt::Debug>, Status>)
 
 #[tokio::test]
 async fn finance_close_cancels_unpaid_waives_partly_paid_and_owes_a_refund_once() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let group = "contract:C-7:down_payment";
@@ -461,7 +461,7 @@ async fn finance_close_cancels_unpaid_waives_partly_paid_and_owes_a_refund_once(
 
 #[tokio::test]
 async fn finance_close_unknown_foreign_and_out_of_scope_groups_change_nothing() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let group = "subscription:S-3";
@@ -647,7 +647,7 @@ async fn finance_close_unknown_foreign_and_out_of_scope_groups_change_nothing() 
 
 #[tokio::test]
 async fn finance_close_payables_and_many_payers_owe_no_guessed_refund() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let mut saga = saga(&stack);
@@ -777,7 +777,7 @@ async fn finance_close_payables_and_many_payers_owe_no_guessed_refund() {
 
 #[tokio::test]
 async fn finance_close_bad_input_names_the_field_and_changes_nothing() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
     let db = finance_db(&stack).await;
     let (project, unit) = (new_id(), new_id());
     let mut saga = saga(&stack);

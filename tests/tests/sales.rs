@@ -23,7 +23,7 @@ fn visit(project_id: &str, phone: &str, request_id: &str) -> pb::RecordVisitRequ
 
 #[tokio::test]
 async fn a_returning_customer_stays_with_the_original_consultant() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (project, _) = project_with_building(&mut manager, "ATTR-1").await.unwrap();
     let mut li = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
@@ -147,7 +147,7 @@ async fn a_returning_customer_stays_with_the_original_consultant() {
 
 #[tokio::test]
 async fn follow_ups_come_due_for_their_consultant_and_the_manager_sees_the_team() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (project, _) = project_with_building(&mut manager, "DUE-1").await.unwrap();
     let mut li = stack.sales_as("consultant.li", &[Role::SalesConsultant]);
@@ -221,7 +221,7 @@ async fn follow_ups_come_due_for_their_consultant_and_the_manager_sees_the_team(
 
 #[tokio::test]
 async fn of_many_concurrent_holds_on_one_unit_exactly_one_wins() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "RACE-1").await.unwrap();
     let unit = manager
@@ -333,7 +333,7 @@ async fn hold_audits(stack: &TestStack) -> i64 {
 
 #[tokio::test]
 async fn a_hold_repeated_under_its_request_id_answers_with_the_first_hold() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "RETRY-1")
         .await
@@ -449,7 +449,7 @@ fn row(number: &str, floor: i32, area_cm2: i64, price_fen: i64) -> pb::ImportUni
 
 #[tokio::test]
 async fn an_import_writes_every_row_or_none() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (_, building) = project_with_building(&mut manager, "IMP-1").await.unwrap();
 
@@ -538,7 +538,7 @@ async fn an_import_writes_every_row_or_none() {
 
 #[tokio::test]
 async fn a_purchase_plan_prices_the_unit_and_schedules_every_fen() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (_, building) = project_with_building(&mut manager, "PLAN-1").await.unwrap();
     // Listed at 2,350,000 yuan.
@@ -666,7 +666,7 @@ async fn a_purchase_plan_prices_the_unit_and_schedules_every_fen() {
 
 #[tokio::test]
 async fn a_phone_is_shown_in_full_only_to_its_consultant_and_managers() {
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (project, _) = project_with_building(&mut manager, "PHONE-1")
         .await
@@ -747,7 +747,7 @@ async fn a_phone_is_shown_in_full_only_to_its_consultant_and_managers() {
 #[tokio::test]
 async fn identity_numbers_an_earlier_release_stored_in_clear_are_sealed_at_start_up() {
     const ID: &str = "110101199003074518";
-    let stack = TestStack::start().await.unwrap();
+    let stack = TestStack::start_only(&["sales"]).await.unwrap();
     let mut manager = stack.sales_as("manager.zhao", &[Role::SalesManager]);
     let (project, building) = project_with_building(&mut manager, "LEGACY-1")
         .await
