@@ -112,15 +112,7 @@ impl FinanceApi {
         // Holding the group's row, no charge can join it any more; one that joined while the
         // charges were being locked would escape the close, so the caller retries instead.
         let locked: Vec<Uuid> = charges.iter().map(|c| c.charge_id).collect();
-        let joined: i64 = sqlx::query_scalar(
-            "select count(*) from charges
-             where tenant_id = $1 and settlement_group = $2 and not (charge_id = any($3))",
-        )
-        .bind(tenant)
-        .bind(name)
-        .bind(&locked)
-        .fetch_one(&mut *conn)
-        .await?;
+        let joined = settlement::joined_besides(&mut *conn, tenant, name, &locked).await?;
         if joined > 0 {
             return Err(ServiceError::Aborted(format!(
                 "a charge joined settlement group {name} while it was being closed, retry"

@@ -11,7 +11,7 @@ use anju_kit::{
 use anju_messaging::EventMeta;
 use anju_proto::{events, finance as pb};
 use chrono::{NaiveDate, Utc};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
     api::inputs::{Cashier, external_reference},
     domain::balance::Balance,
     domain::dates::{self, format_date},
-    store::charges::{self, CHARGE_COLUMNS, Charge},
+    store::charges::{self, Charge},
     store::daily_close,
     store::payments::{self, Payment, method_name},
     store::settlement,
@@ -134,7 +134,15 @@ impl FinanceApi {
         terms: &Terms<'_>,
     ) -> ServiceResult<Option<pb::RecordPaymentResponse>> {
         let tenant = principal.tenant_id;
-        let Some(glance) = Glance::read(&self.pool, tenant, terms).await? else {
+        let Some(glance) = payments::Glance::read(
+            &self.pool,
+            tenant,
+            terms.charge_id,
+            terms.cashier,
+            terms.received_on,
+        )
+        .await?
+        else {
             return Ok(None);
         };
         let mut charge = glance.charge;
@@ -218,34 +226,6 @@ impl FinanceApi {
     }
 }
 
-/// A charge as read without a lock, with what a payment of it stands on, for
-/// [`FinanceApi::pay_at_once`].
-#[derive(FromRow)]
-struct Glance {
-    #[sqlx(flatten)]
-    charge: Charge,
-    /// The cashier's day has its row and is open.
-    day_open: bool,
-}
-
-impl Glance {
-    async fn read(pool: &PgPool, tenant: Uuid, terms: &Terms<'_>) -> ServiceResult<Option<Self>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {CHARGE_COLUMNS},
-                    exists (select from cashier_days d
-                            where d.tenant_id = $1 and d.cashier_id = $3 and d.business_date = $4
-                              and d.closed_at is null) as day_open
-             from charges where tenant_id = $1 and charge_id = $2"
-        )))
-        .bind(tenant)
-        .bind(terms.charge_id)
-        .bind(terms.cashier)
-        .bind(terms.received_on)
-        .fetch_optional(pool)
-        .await?)
-    }
-}
-
 /// What a payment of a locked charge comes to.
 enum Outcome {
     /// The reference was recorded before: the first payment answers (or refuses) the repeat.
@@ -263,7 +243,8 @@ async fn decide(
     terms: &Terms<'_>,
 ) -> ServiceResult<Outcome> {
     let (reference, cashier) = (terms.reference, terms.cashier);
-    let ground = Ground::read(conn, tenant, charge, reference, cashier, terms.received_on).await?;
+    let ground =
+        payments::Ground::read(conn, tenant, charge, reference, cashier, terms.received_on).await?;
     if ground.first_payment_id.is_some() {
         let first = payments::payment_by_reference(conn, tenant, reference)
             .await?
@@ -309,54 +290,6 @@ fn reference_taken(reference: &str) -> ServiceError {
     ServiceError::AlreadyExists(format!(
         "external_reference {reference} was already recorded for another payment"
     ))
-}
-
-/// What a payment stands on besides its locked charge, in one statement, taking locks in the
-/// order every writer of these rows does (charge → payment → cashier day → group): the
-/// payment already recorded under the reference, whether the charge's settlement group is
-/// closed (read, not locked: see [`settlement::refuse_if_closed`]), and the cashier's day,
-/// created if needed and else held FOR SHARE (as [`daily_close::hold_open`] does).
-#[derive(FromRow)]
-struct Ground {
-    first_payment_id: Option<Uuid>,
-    group_closed: bool,
-    /// `open` or `closed`; none when the day's row was committed by a transaction newer than
-    /// this statement's snapshot (it waited for it, but cannot see it).
-    day: Option<String>,
-}
-
-impl Ground {
-    async fn read(
-        conn: &mut PgConnection,
-        tenant: Uuid,
-        charge: &Charge,
-        reference: &str,
-        cashier: &str,
-        date: NaiveDate,
-    ) -> ServiceResult<Self> {
-        Ok(sqlx::query_as(
-            "with new_day as (
-                 insert into cashier_days (tenant_id, cashier_id, business_date) values ($1, $4, $5)
-                 on conflict do nothing returning closed_at),
-             old_day as (
-                 select closed_at from cashier_days
-                 where tenant_id = $1 and cashier_id = $4 and business_date = $5 for share)
-             select (select payment_id from payments p
-                     where p.tenant_id = $1 and p.external_reference = $3) as first_payment_id,
-                    coalesce((select g.closed_at is not null from settlement_groups g
-                              where g.tenant_id = $1 and g.settlement_group = $2), false) as group_closed,
-                    case when exists (select from new_day) then 'open'
-                         else (select case when closed_at is null then 'open' else 'closed' end from old_day)
-                    end as day",
-        )
-        .bind(tenant)
-        .bind(&charge.settlement_group)
-        .bind(reference)
-        .bind(cashier)
-        .bind(date)
-        .fetch_one(conn)
-        .await?)
-    }
 }
 
 /// One external reference is one payment: the first payment answers a repeat with the same

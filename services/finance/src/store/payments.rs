@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     domain::balance::Direction,
     domain::dates::format_date,
-    store::charges::{purpose_of, timestamp},
+    store::charges::{CHARGE_COLUMNS, Charge, purpose_of, timestamp},
 };
 
 #[derive(Clone, Debug, FromRow, PartialEq, Eq)]
@@ -338,5 +338,87 @@ mod tests {
             assert_eq!(method_of(method_name(method).unwrap()), method);
         }
         assert_eq!(method_of("barter"), pb::PaymentMethod::Unspecified);
+    }
+}
+
+/// A charge as read without a lock, with what a payment of it stands on, for
+/// the payment's fast path (`api::payment`).
+#[derive(FromRow)]
+pub struct Glance {
+    #[sqlx(flatten)]
+    pub charge: Charge,
+    /// The cashier's day has its row and is open.
+    pub day_open: bool,
+}
+
+impl Glance {
+    pub async fn read(
+        pool: &PgPool,
+        tenant: Uuid,
+        charge_id: Uuid,
+        cashier: &str,
+        received_on: NaiveDate,
+    ) -> ServiceResult<Option<Self>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {CHARGE_COLUMNS},
+                    exists (select from cashier_days d
+                            where d.tenant_id = $1 and d.cashier_id = $3 and d.business_date = $4
+                              and d.closed_at is null) as day_open
+             from charges where tenant_id = $1 and charge_id = $2"
+        )))
+        .bind(tenant)
+        .bind(charge_id)
+        .bind(cashier)
+        .bind(received_on)
+        .fetch_optional(pool)
+        .await?)
+    }
+}
+
+/// What a payment stands on besides its locked charge, in one statement, taking locks in the
+/// order every writer of these rows does (charge → payment → cashier day → group): the
+/// payment already recorded under the reference, whether the charge's settlement group is
+/// closed (read, not locked: see [`crate::store::settlement::refuse_if_closed`]), and the cashier's day,
+/// created if needed and else held FOR SHARE (as [`crate::store::daily_close::hold_open`] does).
+#[derive(FromRow)]
+pub struct Ground {
+    pub first_payment_id: Option<Uuid>,
+    pub group_closed: bool,
+    /// `open` or `closed`; none when the day's row was committed by a transaction newer than
+    /// this statement's snapshot (it waited for it, but cannot see it).
+    pub day: Option<String>,
+}
+
+impl Ground {
+    pub async fn read(
+        conn: &mut PgConnection,
+        tenant: Uuid,
+        charge: &Charge,
+        reference: &str,
+        cashier: &str,
+        date: NaiveDate,
+    ) -> ServiceResult<Self> {
+        Ok(sqlx::query_as(
+            "with new_day as (
+                 insert into cashier_days (tenant_id, cashier_id, business_date) values ($1, $4, $5)
+                 on conflict do nothing returning closed_at),
+             old_day as (
+                 select closed_at from cashier_days
+                 where tenant_id = $1 and cashier_id = $4 and business_date = $5 for share)
+             select (select payment_id from payments p
+                     where p.tenant_id = $1 and p.external_reference = $3) as first_payment_id,
+                    coalesce((select g.closed_at is not null from settlement_groups g
+                              where g.tenant_id = $1 and g.settlement_group = $2), false) as group_closed,
+                    case when exists (select from new_day) then 'open'
+                         else (select case when closed_at is null then 'open' else 'closed' end from old_day)
+                    end as day",
+        )
+        .bind(tenant)
+        .bind(&charge.settlement_group)
+        .bind(reference)
+        .bind(cashier)
+        .bind(date)
+        .fetch_one(conn)
+        .await?)
     }
 }

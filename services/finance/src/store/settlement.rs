@@ -294,3 +294,22 @@ pub async fn store_closing(
     }
     Ok(())
 }
+
+/// How many charges of the group are not among `locked` (a charge that joined the group while
+/// a close was locking its charges).
+pub async fn joined_besides(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    group: &str,
+    locked: &[Uuid],
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from charges
+         where tenant_id = $1 and settlement_group = $2 and not (charge_id = any($3))",
+    )
+    .bind(tenant)
+    .bind(group)
+    .bind(locked)
+    .fetch_one(conn)
+    .await
+}

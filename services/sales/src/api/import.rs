@@ -63,15 +63,11 @@ impl SalesApi {
                         .require_project(building.project_id)
                         .map_err(|_| ServiceError::not_found("building"))?;
 
-                    let existing: HashSet<String> = sqlx::query_scalar(
-                        "select unit_number from units where tenant_id = $1 and building_id = $2",
-                    )
-                    .bind(principal.tenant_id)
-                    .bind(building_id)
-                    .fetch_all(&mut **command.tx())
-                    .await?
-                    .into_iter()
-                    .collect();
+                    let existing: HashSet<String> =
+                        catalogue::unit_numbers(command.tx(), principal.tenant_id, building_id)
+                            .await?
+                            .into_iter()
+                            .collect();
                     let mut seen = HashSet::new();
                     let mut violations: Vec<FieldViolation> = Vec::new();
                     let mut units = Vec::with_capacity(request.rows.len());

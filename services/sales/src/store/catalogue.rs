@@ -285,3 +285,16 @@ pub async fn units(
     .await?;
     Ok(page.finish(rows, |u| u.unit_id))
 }
+
+/// The unit numbers already taken in a building.
+pub async fn unit_numbers(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    building_id: Uuid,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("select unit_number from units where tenant_id = $1 and building_id = $2")
+        .bind(tenant)
+        .bind(building_id)
+        .fetch_all(conn)
+        .await
+}
