@@ -120,8 +120,12 @@ impl Bench {
                 .insert(name.to_string(), format!("http://127.0.0.1:{port}"));
         }
         let tenant = Uuid::now_v7();
+        // The coordinator runs in a stack of its own, started later: the journey's operator
+        // client (which the benchmark never calls) points at the configured port meanwhile.
         let at = |service: &str, subject: &str, roles: &[Role]| {
-            let port = services.port(service).expect("a running service");
+            let port = services
+                .port(service)
+                .unwrap_or_else(|| settings.grpc_port(service));
             client::authed(
                 "127.0.0.1",
                 port,
