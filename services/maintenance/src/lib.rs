@@ -4,7 +4,7 @@
 //! work orders assigned to its own contractor id; any other order is NOT_FOUND.
 
 mod api;
-mod domain;
+pub mod domain;
 mod store;
 
 use std::sync::Arc;

@@ -1,4 +1,10 @@
-//! Maintenance's rules, free of I/O.
+//! Maintenance's rules, free of I/O: the warranty decision and its two clocks
+//! ([`warranty`]), what a contractor's warranty costs it ([`money`]), and the owners' vote on
+//! the special maintenance fund ([`vote`]).
+
+pub mod money;
+pub mod vote;
+pub mod warranty;
 
 use anju_kit::Refusal;
 use anju_proto::maintenance as pb;
