@@ -1,7 +1,7 @@
 //! From sold units to keys: the handover batch, the owner's fees, check-in and inspection,
 //! the coordinator's clearance and the keys.
 
-use anju_proto::{handover as hv, saga};
+use anju_proto::{common::PageRequest, handover as hv, saga};
 use anyhow::Context;
 use tonic::Status;
 
@@ -34,25 +34,38 @@ impl Journey {
                 let mut counter = self.staff.counter.clone();
                 let request = request.clone();
                 async move {
-                    let known = match counter
-                        .list_units(hv::ListUnitsRequest {
-                            project_id: request.project_id.clone(),
-                            page: None,
-                        })
-                        .await
-                    {
-                        Ok(known) => known.into_inner().units,
-                        Err(status) if super::transient(&status) => return Ok(None),
-                        Err(status) => return Err(status.into()),
-                    };
-                    let contracted = known
-                        .iter()
-                        .filter(|u| {
-                            u.contracted
-                                && (request.building_id.is_empty()
-                                    || u.building_id == request.building_id)
-                        })
-                        .count();
+                    // Every page of the units handover knows in the project.
+                    let mut contracted = 0;
+                    let mut page_token = String::new();
+                    loop {
+                        let listed = match counter
+                            .list_units(hv::ListUnitsRequest {
+                                project_id: request.project_id.clone(),
+                                page: Some(PageRequest {
+                                    page_size: 500,
+                                    page_token: page_token.clone(),
+                                }),
+                            })
+                            .await
+                        {
+                            Ok(listed) => listed.into_inner(),
+                            Err(status) if super::transient(&status) => return Ok(None),
+                            Err(status) => return Err(status.into()),
+                        };
+                        contracted += listed
+                            .units
+                            .iter()
+                            .filter(|u| {
+                                u.contracted
+                                    && (request.building_id.is_empty()
+                                        || u.building_id == request.building_id)
+                            })
+                            .count();
+                        if listed.next_page_token.is_empty() {
+                            break;
+                        }
+                        page_token = listed.next_page_token;
+                    }
                     if contracted < units {
                         return Ok(None);
                     }
