@@ -241,6 +241,11 @@ impl Bench {
         self.journey.batch(units, Some(building_id)).await
     }
 
+    /// Waits, outside what is measured, until handover knows the building's contracted units.
+    async fn contracted(&self, building_id: &str, units: usize) -> anyhow::Result<()> {
+        self.journey.contracted(units, Some(building_id)).await
+    }
+
     /// Waits for the clearance and handover's record of the settled fees, then hands the keys
     /// over.
     async fn keys(&self, unit_id: &str) -> anyhow::Result<()> {
@@ -407,8 +412,12 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
     // 3. Journeys with the coordinator running: owners in parallel, each unit start to keys.
     eprintln!("saga bench: {journeys} journeys by {owners} owners");
     let since = bench.now().await?;
+    bench.contracted(&journey_building, journeys).await?;
     let began = Instant::now();
-    bench.batch(&journey_building, journeys).await?;
+    bench
+        .journey
+        .open_batch(journeys, Some(&journey_building))
+        .await?;
     // The batch opening is a burst (every unit's fees and notice at once); the owners come
     // once it is out, so the latencies below are the steady state, not the burst.
     let open = format!(

@@ -9,10 +9,58 @@ use super::{ID_NUMBER, Journey, cny, day};
 
 impl Journey {
     /// A handover batch over the project's contracted units (or one building's), opened once
-    /// handover knows `units` of them; the batch must hold exactly `units`. Its window opens in
-    /// 30 days; 3.50 yuan per m² and month of property fee for 3 months, and 5 % of a 3,000
-    /// yuan per m² construction cost to the maintenance fund.
+    /// handover knows `units` of them ([`Journey::contracted`]); the batch must hold exactly
+    /// `units`. Its window opens in 30 days; 3.50 yuan per m² and month of property fee for 3
+    /// months, and 5 % of a 3,000 yuan per m² construction cost to the maintenance fund.
     pub async fn batch(
+        &self,
+        units: usize,
+        building_id: Option<&str>,
+    ) -> anyhow::Result<hv::Batch> {
+        self.contracted(units, building_id).await?;
+        self.open_batch(units, building_id).await
+    }
+
+    /// Waits until handover knows `units` contracted units in the project (or one building),
+    /// reading every page of its unit list.
+    pub async fn contracted(&self, units: usize, building_id: Option<&str>) -> anyhow::Result<()> {
+        let building = building_id.unwrap_or_default();
+        self.eventually("handover to learn the contracts", || async {
+            let mut counter = self.staff.counter.clone();
+            let mut contracted = 0;
+            let mut page_token = String::new();
+            loop {
+                let listed = match counter
+                    .list_units(hv::ListUnitsRequest {
+                        project_id: self.project_id.clone(),
+                        page: Some(PageRequest {
+                            page_size: 500,
+                            page_token: page_token.clone(),
+                        }),
+                    })
+                    .await
+                {
+                    Ok(listed) => listed.into_inner(),
+                    Err(status) if super::transient(&status) => return Ok(None),
+                    Err(status) => return Err(status.into()),
+                };
+                contracted += listed
+                    .units
+                    .iter()
+                    .filter(|u| u.contracted && (building.is_empty() || u.building_id == building))
+                    .count();
+                if listed.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = listed.next_page_token;
+            }
+            Ok((contracted >= units).then_some(()))
+        })
+        .await
+    }
+
+    /// Opens the batch of [`Journey::batch`] at once (handover must know its units already).
+    pub async fn open_batch(
         &self,
         units: usize,
         building_id: Option<&str>,
@@ -30,53 +78,14 @@ impl Journey {
             maintenance_fund_bp: 500,
         };
         let batch = self
-            .eventually("handover to learn the contracts and open the batch", || {
+            .call("the batch", || {
                 let mut counter = self.staff.counter.clone();
                 let request = request.clone();
-                async move {
-                    // Every page of the units handover knows in the project.
-                    let mut contracted = 0;
-                    let mut page_token = String::new();
-                    loop {
-                        let listed = match counter
-                            .list_units(hv::ListUnitsRequest {
-                                project_id: request.project_id.clone(),
-                                page: Some(PageRequest {
-                                    page_size: 500,
-                                    page_token: page_token.clone(),
-                                }),
-                            })
-                            .await
-                        {
-                            Ok(listed) => listed.into_inner(),
-                            Err(status) if super::transient(&status) => return Ok(None),
-                            Err(status) => return Err(status.into()),
-                        };
-                        contracted += listed
-                            .units
-                            .iter()
-                            .filter(|u| {
-                                u.contracted
-                                    && (request.building_id.is_empty()
-                                        || u.building_id == request.building_id)
-                            })
-                            .count();
-                        if listed.next_page_token.is_empty() {
-                            break;
-                        }
-                        page_token = listed.next_page_token;
-                    }
-                    if contracted < units {
-                        return Ok(None);
-                    }
-                    match counter.create_batch(request).await {
-                        Ok(created) => Ok(created.into_inner().batch),
-                        Err(status) if super::transient(&status) => Ok(None),
-                        Err(status) => Err(status.into()),
-                    }
-                }
+                async move { counter.create_batch(request).await }
             })
-            .await?;
+            .await?
+            .batch
+            .context("no batch")?;
         anyhow::ensure!(
             batch.unit_ids.len() == units,
             "the batch holds {} units, not {units}",
