@@ -96,14 +96,21 @@ impl GrpcServer {
             .set_service_status("", ServingStatus::Serving)
             .await;
 
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(anju_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(anju_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        // Reflection lists what this port serves — its services, health and reflection itself
+        // — not every service in the descriptor set (a client would call six that answer
+        // UNIMPLEMENTED); every type stays resolvable.
+        let advertised = || {
+            let builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(anju_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+            self.service_names
+                .iter()
+                .copied()
+                .chain(REFLECTED_PLATFORM_SERVICES)
+                .fold(builder, |builder, name| builder.with_service_name(name))
+        };
+        let reflection_v1 = advertised().build_v1()?;
+        let reflection_v1alpha = advertised().build_v1alpha()?;
 
         let auth = AuthLayer::new(
             self.authenticator.clone(),
@@ -232,6 +239,13 @@ impl tonic::service::Interceptor for ClientAuth {
         Ok(request)
     }
 }
+
+/// The platform's services every port serves beside its own, as reflection lists them.
+pub const REFLECTED_PLATFORM_SERVICES: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
 
 /// Implements a service's generated gRPC trait by handing every RPC to the API's inherent
 /// handler of the same name, with the principal the auth layer established:
