@@ -4,6 +4,7 @@
 
 mod demo;
 mod ops;
+mod output;
 mod saga;
 mod serve;
 
@@ -24,6 +25,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How the operator commands print: text, or one JSON document for scripts.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    output: output::Output,
 }
 
 #[derive(Subcommand)]
@@ -86,15 +90,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load()?;
     match cli.command {
         Command::Serve { target } => serve::run(settings, &target).await,
-        Command::Status { wait } => ops::status(&settings, wait).await,
+        Command::Status { wait } => ops::status(&settings, wait, cli.output).await,
         Command::Demo => demo::run(&settings).await,
         Command::Token {
             tenant,
             roles,
             contractor,
-        } => ops::token(&settings, tenant, &roles, contractor),
-        Command::Outbox { action } => ops::outbox(&settings, action).await,
-        Command::Dlq { action } => ops::dlq(&settings, action).await,
-        Command::Saga { tenant, action } => saga::run(&settings, tenant, action).await,
+        } => ops::token(&settings, tenant, &roles, contractor, cli.output),
+        Command::Outbox { action } => ops::outbox(&settings, action, cli.output).await,
+        Command::Dlq { action } => ops::dlq(&settings, action, cli.output).await,
+        Command::Saga { tenant, action } => saga::run(&settings, tenant, action, cli.output).await,
     }
 }

@@ -11,6 +11,9 @@ use anju_kit::{
 use anju_messaging::{Bus, dlq, outbox};
 use anyhow::{Context, bail};
 use clap::Subcommand;
+
+use crate::output::Output;
+use serde_json::json;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -66,7 +69,7 @@ async fn check(settings: &Settings, service: &str) -> Result<ServingStatus, Stri
 }
 
 /// Prints each service's health; with `wait`, retries until all serve or time runs out.
-pub async fn status(settings: &Settings, wait: u64) -> anyhow::Result<()> {
+pub async fn status(settings: &Settings, wait: u64, output: Output) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(wait);
     loop {
         let mut rows = Vec::new();
@@ -81,16 +84,32 @@ pub async fn status(settings: &Settings, wait: u64) -> anyhow::Result<()> {
             .iter()
             .all(|(_, _, s)| matches!(s, Ok(ServingStatus::Serving)));
         if all_serving || Instant::now() >= deadline {
-            println!("{:<12} {:>6}  status", "service", "port");
-            for (service, port, state) in &rows {
-                let shown = match state {
-                    Ok(status) => status.as_str_name().to_string(),
-                    Err(err) => format!("DOWN ({err})"),
-                };
-                println!("{service:<12} {port:>6}  {shown}");
-            }
+            let shown = |state: &Result<ServingStatus, String>| match state {
+                Ok(status) => status.as_str_name().to_string(),
+                Err(err) => format!("DOWN ({err})"),
+            };
+            output.emit(
+                || {
+                    json!({
+                        "all_serving": all_serving,
+                        "services": rows.iter().map(|(service, port, state)| json!({
+                            "service": service,
+                            "port": port,
+                            "status": shown(state),
+                        })).collect::<Vec<_>>(),
+                    })
+                },
+                || {
+                    println!("{:<12} {:>6}  status", "service", "port");
+                    for (service, port, state) in &rows {
+                        println!("{service:<12} {port:>6}  {}", shown(state));
+                    }
+                    if all_serving {
+                        println!("all {} services are SERVING", rows.len());
+                    }
+                },
+            );
             if all_serving {
-                println!("all {} services are SERVING", rows.len());
                 return Ok(());
             }
             bail!("not every service is SERVING");
@@ -104,6 +123,7 @@ pub fn token(
     tenant: uuid::Uuid,
     roles: &[String],
     contractor: Option<uuid::Uuid>,
+    output: Output,
 ) -> anyhow::Result<()> {
     let secret =
         settings.auth.hs256_secret.as_ref().context(
@@ -131,38 +151,87 @@ pub fn token(
         iss: settings.auth.issuer.clone(),
         aud: settings.auth.audience.clone(),
     };
-    println!("{}", TokenIssuer::hs256(secret.expose()).issue(&claims)?);
+    let token = TokenIssuer::hs256(secret.expose()).issue(&claims)?;
+    output.emit(|| json!({ "token": token }), || println!("{token}"));
     Ok(())
 }
 
-pub async fn outbox(settings: &Settings, action: OutboxAction) -> anyhow::Result<()> {
+pub async fn outbox(
+    settings: &Settings,
+    action: OutboxAction,
+    output: Output,
+) -> anyhow::Result<()> {
     match action {
         OutboxAction::Replay { service, since } => {
             anju::targets(&service)?;
             let pool = sqlx::PgPool::connect(&settings.database_url(&service)).await?;
             let rows = outbox::replay_since(&pool, since).await?;
-            println!("{rows} events of {service} since {since} queued for republishing");
+            output.emit(
+                || json!({ "service": service, "since": since, "queued": rows }),
+                || println!("{rows} events of {service} since {since} queued for republishing"),
+            );
         }
         OutboxAction::Lag => {
+            let mut lags = Vec::new();
             for service in SERVICES {
                 let pool = sqlx::PgPool::connect(&settings.database_url(service)).await?;
                 let (pending, oldest) = anju_messaging::relay::lag(&pool).await?;
-                println!(
-                    "{service:<12} pending {pending:>6}  oldest {:.1}s",
-                    oldest.unwrap_or(0.0)
-                );
+                lags.push((service, pending, oldest.unwrap_or(0.0)));
             }
+            output.emit(
+                || {
+                    json!(
+                        lags.iter()
+                            .map(|(service, pending, oldest)| json!({
+                                "service": service,
+                                "pending": pending,
+                                "oldest_seconds": oldest,
+                            }))
+                            .collect::<Vec<_>>()
+                    )
+                },
+                || {
+                    for (service, pending, oldest) in &lags {
+                        println!("{service:<12} pending {pending:>6}  oldest {oldest:.1}s");
+                    }
+                },
+            );
         }
         OutboxAction::Quarantined => {
+            let mut rows = Vec::new();
             for service in SERVICES {
                 let pool = sqlx::PgPool::connect(&settings.database_url(service)).await?;
-                for q in outbox::quarantined(&pool).await? {
-                    println!(
-                        "{service:<12} {} {:<40} {:>8} B  {} — {}",
-                        q.event_id, q.subject, q.envelope_bytes, q.quarantined_at, q.reason
-                    );
-                }
+                rows.extend(
+                    outbox::quarantined(&pool)
+                        .await?
+                        .into_iter()
+                        .map(|q| (service, q)),
+                );
             }
+            output.emit(
+                || {
+                    json!(
+                        rows.iter()
+                            .map(|(service, q)| json!({
+                                "service": service,
+                                "event_id": q.event_id,
+                                "subject": q.subject,
+                                "envelope_bytes": q.envelope_bytes,
+                                "quarantined_at": q.quarantined_at,
+                                "reason": q.reason,
+                            }))
+                            .collect::<Vec<_>>()
+                    )
+                },
+                || {
+                    for (service, q) in &rows {
+                        println!(
+                            "{service:<12} {} {:<40} {:>8} B  {} — {}",
+                            q.event_id, q.subject, q.envelope_bytes, q.quarantined_at, q.reason
+                        );
+                    }
+                },
+            );
         }
         OutboxAction::Release { service, event_id } => {
             anju::targets(&service)?;
@@ -170,34 +239,58 @@ pub async fn outbox(settings: &Settings, action: OutboxAction) -> anyhow::Result
             if !outbox::release(&pool, event_id).await? {
                 bail!("no quarantined event {event_id} in {service}");
             }
-            println!("{event_id} released for republishing");
+            output.emit(
+                || json!({ "service": service, "released": event_id }),
+                || println!("{event_id} released for republishing"),
+            );
         }
     }
     Ok(())
 }
 
-pub async fn dlq(settings: &Settings, action: DlqAction) -> anyhow::Result<()> {
+pub async fn dlq(settings: &Settings, action: DlqAction, output: Output) -> anyhow::Result<()> {
     let bus = Bus::connect(&settings.nats).await?;
     match action {
         DlqAction::List { consumer } => {
             let letters = dlq::list(&bus, consumer.as_deref()).await?;
-            if letters.is_empty() {
-                println!("no dead letters");
-            }
-            for l in letters {
-                println!(
-                    "#{:<6} {:<28} {:<40} {} — {}",
-                    l.sequence,
-                    l.consumer,
-                    l.original_subject,
-                    l.event_id.unwrap_or_default(),
-                    l.reason
-                );
-            }
+            output.emit(
+                || {
+                    json!(
+                        letters
+                            .iter()
+                            .map(|l| json!({
+                                "sequence": l.sequence,
+                                "consumer": l.consumer,
+                                "original_subject": l.original_subject,
+                                "event_id": l.event_id,
+                                "reason": l.reason,
+                            }))
+                            .collect::<Vec<_>>()
+                    )
+                },
+                || {
+                    if letters.is_empty() {
+                        println!("no dead letters");
+                    }
+                    for l in &letters {
+                        println!(
+                            "#{:<6} {:<28} {:<40} {} — {}",
+                            l.sequence,
+                            l.consumer,
+                            l.original_subject,
+                            l.event_id.clone().unwrap_or_default(),
+                            l.reason
+                        );
+                    }
+                },
+            );
         }
         DlqAction::Replay { consumer } => {
             let replayed = dlq::replay(&bus, consumer.as_deref()).await?;
-            println!("{replayed} dead letters replayed");
+            output.emit(
+                || json!({ "replayed": replayed }),
+                || println!("{replayed} dead letters replayed"),
+            );
         }
     }
     Ok(())

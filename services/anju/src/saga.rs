@@ -5,7 +5,10 @@ use anju_kit::{Role, Settings, auth::TokenIssuer};
 use anju_proto::saga::{self as pb, saga_service_client::SagaServiceClient};
 use anyhow::Context;
 use clap::Subcommand;
+use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::output::{Output, all_pages};
 
 #[derive(Subcommand)]
 pub enum SagaAction {
@@ -32,6 +35,29 @@ pub enum SagaAction {
     },
 }
 
+fn saga_json(s: &pb::Saga) -> Value {
+    json!({
+        "saga_id": s.saga_id,
+        "flow": s.flow,
+        "state": s.state,
+        "key": s.key,
+        "project_id": s.project_id,
+        "terminal": s.terminal,
+        "open_commands": s.open_commands,
+        "failed_commands": s.failed_commands,
+        "updated_at": s.updated_at.map(|t| t.seconds),
+        "deadline": s.deadline.map(|t| t.seconds),
+    })
+}
+
+/// A page of 500, the most the service gives.
+fn page(token: String) -> Option<anju_proto::common::PageRequest> {
+    Some(anju_proto::common::PageRequest {
+        page_size: 500,
+        page_token: token,
+    })
+}
+
 fn print(s: &pb::Saga) {
     println!(
         "{}  {:<22} {:<24} {:<8} open {:<3} failed {:<3} key {}",
@@ -45,7 +71,12 @@ fn print(s: &pb::Saga) {
     );
 }
 
-pub async fn run(settings: &Settings, tenant: Uuid, action: SagaAction) -> anyhow::Result<()> {
+pub async fn run(
+    settings: &Settings,
+    tenant: Uuid,
+    action: SagaAction,
+    output: Output,
+) -> anyhow::Result<()> {
     let secret = settings
         .auth
         .hs256_secret
@@ -57,68 +88,132 @@ pub async fn run(settings: &Settings, tenant: Uuid, action: SagaAction) -> anyho
         settings.grpc_port("saga"),
         &token,
     )?;
-    let mut sagas = SagaServiceClient::new(channel);
+    let sagas = SagaServiceClient::new(channel);
     match action {
         SagaAction::List { flow, state, key } => {
-            let listed = sagas
-                .list_sagas(pb::ListSagasRequest {
-                    flow,
-                    state,
-                    key,
+            // Every page: an operator asking for a flow's sagas means all of them.
+            let listed = all_pages(|token| {
+                let mut sagas = sagas.clone();
+                let request = pb::ListSagasRequest {
+                    flow: flow.clone(),
+                    state: state.clone(),
+                    key: key.clone(),
+                    page: page(token),
                     ..Default::default()
-                })
-                .await?
-                .into_inner();
-            listed.sagas.iter().for_each(print);
-            println!("{} saga(s)", listed.sagas.len());
+                };
+                async move {
+                    let page = sagas.list_sagas(request).await?.into_inner();
+                    Ok((page.sagas, page.next_page_token))
+                }
+            })
+            .await?;
+            output.emit(
+                || Value::Array(listed.iter().map(saga_json).collect()),
+                || {
+                    listed.iter().for_each(print);
+                    println!("{} saga(s)", listed.len());
+                },
+            );
         }
         SagaAction::Stuck => {
-            let stuck = sagas
-                .list_stuck_sagas(pb::ListStuckSagasRequest::default())
-                .await?
-                .into_inner();
-            stuck.sagas.iter().for_each(print);
-            println!("{} stuck saga(s)", stuck.total);
+            let total = std::cell::Cell::new(0);
+            let stuck = all_pages(|token| {
+                let mut sagas = sagas.clone();
+                let request = pb::ListStuckSagasRequest { page: page(token) };
+                let total = &total;
+                async move {
+                    let page = sagas.list_stuck_sagas(request).await?.into_inner();
+                    total.set(page.total);
+                    Ok((page.sagas, page.next_page_token))
+                }
+            })
+            .await?;
+            let total = total.get();
+            output.emit(
+                || json!({ "total": total, "sagas": stuck.iter().map(saga_json).collect::<Vec<_>>() }),
+                || {
+                    stuck.iter().for_each(print);
+                    println!("{total} stuck saga(s)");
+                },
+            );
         }
         SagaAction::Show { saga_id } => {
             let detail = sagas
+                .clone()
                 .get_saga(pb::GetSagaRequest { saga_id })
                 .await?
                 .into_inner();
-            if let Some(saga) = &detail.saga {
-                print(saga);
-            }
-            for h in &detail.history {
-                println!(
-                    "  v{:<3} {:<40} → {:<22} {}",
-                    h.version, h.input, h.state, h.note
-                );
-                for c in &h.commands {
-                    println!("        sends {c}");
-                }
-            }
-            for c in &detail.commands {
-                println!(
-                    "  command {} {}.{} {} (attempts {}) {}",
-                    c.command_id, c.service, c.method, c.status, c.attempts, c.last_error
-                );
-            }
+            output.emit(
+                || {
+                    json!({
+                        "saga": detail.saga.as_ref().map(saga_json),
+                        "history": detail.history.iter().map(|h| json!({
+                            "version": h.version,
+                            "input": h.input,
+                            "state": h.state,
+                            "note": h.note,
+                            "commands": h.commands,
+                            "at": h.at.map(|t| t.seconds),
+                        })).collect::<Vec<_>>(),
+                        "commands": detail.commands.iter().map(|c| json!({
+                            "command_id": c.command_id,
+                            "service": c.service,
+                            "method": c.method,
+                            "status": c.status,
+                            "attempts": c.attempts,
+                            "last_error": c.last_error,
+                        })).collect::<Vec<_>>(),
+                    })
+                },
+                || {
+                    if let Some(saga) = &detail.saga {
+                        print(saga);
+                    }
+                    for h in &detail.history {
+                        println!(
+                            "  v{:<3} {:<40} → {:<22} {}",
+                            h.version, h.input, h.state, h.note
+                        );
+                        for c in &h.commands {
+                            println!("        sends {c}");
+                        }
+                    }
+                    for c in &detail.commands {
+                        println!(
+                            "  command {} {}.{} {} (attempts {}) {}",
+                            c.command_id, c.service, c.method, c.status, c.attempts, c.last_error
+                        );
+                    }
+                },
+            );
         }
         SagaAction::Retry { saga_id } => {
             let retried = sagas
+                .clone()
                 .retry_saga(pb::RetrySagaRequest {
                     request_id: format!("cli-retry-{}", Uuid::now_v7()),
                     saga_id,
                 })
                 .await?
                 .into_inner();
-            println!(
-                "{} failed command(s) queued again",
-                retried.retried_commands
+            output.emit(
+                || {
+                    json!({
+                        "retried_commands": retried.retried_commands,
+                        "saga": retried.saga.as_ref().map(saga_json),
+                    })
+                },
+                || {
+                    println!(
+                        "{} failed command(s) queued again",
+                        retried.retried_commands
+                    )
+                },
             );
         }
         SagaAction::Cancel { saga_id, reason } => {
             let cancelled = sagas
+                .clone()
                 .cancel_saga(pb::CancelSagaRequest {
                     request_id: format!("cli-cancel-{}", Uuid::now_v7()),
                     saga_id,
@@ -126,9 +221,14 @@ pub async fn run(settings: &Settings, tenant: Uuid, action: SagaAction) -> anyho
                 })
                 .await?
                 .into_inner();
-            if let Some(saga) = &cancelled.saga {
-                print(saga);
-            }
+            output.emit(
+                || json!({ "saga": cancelled.saga.as_ref().map(saga_json) }),
+                || {
+                    if let Some(saga) = &cancelled.saga {
+                        print(saga);
+                    }
+                },
+            );
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The `anju` binary as an operator runs it: `serve --target all` in its own process, `status`
-//! seeing all seven services SERVING, and SIGTERM stopping it cleanly.
+//! seeing all seven services SERVING (as text and as JSON for scripts), `saga list` as JSON,
+//! and SIGTERM stopping it cleanly.
 
 use std::{
     process::{Command, Stdio},
@@ -54,6 +55,34 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
             .unwrap_or_default();
         assert!(line.ends_with("SERVING"), "{service}: {line:?}");
     }
+
+    // The same, as one JSON document a script can read.
+    let json = anju()
+        .args(["status", "--output", "json"])
+        .envs(env)
+        .output()
+        .expect("anju status --output json");
+    assert!(json.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(status["all_serving"], true);
+    let services = status["services"].as_array().expect("services");
+    assert_eq!(services.len(), 7);
+    assert!(services.iter().all(|s| s["status"] == "SERVING"));
+
+    // An operator's saga list, every page of it, as JSON: a new tenant has none.
+    let tenant = uuid::Uuid::now_v7().to_string();
+    let sagas = anju()
+        .args(["saga", "--tenant", &tenant, "list", "--output", "json"])
+        .envs(env)
+        .output()
+        .expect("anju saga list");
+    assert!(
+        sagas.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sagas.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&sagas.stdout).expect("JSON");
+    assert_eq!(listed, serde_json::json!([]));
 
     // SIGTERM: health flips, in-flight calls drain, the process exits 0.
     let killed = Command::new("kill")
