@@ -149,16 +149,26 @@ pub mod client {
 
     /// A lazily connecting channel to `host:port`.
     pub fn channel(host: &str, port: u16) -> anyhow::Result<Channel> {
-        Ok(Channel::from_shared(format!("http://{host}:{port}"))
-            .context("service address")?
+        channel_at(&format!("http://{host}:{port}"))
+    }
+
+    pub fn authed(host: &str, port: u16, token: &str) -> anyhow::Result<Authed> {
+        authed_at(&format!("http://{host}:{port}"), token)
+    }
+
+    /// A lazily connecting channel to a service's URL (`http://saga.anju.svc:7006`, or what
+    /// `Settings::endpoint` gives): host names are resolved when it connects.
+    pub fn channel_at(url: &str) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(url.to_string())
+            .with_context(|| format!("service address {url}"))?
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(15))
             .connect_lazy())
     }
 
-    pub fn authed(host: &str, port: u16, token: &str) -> anyhow::Result<Authed> {
+    pub fn authed_at(url: &str, token: &str) -> anyhow::Result<Authed> {
         Ok(InterceptedService::new(
-            channel(host, port)?,
+            channel_at(url)?,
             ClientAuth::bearer(token)?,
         ))
     }

@@ -53,10 +53,8 @@ pub enum DlqAction {
 }
 
 async fn check(settings: &Settings, service: &str) -> Result<ServingStatus, String> {
-    let port = settings.grpc_port(service);
     let full = anju_proto::service_names::of(service).unwrap_or_default();
-    let channel =
-        client::channel(&settings.grpc.host.to_string(), port).map_err(|e| e.to_string())?;
+    let channel = client::channel_at(&settings.endpoint(service)).map_err(|e| e.to_string())?;
     let mut health = HealthClient::new(channel);
     let request = HealthCheckRequest {
         service: full.into(),
@@ -76,7 +74,7 @@ pub async fn status(settings: &Settings, wait: u64, output: Output) -> anyhow::R
         for service in SERVICES {
             rows.push((
                 service,
-                settings.grpc_port(service),
+                settings.endpoint(service),
                 check(settings, service).await,
             ));
         }
@@ -92,17 +90,17 @@ pub async fn status(settings: &Settings, wait: u64, output: Output) -> anyhow::R
                 || {
                     json!({
                         "all_serving": all_serving,
-                        "services": rows.iter().map(|(service, port, state)| json!({
+                        "services": rows.iter().map(|(service, endpoint, state)| json!({
                             "service": service,
-                            "port": port,
+                            "endpoint": endpoint,
                             "status": shown(state),
                         })).collect::<Vec<_>>(),
                     })
                 },
                 || {
-                    println!("{:<12} {:>6}  status", "service", "port");
-                    for (service, port, state) in &rows {
-                        println!("{service:<12} {port:>6}  {}", shown(state));
+                    println!("{:<12} {:<28} status", "service", "endpoint");
+                    for (service, endpoint, state) in &rows {
+                        println!("{service:<12} {endpoint:<28} {}", shown(state));
                     }
                     if all_serving {
                         println!("all {} services are SERVING", rows.len());

@@ -83,11 +83,7 @@ pub async fn run(
         .as_ref()
         .context("an HS256 key signs the operator's token")?;
     let token = TokenIssuer::hs256(secret.expose()).staff(tenant, "anju-cli", &[Role::Operator])?;
-    let channel: Authed = client::authed(
-        &settings.grpc.host.to_string(),
-        settings.grpc_port("saga"),
-        &token,
-    )?;
+    let channel: Authed = client::authed_at(&settings.endpoint("saga"), &token)?;
     let sagas = SagaServiceClient::new(channel);
     match action {
         SagaAction::List { flow, state, key } => {

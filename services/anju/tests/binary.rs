@@ -56,10 +56,14 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
         assert!(line.ends_with("SERVING"), "{service}: {line:?}");
     }
 
-    // The same, as one JSON document a script can read.
+    // The same, as one JSON document a script can read — with the coordinator reached by a
+    // host name from configuration, as an operator's endpoints name services.
+    let saga_port = (base.parse::<u16>().unwrap() + 6).to_string();
+    let saga_endpoint = format!("http://localhost:{saga_port}");
     let json = anju()
         .args(["status", "--output", "json"])
         .envs(env)
+        .env("ANJU_ENDPOINT_SAGA", &saga_endpoint)
         .output()
         .expect("anju status --output json");
     assert!(json.status.success());
@@ -68,6 +72,12 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
     let services = status["services"].as_array().expect("services");
     assert_eq!(services.len(), 7);
     assert!(services.iter().all(|s| s["status"] == "SERVING"));
+    assert!(
+        services
+            .iter()
+            .any(|s| s["service"] == "saga" && s["endpoint"] == saga_endpoint.as_str()),
+        "{status}"
+    );
 
     // An operator's saga list, every page of it, as JSON: a new tenant has none.
     let tenant = uuid::Uuid::now_v7().to_string();

@@ -21,7 +21,6 @@ mod move_in;
 mod sale;
 
 struct Demo {
-    host: String,
     settings: Settings,
     issuer: TokenIssuer,
     tenant: Uuid,
@@ -37,7 +36,7 @@ impl Demo {
 
     fn client_as(&self, service: &str, subject: &str, roles: &[Role]) -> anyhow::Result<Authed> {
         let token = self.issuer.staff(self.tenant, subject, roles)?;
-        client::authed(&self.host, self.settings.grpc_port(service), &token)
+        client::authed_at(&self.settings.endpoint(service), &token)
     }
 
     fn request_id(&self, what: &str) -> String {
@@ -60,20 +59,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .as_ref()
         .context("the demo signs development tokens: set an HS256 key")?;
     let run = chrono::Utc::now().format("%H%M%S").to_string();
-    let (host, issuer) = (
-        settings.grpc.host.to_string(),
-        TokenIssuer::hs256(secret.expose()),
-    );
+    let issuer = TokenIssuer::hs256(secret.expose());
     let tenant = derived_id("demo-tenant:harbour-group");
     let staff = Staff::new(|service, subject, roles| {
         let token = issuer.staff(tenant, subject, roles)?;
-        client::authed(&host, settings.grpc_port(service), &token)
+        client::authed_at(&settings.endpoint(service), &token)
     })?;
     let mut journey = Journey::on(staff, "", "", &format!("demo-{run}-"));
     journey.patience = Duration::from_secs(15);
     journey.poll = Duration::from_millis(50);
     let mut demo = Demo {
-        host,
         settings: settings.clone(),
         issuer,
         tenant,
@@ -289,9 +284,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             iss: None,
             aud: None,
         })?;
-        Ok(MaintenanceServiceClient::new(client::authed(
-            &demo.host,
-            demo.settings.grpc_port("maintenance"),
+        Ok(MaintenanceServiceClient::new(client::authed_at(
+            &demo.settings.endpoint("maintenance"),
             &token,
         )?))
     };
@@ -327,9 +321,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         "stranger",
         &[Role::SalesManager],
     )?;
-    let mut foreign = SalesServiceClient::new(client::authed(
-        &demo.host,
-        demo.settings.grpc_port("sales"),
+    let mut foreign = SalesServiceClient::new(client::authed_at(
+        &demo.settings.endpoint("sales"),
         &stranger,
     )?);
     let answer = foreign
