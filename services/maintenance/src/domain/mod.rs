@@ -1,10 +1,11 @@
 //! Maintenance's rules, free of I/O: the warranty decision and its two clocks
 //! ([`warranty`]), what a contractor's warranty costs it ([`money`]), and the owners' vote on
-//! the special maintenance fund ([`vote`]).
+//! the special maintenance fund ([`vote`]), and a work order's clocks ([`work_order`]).
 
 pub mod money;
 pub mod vote;
 pub mod warranty;
+pub mod work_order;
 
 use anju_kit::Refusal;
 use anju_proto::maintenance as pb;
