@@ -1,5 +1,5 @@
 //! Maintenance's rules, free of I/O: the warranty decision and its two clocks
-//! ([`warranty`]), what a contractor's warranty costs it ([`money`]), and the owners' vote on
+//! ([`warranty`]), what a contractor's warranty costs it ([`money`]), the owners' vote on
 //! the special maintenance fund ([`vote`]), and a work order's clocks ([`work_order`]).
 
 pub mod money;
