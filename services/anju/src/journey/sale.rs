@@ -172,7 +172,9 @@ impl Journey {
         .await
     }
 
-    /// Pays each charge's outstanding amount by bank card, the references `<reference>-<n>`.
+    /// Pays each charge's outstanding amount by bank card, the references
+    /// `<run><reference>-<n>`: a payment's external reference is unique in the tenant, so
+    /// another run of a journey in the same tenant pays under references of its own.
     pub async fn pay(&self, charges: &[finance::Charge], reference: &str) -> anyhow::Result<()> {
         for (n, charge) in charges.iter().enumerate() {
             let request = finance::RecordPaymentRequest {
@@ -180,7 +182,7 @@ impl Journey {
                 charge_id: charge.charge_id.clone(),
                 amount: charge.outstanding.clone(),
                 method: finance::PaymentMethod::BankCard as i32,
-                external_reference: format!("{reference}-{n}"),
+                external_reference: format!("{}{reference}-{n}", self.run),
                 received_on: day(0),
                 cashier_id: String::new(),
             };
