@@ -140,7 +140,9 @@ pub struct NatsSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcSettings {
-    pub host: IpAddr,
+    /// The address the services bind (and are reached at when no endpoint names them): an IP
+    /// address or a host name, resolved when binding (`0.0.0.0` in a pod, `localhost` here).
+    pub host: String,
     /// Port of `sales`; the others follow in [`SERVICES`] order. 0 binds every service to a free port.
     pub base_port: u16,
     pub max_message_bytes: usize,
@@ -255,7 +257,7 @@ impl Default for NatsSettings {
 impl Default for GrpcSettings {
     fn default() -> Self {
         Self {
-            host: IpAddr::from([127, 0, 0, 1]),
+            host: "127.0.0.1".into(),
             base_port: 50051,
             max_message_bytes: 4 * 1024 * 1024,
             request_timeout_ms: 10_000,
@@ -358,7 +360,7 @@ impl Settings {
             self.nats.replicas = parse("ANJU_NATS_REPLICAS", &v)?;
         }
         if let Some(v) = first(&["ANJU_GRPC_HOST"]) {
-            self.grpc.host = parse("ANJU_GRPC_HOST", &v)?;
+            self.grpc.host = v.trim().to_string();
         }
         if let Some(v) = first(&["ANJU_GRPC_BASE_PORT"]) {
             self.grpc.base_port = parse("ANJU_GRPC_BASE_PORT", &v)?;
@@ -504,6 +506,12 @@ impl Settings {
         if self.nats.max_deliver < 1 {
             bail!("nats.max_deliver must be at least 1");
         }
+        if !valid_host(&self.grpc.host) {
+            bail!(
+                "grpc.host must be an IP address or a host name (letters, digits, '.', '-'), not {:?}",
+                self.grpc.host
+            );
+        }
         if self.grpc.max_message_bytes < 1024 {
             bail!("grpc.max_message_bytes must be at least 1024");
         }
@@ -633,7 +641,15 @@ impl Settings {
     pub fn endpoint(&self, service: &str) -> String {
         match self.grpc.endpoints.get(service) {
             Some(url) => url.clone(),
-            None => format!("http://{}:{}", self.grpc.host, self.grpc_port(service)),
+            None => self.url_at(self.grpc_port(service)),
+        }
+    }
+
+    /// The URL of a port on `grpc.host` (an IPv6 address in brackets).
+    pub fn url_at(&self, port: u16) -> String {
+        match self.grpc.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => format!("http://[{v6}]:{port}"),
+            _ => format!("http://{}:{port}", self.grpc.host),
         }
     }
 
@@ -657,6 +673,22 @@ pub fn with_database(server_url: &str, database: &str) -> String {
         Some(query) => format!("{base}/{database}?{query}"),
         None => format!("{base}/{database}"),
     }
+}
+
+/// An IP address or a DNS host name (RFC 1123: labels of letters, digits and hyphens).
+fn valid_host(host: &str) -> bool {
+    if host.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> anyhow::Result<T>
@@ -836,5 +868,37 @@ mod tests {
         );
         let settings = Settings::default();
         assert_eq!(settings.database_name("title"), "anju_title");
+    }
+
+    #[test]
+    fn the_grpc_host_is_an_address_or_a_host_name() {
+        for host in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "::1",
+            "localhost",
+            "sales.anju.svc.cluster.local",
+        ] {
+            assert!(valid_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "http://sales",
+            "sales anju",
+            "-sales",
+            "sales..anju",
+            "sales:50051",
+        ] {
+            assert!(!valid_host(host), "{host:?}");
+        }
+        let mut settings = Settings::default();
+        settings.grpc.host = "sales anju".into();
+        let refused = settings.validate().unwrap_err().to_string();
+        assert!(refused.contains("grpc.host"), "{refused}");
+        settings.grpc.host = "localhost".into();
+        settings.grpc.base_port = 7000;
+        assert_eq!(settings.endpoint("finance"), "http://localhost:7001");
+        settings.grpc.host = "::1".into();
+        assert_eq!(settings.endpoint("finance"), "http://[::1]:7001");
     }
 }

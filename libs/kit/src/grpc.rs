@@ -38,10 +38,10 @@ impl GrpcServer {
         service: &str,
         authenticator: Arc<Authenticator>,
     ) -> anyhow::Result<Self> {
-        let addr = SocketAddr::new(settings.grpc.host, settings.grpc_port(service));
-        let listener = TcpListener::bind(addr)
+        let (host, port) = (settings.grpc.host.as_str(), settings.grpc_port(service));
+        let listener = TcpListener::bind((host, port))
             .await
-            .with_context(|| format!("binding the {service} gRPC port {addr}"))?;
+            .with_context(|| format!("binding the {service} gRPC port {host}:{port}"))?;
         let addr = listener.local_addr()?;
         Ok(Self {
             listener,

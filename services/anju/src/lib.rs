@@ -22,11 +22,12 @@ fn settings_with_endpoints(
     ports: &BTreeMap<&'static str, u16>,
 ) -> Settings {
     for (name, port) in ports {
+        let url = settings.url_at(*port);
         settings
             .grpc
             .endpoints
             .entry(name.to_string())
-            .or_insert_with(|| format!("http://{}:{port}", settings.grpc.host));
+            .or_insert(url);
     }
     settings.clone()
 }

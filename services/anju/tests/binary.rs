@@ -23,6 +23,8 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
         ),
         ("ANJU_NATS_PREFIX", settings.nats.prefix.as_str()),
         ("ANJU_GRPC_BASE_PORT", base.as_str()),
+        // A host name, as in a pod: resolved when the services bind.
+        ("ANJU_GRPC_HOST", "localhost"),
         ("RUST_LOG", "warn"),
     ];
     let mut server = anju()
