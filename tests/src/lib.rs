@@ -203,38 +203,3 @@ pub mod finance;
 pub mod move_in;
 pub mod personal_data;
 pub mod sweep;
-
-/// Waits until every saga `operator` can see has ended with nothing left to send; the error
-/// names the ones that did not.
-pub async fn every_saga_ends(
-    operator: &anju_proto::saga::saga_service_client::SagaServiceClient<Authed>,
-    timeout: Duration,
-) -> anyhow::Result<Vec<anju_proto::saga::Saga>> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let mut operator = operator.clone();
-        let sagas = operator
-            .list_sagas(anju_proto::saga::ListSagasRequest::default())
-            .await?
-            .into_inner()
-            .sagas;
-        let open: Vec<String> = sagas
-            .iter()
-            .filter(|s| !s.terminal || s.open_commands > 0)
-            .map(|s| {
-                format!(
-                    "{} {} {} ({} open)",
-                    s.flow, s.key, s.state, s.open_commands
-                )
-            })
-            .collect();
-        if open.is_empty() {
-            return Ok(sagas);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "sagas that did not end: {open:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}

@@ -207,9 +207,7 @@ impl Journey {
 
     /// Waits until every saga has ended and sent all its commands.
     async fn wait_sagas_settled(&mut self) -> Vec<saga::Saga> {
-        anju_e2e::every_saga_ends(&self.operator, Duration::from_secs(15))
-            .await
-            .unwrap()
+        self.shared.every_saga_ends().await.unwrap()
     }
 }
 

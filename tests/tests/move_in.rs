@@ -408,9 +408,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .saga
         .unwrap();
     assert_eq!(cancelled.state, "cancelled");
-    let sagas = anju_e2e::every_saga_ends(&j.operator, Duration::from_secs(15))
-        .await
-        .unwrap();
+    let sagas = j.journey.every_saga_ends().await.unwrap();
     let mut flows: Vec<(String, String)> = sagas
         .iter()
         .map(|s| (s.flow.clone(), s.state.clone()))

@@ -49,10 +49,6 @@ impl Commands {
         Self { pool, outbox }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
     }
@@ -109,16 +105,8 @@ impl Effect<'_> {
         self.command.tx()
     }
 
-    pub fn principal(&self) -> &Principal {
-        self.command.principal()
-    }
-
     pub fn tenant(&self) -> Uuid {
         self.command.principal().tenant_id
-    }
-
-    pub fn request_id(&self) -> &str {
-        self.request_id
     }
 
     /// The metadata of an event about `aggregate_type`/`aggregate_id`, caused by this request.

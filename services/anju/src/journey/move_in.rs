@@ -253,20 +253,38 @@ impl Journey {
         .await
     }
 
-    /// Waits until every saga of the tenant has ended with nothing left to send.
-    pub async fn every_saga_ends(&self) -> anyhow::Result<()> {
-        self.eventually("every saga to end", || async {
+    /// Waits until every saga of the tenant has ended with nothing left to send, and returns
+    /// them; the error names the ones that did not.
+    pub async fn every_saga_ends(&self) -> anyhow::Result<Vec<saga::Saga>> {
+        let deadline = tokio::time::Instant::now() + self.patience;
+        loop {
             let mut operator = self.staff.operator.clone();
-            let Ok(listed) = operator.list_sagas(saga::ListSagasRequest::default()).await else {
-                return Ok(None);
+            let open = match operator.list_sagas(saga::ListSagasRequest::default()).await {
+                Ok(listed) => {
+                    let sagas = listed.into_inner().sagas;
+                    let open: Vec<String> = sagas
+                        .iter()
+                        .filter(|s| !s.terminal || s.open_commands > 0)
+                        .map(|s| {
+                            format!(
+                                "{} {} {} ({} open)",
+                                s.flow, s.key, s.state, s.open_commands
+                            )
+                        })
+                        .collect();
+                    if open.is_empty() {
+                        return Ok(sagas);
+                    }
+                    open
+                }
+                Err(status) if super::transient(&status) => vec![status.message().to_string()],
+                Err(status) => return Err(status.into()),
             };
-            Ok(listed
-                .into_inner()
-                .sagas
-                .iter()
-                .all(|s| s.terminal && s.open_commands == 0)
-                .then_some(()))
-        })
-        .await
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "sagas that did not end: {open:?}"
+            );
+            tokio::time::sleep(self.poll).await;
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::{
     time::Duration,
 };
 
+pub use anju::journey::day;
 use anju::{
     client::{self, Authed},
     journey::{Journey, Staff},
@@ -133,12 +134,6 @@ impl Drop for Processes {
             self.kill(group);
         }
     }
-}
-
-pub fn day(offset: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(8) + chrono::Duration::days(offset))
-        .date_naive()
-        .to_string()
 }
 
 pub fn defect(room: &str, category: &str) -> hv::Defect {

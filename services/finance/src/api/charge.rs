@@ -136,7 +136,7 @@ impl FinanceApi {
                             .await?;
                         settlement::reconcile(
                             command.tx(),
-                            &self.outbox,
+                            self.commands.outbox(),
                             tenant,
                             &charge,
                             &request_id,
@@ -180,8 +180,12 @@ impl FinanceApi {
             };
             let meta =
                 EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
-            self.outbox.append(&mut *conn, meta, &event).await?;
-            settlement::reconcile(conn, &self.outbox, tenant, &charge, request_id).await?;
+            self.commands
+                .outbox()
+                .append(&mut *conn, meta, &event)
+                .await?;
+            settlement::reconcile(conn, self.commands.outbox(), tenant, &charge, request_id)
+                .await?;
             return Ok(charge);
         }
         // The business key was billed before (by another request id): same terms is the same
@@ -222,7 +226,7 @@ impl FinanceApi {
             reason: reason.to_string(),
         };
         let meta = EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
-        self.outbox.append(conn, meta, &event).await?;
+        self.commands.outbox().append(conn, meta, &event).await?;
         Ok(())
     }
 }

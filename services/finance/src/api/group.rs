@@ -218,7 +218,7 @@ impl FinanceApi {
         };
         let meta = EventMeta::new(tenant, "settlement_group", group.group_id)
             .caused_by_request(request_id);
-        self.outbox.append(conn, meta, &event).await?;
+        self.commands.outbox().append(conn, meta, &event).await?;
         tracing::info!(
             settlement_group = %name,
             cancelled = closing.cancelled_ids.len(),

@@ -20,7 +20,7 @@ mod payment;
 mod refund;
 
 use anju_kit::{Principal, ServiceResult, paging::Page, validate::Validator};
-use anju_messaging::{Commands, Outbox, host::Platform};
+use anju_messaging::{Commands, host::Platform};
 use anju_proto::{finance as pb, finance::finance_service_server::FinanceService};
 use sqlx::PgPool;
 
@@ -32,7 +32,6 @@ use crate::{
 #[derive(Clone)]
 pub struct FinanceApi {
     pub(crate) pool: PgPool,
-    pub(crate) outbox: Outbox,
     pub(crate) commands: Commands,
 }
 
@@ -40,7 +39,6 @@ impl FinanceApi {
     pub fn new(platform: &Platform) -> Self {
         Self {
             pool: platform.pool.clone(),
-            outbox: platform.outbox.clone(),
             commands: Commands::new(platform.pool.clone(), platform.outbox.clone()),
         }
     }

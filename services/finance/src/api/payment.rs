@@ -106,8 +106,14 @@ impl FinanceApi {
             // The group is re-counted with this payment in: its writes go first.
             let flushed = match writes.execute(attempt.tx()).await {
                 Ok(()) => {
-                    settlement::reconcile(attempt.tx(), &self.outbox, tenant, &charge, &request_id)
-                        .await
+                    settlement::reconcile(
+                        attempt.tx(),
+                        self.commands.outbox(),
+                        tenant,
+                        &charge,
+                        &request_id,
+                    )
+                    .await
                 }
                 Err(err) => Err(refused(err)),
             };
@@ -208,7 +214,7 @@ impl FinanceApi {
             settlement_group: charge.settlement_group.clone().unwrap_or_default(),
         };
         let meta = EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
-        self.outbox.append_to(writes, meta, &event)?;
+        self.commands.outbox().append_to(writes, meta, &event)?;
         let subject = Subject::new("payment", payment.payment_id).with_detail(serde_json::json!({
             "charge_id": charge.charge_id,
             "amount_minor": terms.amount,

@@ -136,7 +136,7 @@ impl FinanceApi {
             settlement_group: charge.settlement_group.clone().unwrap_or_default(),
         };
         command.emit(command.event("charge", charge_id), &event).await?;
-        settlement::reconcile(command.tx(), &self.outbox, tenant, &charge, &request_id).await?;
+        settlement::reconcile(command.tx(), self.commands.outbox(), tenant, &charge, &request_id).await?;
         Ok(answer(refund, payment, charge, "refund"))
         }).await
     }

@@ -157,16 +157,7 @@ impl SalesApi {
                     };
                     catalogue::insert_unit(command.tx(), principal.tenant_id, &unit).await?;
                     let proto: pb::Unit = unit.clone().into();
-                    let event = events::UnitRegistered {
-                        unit_id: proto.unit_id.clone(),
-                        project_id: proto.project_id.clone(),
-                        building_id: proto.building_id.clone(),
-                        unit_number: proto.unit_number.clone(),
-                        floor: proto.floor,
-                        layout: proto.layout.clone(),
-                        forecast_area: proto.forecast_area,
-                        list_price: proto.list_price.clone(),
-                    };
+                    let event = registered(&proto);
                     command
                         .emit(command.event("unit", unit.unit_id), &event)
                         .await?;
@@ -175,5 +166,19 @@ impl SalesApi {
                 },
             )
             .await
+    }
+}
+
+/// The event a newly registered (or imported) unit publishes.
+pub(super) fn registered(unit: &pb::Unit) -> events::UnitRegistered {
+    events::UnitRegistered {
+        unit_id: unit.unit_id.clone(),
+        project_id: unit.project_id.clone(),
+        building_id: unit.building_id.clone(),
+        unit_number: unit.unit_number.clone(),
+        floor: unit.floor,
+        layout: unit.layout.clone(),
+        forecast_area: unit.forecast_area,
+        list_price: unit.list_price.clone(),
     }
 }

@@ -6,7 +6,7 @@ use anju_kit::{
     Principal, ServiceError, ServiceResult, audit::Subject, error::FieldViolation, ids::new_id,
     validate::Validator,
 };
-use anju_proto::{events, sales as pb};
+use anju_proto::sales as pb;
 use futures::StreamExt;
 use tonic::Streaming;
 
@@ -126,16 +126,7 @@ impl SalesApi {
                     for unit in units {
                         catalogue::insert_unit(command.tx(), principal.tenant_id, &unit).await?;
                         let proto: pb::Unit = unit.clone().into();
-                        let event = events::UnitRegistered {
-                            unit_id: proto.unit_id.clone(),
-                            project_id: proto.project_id.clone(),
-                            building_id: proto.building_id.clone(),
-                            unit_number: proto.unit_number.clone(),
-                            floor: proto.floor,
-                            layout: proto.layout.clone(),
-                            forecast_area: proto.forecast_area,
-                            list_price: proto.list_price.clone(),
-                        };
+                        let event = super::catalogue::registered(&proto);
                         command
                             .emit(command.event("unit", unit.unit_id), &event)
                             .await?;
