@@ -355,6 +355,7 @@ async fn from_subscription_to_contract_every_step_through_finance() {
         down_payment_due_on: in_days(14),
         instalments: Vec::new(),
         homes_owned,
+        lending_bank: String::new(),
     };
     let down = price * 30 / 100;
     // Identity checked against the subscription's buyer; eligibility by the project's rule.
@@ -753,6 +754,7 @@ async fn an_identity_number_is_kept_sealed_and_events_carry_only_its_keyed_hash(
         down_payment_due_on: in_days(14),
         instalments: Vec::new(),
         homes_owned: 0,
+        lending_bank: String::new(),
     };
     let contract = j.consultant.sign_contract(sign.clone()).await.unwrap();
     // Repeats are still recognised, and answered as before.
@@ -935,6 +937,7 @@ async fn a_project_in_another_time_zone_keeps_its_own_days() {
             down_payment_due_on: down_due.clone(),
             instalments: Vec::new(),
             homes_owned: 0,
+            lending_bank: String::new(),
         })
         .await
         .unwrap();

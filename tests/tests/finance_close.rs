@@ -86,6 +86,7 @@ fn close_request(
         settlement_group: group.into(),
         refund_bp,
         reason: reason.into(),
+        interest_bp: 0,
     }
 }
 
@@ -298,6 +299,7 @@ async fn finance_close_cancels_unpaid_waives_partly_paid_and_owes_a_refund_once(
             refund_owed: cny(35_000),
             refund_charge_id: closed.refund_charge_id.clone(),
             cancelled_charge_ids: vec![unpaid.charge_id.clone()],
+            interest: cny(0),
         }]
     );
     assert!(

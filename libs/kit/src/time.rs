@@ -54,6 +54,11 @@ impl ProjectZone {
         self.start_of(next) - chrono::Duration::seconds(1)
     }
 
+    /// The project's day at `at`.
+    pub fn date_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.0).date_naive()
+    }
+
     /// Today in the project.
     pub fn today(&self) -> NaiveDate {
         Utc::now().with_timezone(&self.0).date_naive()

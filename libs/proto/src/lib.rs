@@ -98,6 +98,18 @@ event_payloads!(
     RepairRequestClosed,
     ComplaintRecorded,
     UnitSurveyed,
+    AreaDifferenceAssessed,
+    BuyerChoiceRecorded,
+    AreaDifferenceSettled,
+    TitleDocumentsCompleted,
+    TitleFeesAssessed,
+    TitleFeesPaid,
+    TitleApplicationSubmitted,
+    TitleDeedIssued,
+    TitleDeedDelivered,
+    TitleFileClosed,
+    TitleClockWarned,
+    TitleClockBreached,
     Probe,
 );
 

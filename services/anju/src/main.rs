@@ -1,12 +1,14 @@
 //! `anju`: one binary, many roles. `anju serve --target sales` runs one service,
 //! `--target all` runs all seven in one process (each with its own database, port and
-//! consumers); `status`, `demo`, `token`, `outbox` and `dlq` are operator commands.
+//! consumers); `status`, `demo`, `token`, `outbox`, `dlq`, `saga` and `title` are operator
+//! commands.
 
 mod demo;
 mod ops;
 mod output;
 mod saga;
 mod serve;
+mod title;
 
 use anju_kit::Settings;
 use clap::{Parser, Subcommand};
@@ -73,6 +75,13 @@ enum Command {
         #[command(subcommand)]
         action: saga::SagaAction,
     },
+    /// Title work in bulk (as a title officer of `--tenant`): survey imports, units at risk.
+    Title {
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        #[command(subcommand)]
+        action: title::TitleAction,
+    },
 }
 
 #[tokio::main]
@@ -100,5 +109,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox { action } => ops::outbox(&settings, action, cli.output).await,
         Command::Dlq { action } => ops::dlq(&settings, action, cli.output).await,
         Command::Saga { tenant, action } => saga::run(&settings, tenant, action, cli.output).await,
+        Command::Title { tenant, action } => {
+            title::run(&settings, tenant, action, cli.output).await
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! anju-saga: the coordinator of flows that cross services (subscription, contract,
-//! contract cancellation, move-in).
+//! contract cancellation, move-in, title).
 //!
 //! It consumes the events of the services it coordinates, advances typed state machines
 //! ([`engine::Flow`]) one transaction per input, sends commands with deterministic request
@@ -29,12 +29,13 @@ pub fn engine() -> Engine {
         Arc::new(flows::contract::ContractFlow),
         Arc::new(flows::contract::CancellationFlow),
         Arc::new(flows::move_in::MoveInFlow),
+        Arc::new(flows::title::TitleFlow),
     ];
     Engine::new(flows)
 }
 
 /// The services whose events drive the flows.
-pub const SOURCES: [&str; 4] = ["sales", "finance", "handover", "maintenance"];
+pub const SOURCES: [&str; 5] = ["sales", "finance", "handover", "maintenance", "title"];
 
 /// Builds the service — its database, bus, gRPC server, consumers and background tasks —
 /// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).

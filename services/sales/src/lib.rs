@@ -84,5 +84,6 @@ pub fn policy() -> Policy {
         )
         .allow("SignContract", &[SalesConsultant, SalesManager])
         .allow("CancelContract", &[SalesManager])
+        .coordinator_only("RescindContract")
         .allow("GetContract", READERS)
 }

@@ -222,8 +222,9 @@ impl World<'_> {
             )
             .await;
 
+        // Title learns the unit from sales' events: the survey is retried until it knows it.
         let _: tt::RecordSurveyResponse = self
-            .admin(
+            .admin_eventually(
                 "title",
                 "RecordSurvey",
                 tt::RecordSurveyRequest {
@@ -233,7 +234,10 @@ impl World<'_> {
                     measured_area: Some(Area {
                         square_centimetres: 891_000,
                     }),
+                    surveying_firm: "Survey Co.".into(),
+                    report_number: format!("SR-{code}"),
                 },
+                |_| true,
             )
             .await;
         let _: tt::GetTitleFileResponse = self

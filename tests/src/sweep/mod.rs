@@ -10,6 +10,7 @@ pub mod generate;
 mod journey;
 pub mod replay;
 mod sale;
+mod title;
 pub mod world;
 
 use anju_kit::{

@@ -50,6 +50,7 @@ impl<'a> World<'a> {
                     down_payment_due_on: day(14),
                     instalments: Vec::new(),
                     homes_owned: 0,
+                    lending_bank: String::new(),
                 },
             )
             .await;
@@ -66,13 +67,27 @@ impl<'a> World<'a> {
             .await;
         w.pay_charges("contract:", 1, "PRICE").await;
         w.handover(&code).await;
+        // Before the sagas' part, which ends by cancelling the contract.
+        w.title(&code).await;
         w.sagas(&code).await;
         w
     }
 
-    /// Pays the unit's first `n` charges whose settlement group starts with `group`, once the
-    /// coordinator has issued them.
+    /// Pays the unit's charges whose settlement group starts with `group` (at least `n`), once
+    /// the coordinator has issued them.
     async fn pay_charges(&mut self, group: &str, n: usize, reference: &str) {
+        self.pay_matching(|g| g.starts_with(group), n, reference)
+            .await
+    }
+
+    /// Pays the unit's charges whose settlement group `matches` (at least `n`), once the
+    /// coordinator has issued them.
+    pub(super) async fn pay_matching(
+        &mut self,
+        matches: impl Fn(&str) -> bool,
+        n: usize,
+        reference: &str,
+    ) {
         let unit = self.id("unit");
         let charges: fi::ListChargesResponse = self
             .admin_eventually(
@@ -85,7 +100,7 @@ impl<'a> World<'a> {
                 |c: &fi::ListChargesResponse| {
                     c.charges
                         .iter()
-                        .filter(|c| c.settlement_group.starts_with(group))
+                        .filter(|c| matches(&c.settlement_group))
                         .count()
                         >= n
                 },
@@ -94,7 +109,7 @@ impl<'a> World<'a> {
         let due: Vec<fi::Charge> = charges
             .charges
             .into_iter()
-            .filter(|c| c.settlement_group.starts_with(group))
+            .filter(|c| matches(&c.settlement_group))
             .collect();
         for (i, charge) in due.iter().enumerate() {
             let _: fi::RecordPaymentResponse = self

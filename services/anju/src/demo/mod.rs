@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 mod move_in;
 mod sale;
+mod title;
 
 struct Demo {
     settings: Settings,
@@ -340,6 +341,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
 
     sale::sale(&demo, &project, &units[1]).await?;
     move_in::move_in(&demo, &units).await?;
+    title::title(&demo, &units[1]).await?;
 
     println!("\ndemo complete: every step above ran against the live services.");
     Ok(())

@@ -117,6 +117,7 @@ pub(super) async fn sale(
             down_payment_due_on: (today + chrono::Duration::days(14)).to_string(),
             instalments: Vec::new(),
             homes_owned: 0,
+            lending_bank: "China Construction Bank, Shenzhen Branch".into(),
         })
         .await?
         .into_inner()

@@ -11,6 +11,7 @@
 
 mod move_in;
 mod sale;
+mod title;
 
 pub use sale::Buyer;
 
@@ -22,6 +23,7 @@ use anju_proto::{
     handover::handover_service_client::HandoverServiceClient,
     maintenance::maintenance_service_client::MaintenanceServiceClient,
     saga::saga_service_client::SagaServiceClient, sales::sales_service_client::SalesServiceClient,
+    title::title_service_client::TitleServiceClient,
 };
 use anyhow::bail;
 use tonic::{Code, Status};
@@ -43,6 +45,7 @@ pub struct Staff {
     pub counter: HandoverServiceClient<Authed>,
     pub dispatcher: MaintenanceServiceClient<Authed>,
     pub operator: SagaServiceClient<Authed>,
+    pub title_officer: TitleServiceClient<Authed>,
 }
 
 impl Staff {
@@ -74,6 +77,11 @@ impl Staff {
                 &[Role::MaintenanceDispatcher],
             )?),
             operator: SagaServiceClient::new(connect("saga", "operator.zhou", &[Role::Operator])?),
+            title_officer: TitleServiceClient::new(connect(
+                "title",
+                "title.officer.he",
+                &[Role::TitleOfficer],
+            )?),
         })
     }
 }

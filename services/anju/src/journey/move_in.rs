@@ -214,12 +214,24 @@ impl Journey {
         what: &str,
         done: impl Fn(&saga::Saga) -> bool,
     ) -> anyhow::Result<saga::GetSagaResponse> {
+        self.saga("move_in", unit_id, what, done).await
+    }
+
+    /// The saga of `flow` with business key `key` once `done` holds for it, with its history
+    /// and commands.
+    pub async fn saga(
+        &self,
+        flow: &str,
+        key: &str,
+        what: &str,
+        done: impl Fn(&saga::Saga) -> bool,
+    ) -> anyhow::Result<saga::GetSagaResponse> {
         self.eventually(what, || async {
             let mut operator = self.staff.operator.clone();
             let listed = match operator
                 .list_sagas(saga::ListSagasRequest {
-                    flow: "move_in".into(),
-                    key: unit_id.into(),
+                    flow: flow.into(),
+                    key: key.into(),
                     ..Default::default()
                 })
                 .await

@@ -199,6 +199,28 @@ impl Journey {
     /// `unit` sold to `buyer`: subscription, both deposits paid, a full-payment contract
     /// signed once the coordinator confirmed the subscription. The price is still owed.
     pub async fn sell(&self, unit: &pb::Unit, buyer: &Buyer) -> anyhow::Result<pb::Contract> {
+        self.sell_on(unit, buyer, pb::PaymentMethod::FullPayment, "")
+            .await
+    }
+
+    /// As [`Journey::sell`], on a commercial mortgage from `bank`: 30 % down, the rest lent.
+    pub async fn sell_mortgaged(
+        &self,
+        unit: &pb::Unit,
+        buyer: &Buyer,
+        bank: &str,
+    ) -> anyhow::Result<pb::Contract> {
+        self.sell_on(unit, buyer, pb::PaymentMethod::CommercialMortgage, bank)
+            .await
+    }
+
+    async fn sell_on(
+        &self,
+        unit: &pb::Unit,
+        buyer: &Buyer,
+        method: pb::PaymentMethod,
+        bank: &str,
+    ) -> anyhow::Result<pb::Contract> {
         let number = &unit.unit_number;
         let subscription = self.subscribe(unit, buyer, day(7)).await?;
         let deposits = self.charges(&unit.unit_id, "subscription:", 2).await?;
@@ -212,11 +234,15 @@ impl Journey {
             subscription_id: subscription.subscription_id,
             id_number: buyer.id_number.clone(),
             contract_area: unit.forecast_area,
-            payment_method: pb::PaymentMethod::FullPayment as i32,
-            down_payment: cny(price),
+            payment_method: method as i32,
+            down_payment: cny(match method {
+                pb::PaymentMethod::FullPayment => price,
+                _ => price / 100 * 30,
+            }),
             down_payment_due_on: day(14),
             instalments: Vec::new(),
             homes_owned: 0,
+            lending_bank: bank.into(),
         };
         self.once_ready("the contract, once the subscription is confirmed", || {
             let mut consultant = self.staff.consultant.clone();

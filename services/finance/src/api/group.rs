@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use crate::{
     FinanceApi,
-    domain::balance::{Direction, Status, refund_share},
+    domain::balance::{Direction, Status, refund_interest, refund_share},
     store::charges::{self, Charge},
     store::settlement::{self, Closing, Record},
 };
@@ -52,6 +52,7 @@ impl FinanceApi {
         let request_id = v.request_id(&req.request_id);
         let name = v.text("settlement_group", &req.settlement_group, 200);
         let refund_bp = v.range("refund_bp", req.refund_bp, 0, 10_000);
+        let interest_bp = v.range("interest_bp", req.interest_bp, 0, 2_400);
         let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
 
@@ -70,6 +71,7 @@ impl FinanceApi {
                 let closing = Closing {
                     reason: reason.clone(),
                     refund_bp,
+                    interest_bp,
                     ..Closing::default()
                 };
                 self.close(command.tx(), tenant, &name, closing, &request_id)
@@ -79,6 +81,7 @@ impl FinanceApi {
         let subject = Subject::new("settlement_group", &name).with_detail(serde_json::json!({
             "effect": effect,
             "refund_bp": refund_bp,
+            "interest_bp": interest_bp,
             "reason": reason,
             "cancelled_charge_ids": response.cancelled_charge_ids,
             "waived_minor": response.waived.as_ref().map(|m| m.minor_units),
@@ -149,6 +152,11 @@ impl FinanceApi {
         }
 
         closing.refund_owed_minor = refund_share(closing.paid_minor, closing.refund_bp);
+        if closing.interest_bp > 0 && closing.refund_bp > 0 {
+            let held = settlement::payments_held(&mut *conn, tenant, name).await?;
+            closing.interest_minor = refund_interest(&held, closing.refund_bp, closing.interest_bp);
+            closing.refund_owed_minor += closing.interest_minor;
+        }
         if closing.refund_owed_minor > 0 {
             if group.direction != Direction::Receivable.as_str() {
                 return Err(ServiceError::precondition(
@@ -210,6 +218,7 @@ impl FinanceApi {
             waived: money(closing.waived_minor),
             paid: money(closing.paid_minor),
             refund_owed: money(closing.refund_owed_minor),
+            interest: money(closing.interest_minor),
             refund_charge_id: closing
                 .refund_charge_id
                 .map(|id| id.to_string())
@@ -233,6 +242,7 @@ impl FinanceApi {
             closed_waived_minor: closing.waived_minor,
             closed_paid_minor: closing.paid_minor,
             closed_refund_owed_minor: closing.refund_owed_minor,
+            closed_interest_minor: closing.interest_minor,
             refund_charge_id: closing.refund_charge_id,
             ..group
         };
@@ -268,6 +278,7 @@ fn stored_answer(name: &str, group: &Record) -> pb::CloseSettlementGroupResponse
         waived: money(group.closed_waived_minor),
         paid: money(group.closed_paid_minor),
         refund_owed: money(group.closed_refund_owed_minor),
+        interest: money(group.closed_interest_minor),
         refund_charge_id: group
             .refund_charge_id
             .map(|id| id.to_string())

@@ -227,6 +227,7 @@ pub struct Record {
     pub closed_waived_minor: i64,
     pub closed_paid_minor: i64,
     pub closed_refund_owed_minor: i64,
+    pub closed_interest_minor: i64,
     pub refund_charge_id: Option<Uuid>,
 }
 
@@ -240,7 +241,8 @@ pub async fn record(
     let lock = if for_update { "for update" } else { "" };
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select group_id, project_id, unit_id, currency, direction, closed_at, closed_cancelled_ids,
-                closed_waived_minor, closed_paid_minor, closed_refund_owed_minor, refund_charge_id
+                closed_waived_minor, closed_paid_minor, closed_refund_owed_minor,
+                closed_interest_minor, refund_charge_id
          from settlement_groups where tenant_id = $1 and settlement_group = $2 {lock}"
     )))
     .bind(tenant)
@@ -254,6 +256,9 @@ pub async fn record(
 pub struct Closing {
     pub reason: String,
     pub refund_bp: i32,
+    /// Yearly interest on the refunded share, basis points (a rescission).
+    pub interest_bp: i32,
+    pub interest_minor: i64,
     pub cancelled_ids: Vec<Uuid>,
     pub waived_minor: i64,
     pub paid_minor: i64,
@@ -272,7 +277,7 @@ pub async fn store_closing(
         "update settlement_groups
          set closed_at = now(), close_reason = $3, closed_refund_bp = $4, closed_cancelled_ids = $5,
              closed_waived_minor = $6, closed_paid_minor = $7, closed_refund_owed_minor = $8,
-             refund_charge_id = $9
+             refund_charge_id = $9, closed_interest_minor = $10, closed_interest_bp = $11
          where tenant_id = $1 and settlement_group = $2 and closed_at is null",
     )
     .bind(tenant)
@@ -284,6 +289,8 @@ pub async fn store_closing(
     .bind(closing.paid_minor)
     .bind(closing.refund_owed_minor)
     .bind(closing.refund_charge_id)
+    .bind(closing.interest_minor)
+    .bind(closing.interest_bp)
     .execute(conn)
     .await?
     .rows_affected();
@@ -312,4 +319,23 @@ pub async fn joined_besides(
     .bind(locked)
     .fetch_one(conn)
     .await
+}
+
+/// Each receivable payment of a group still held (net of refunds) and the days since it was
+/// received, to the close (interest on a rescission's refund).
+pub async fn payments_held(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    name: &str,
+) -> ServiceResult<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "select p.amount_minor - p.refunded_minor, (current_date - p.received_on)::bigint
+         from payments p join charges c on c.charge_id = p.charge_id
+         where c.tenant_id = $1 and c.settlement_group = $2 and p.direction = 'receivable'
+           and p.amount_minor > p.refunded_minor",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_all(conn)
+    .await?)
 }

@@ -10,6 +10,7 @@ pub enum Command {
     CloseSettlementGroup(finance::CloseSettlementGroupRequest),
     ConfirmSubscription(sales::ConfirmSubscriptionRequest),
     LapseSubscription(sales::LapseSubscriptionRequest),
+    RescindContract(sales::RescindContractRequest),
     RecordNotice(handover::RecordNoticeRequest),
     GrantKeyClearance(handover::GrantKeyClearanceRequest),
     CreateRepairRequest(maintenance::CreateRepairRequestRequest),
@@ -36,6 +37,10 @@ impl Command {
                 r.request_id = id;
                 ("sales", "LapseSubscription", r.encode_to_vec())
             }
+            Command::RescindContract(mut r) => {
+                r.request_id = id;
+                ("sales", "RescindContract", r.encode_to_vec())
+            }
             Command::RecordNotice(mut r) => {
                 r.request_id = id;
                 ("handover", "RecordNotice", r.encode_to_vec())
@@ -57,6 +62,7 @@ impl Command {
             "CloseSettlementGroup" => Command::CloseSettlementGroup(Message::decode(payload)?),
             "ConfirmSubscription" => Command::ConfirmSubscription(Message::decode(payload)?),
             "LapseSubscription" => Command::LapseSubscription(Message::decode(payload)?),
+            "RescindContract" => Command::RescindContract(Message::decode(payload)?),
             "RecordNotice" => Command::RecordNotice(Message::decode(payload)?),
             "GrantKeyClearance" => Command::GrantKeyClearance(Message::decode(payload)?),
             "CreateRepairRequest" => Command::CreateRepairRequest(Message::decode(payload)?),

@@ -234,6 +234,11 @@ impl Dispatcher {
                     .lapse_subscription(r)
                     .await?;
             }
+            Command::RescindContract(r) => {
+                SalesServiceClient::new(self.authed("sales", tenant).map_err(internal)?)
+                    .rescind_contract(r)
+                    .await?;
+            }
             Command::RecordNotice(r) => {
                 HandoverServiceClient::new(self.authed("handover", tenant).map_err(internal)?)
                     .record_notice(r)

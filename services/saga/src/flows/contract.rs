@@ -48,13 +48,21 @@ impl State {
 /// The settlement groups a contract's charges may be issued in.
 pub const GROUPS: [&str; 3] = ["down_payment", "instalments", "loan"];
 
-fn close<S>(t: Transition<S>, group: String, refund_bp: i32, reason: &str) -> Transition<S> {
+/// How much of what was paid is owed back: a share, and for a rescission yearly interest.
+#[derive(Clone, Copy)]
+struct Refund {
+    bp: i32,
+    interest_bp: i32,
+}
+
+fn close<S>(t: Transition<S>, group: String, refund: Refund, reason: &str) -> Transition<S> {
     t.send(Command::CloseSettlementGroup(
         finance::CloseSettlementGroupRequest {
             request_id: String::new(),
             settlement_group: group,
-            refund_bp,
+            refund_bp: refund.bp,
             reason: reason.into(),
+            interest_bp: refund.interest_bp,
         },
     ))
 }
@@ -62,16 +70,11 @@ fn close<S>(t: Transition<S>, group: String, refund_bp: i32, reason: &str) -> Tr
 fn close_groups<S>(
     mut t: Transition<S>,
     contract_id: &str,
-    refund_bp: i32,
+    refund: Refund,
     reason: &str,
 ) -> Transition<S> {
     for part in GROUPS {
-        t = close(
-            t,
-            format!("contract:{contract_id}:{part}"),
-            refund_bp,
-            reason,
-        );
+        t = close(t, format!("contract:{contract_id}:{part}"), refund, reason);
     }
     t
 }
@@ -223,7 +226,10 @@ impl Flow for ContractFlow {
         close_groups(
             t,
             &state.contract_id,
-            0,
+            Refund {
+                bp: 0,
+                interest_bp: 0,
+            },
             "contract saga cancelled by an operator",
         )
     }
@@ -277,12 +283,16 @@ impl Flow for CancellationFlow {
                 e.reason
             ),
         );
-        let mut t = close_groups(t, &e.contract_id, e.refund_bp, "contract cancelled");
+        let refund = Refund {
+            bp: e.refund_bp,
+            interest_bp: e.interest_bp,
+        };
+        let mut t = close_groups(t, &e.contract_id, refund, "contract cancelled");
         // The subscription's deposit became part of the price: it is refunded alike.
         if !e.subscription_id.is_empty() {
             for part in ["small_deposit", "top_up"] {
                 let group = format!("subscription:{}:{part}", e.subscription_id);
-                t = close(t, group, e.refund_bp, "contract cancelled");
+                t = close(t, group, refund, "contract cancelled");
             }
         }
         Ok(t)

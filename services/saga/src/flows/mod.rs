@@ -3,6 +3,7 @@
 pub mod contract;
 pub mod move_in;
 pub mod subscription;
+pub mod title;
 
 use anju_proto::common::Money;
 use chrono::{DateTime, Utc};
@@ -24,6 +25,26 @@ pub use anju_kit::time::timestamp;
 
 pub fn from_timestamp(t: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+}
+
+/// An event as a consumer would receive it, for the flows' tests.
+#[cfg(test)]
+pub(crate) fn event<P: anju_proto::EventPayload>(payload: &P) -> anju_messaging::Event {
+    use anju_proto::events::Envelope;
+    let id = uuid::Uuid::now_v7().to_string();
+    anju_messaging::Event::from_envelope(
+        Envelope {
+            event_id: id.clone(),
+            event_type: P::EVENT_TYPE.into(),
+            tenant_id: uuid::Uuid::now_v7().to_string(),
+            correlation_id: id,
+            payload: payload.encode_to_vec(),
+            ..Default::default()
+        },
+        "test".into(),
+        1,
+    )
+    .unwrap()
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ impl State {
                     settlement_group: self.group(part),
                     refund_bp,
                     reason: reason.into(),
+                    interest_bp: 0,
                 },
             ));
         }

@@ -6,10 +6,11 @@ use anju_kit::{
 };
 use anju_proto::{common, events, sales as pb};
 use chrono::Utc;
+use uuid::Uuid;
 
 use super::{SalesApi, id_number, money};
 use crate::{
-    domain::deals::{self as rules, ContractStatus, SubscriptionStatus},
+    domain::deals::{self as rules, ContractStatus, Rescission, SubscriptionStatus},
     domain::eligibility::Buyer,
     store::{
         catalogue, customers,
@@ -69,6 +70,7 @@ impl From<Contract> for pb::Contract {
             loan_amount: money(c.loan_amount_minor, &c.currency),
             status: status as i32,
             signed_at: Some(timestamp(c.signed_at)),
+            lending_bank: c.lending_bank,
         }
     }
 }
@@ -114,6 +116,9 @@ impl SalesApi {
             });
         }
         v.range("homes_owned", req.homes_owned, 0, 100);
+        let lending_bank = v
+            .optional_text("lending_bank", &req.lending_bank, 100)
+            .unwrap_or_default();
         v.finish()?;
         let method = method.unwrap_or_default();
         let id_hmac = self.id_numbers.hmac(principal.tenant_id, &id_number);
@@ -191,6 +196,7 @@ impl SalesApi {
                         instalments: sqlx::types::Json(lines.clone()),
                         status: ContractStatus::Signed,
                         signed_at: Utc::now(),
+                        lending_bank: lending_bank.clone(),
                     };
                     deals::insert_contract(command.tx(), tenant, &contract).await?;
                     if !deals::move_unit(
@@ -254,6 +260,7 @@ impl SalesApi {
                         payment_method: method.to_string(),
                         buyer_id_hash: id_hmac,
                         time_zone: policy.zone().name().to_string(),
+                        lending_bank: lending_bank.clone(),
                     };
                     command
                         .emit(command.event("contract", contract.contract_id), &event)
@@ -277,57 +284,102 @@ impl SalesApi {
         let contract_id = v.uuid("contract_id", &req.contract_id);
         let reason = v.free_text("reason", &req.reason, 1000);
         v.finish()?;
+        self.cancel(
+            principal,
+            "CancelContract",
+            &request_id,
+            &req,
+            contract_id,
+            reason,
+            None,
+        )
+        .await
+    }
+
+    pub(super) async fn rescind_contract(
+        &self,
+        principal: &Principal,
+        req: pb::RescindContractRequest,
+    ) -> ServiceResult<pb::RescindContractResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let contract_id = v.uuid("contract_id", &req.contract_id);
+        let reason = v.free_text("reason", &req.reason, 1000);
+        let interest_bp = v.range("interest_bp", req.interest_bp, 0, 2_400);
+        v.finish()?;
+        let rescission = Rescission { interest_bp };
+        self.cancel(
+            principal,
+            "RescindContract",
+            &request_id,
+            &req,
+            contract_id,
+            reason,
+            Some(rescission),
+        )
+        .await
+        .map(|r| pb::RescindContractResponse {
+            contract: r.contract,
+        })
+    }
+
+    /// Cancels a live contract: the unit back in stock, `ContractCancelled` with the project's
+    /// refund share, or, for a buyer's rescission, everything paid with interest.
+    #[allow(clippy::too_many_arguments)]
+    async fn cancel<Req: prost::Message>(
+        &self,
+        principal: &Principal,
+        method: &'static str,
+        request_id: &str,
+        req: &Req,
+        contract_id: Uuid,
+        reason: String,
+        rescission: Option<Rescission>,
+    ) -> ServiceResult<pb::CancelContractResponse> {
         self.commands
-            .run(
-                principal,
-                "CancelContract",
-                &request_id,
-                &req,
-                async |command| {
-                    let tenant = principal.tenant_id;
-                    let current = deals::contract(command.tx(), tenant, contract_id).await?;
-                    if !principal.can_see_project(current.project_id) {
-                        return Err(ServiceError::not_found("contract"));
-                    }
-                    let contract =
-                        deals::cancel_contract(command.tx(), tenant, contract_id, &reason)
-                            .await?
-                            .ok_or_else(|| {
-                                Refusal::new(
-                                    "CONTRACT_STATUS",
-                                    format!("contract is {}", current.status),
-                                )
-                                .with("contract_id", contract_id)
-                                .with("status", current.status)
-                            })?;
-                    deals::move_unit(
-                        command.tx(),
-                        tenant,
-                        contract.unit_id,
-                        contract.customer_id,
-                        "contracted",
-                        "available",
-                    )
+            .run(principal, method, request_id, req, async |command| {
+                let tenant = principal.tenant_id;
+                let current = deals::contract(command.tx(), tenant, contract_id).await?;
+                if !principal.can_see_project(current.project_id) {
+                    return Err(ServiceError::not_found("contract"));
+                }
+                let contract = deals::cancel_contract(command.tx(), tenant, contract_id, &reason)
+                    .await?
+                    .ok_or_else(|| {
+                        Refusal::new("CONTRACT_STATUS", format!("contract is {}", current.status))
+                            .with("contract_id", contract_id)
+                            .with("status", current.status)
+                    })?;
+                deals::move_unit(
+                    command.tx(),
+                    tenant,
+                    contract.unit_id,
+                    contract.customer_id,
+                    "contracted",
+                    "available",
+                )
+                .await?;
+                let policy = policy::get(command.tx(), tenant, contract.project_id).await?;
+                let event = events::ContractCancelled {
+                    contract_id: contract_id.to_string(),
+                    unit_id: contract.unit_id.to_string(),
+                    reason: reason.clone(),
+                    refund_bp: rescission
+                        .as_ref()
+                        .map_or(policy.cancellation_refund_bp, Rescission::refund_bp),
+                    subscription_id: contract.subscription_id.to_string(),
+                    interest_bp: rescission.as_ref().map_or(0, |r| r.interest_bp),
+                };
+                command
+                    .emit(command.event("contract", contract_id), &event)
                     .await?;
-                    let policy = policy::get(command.tx(), tenant, contract.project_id).await?;
-                    let event = events::ContractCancelled {
-                        contract_id: contract_id.to_string(),
-                        unit_id: contract.unit_id.to_string(),
-                        reason: reason.clone(),
-                        refund_bp: policy.cancellation_refund_bp,
-                        subscription_id: contract.subscription_id.to_string(),
-                    };
-                    command
-                        .emit(command.event("contract", contract_id), &event)
-                        .await?;
-                    let response = pb::CancelContractResponse {
-                        contract: Some(contract.into()),
-                    };
-                    let subject = Subject::new("contract", contract_id)
-                        .with_detail(serde_json::json!({ "reason": reason }));
-                    Ok((response, subject))
-                },
-            )
+                let response = pb::CancelContractResponse {
+                    contract: Some(contract.into()),
+                };
+                let subject = Subject::new("contract", contract_id)
+                    .with_detail(serde_json::json!({ "reason": reason }));
+                Ok((response, subject))
+            })
             .await
     }
 }

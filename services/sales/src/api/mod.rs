@@ -324,6 +324,7 @@ anju_kit::rpcs! { impl SalesService for SalesApi in pb {
     get_subscription(GetSubscriptionRequest) -> GetSubscriptionResponse;
     sign_contract(SignContractRequest) -> SignContractResponse;
     cancel_contract(CancelContractRequest) -> CancelContractResponse;
+    rescind_contract(RescindContractRequest) -> RescindContractResponse;
     get_contract(GetContractRequest) -> GetContractResponse;
     compute_purchase_plan(ComputePurchasePlanRequest) -> ComputePurchasePlanResponse;
 } streams {

@@ -118,6 +118,21 @@ pub fn lapses_at(due_on: NaiveDate, after_minutes: i32, zone: ProjectZone) -> Da
 
 /// A contract is signed only on a confirmed subscription: the full deposit paid (seed ①
 /// step 6).
+/// A buyer's rescission of the contract by law — the area error beyond ±3 % (Measures for
+/// Sales of Commodity Housing art. 20; Supreme People's Court interpretation on
+/// commodity-housing sales disputes art. 14): everything paid is refunded, with interest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rescission {
+    /// Yearly interest on what was paid, in basis points.
+    pub interest_bp: i32,
+}
+
+impl Rescission {
+    pub fn refund_bp(&self) -> i32 {
+        10_000
+    }
+}
+
 pub fn may_sign(subscription_id: Uuid, status: SubscriptionStatus) -> Result<(), Refusal> {
     if status == SubscriptionStatus::Confirmed {
         return Ok(());

@@ -189,11 +189,12 @@ pub struct Contract {
     #[sqlx(try_from = "String")]
     pub status: ContractStatus,
     pub signed_at: DateTime<Utc>,
+    pub lending_bank: String,
 }
 
 const CONTRACT_COLUMNS: &str = "contract_id, project_id, unit_id, customer_id, subscription_id, price_minor, currency, \
     contract_area_cm2, payment_method, down_payment_minor, down_payment_due_on, deposit_credit_minor, loan_amount_minor, \
-    instalments, status, signed_at";
+    instalments, status, signed_at, lending_bank";
 
 pub async fn insert_contract(
     conn: &mut PgConnection,
@@ -203,8 +204,8 @@ pub async fn insert_contract(
     sqlx::query(
         "insert into contracts (contract_id, tenant_id, project_id, unit_id, customer_id, subscription_id, price_minor,
              currency, contract_area_cm2, payment_method, down_payment_minor, down_payment_due_on, deposit_credit_minor,
-             loan_amount_minor, instalments, signed_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             loan_amount_minor, instalments, signed_at, lending_bank)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(c.contract_id)
     .bind(tenant)
@@ -222,6 +223,7 @@ pub async fn insert_contract(
     .bind(c.loan_amount_minor)
     .bind(&c.instalments)
     .bind(c.signed_at)
+    .bind(&c.lending_bank)
     .execute(conn)
     .await
     .map_err(|err| {

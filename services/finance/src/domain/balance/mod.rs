@@ -295,6 +295,23 @@ pub fn refund_share(net_paid: i64, refund_bp: i32) -> i64 {
     i64::try_from(share).expect("a share of at most 100 % fits the amount it is taken of")
 }
 
+/// The interest owed with a refund (a buyer's rescission: Supreme People's Court
+/// interpretation on commodity-housing sales disputes, everything paid returned with
+/// interest): yearly simple interest of `interest_bp` on the refunded share (`refund_bp`) of
+/// each payment, for the days from its receipt to the close (actual/365). One fraction over all
+/// payments, rounded once half up to the minor unit. `held` is (amount held, days held).
+pub fn refund_interest(held: &[(i64, i64)], refund_bp: i32, interest_bp: i32) -> i64 {
+    let numerator: i128 = held
+        .iter()
+        .map(|&(amount, days)| i128::from(amount) * i128::from(days.max(0)))
+        .sum::<i128>()
+        * i128::from(refund_bp)
+        * i128::from(interest_bp);
+    let denominator: i128 = 10_000 * 10_000 * 365;
+    i64::try_from((2 * numerator + denominator) / (2 * denominator))
+        .expect("interest on amounts the services accept fits in i64")
+}
+
 /// A settlement group is settled when it has a live (not cancelled) charge and none is open.
 pub fn group_settled(live_charges: i64, open_charges: i64) -> bool {
     live_charges > 0 && open_charges == 0

@@ -143,3 +143,26 @@ fn a_group_settles_when_every_live_charge_is_paid() {
     // Every charge cancelled: nothing was settled.
     assert!(!group_settled(0, 0));
 }
+
+#[test]
+fn a_rescission_refunds_with_yearly_interest_per_payment_rounded_once() {
+    // 1,000,000.00 held 365 days at 3.45 %: 34,500.00.
+    assert_eq!(
+        refund_interest(&[(100_000_000, 365)], 10_000, 345),
+        3_450_000
+    );
+    // Two payments, 100 and 10 days: 3.45 % × (100,000.00 × 100 + 50,000.00 × 10) / 365
+    // = 992.4657… → 992.47.
+    assert_eq!(
+        refund_interest(&[(10_000_000, 100), (5_000_000, 10)], 10_000, 345),
+        99_247
+    );
+    // Half the payment refunded: half the interest.
+    assert_eq!(
+        refund_interest(&[(100_000_000, 365)], 5_000, 345),
+        1_725_000
+    );
+    // No interest, or money received today: nothing.
+    assert_eq!(refund_interest(&[(100_000_000, 365)], 10_000, 0), 0);
+    assert_eq!(refund_interest(&[(100_000_000, 0)], 10_000, 345), 0);
+}

@@ -370,6 +370,7 @@ impl Flow for MoveInFlow {
                 settlement_group: state.group(),
                 refund_bp: 10_000,
                 reason: "move-in cancelled by an operator".into(),
+                interest_bp: 0,
             },
         ))
     }

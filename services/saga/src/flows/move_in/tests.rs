@@ -1,24 +1,7 @@
-use anju_proto::events::{DefectFound, Envelope};
-use prost::Message;
+use anju_proto::events::DefectFound;
 
 use super::*;
-
-fn event<P: EventPayload + Message>(payload: &P) -> Event {
-    let id = Uuid::now_v7().to_string();
-    Event::from_envelope(
-        Envelope {
-            event_id: id.clone(),
-            event_type: P::EVENT_TYPE.into(),
-            tenant_id: Uuid::now_v7().to_string(),
-            correlation_id: id,
-            payload: payload.encode_to_vec(),
-            ..Default::default()
-        },
-        "test".into(),
-        1,
-    )
-    .unwrap()
-}
+use crate::flows::event;
 
 fn waiting() -> State {
     State {
