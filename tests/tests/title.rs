@@ -66,7 +66,7 @@ async fn area_differences_are_settled_to_the_fen_at_each_boundary_for_round_and_
     let mut j = journey(&stack, "TITLE-AREA").await;
     // (price, error in cm², band, what the buyer pays (+) or is refunded (−), developer bears).
     // 235,000,000 fen over 890,000 cm² is no whole number of fen per cm²; 267,000,000 is 300.
-    let cases: [(i64, i64, i32, i64, i64); 10] = [
+    let cases: [(i64, i64, i32, i64, i64); 13] = [
         (
             235_000_000,
             -26_789,
@@ -124,6 +124,21 @@ async fn area_differences_are_settled_to_the_fen_at_each_boundary_for_round_and_
             tt::AreaBand::Above as i32,
             8_010_000,
             26_700,
+        ),
+        (
+            267_000_000,
+            -26_700,
+            tt::AreaBand::Within as i32,
+            -8_010_000,
+            0,
+        ),
+        (267_000_000, 0, tt::AreaBand::Within as i32, 0, 0),
+        (
+            267_000_000,
+            26_700,
+            tt::AreaBand::Within as i32,
+            8_010_000,
+            0,
         ),
     ];
     let mut units = Vec::new();
@@ -188,13 +203,19 @@ async fn area_differences_are_settled_to_the_fen_at_each_boundary_for_round_and_
     );
     let untouched = j.title_file(&units[0]).await.unwrap();
     assert!(untouched.measured_area.is_none() && untouched.area.is_none());
+    // 235,000,000 fen over 89 m²: 26,404.49… yuan per m², shown rounded; 267,000,000: 30,000.
+    assert_eq!(amount(&untouched.unit_price_per_m2), 2_640_449);
+    assert_eq!(
+        amount(&j.title_file(&units[7]).await.unwrap().unit_price_per_m2),
+        3_000_000
+    );
 
     let imported = officer
         .import_survey(report("survey-1", rows.clone()))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((imported.recorded, imported.assessed), (10, 10));
+    assert_eq!((imported.recorded, imported.assessed), (13, 13));
     // The same report again (a retry) acts once; a new survey of an assessed unit is refused.
     let again = officer
         .import_survey(report("survey-1", rows.clone()))

@@ -1,6 +1,7 @@
 //! The `anju` binary as an operator runs it: `serve --target all` in its own process, `status`
 //! seeing all seven services SERVING (as text and as JSON for scripts), `saga list` as JSON,
-//! and SIGTERM stopping it cleanly.
+//! a survey report imported from a CSV file (all or nothing, bad rows named by line), and
+//! SIGTERM stopping it cleanly.
 
 use std::{
     process::{Command, Stdio},
@@ -96,6 +97,8 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
     let listed: serde_json::Value = serde_json::from_slice(&sagas.stdout).expect("JSON");
     assert_eq!(listed, serde_json::json!([]));
 
+    survey_import(&env, base.parse().unwrap()).await;
+
     // SIGTERM: health flips, in-flight calls drain, the process exits 0.
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -124,4 +127,89 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
         "status must fail once the services are gone"
     );
     anju_testkit::cleanup(&settings).await.expect("cleanup");
+}
+
+/// `anju title import-survey`: a file with a bad row records nothing and names the row's
+/// line; the corrected file records every unit, exactly to the square centimetre.
+async fn survey_import(env: &[(&str, &str)], base: u16) {
+    use anju::journey::{Journey, Staff};
+    use anju_kit::config::SERVICES;
+    let tenant = uuid::Uuid::now_v7();
+    let staff = Staff::new(|service, subject, roles| {
+        let port = base + SERVICES.iter().position(|s| *s == service).unwrap() as u16;
+        anju::client::authed(
+            "127.0.0.1",
+            port,
+            &anju_testkit::token_for(tenant, subject, roles),
+        )
+    })
+    .unwrap();
+    let journey = Journey::open(staff, "CLI-SURVEY", "cli-").await.unwrap();
+    let a = journey.register_unit("0101").await.unwrap().unit_id;
+    let b = journey.register_unit("0102").await.unwrap().unit_id;
+    let dir = std::env::temp_dir().join(format!("anju-survey-{tenant}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("survey.csv");
+    let import = |csv: &str| {
+        std::fs::write(&file, csv).unwrap();
+        let tenant = tenant.to_string();
+        let project = journey.project_id.clone();
+        anju()
+            .args([
+                "title",
+                "--tenant",
+                &tenant,
+                "import-survey",
+                "--project",
+                &project,
+            ])
+            .args(["--firm", "Shenzhen Surveying", "--report", "SR-1"])
+            .arg("--file")
+            .arg(&file)
+            .envs(env.iter().copied())
+            .output()
+            .expect("anju title import-survey")
+    };
+    let stranger = uuid::Uuid::now_v7();
+    let bad = import(&format!(
+        "unit_id,measured_area_m2\n{a},89.1234\n{stranger},90\n{b},88.5\n"
+    ));
+    let errors = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(errors.contains("line 3: no such unit"), "{errors}");
+    assert!(errors.contains("nothing was imported"), "{errors}");
+    let mut officer = journey.staff.title_officer.clone();
+    let none = officer
+        .get_title_file(anju_proto::title::GetTitleFileRequest { unit_id: a.clone() })
+        .await;
+    assert_eq!(none.unwrap_err().code(), tonic::Code::NotFound);
+
+    // Title learns the units from sales' events: until it has, they are "no such unit".
+    let csv = format!("unit_id,measured_area_m2\n{a},89.1234\n{b},88.5\n");
+    let started = Instant::now();
+    let good = loop {
+        let output = import(&csv);
+        if output.status.success() || started.elapsed() > Duration::from_secs(20) {
+            break output;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let printed = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(printed.contains("recorded 2 unit(s)"), "{printed}");
+    assert!(String::from_utf8_lossy(&good.stderr).contains("sent 2/2 rows"));
+    let recorded = officer
+        .get_title_file(anju_proto::title::GetTitleFileRequest { unit_id: a })
+        .await
+        .unwrap()
+        .into_inner()
+        .title_file
+        .unwrap();
+    assert_eq!(recorded.measured_area.unwrap().square_centimetres, 891_234);
+    assert_eq!(recorded.survey_report, "SR-1");
+    std::fs::remove_dir_all(&dir).ok();
 }

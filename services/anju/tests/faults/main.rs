@@ -14,6 +14,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 mod processes;
 mod timer;
+mod title;
 
 use processes::{COORDINATOR, FINANCE, GROUPS, HANDOVER, OTHERS, Processes, defect, journey};
 

@@ -222,6 +222,16 @@ fn wire(l: &Loaded) -> pb::TitleFile {
             .map(str::to_string)
             .collect(),
         cancelled: f.cancelled,
+        unit_price_per_m2: match (f.price_minor, f.contract_area_cm2) {
+            (Some(price), Some(area)) => money(
+                Some(crate::domain::area::round_half_away(
+                    i128::from(price) * 10_000,
+                    i128::from(area),
+                ) as i64),
+                cur,
+            ),
+            _ => None,
+        },
     }
 }
 
