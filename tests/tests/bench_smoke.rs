@@ -1,6 +1,6 @@
-//! The saga benchmark's own path, at a size a test can afford: its journeys (through the
-//! shared fixture, with the coordinator in a stack of its own) must run end to end, so `make
-//! bench` does not first fail when someone measures. Its backlog (60 units) is more than a
+//! The benchmarks' own paths, at a size a test can afford, so `make bench` does not first fail
+//! when someone measures. The saga benchmark's journeys (through the shared fixture, with the
+//! coordinator in a stack of its own) must run end to end. Its backlog (60 units) is more than a
 //! page of handover's unit list, which the journey's batch reads to the end.
 
 #[tokio::test]
@@ -9,4 +9,15 @@ async fn the_saga_benchmark_runs_its_journeys_end_to_end() {
     assert_eq!((report.units, report.journeys), (60, 2));
     assert!(report.journeys_per_second > 0.0);
     assert!(report.p99 >= report.p50);
+}
+
+/// The title benchmark's path at a small size: a survey report of 12 sold units, every
+/// difference charged in finance and paid, and title seeing each settled.
+#[tokio::test]
+async fn the_title_benchmark_runs_a_survey_to_every_difference_settled() {
+    let report = anju_e2e::bench::title::run(12).await.unwrap();
+    assert_eq!(report.units, 12);
+    assert!(report.charged >= report.coordinator && report.coordinator >= report.import);
+    assert!(report.to_finance.1 >= report.to_finance.0);
+    assert!(report.markdown().contains("12 units"));
 }

@@ -4,6 +4,7 @@
 pub mod outbox;
 pub mod rpc;
 pub mod saga;
+pub mod title;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 

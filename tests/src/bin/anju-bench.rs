@@ -36,6 +36,9 @@ struct Args {
     /// Concurrent owners in the journeys: a moderate load.
     #[arg(long, default_value_t = 8)]
     owners: usize,
+    /// Units of the title benchmark's survey (0 skips it).
+    #[arg(long, default_value_t = 1_000)]
+    survey_units: usize,
     /// Skip the outbox benchmark.
     #[arg(long)]
     no_outbox: bool,
@@ -60,6 +63,11 @@ async fn main() -> anyhow::Result<()> {
         report += "\n";
         let saga = anju_e2e::bench::saga::run(args.saga_units, args.journeys, args.owners).await?;
         report += &saga.markdown();
+    }
+    if args.survey_units > 0 {
+        report += "\n";
+        let title = anju_e2e::bench::title::run(args.survey_units).await?;
+        report += &title.markdown();
     }
     println!("{report}");
     let path = anju_e2e::bench::results_dir().join("results.md");
