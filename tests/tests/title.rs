@@ -315,6 +315,31 @@ async fn area_differences_are_settled_to_the_fen_at_each_boundary_for_round_and_
     .unwrap();
     // Redelivered finance events change nothing: still exactly one charge per group.
     assert_eq!(j.fees_of(keeper, ":area", 1).await.unwrap().len(), 1);
+
+    // A buyer beyond +3 % who never answers keeps the home once the choice's days are over:
+    // the 3 % is charged, once, whoever sweeps.
+    let silent = &units[6];
+    let silent_contract = j.title_file(silent).await.unwrap().contract_id;
+    let db = title_db(&stack).await;
+    clock_due(&db, &silent_contract, "choice", true).await;
+    let deemed = j
+        .wait_title(silent, "the choice deemed made", |f| {
+            f.area.as_ref().is_some_and(|a| a.choice != 0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(deemed.area.unwrap().choice, tt::BuyerChoice::Keep as i32);
+    let outbox = Outbox::with_prefix(stack.settings.nats.prefix.clone(), "title");
+    anju_title::events::clocks::sweep(&db, &outbox)
+        .await
+        .unwrap();
+    let charged = j.fees_of(silent, ":area", 1).await.unwrap();
+    assert_eq!(charged.len(), 1);
+    assert_eq!(amount(&charged[0].amount), 7_050_000);
+    let choices = outbox_of::<events::BuyerChoiceRecorded>(&db).await;
+    let deemed: Vec<_> = choices.iter().filter(|c| c.deemed).collect();
+    assert_eq!(deemed.len(), 1);
+    assert_eq!(deemed[0].unit_id, *silent);
     stack.stack.stop().await.unwrap();
 }
 
