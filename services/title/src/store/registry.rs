@@ -62,6 +62,25 @@ pub async fn building_known<'e>(
     .await
 }
 
+/// Which of `units` sales registered in the tenant's `project_id`.
+pub async fn units_known<'e>(
+    db: impl PgExecutor<'e>,
+    tenant: Uuid,
+    project_id: Uuid,
+    units: &[Uuid],
+) -> sqlx::Result<std::collections::HashSet<Uuid>> {
+    let known: Vec<Uuid> = sqlx::query_scalar(
+        "select unit_id from known_units
+         where tenant_id = $1 and project_id = $2 and unit_id = any($3)",
+    )
+    .bind(tenant)
+    .bind(project_id)
+    .bind(units)
+    .fetch_all(db)
+    .await?;
+    Ok(known.into_iter().collect())
+}
+
 /// Records the completion filing; a building of another tenant or project is NOT_FOUND.
 pub async fn file_completion(
     conn: &mut PgConnection,
