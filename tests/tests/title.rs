@@ -835,6 +835,31 @@ async fn the_statutory_clocks_warn_and_breach_once_each_whoever_sweeps() {
     .await
     .unwrap();
     racer.await.unwrap();
+    // A clock whose contract is no longer any file's (the unit sold again) stops instead of
+    // being listed as due at every sweep.
+    let orphan = Uuid::now_v7();
+    sqlx::query(
+        "insert into title_clocks (contract_id, kind, unit_id, tenant_id, project_id, due_on,
+                                   warn_on, warn_at, breach_at)
+         select $1, 'title', unit_id, tenant_id, project_id, due_on, warn_on, warn_at, breach_at
+         from title_clocks where contract_id = $2 and kind = 'title'",
+    )
+    .bind(orphan)
+    .bind(Uuid::parse_str(&contract).unwrap())
+    .execute(&db)
+    .await
+    .unwrap();
+    anju_title::events::clocks::sweep(&db, &outbox)
+        .await
+        .unwrap();
+    let met: bool = sqlx::query_scalar(
+        "select met_at is not null and warned_at is null from title_clocks where contract_id = $1",
+    )
+    .bind(orphan)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(met);
     for _ in 0..3 {
         anju_title::events::clocks::sweep(&db, &outbox)
             .await

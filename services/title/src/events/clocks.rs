@@ -47,6 +47,11 @@ pub async fn sweep(pool: &PgPool, outbox: &Outbox) -> Result<usize, StepError> {
         let Some(file) =
             files::lock_by_contract(&mut tx, listed.tenant_id, listed.contract_id).await?
         else {
+            // The unit's file moved on to another contract: this one's clocks stop (else they
+            // would be listed as due at every sweep).
+            if let Some(kind) = Clock::parse(&listed.kind) {
+                rows::meet(&mut tx, listed.contract_id, kind).await?;
+            }
             continue;
         };
         // Looked at again under the file's lock: another sweeper may have fired it meanwhile.
