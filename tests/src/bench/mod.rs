@@ -21,6 +21,19 @@ pub fn pgbench() -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Pools for a benchmark's stack: 16 connections a service for a measuring run; the tests'
+/// own budget for a smoke run, which shares a default Postgres (100 connections) with the
+/// other stacks of `make test`.
+pub fn pools(settings: &mut anju_kit::Settings, measuring: bool) {
+    if measuring {
+        settings.database.max_connections = 16;
+        settings.database.process_budget = 16 * 7;
+    }
+}
+
+/// A run this small is a smoke test of the benchmark's path, not a measurement.
+pub const MEASURING_FROM: usize = 100;
+
 pub fn results_dir() -> PathBuf {
     let dir = std::env::var_os("ANJU_BENCH_DIR")
         .map(PathBuf::from)

@@ -105,11 +105,10 @@ struct Bench {
 }
 
 impl Bench {
-    async fn start() -> anyhow::Result<Self> {
+    async fn start(measuring: bool) -> anyhow::Result<Self> {
         anju_testkit::drop_stale_databases().await?;
         let mut settings = anju_testkit::settings();
-        settings.database.max_connections = 16;
-        settings.database.process_budget = 16 * 7;
+        super::pools(&mut settings, measuring);
         let others: Vec<&'static str> = SERVICES.iter().copied().filter(|s| *s != "saga").collect();
         let services = Stack::start(&settings, &others, CancellationToken::new()).await?;
         let mut coordinator_settings = settings.clone();
@@ -332,7 +331,7 @@ impl Bench {
 
 /// `units` move-ins drained from backlogs, then `journeys` journeys by `owners` owners.
 pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result<Report> {
-    let mut bench = Bench::start().await?;
+    let mut bench = Bench::start(units >= super::MEASURING_FROM).await?;
     bench.start_coordinator(true).await?;
     eprintln!("saga bench: selling {} units", units + journeys);
     let (drain_building, drain_units) = bench.sold_building("drain", units).await?;

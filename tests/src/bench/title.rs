@@ -90,8 +90,7 @@ fn gaps(pairs: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<Duration> {
 pub async fn run(units: usize) -> anyhow::Result<Report> {
     anju_testkit::drop_stale_databases().await?;
     let mut settings = anju_testkit::settings();
-    settings.database.max_connections = 16;
-    settings.database.process_budget = 16 * 7;
+    super::pools(&mut settings, units >= super::MEASURING_FROM);
     let stack = Stack::start(&settings, &SERVICES, CancellationToken::new()).await?;
     let tenant = Uuid::now_v7();
     let staff = Staff::new(|service, subject, roles: &[Role]| {
