@@ -280,22 +280,75 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     assert_eq!(references, defects);
     j.saga_state(&b, "awaiting_fees_and_repairs").await;
 
-    // Maintenance closes the repairs one by one; the owner is asked back only after the last.
-    let close = |order: &maintenance::RepairRequest| maintenance::CloseRepairRequestRequest {
-        request_id: format!("close-{}", order.repair_request_id),
-        repair_request_id: order.repair_request_id.clone(),
-        resolution: format!("{} repaired", order.category),
-    };
-    dispatcher
-        .close_repair_request(close(&orders[0]))
+    // The contractor's report that the work is done signs nothing off: the owner is not asked
+    // back. Each request closes with its four sign-offs, in any order; the owner is asked back
+    // after the last one of the last request.
+    use maintenance::SignOffParty::*;
+    for order in &orders {
+        let done = j
+            .journey
+            .work_done(
+                &order.repair_request_id,
+                &format!("{} repaired", order.category),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.status, maintenance::RepairStatus::Completed as i32);
+    }
+    let (first, second) = (&orders[0].repair_request_id, &orders[1].repair_request_id);
+    for party in [ProjectDepartment, Owner, SupervisingEngineer, Maintenance] {
+        j.journey.sign_off(first, party).await.unwrap().unwrap();
+    }
+    for party in [Owner, Maintenance, ProjectDepartment] {
+        let signed = j.journey.sign_off(second, party).await.unwrap().unwrap();
+        assert_eq!(signed.status, maintenance::RepairStatus::Completed as i32);
+    }
+    // The same party again (a new request) changes nothing; another role cannot sign for the
+    // engineer.
+    let again = j
+        .journey
+        .staff
+        .owner_desk
+        .clone()
+        .sign_off_repair(maintenance::SignOffRepairRequest {
+            request_id: "the-owner-again".into(),
+            repair_request_id: second.clone(),
+            party: Owner as i32,
+            signed_by: "owner signature, twice".into(),
+        })
         .await
+        .unwrap()
+        .into_inner()
+        .repair_request
         .unwrap();
+    assert_eq!(again.sign_offs.len(), 3);
+    assert_eq!(again.status, maintenance::RepairStatus::Completed as i32);
+    let status = dispatcher
+        .sign_off_repair(maintenance::SignOffRepairRequest {
+            request_id: "sign-for-the-engineer".into(),
+            repair_request_id: second.clone(),
+            party: SupervisingEngineer as i32,
+            signed_by: "dispatcher".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
     tokio::time::sleep(Duration::from_millis(300)).await;
     j.saga_state(&b, "awaiting_fees_and_repairs").await;
-    dispatcher
-        .close_repair_request(close(&orders[1]))
+    assert_eq!(
+        j.notices(&b, 1).await.len(),
+        1,
+        "no re-inspection notice yet"
+    );
+    let closed = j
+        .journey
+        .sign_off(second, SupervisingEngineer)
         .await
+        .unwrap()
         .unwrap();
+    assert_eq!(closed.status, maintenance::RepairStatus::Closed as i32);
+    assert_eq!(closed.sign_offs.len(), 4);
     j.saga_state(&b, "awaiting_fees_and_reinspection").await;
     let notices = j.notices(&b, 2).await;
     let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();

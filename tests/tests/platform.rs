@@ -346,30 +346,31 @@ async fn tenants_and_projects_see_only_their_own() {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
-    // A contractor closes its own order, and cannot close another's: that one does not exist
-    // for it. A closed order stays closed; the retried close answers as the first did.
-    let close = |id: &str, request_id: &str| maintenance::CloseRepairRequestRequest {
+    // A contractor reports its own order done, and cannot another's: that one does not exist
+    // for it. A completed order is not completed again; the retried call answers as the first
+    // did. Reporting it done closes nothing: the request waits for its sign-offs.
+    let close = |id: &str, request_id: &str| maintenance::CompleteWorkOrderRequest {
         request_id: request_id.into(),
         repair_request_id: id.to_string(),
         resolution: "replaced the trap seal".into(),
     };
     let status = partner
-        .close_repair_request(close(&orders[1], "close-theirs"))
+        .complete_work_order(close(&orders[1], "close-theirs"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let closed = partner
-        .close_repair_request(close(&orders[0], "close-ours"))
+        .complete_work_order(close(&orders[0], "close-ours"))
         .await
         .unwrap()
         .into_inner()
         .repair_request
         .unwrap();
-    assert_eq!(closed.status, maintenance::RepairStatus::Closed as i32);
+    assert_eq!(closed.status, maintenance::RepairStatus::Completed as i32);
     assert_eq!(closed.resolution, "replaced the trap seal");
-    assert!(closed.closed_at.is_some());
+    assert!(closed.completed_at.is_some() && closed.closed_at.is_none());
     let replayed = partner
-        .close_repair_request(close(&orders[0], "close-ours"))
+        .complete_work_order(close(&orders[0], "close-ours"))
         .await
         .unwrap()
         .into_inner()
@@ -377,15 +378,15 @@ async fn tenants_and_projects_see_only_their_own() {
         .unwrap();
     assert_eq!(replayed, closed);
     let status = dispatcher
-        .close_repair_request(close(&orders[0], "close-again"))
+        .complete_work_order(close(&orders[0], "close-again"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(
         anju_kit::error::refusal_reason(&status).as_deref(),
-        Some("REPAIR_ALREADY_CLOSED")
+        Some("REPAIR_ALREADY_COMPLETED")
     );
-    assert!(status.message().contains("already closed"));
+    assert!(status.message().contains("already reported done"));
     let theirs_order = dispatcher
         .get_repair_request(maintenance::GetRepairRequestRequest {
             repair_request_id: orders[1].clone(),

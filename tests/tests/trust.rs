@@ -143,7 +143,7 @@ async fn a_request_id_belongs_to_its_caller_and_scope() {
         .into_inner()
         .repair_request
         .unwrap();
-    let close = maintenance::CloseRepairRequestRequest {
+    let close = maintenance::CompleteWorkOrderRequest {
         request_id: "close-1".into(),
         repair_request_id: order.repair_request_id.clone(),
         resolution: "replaced the washer".into(),
@@ -155,17 +155,17 @@ async fn a_request_id_belongs_to_its_caller_and_scope() {
         ))
     };
     let closed = partner(ours)
-        .close_repair_request(close.clone())
+        .complete_work_order(close.clone())
         .await
         .unwrap()
         .into_inner();
     let status = partner(theirs)
-        .close_repair_request(close.clone())
+        .complete_work_order(close.clone())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     let again = partner(ours)
-        .close_repair_request(close)
+        .complete_work_order(close)
         .await
         .unwrap()
         .into_inner();

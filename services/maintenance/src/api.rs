@@ -37,13 +37,58 @@ impl From<RepairRequest> for pb::RepairRequest {
             reference: r.reference,
             status: match r.status.as_str() {
                 "open" => pb::RepairStatus::Open,
+                "completed" => pb::RepairStatus::Completed,
                 "closed" => pb::RepairStatus::Closed,
                 _ => pb::RepairStatus::Unspecified,
             } as i32,
             resolution: r.resolution.unwrap_or_default(),
             closed_at: r.closed_at.map(timestamp),
+            completed_at: r.completed_at.map(timestamp),
+            sign_offs: Vec::new(),
         }
     }
+}
+
+/// Requests as answered, each with its sign-offs.
+async fn with_sign_offs<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    requests: Vec<RepairRequest>,
+) -> ServiceResult<Vec<pb::RepairRequest>> {
+    let ids: Vec<uuid::Uuid> = requests.iter().map(|r| r.repair_request_id).collect();
+    let signed = store::sign_offs(conn, &ids).await?;
+    Ok(requests
+        .into_iter()
+        .map(|r| {
+            let id = r.repair_request_id;
+            let mut wire: pb::RepairRequest = r.into();
+            wire.sign_offs = signed
+                .iter()
+                .filter(|(of, _)| *of == id)
+                .map(|(_, s)| pb::SignOff {
+                    party: match s.party.as_str() {
+                        "maintenance" => pb::SignOffParty::Maintenance,
+                        "owner" => pb::SignOffParty::Owner,
+                        "supervising_engineer" => pb::SignOffParty::SupervisingEngineer,
+                        "project_department" => pb::SignOffParty::ProjectDepartment,
+                        _ => pb::SignOffParty::Unspecified,
+                    } as i32,
+                    signed_by: s.signed_by.clone(),
+                    signed_at: Some(timestamp(s.signed_at)),
+                })
+                .collect();
+            wire
+        })
+        .collect())
+}
+
+async fn one_with_sign_offs<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    request: RepairRequest,
+) -> ServiceResult<pb::RepairRequest> {
+    Ok(with_sign_offs(conn, vec![request])
+        .await?
+        .pop()
+        .expect("one in, one out"))
 }
 
 #[derive(Clone)]
@@ -97,6 +142,7 @@ impl MaintenanceApi {
             status: "open".into(),
             resolution: None,
             closed_at: None,
+            completed_at: None,
         };
         self.commands
             .run(
@@ -140,15 +186,15 @@ impl MaintenanceApi {
         v.finish()?;
         let repair = store::visible(&self.pool, principal, id).await?;
         Ok(pb::GetRepairRequestResponse {
-            repair_request: Some(repair.into()),
+            repair_request: Some(one_with_sign_offs(&self.pool, repair).await?),
         })
     }
 
-    async fn close_repair_request(
+    async fn complete_work_order(
         &self,
         principal: &Principal,
-        req: pb::CloseRepairRequestRequest,
-    ) -> ServiceResult<pb::CloseRepairRequestResponse> {
+        req: pb::CompleteWorkOrderRequest,
+    ) -> ServiceResult<pb::CompleteWorkOrderResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let id = v.uuid("repair_request_id", &req.repair_request_id);
@@ -157,13 +203,53 @@ impl MaintenanceApi {
         self.commands
             .run(
                 principal,
-                "CloseRepairRequest",
+                "CompleteWorkOrder",
                 &request_id,
                 &req,
                 async |cmd| {
                     let open = store::visible_for_update(cmd.conn(), principal, id).await?;
-                    domain::close(id, &open.status)?;
-                    let closed = store::close(cmd.conn(), id, &resolution).await?;
+                    domain::complete(id, &open.status)?;
+                    let done = store::complete(cmd.conn(), id, &resolution).await?;
+                    let response = pb::CompleteWorkOrderResponse {
+                        repair_request: Some(done.into()),
+                    };
+                    Ok((response, Subject::new("repair_request", id)))
+                },
+            )
+            .await
+    }
+
+    async fn sign_off_repair(
+        &self,
+        principal: &Principal,
+        req: pb::SignOffRepairRequest,
+    ) -> ServiceResult<pb::SignOffRepairResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let party = pb::SignOffParty::try_from(req.party)
+            .ok()
+            .and_then(domain::party_name);
+        if party.is_none() {
+            v.violation("party", "must name the party signing off");
+        }
+        let signed_by = v.text("signed_by", &req.signed_by, 100);
+        v.finish()?;
+        let party = party.unwrap_or_default();
+        // Each party signs with its own role; the tenant's administrator may sign for any.
+        let role = domain::signer(party).expect("a named party has a role");
+        if !principal.has(role) && !principal.has(anju_kit::Role::Admin) {
+            return Err(anju_kit::ServiceError::PermissionDenied(format!(
+                "the {party} sign-off is given by the {role} role"
+            )));
+        }
+        self.commands
+            .run(principal, "SignOffRepair", &request_id, &req, async |cmd| {
+                let completed = store::visible_for_update(cmd.conn(), principal, id).await?;
+                domain::may_sign_off(id, &completed.status)?;
+                let signed = store::sign_off(cmd.conn(), id, party, &signed_by).await?;
+                let now = if domain::signed_off(&signed) {
+                    let closed = store::close(cmd.conn(), id).await?;
                     let event = events::RepairRequestClosed {
                         repair_request_id: id.to_string(),
                         project_id: closed.project_id.to_string(),
@@ -174,15 +260,20 @@ impl MaintenanceApi {
                             .contractor_id
                             .map(|c| c.to_string())
                             .unwrap_or_default(),
-                        resolution: resolution.clone(),
+                        resolution: closed.resolution.clone().unwrap_or_default(),
                     };
                     cmd.emit(cmd.event("repair_request", id), &event).await?;
-                    let response = pb::CloseRepairRequestResponse {
-                        repair_request: Some(closed.into()),
-                    };
-                    Ok((response, Subject::new("repair_request", id)))
-                },
-            )
+                    closed
+                } else {
+                    completed
+                };
+                let response = pb::SignOffRepairResponse {
+                    repair_request: Some(one_with_sign_offs(cmd.conn(), now).await?),
+                };
+                let subject = Subject::new("repair_request", id)
+                    .with_detail(serde_json::json!({ "party": party, "signed_by": signed_by }));
+                Ok((response, subject))
+            })
             .await
     }
 
@@ -199,7 +290,7 @@ impl MaintenanceApi {
         let (orders, next_page_token) =
             store::work_orders(&self.pool, principal, project_id, page).await?;
         Ok(pb::ListWorkOrdersResponse {
-            work_orders: orders.into_iter().map(Into::into).collect(),
+            work_orders: with_sign_offs(&self.pool, orders).await?,
             next_page_token,
         })
     }
@@ -208,6 +299,7 @@ impl MaintenanceApi {
 anju_kit::rpcs! { impl MaintenanceService for MaintenanceApi in pb {
     create_repair_request(CreateRepairRequestRequest) -> CreateRepairRequestResponse;
     get_repair_request(GetRepairRequestRequest) -> GetRepairRequestResponse;
-    close_repair_request(CloseRepairRequestRequest) -> CloseRepairRequestResponse;
+    complete_work_order(CompleteWorkOrderRequest) -> CompleteWorkOrderResponse;
+    sign_off_repair(SignOffRepairRequest) -> SignOffRepairResponse;
     list_work_orders(ListWorkOrdersRequest) -> ListWorkOrdersResponse;
 } }

@@ -59,13 +59,22 @@ pub fn policy() -> Policy {
             ],
         )
         .allow(
-            "CloseRepairRequest",
+            "CompleteWorkOrder",
             &[
                 MaintenanceDispatcher,
                 PropertyManagement,
                 SupervisingEngineer,
                 Contractor,
                 Service,
+            ],
+        )
+        .allow(
+            "SignOffRepair",
+            &[
+                MaintenanceDispatcher,
+                CustomerService,
+                SupervisingEngineer,
+                ProjectDepartment,
             ],
         )
         .allow("GetRepairRequest", STAFF)

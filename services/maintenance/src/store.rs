@@ -19,6 +19,14 @@ pub struct RepairRequest {
     pub status: String,
     pub resolution: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct SignOff {
+    pub party: String,
+    pub signed_by: String,
+    pub signed_at: DateTime<Utc>,
 }
 
 pub async fn insert(conn: &mut PgConnection, tenant: Uuid, r: &RepairRequest) -> ServiceResult<()> {
@@ -43,7 +51,7 @@ pub async fn insert(conn: &mut PgConnection, tenant: Uuid, r: &RepairRequest) ->
 }
 
 const COLUMNS: &str = "repair_request_id, project_id, unit_id, source, category, description, contractor_id, created_at, \
-                       reference, status, resolution, closed_at";
+                       reference, status, resolution, closed_at, completed_at";
 
 /// One order as `principal` may see it: within its tenant, its projects and, for a
 /// contractor, only its own.
@@ -84,14 +92,14 @@ async fn find<'c>(
         .ok_or_else(|| ServiceError::not_found("repair request"))
 }
 
-/// Closes an open request with what was done; returns it as closed.
-pub async fn close(
+/// Records an open request's work as done, with what was done.
+pub async fn complete(
     conn: &mut PgConnection,
     id: Uuid,
     resolution: &str,
 ) -> ServiceResult<RepairRequest> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update repair_requests set status = 'closed', resolution = $2, closed_at = now()
+        "update repair_requests set status = 'completed', resolution = $2, completed_at = now()
          where repair_request_id = $1 and status = 'open'
          returning {COLUMNS}"
     )))
@@ -99,6 +107,70 @@ pub async fn close(
     .bind(resolution)
     .fetch_one(conn)
     .await?)
+}
+
+/// Records `party`'s sign-off (once: a party signing again changes nothing); returns every
+/// party that has signed.
+pub async fn sign_off(
+    conn: &mut PgConnection,
+    id: Uuid,
+    party: &str,
+    signed_by: &str,
+) -> ServiceResult<Vec<String>> {
+    sqlx::query(
+        "insert into repair_sign_offs (repair_request_id, party, signed_by) values ($1, $2, $3)
+         on conflict (repair_request_id, party) do nothing",
+    )
+    .bind(id)
+    .bind(party)
+    .bind(signed_by)
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_scalar("select party from repair_sign_offs where repair_request_id = $1")
+            .bind(id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Closes a completed request whose four parties have signed.
+pub async fn close(conn: &mut PgConnection, id: Uuid) -> ServiceResult<RepairRequest> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update repair_requests set status = 'closed', closed_at = now()
+         where repair_request_id = $1 and status = 'completed'
+         returning {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The sign-offs of some requests, by request.
+pub async fn sign_offs<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    ids: &[Uuid],
+) -> ServiceResult<Vec<(Uuid, SignOff)>> {
+    let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "select repair_request_id, party, signed_by, signed_at from repair_sign_offs
+         where repair_request_id = any($1) order by signed_at, party",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, party, signed_by, signed_at)| {
+            (
+                id,
+                SignOff {
+                    party,
+                    signed_by,
+                    signed_at,
+                },
+            )
+        })
+        .collect())
 }
 
 pub async fn work_orders(

@@ -180,19 +180,38 @@ impl World<'_> {
                 },
             )
             .await;
-        let _: mt::CloseRepairRequestResponse = self
+        let _: mt::CompleteWorkOrderResponse = self
             .send(
                 "maintenance",
-                "CloseRepairRequest",
+                "CompleteWorkOrder",
                 Caller::Contractor,
-                &mt::CloseRepairRequestRequest {
+                &mt::CompleteWorkOrderRequest {
                     request_id: format!("close-{code}"),
-                    repair_request_id: order,
+                    repair_request_id: order.clone(),
                     resolution: "replaced the washer".into(),
                 },
             )
             .await
-            .expect("the contractor closes its order");
+            .expect("the contractor reports its order done");
+        for party in [
+            mt::SignOffParty::Maintenance,
+            mt::SignOffParty::Owner,
+            mt::SignOffParty::SupervisingEngineer,
+            mt::SignOffParty::ProjectDepartment,
+        ] {
+            let _: mt::SignOffRepairResponse = self
+                .admin(
+                    "maintenance",
+                    "SignOffRepair",
+                    mt::SignOffRepairRequest {
+                        request_id: format!("sign-off-{}-{code}", party.as_str_name()),
+                        repair_request_id: order.clone(),
+                        party: party as i32,
+                        signed_by: "signature".into(),
+                    },
+                )
+                .await;
+        }
 
         let complaint: cp::RecordComplaintResponse = self
             .admin(

@@ -3,7 +3,7 @@
 
 use anju_proto::{
     handover,
-    maintenance::{self, ListWorkOrdersRequest, RepairSource},
+    maintenance::{ListWorkOrdersRequest, RepairSource},
     sales,
 };
 
@@ -139,17 +139,17 @@ pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Resul
             order.category, order.description
         );
     }
-    let mut dispatcher = journey.staff.dispatcher.clone();
-    for (n, order) in orders.iter().enumerate() {
-        dispatcher
-            .close_repair_request(maintenance::CloseRepairRequestRequest {
-                request_id: journey.request_id(&format!("repaired-{n}")),
-                repair_request_id: order.repair_request_id.clone(),
-                resolution: format!("{} repaired", order.category.replace('_', " ")),
-            })
+    for order in &orders {
+        journey
+            .repaired(
+                &order.repair_request_id,
+                &format!("{} repaired", order.category.replace('_', " ")),
+            )
             .await?;
     }
-    println!("    maintenance closes both repair requests");
+    println!(
+        "    both repairs done and signed off by maintenance, the owner, the supervising engineer and the project department"
+    );
     notice_of(demo, &unit_1802, "reinspection").await?;
     println!("    the coordinator asks Wang Fang back for a re-inspection");
     journey.inspect(&unit_1802, 2, Vec::new()).await??;

@@ -10,6 +10,7 @@
 //! out; an answer — a refusal included — is returned as it is.
 
 mod move_in;
+mod repair;
 mod sale;
 mod title;
 
@@ -44,6 +45,11 @@ pub struct Staff {
     pub cashier: FinanceServiceClient<Authed>,
     pub counter: HandoverServiceClient<Authed>,
     pub dispatcher: MaintenanceServiceClient<Authed>,
+    /// Those who sign a repair off besides maintenance: customer service for the owner, the
+    /// supervising engineer, the project department.
+    pub owner_desk: MaintenanceServiceClient<Authed>,
+    pub engineer: MaintenanceServiceClient<Authed>,
+    pub project_department: MaintenanceServiceClient<Authed>,
     pub operator: SagaServiceClient<Authed>,
     pub title_officer: TitleServiceClient<Authed>,
 }
@@ -75,6 +81,21 @@ impl Staff {
                 "maintenance",
                 "dispatcher.qian",
                 &[Role::MaintenanceDispatcher],
+            )?),
+            owner_desk: MaintenanceServiceClient::new(connect(
+                "maintenance",
+                "counter.sun",
+                &[Role::CustomerService],
+            )?),
+            engineer: MaintenanceServiceClient::new(connect(
+                "maintenance",
+                "engineer.feng",
+                &[Role::SupervisingEngineer],
+            )?),
+            project_department: MaintenanceServiceClient::new(connect(
+                "maintenance",
+                "project.chu",
+                &[Role::ProjectDepartment],
             )?),
             operator: SagaServiceClient::new(connect("saga", "operator.zhou", &[Role::Operator])?),
             title_officer: TitleServiceClient::new(connect(

@@ -186,20 +186,11 @@ async fn a_process_killed_at_every_step(first: usize) {
     defects.sort();
     assert_eq!(references, defects, "one repair request per defect");
 
-    // 5. Maintenance closes both.
+    // 5. Both repaired and signed off by the four parties.
     for order in &orders {
-        let request = maintenance::CloseRepairRequestRequest {
-            request_id: format!("close-{}", order.repair_request_id),
-            repair_request_id: order.repair_request_id.clone(),
-            resolution: "repaired".into(),
-        };
-        j.call("closing a repair", || {
-            let mut dispatcher = j.staff.dispatcher.clone();
-            let request = request.clone();
-            async move { dispatcher.close_repair_request(request).await }
-        })
-        .await
-        .unwrap();
+        j.repaired(&order.repair_request_id, "repaired")
+            .await
+            .unwrap();
     }
     procs.crash(victim()).await;
 

@@ -7,7 +7,7 @@ pub mod vote;
 pub mod warranty;
 pub mod work_order;
 
-use anju_kit::Refusal;
+use anju_kit::{Refusal, Role};
 use anju_proto::maintenance as pb;
 use uuid::Uuid;
 
@@ -21,14 +21,108 @@ pub fn source_name(source: pb::RepairSource) -> Option<&'static str> {
     }
 }
 
-/// A request is closed once: closing a closed one is refused.
-pub fn close(repair_request_id: Uuid, status: &str) -> Result<(), Refusal> {
-    if status == "open" {
-        return Ok(());
+/// The four who confirm a completed repair before its request closes (DOMAIN.md §3.7, seed
+/// ⑨ 5): maintenance, the owner, the supervising engineer and the project department.
+pub const PARTIES: [&str; 4] = [
+    "maintenance",
+    "owner",
+    "supervising_engineer",
+    "project_department",
+];
+
+pub fn party_name(party: pb::SignOffParty) -> Option<&'static str> {
+    match party {
+        pb::SignOffParty::Unspecified => None,
+        pb::SignOffParty::Maintenance => Some("maintenance"),
+        pb::SignOffParty::Owner => Some("owner"),
+        pb::SignOffParty::SupervisingEngineer => Some("supervising_engineer"),
+        pb::SignOffParty::ProjectDepartment => Some("project_department"),
     }
-    Err(Refusal::new(
+}
+
+/// The role that signs for `party` (the owner's signature is taken by customer service).
+pub fn signer(party: &str) -> Option<Role> {
+    match party {
+        "maintenance" => Some(Role::MaintenanceDispatcher),
+        "owner" => Some(Role::CustomerService),
+        "supervising_engineer" => Some(Role::SupervisingEngineer),
+        "project_department" => Some(Role::ProjectDepartment),
+        _ => None,
+    }
+}
+
+/// The work is reported done once, on an open request.
+pub fn complete(repair_request_id: Uuid, status: &str) -> Result<(), Refusal> {
+    match status {
+        "open" => Ok(()),
+        "completed" => Err(Refusal::new(
+            "REPAIR_ALREADY_COMPLETED",
+            "the work order is already reported done",
+        )
+        .with("repair_request_id", repair_request_id)),
+        _ => Err(closed(repair_request_id)),
+    }
+}
+
+/// Sign-offs are taken on a completed request, not before the work is done nor after it closed.
+pub fn may_sign_off(repair_request_id: Uuid, status: &str) -> Result<(), Refusal> {
+    match status {
+        "completed" => Ok(()),
+        "open" => Err(Refusal::new(
+            "REPAIR_NOT_COMPLETED",
+            "the repair is not reported done yet",
+        )
+        .with("repair_request_id", repair_request_id)),
+        _ => Err(closed(repair_request_id)),
+    }
+}
+
+/// A completed request closes when every party has signed.
+pub fn signed_off(signed: &[String]) -> bool {
+    PARTIES.iter().all(|p| signed.iter().any(|s| s == p))
+}
+
+fn closed(repair_request_id: Uuid) -> Refusal {
+    Refusal::new(
         "REPAIR_ALREADY_CLOSED",
         "the repair request is already closed",
     )
-    .with("repair_request_id", repair_request_id))
+    .with("repair_request_id", repair_request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_closes_with_the_fourth_party_in_any_order() {
+        let mut signed: Vec<String> = Vec::new();
+        for party in ["project_department", "owner", "maintenance"] {
+            signed.push(party.into());
+            assert!(!signed_off(&signed));
+        }
+        signed.push("owner".into());
+        assert!(!signed_off(&signed), "a party twice is still one party");
+        signed.push("supervising_engineer".into());
+        assert!(signed_off(&signed));
+    }
+
+    #[test]
+    fn sign_offs_come_after_the_work_and_before_the_close() {
+        let id = Uuid::nil();
+        assert_eq!(
+            may_sign_off(id, "open").unwrap_err().reason,
+            "REPAIR_NOT_COMPLETED"
+        );
+        assert!(may_sign_off(id, "completed").is_ok());
+        assert_eq!(
+            may_sign_off(id, "closed").unwrap_err().reason,
+            "REPAIR_ALREADY_CLOSED"
+        );
+        assert!(complete(id, "open").is_ok());
+        assert_eq!(
+            complete(id, "completed").unwrap_err().reason,
+            "REPAIR_ALREADY_COMPLETED"
+        );
+    }
 }
