@@ -617,6 +617,53 @@ async fn a_mortgaged_units_deed_goes_to_its_bank_after_documents_fees_and_the_re
     j.title_fees_paid(&unit.unit_id, 7_050_000, 55_000)
         .await
         .unwrap();
+    // A fee refunded after it was paid reopens its group: title counts the fees unpaid, and
+    // refuses the application, until it is paid again.
+    j.wait_title(&unit.unit_id, "the fees paid", |f| f.fees_paid_at.is_some())
+        .await
+        .unwrap();
+    let fee_of = |charges: Vec<finance::Charge>| {
+        charges
+            .into_iter()
+            .find(|c| c.purpose == finance::ChargePurpose::TitleFees as i32)
+            .unwrap()
+    };
+    let fee = fee_of(j.fees_of(&unit.unit_id, ":fees", 2).await.unwrap());
+    let mut cashier = j.staff.cashier.clone();
+    let payment = cashier
+        .list_payments(finance::ListPaymentsRequest {
+            charge_id: fee.charge_id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .payments
+        .remove(0);
+    cashier
+        .refund_payment(finance::RefundPaymentRequest {
+            request_id: "refund-fee".into(),
+            payment_id: payment.payment_id,
+            amount: payment.amount,
+            method: 0,
+            external_reference: "RF-0501".into(),
+            refunded_on: anju::journey::day(0),
+            cashier_id: String::new(),
+            reason: "paid at the wrong counter".into(),
+        })
+        .await
+        .unwrap();
+    j.wait_title(&unit.unit_id, "the fees unpaid again", |f| {
+        f.fees_paid_at.is_none()
+    })
+    .await
+    .unwrap();
+    refused(
+        officer.submit_application(submit("early-4")).await,
+        "FEES_UNPAID",
+    );
+    let fee = fee_of(j.fees_of(&unit.unit_id, ":fees", 2).await.unwrap());
+    j.pay(&[fee], "FEE-AGAIN").await.unwrap();
     j.deed_issued(&unit.unit_id).await.unwrap();
     // The owner cannot collect a mortgaged unit's deed; it goes to the bank, once.
     refused(

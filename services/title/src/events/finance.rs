@@ -2,11 +2,20 @@
 //! `title:<contract_id>:area` (the area difference) and `title:<contract_id>:fees` (deed tax
 //! and registration fees). Title learns from them itself, so its rule that an application
 //! needs the fees paid holds on its own facts.
+//!
+//! `SettlementGroupSettled`, `SettlementGroupReopened` (a payment refunded) and
+//! `SettlementGroupClosed` share one per-group sequence; the latest applied wins
+//! (`title_settlements`), so a stale or duplicate `Settled` after a `Reopened` changes nothing.
+//! A reopened group clears the step it paid for until it settles again — unless the
+//! application already went to the registry, which a refund does not undo.
 
 use anju_messaging::{Event, EventMeta, Handler, HandlerError, Outbox};
 use anju_proto::{
     EventPayload,
-    events::{AreaDifferenceSettled, SettlementGroupSettled, TitleFeesPaid},
+    events::{
+        AreaDifferenceSettled, SettlementGroupClosed, SettlementGroupReopened,
+        SettlementGroupSettled, TitleFeesPaid,
+    },
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -26,20 +35,68 @@ fn title_group(group: &str) -> Option<(Uuid, &str)> {
     Some((Uuid::parse_str(contract).ok()?, part))
 }
 
+/// The group an event concerns and whether it is settled after it.
+fn settlement(event: &Event) -> anyhow::Result<Option<(String, bool)>> {
+    if event.is::<SettlementGroupSettled>() {
+        let e: SettlementGroupSettled = event.decode()?;
+        return Ok(Some((e.settlement_group, true)));
+    }
+    if event.is::<SettlementGroupReopened>() {
+        let e: SettlementGroupReopened = event.decode()?;
+        return Ok(Some((e.settlement_group, false)));
+    }
+    if event.is::<SettlementGroupClosed>() {
+        let e: SettlementGroupClosed = event.decode()?;
+        return Ok(Some((e.settlement_group, false)));
+    }
+    Ok(None)
+}
+
 #[async_trait::async_trait]
 impl Handler for FinanceEvents {
     fn wants(&self, event_type: &str) -> bool {
-        event_type == SettlementGroupSettled::EVENT_TYPE
+        [
+            SettlementGroupSettled::EVENT_TYPE,
+            SettlementGroupReopened::EVENT_TYPE,
+            SettlementGroupClosed::EVENT_TYPE,
+        ]
+        .contains(&event_type)
     }
 
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        let settled: SettlementGroupSettled = event.decode().map_err(HandlerError::Permanent)?;
-        let Some((contract_id, part)) = title_group(&settled.settlement_group) else {
+        let Some((group, settled)) = settlement(event).map_err(HandlerError::Permanent)? else {
+            return Ok(());
+        };
+        let Some((contract_id, part)) = title_group(&group) else {
             return Ok(());
         };
         let Some(file) = files::lock_by_contract(conn, event.tenant_id, contract_id).await? else {
             return Ok(());
         };
+        // Sequence-guarded: nothing comes back for a stale or repeated event.
+        let applied: Option<bool> = sqlx::query_scalar(
+            "insert into title_settlements (contract_id, part, settled, last_sequence)
+             values ($1, $2, $3, $4)
+             on conflict (contract_id, part) do update set
+                 settled = excluded.settled, last_sequence = excluded.last_sequence
+             where title_settlements.last_sequence < excluded.last_sequence
+             returning settled",
+        )
+        .bind(contract_id)
+        .bind(part)
+        .bind(settled)
+        .bind(event.sequence())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if applied.is_none() {
+            return Ok(());
+        }
+        if !settled {
+            if file.submitted_at.is_none() {
+                files::unsettled(conn, file.unit_id, part).await?;
+            }
+            return Ok(());
+        }
         let meta = EventMeta::new(event.tenant_id, "title_file", file.unit_id).caused_by(event);
         let (contract, unit) = (contract_id.to_string(), file.unit_id.to_string());
         let appended = match part {

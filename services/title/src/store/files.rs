@@ -395,6 +395,16 @@ pub async fn area_settled(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Resul
     .await
 }
 
+/// A settled group reopened (a payment refunded) or closed: its step is unpaid again.
+pub async fn unsettled(conn: &mut PgConnection, unit_id: Uuid, part: &str) -> sqlx::Result<()> {
+    let sql = match part {
+        "area" => "update title_files set area_settled_at = null where unit_id = $1",
+        _ => "update title_files set fees_paid_at = null where unit_id = $1",
+    };
+    sqlx::query(sql).bind(unit_id).execute(conn).await?;
+    Ok(())
+}
+
 pub async fn fees_paid(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<TitleFile> {
     sqlx::query_as(sqlx::AssertSqlSafe(step(
         "fees_paid_at = coalesce(fees_paid_at, now())",
