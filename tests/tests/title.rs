@@ -34,6 +34,14 @@ async fn journey(stack: &TestStack, code: &str) -> Journey {
         .unwrap()
 }
 
+/// A title officer of `tenant`.
+fn officer_of(stack: &TestStack, tenant: Uuid) -> TitleServiceClient<anju_e2e::Authed> {
+    TitleServiceClient::new(stack.authed_with(
+        "title",
+        &anju_testkit::token_for(tenant, "title.officer.x", &[Role::TitleOfficer]),
+    ))
+}
+
 async fn title_db(stack: &TestStack) -> PgPool {
     PgPool::connect(&stack.settings.database_url("title"))
         .await
@@ -408,10 +416,7 @@ async fn a_buyer_cancelling_beyond_three_percent_gets_back_everything_paid_with_
     // Another tenant can neither choose for this buyer nor have its coordinator rescind the
     // contract.
     let other = Uuid::now_v7();
-    let mut stranger = TitleServiceClient::new(stack.authed_with(
-        "title",
-        &anju_testkit::token_for(other, "title.officer.x", &[Role::TitleOfficer]),
-    ));
+    let mut stranger = officer_of(&stack, other);
     let status = stranger
         .record_buyer_choice(tt::RecordBuyerChoiceRequest {
             request_id: "choice".into(),
@@ -728,10 +733,7 @@ async fn a_mortgaged_units_deed_goes_to_its_bank_after_documents_fees_and_the_re
 
     // Another tenant sees nothing of it.
     let other = Uuid::now_v7();
-    let mut stranger = TitleServiceClient::new(stack.authed_with(
-        "title",
-        &anju_testkit::token_for(other, "title.officer.x", &[Role::TitleOfficer]),
-    ));
+    let mut stranger = officer_of(&stack, other);
     let status = stranger
         .get_title_file(tt::GetTitleFileRequest {
             unit_id: unit.unit_id.clone(),

@@ -20,6 +20,7 @@ pub mod host;
 pub mod outbox;
 pub mod relay;
 pub mod retention;
+pub mod settlement;
 
 pub use bus::Bus;
 pub use command::{Commands, Effect};

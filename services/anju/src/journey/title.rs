@@ -244,22 +244,6 @@ impl Journey {
         Ok(charge)
     }
 
-    /// From a settled area difference to the deed in the owner's (or the bank's) hands: the
-    /// documents accepted, fees paid, application submitted, deed issued and delivered.
-    pub async fn to_deed(&self, unit_id: &str) -> anyhow::Result<TitleFile> {
-        self.documents_accepted(unit_id).await?;
-        self.title_fees_paid(unit_id, 7_050_000, 55_000).await?;
-        let file = self.deed_issued(unit_id).await?;
-        let recipient = if file.mortgaged {
-            tt::DeedRecipient::Bank
-        } else {
-            tt::DeedRecipient::Owner
-        };
-        self.deliver(unit_id, recipient)
-            .await?
-            .map_err(|s| anyhow::anyhow!("delivery: {:?} {}", s.code(), s.message()))
-    }
-
     /// The application submitted (once title learnt the fees are paid) and the deed issued.
     pub async fn deed_issued(&self, unit_id: &str) -> anyhow::Result<TitleFile> {
         let submit = tt::SubmitApplicationRequest {

@@ -10,11 +10,7 @@
 //! applying them never waits on, or holds up, the counter's calls on that row). A key release
 //! reads the settlement ([`crate::store::fees_settled_at`]) and keeps on the row the one it was released on.
 
-use anju_messaging::{Event, Handler, HandlerError};
-use anju_proto::{
-    EventPayload,
-    events::{SettlementGroupClosed, SettlementGroupReopened, SettlementGroupSettled},
-};
+use anju_messaging::{Event, Handler, HandlerError, settlement};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -28,43 +24,21 @@ fn handover_unit(group: &str) -> Option<Uuid> {
     (unit.len() == 36).then(|| Uuid::parse_str(unit).ok())?
 }
 
-/// The group an event concerns and whether it is settled after it.
-fn settlement(event: &Event) -> anyhow::Result<Option<(String, bool)>> {
-    if event.is::<SettlementGroupSettled>() {
-        let e: SettlementGroupSettled = event.decode()?;
-        return Ok(Some((e.settlement_group, true)));
-    }
-    if event.is::<SettlementGroupReopened>() {
-        let e: SettlementGroupReopened = event.decode()?;
-        return Ok(Some((e.settlement_group, false)));
-    }
-    if event.is::<SettlementGroupClosed>() {
-        // A closed group's unpaid charges are cancelled and what was paid is owed back.
-        let e: SettlementGroupClosed = event.decode()?;
-        return Ok(Some((e.settlement_group, false)));
-    }
-    Ok(None)
-}
-
 #[async_trait::async_trait]
 impl Handler for FinanceEvents {
     fn wants(&self, event_type: &str) -> bool {
-        [
-            SettlementGroupSettled::EVENT_TYPE,
-            SettlementGroupReopened::EVENT_TYPE,
-            SettlementGroupClosed::EVENT_TYPE,
-        ]
-        .contains(&event_type)
+        settlement::EVENTS.contains(&event_type)
     }
 
     /// The unit's row: a batch's creation locks units in this (unit id) order too.
     fn lock_key(&self, event: &Event) -> Option<String> {
-        let (group, _) = settlement(event).ok()??;
+        let (group, _) = settlement::state(event).ok()??;
         handover_unit(&group).map(|unit| unit.to_string())
     }
 
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        let Some((group, settled)) = settlement(event).map_err(HandlerError::Permanent)? else {
+        let Some((group, settled)) = settlement::state(event).map_err(HandlerError::Permanent)?
+        else {
             return Ok(());
         };
         let Some(unit_id) = handover_unit(&group) else {

@@ -11,7 +11,7 @@ use crate::{
         file::{may_deliver, may_submit},
     },
     events::publish::money,
-    store::{self, clocks, files, registry},
+    store::{self, clocks, registry, steps},
 };
 
 /// Largest deed tax or fee: 100 million yuan, in fen.
@@ -35,7 +35,7 @@ impl TitleApi {
         self.commands
             .run(principal, "NotifyOwner", &request_id, &req, async |cmd| {
                 locked(cmd.conn(), principal, unit_id).await?;
-                let file = files::owner_notified(cmd.conn(), unit_id).await?;
+                let file = steps::owner_notified(cmd.conn(), unit_id).await?;
                 let response = pb::NotifyOwnerResponse {
                     title_file: Some(answer(cmd.conn(), file).await?),
                 };
@@ -101,7 +101,7 @@ impl TitleApi {
                     let loaded = store::load(cmd.conn(), file).await?;
                     let mut file = loaded.file.clone();
                     if loaded.missing().is_empty() && file.documents_completed_at.is_none() {
-                        file = files::documents_completed(cmd.conn(), unit_id).await?;
+                        file = steps::documents_completed(cmd.conn(), unit_id).await?;
                         let event = events::TitleDocumentsCompleted {
                             contract_id: contract_id.to_string(),
                             unit_id: unit_id.to_string(),
@@ -164,7 +164,7 @@ impl TitleApi {
                         .with("unit_id", unit_id)
                         .into());
                     }
-                    let file = files::fees_assessed(cmd.conn(), unit_id, tax, fee).await?;
+                    let file = steps::fees_assessed(cmd.conn(), unit_id, tax, fee).await?;
                     let event = events::TitleFeesAssessed {
                         contract_id: contract_id.to_string(),
                         unit_id: unit_id.to_string(),
@@ -209,7 +209,7 @@ impl TitleApi {
                         .unwrap_or_default();
                     may_submit(&loaded.facts())
                         .map_err(|r| r.with("unit_id", unit_id).with("building_id", &building))?;
-                    let file = files::submitted(cmd.conn(), unit_id, &receipt).await?;
+                    let file = steps::submitted(cmd.conn(), unit_id, &receipt).await?;
                     clocks::meet(cmd.conn(), contract_id, Clock::Submission).await?;
                     let event = events::TitleApplicationSubmitted {
                         contract_id: contract_id.to_string(),
@@ -258,7 +258,7 @@ impl TitleApi {
                             .with("unit_id", unit_id)
                             .into());
                     }
-                    let file = files::deed_issued(cmd.conn(), unit_id, &number, on).await?;
+                    let file = steps::deed_issued(cmd.conn(), unit_id, &number, on).await?;
                     clocks::meet(cmd.conn(), contract_id, Clock::Title).await?;
                     let event = events::TitleDeedIssued {
                         contract_id: contract_id.to_string(),
@@ -301,7 +301,7 @@ impl TitleApi {
                 may_deliver(&loaded.facts(), to_bank, &loaded.file.lending_bank)
                     .map_err(|r| r.with("unit_id", unit_id))?;
                 let to = if to_bank { "bank" } else { "owner" };
-                let file = files::delivered(cmd.conn(), unit_id, to, &receipt).await?;
+                let file = steps::delivered(cmd.conn(), unit_id, to, &receipt).await?;
                 let event = events::TitleDeedDelivered {
                     contract_id: contract_id.to_string(),
                     unit_id: unit_id.to_string(),
@@ -342,7 +342,7 @@ impl TitleApi {
                         .with("unit_id", unit_id)
                         .into());
                     }
-                    let file = files::archived(cmd.conn(), unit_id).await?;
+                    let file = steps::archived(cmd.conn(), unit_id).await?;
                     let response = pb::ArchiveTitleFileResponse {
                         title_file: Some(answer(cmd.conn(), file).await?),
                     };

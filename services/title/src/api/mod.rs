@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::file::waiting_for,
+    events::publish::{self, area},
     store::{self, Loaded, clocks::ClockRow, files},
 };
 
@@ -101,14 +102,7 @@ async fn answer(
 }
 
 fn money(minor: Option<i64>, currency: &str) -> Option<common::Money> {
-    minor.map(|minor_units| common::Money {
-        minor_units,
-        currency: currency.to_string(),
-    })
-}
-
-fn area(cm2: Option<i64>) -> Option<common::Area> {
-    cm2.map(|square_centimetres| common::Area { square_centimetres })
+    minor.and_then(|minor_units| publish::money(minor_units, currency))
 }
 
 fn day(d: Option<chrono::NaiveDate>) -> String {

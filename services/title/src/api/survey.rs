@@ -15,7 +15,7 @@ use super::{MAX_AREA_CM2, TitleApi, answer, locked};
 use crate::{
     domain::{clocks::Clock, file::Choice},
     events::publish::{self, money},
-    store::{clocks, files, registry},
+    store::{clocks, files, registry, steps},
 };
 
 /// Rows in one survey import: a large building's report.
@@ -232,7 +232,7 @@ impl TitleApi {
                     }
                     let policy =
                         registry::policy(cmd.conn(), file.tenant_id, file.project_id).await?;
-                    let file = files::record_choice(cmd.conn(), unit_id, choice, false).await?;
+                    let file = steps::record_choice(cmd.conn(), unit_id, choice, false).await?;
                     clocks::meet(cmd.conn(), contract_id, Clock::Choice).await?;
                     let event = events::BuyerChoiceRecorded {
                         contract_id: contract_id.to_string(),

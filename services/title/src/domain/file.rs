@@ -64,7 +64,6 @@ pub struct Facts {
     pub documents_missing: Vec<String>,
     pub fees_assessed: bool,
     pub fees_paid: bool,
-    pub building_filed: bool,
     pub building_registered: bool,
     pub submitted: bool,
     pub deed_issued: bool,
@@ -204,7 +203,6 @@ mod tests {
             area_settled: true,
             fees_assessed: true,
             fees_paid: true,
-            building_filed: true,
             building_registered: true,
             ..Facts::default()
         }

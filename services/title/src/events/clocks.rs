@@ -17,7 +17,7 @@ use crate::{
         clocks::Clock,
         file::{Choice, developer_at_fault, waiting_for},
     },
-    store::{self, clocks as rows, files},
+    store::{self, clocks as rows, files, steps},
 };
 
 const EVERY: Duration = Duration::from_secs(1);
@@ -68,7 +68,7 @@ pub async fn sweep(pool: &PgPool, outbox: &Outbox) -> Result<usize, StepError> {
         if clock.clock() == Some(Clock::Choice) {
             // Unanswered by the deadline: the buyer keeps the home.
             if breach && file.choice.is_none() && !file.cancelled {
-                let file = files::record_choice(&mut tx, file.unit_id, Choice::Keep, true).await?;
+                let file = steps::record_choice(&mut tx, file.unit_id, Choice::Keep, true).await?;
                 rows::meet(&mut tx, clock.contract_id, Clock::Choice).await?;
                 let event = BuyerChoiceRecorded {
                     contract_id: clock.contract_id.to_string(),

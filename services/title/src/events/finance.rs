@@ -9,19 +9,13 @@
 //! A reopened group clears the step it paid for until it settles again — unless the
 //! application already went to the registry, which a refund does not undo.
 
-use anju_messaging::{Event, EventMeta, Handler, HandlerError, Outbox};
-use anju_proto::{
-    EventPayload,
-    events::{
-        AreaDifferenceSettled, SettlementGroupClosed, SettlementGroupReopened,
-        SettlementGroupSettled, TitleFeesPaid,
-    },
-};
+use anju_messaging::{Event, EventMeta, Handler, HandlerError, Outbox, settlement};
+use anju_proto::events::{AreaDifferenceSettled, TitleFeesPaid};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::publish::StepError;
-use crate::store::files;
+use crate::store::{files, steps};
 
 pub struct FinanceEvents {
     pub outbox: Outbox,
@@ -35,36 +29,15 @@ fn title_group(group: &str) -> Option<(Uuid, &str)> {
     Some((Uuid::parse_str(contract).ok()?, part))
 }
 
-/// The group an event concerns and whether it is settled after it.
-fn settlement(event: &Event) -> anyhow::Result<Option<(String, bool)>> {
-    if event.is::<SettlementGroupSettled>() {
-        let e: SettlementGroupSettled = event.decode()?;
-        return Ok(Some((e.settlement_group, true)));
-    }
-    if event.is::<SettlementGroupReopened>() {
-        let e: SettlementGroupReopened = event.decode()?;
-        return Ok(Some((e.settlement_group, false)));
-    }
-    if event.is::<SettlementGroupClosed>() {
-        let e: SettlementGroupClosed = event.decode()?;
-        return Ok(Some((e.settlement_group, false)));
-    }
-    Ok(None)
-}
-
 #[async_trait::async_trait]
 impl Handler for FinanceEvents {
     fn wants(&self, event_type: &str) -> bool {
-        [
-            SettlementGroupSettled::EVENT_TYPE,
-            SettlementGroupReopened::EVENT_TYPE,
-            SettlementGroupClosed::EVENT_TYPE,
-        ]
-        .contains(&event_type)
+        settlement::EVENTS.contains(&event_type)
     }
 
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        let Some((group, settled)) = settlement(event).map_err(HandlerError::Permanent)? else {
+        let Some((group, settled)) = settlement::state(event).map_err(HandlerError::Permanent)?
+        else {
             return Ok(());
         };
         let Some((contract_id, part)) = title_group(&group) else {
@@ -93,7 +66,7 @@ impl Handler for FinanceEvents {
         }
         if !settled {
             if file.submitted_at.is_none() {
-                files::unsettled(conn, file.unit_id, part).await?;
+                steps::unsettled(conn, file.unit_id, part).await?;
             }
             return Ok(());
         }
@@ -101,7 +74,7 @@ impl Handler for FinanceEvents {
         let (contract, unit) = (contract_id.to_string(), file.unit_id.to_string());
         let appended = match part {
             "area" if file.area_settled_at.is_none() => {
-                files::area_settled(conn, file.unit_id).await?;
+                steps::area_settled(conn, file.unit_id).await?;
                 let e = AreaDifferenceSettled {
                     contract_id: contract,
                     unit_id: unit,
@@ -109,7 +82,7 @@ impl Handler for FinanceEvents {
                 self.outbox.append(conn, meta, &e).await
             }
             "fees" if file.fees_paid_at.is_none() => {
-                files::fees_paid(conn, file.unit_id).await?;
+                steps::fees_paid(conn, file.unit_id).await?;
                 let e = TitleFeesPaid {
                     contract_id: contract,
                     unit_id: unit,

@@ -6,7 +6,7 @@ use chrono::DateTime;
 use sqlx::PgConnection;
 
 use super::{publish, uuid};
-use crate::store::files;
+use crate::store::{files, steps};
 
 pub struct HandoverEvents;
 
@@ -39,7 +39,7 @@ impl Handler for HandoverEvents {
             .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
             .unwrap_or_else(chrono::Utc::now);
         let on = file.zone().date_of(at);
-        let file = files::handed_over(conn, unit_id, on).await?;
+        let file = steps::handed_over(conn, unit_id, on).await?;
         publish::start_statutory_clocks(conn, &file, on).await?;
         Ok(())
     }

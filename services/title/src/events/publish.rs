@@ -47,7 +47,7 @@ pub fn money(minor_units: i64, currency: &str) -> Option<common::Money> {
     })
 }
 
-fn area(cm2: Option<i64>) -> Option<common::Area> {
+pub fn area(cm2: Option<i64>) -> Option<common::Area> {
     cm2.map(|square_centimetres| common::Area { square_centimetres })
 }
 

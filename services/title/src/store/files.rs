@@ -57,7 +57,8 @@ pub struct TitleFile {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "unit_id, tenant_id, project_id, measured_area_cm2, surveyed_at, building_id,
+pub(super) const COLUMNS: &str =
+    "unit_id, tenant_id, project_id, measured_area_cm2, surveyed_at, building_id,
     contract_id, customer_id, buyer_name, contract_area_cm2, price_minor, currency, mortgaged,
     lending_bank, time_zone, cancelled, surveying_firm, survey_report, handed_over_on, assessed_at,
     band, error_ratio_ppm, buyer_amount_minor, developer_bears_minor, choice, choice_deemed,
@@ -97,12 +98,7 @@ impl TitleFile {
     }
 
     /// The facts the rules read, given what only other tables know.
-    pub fn facts(
-        &self,
-        documents_missing: Vec<String>,
-        building_filed: bool,
-        building_registered: bool,
-    ) -> Facts {
+    pub fn facts(&self, documents_missing: Vec<String>, building_registered: bool) -> Facts {
         Facts {
             surveyed: self.measured_area_cm2.is_some(),
             has_contract: self.contract_id.is_some(),
@@ -114,7 +110,6 @@ impl TitleFile {
             documents_missing,
             fees_assessed: self.fees_assessed_at.is_some(),
             fees_paid: self.fees_paid_at.is_some(),
-            building_filed,
             building_registered,
             submitted: self.submitted_at.is_some(),
             deed_issued: self.deed_issued_on.is_some(),
@@ -131,15 +126,10 @@ pub async fn lock(
     principal: &Principal,
     unit_id: Uuid,
 ) -> ServiceResult<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from title_files where tenant_id = $1 and unit_id = $2 for update"
-    )))
-    .bind(principal.tenant_id)
-    .bind(unit_id)
-    .fetch_optional(conn)
-    .await?
-    .filter(|f: &TitleFile| principal.can_see_project(f.project_id))
-    .ok_or_else(|| ServiceError::not_found("title file"))
+    lock_unit(conn, principal.tenant_id, unit_id)
+        .await?
+        .filter(|f| principal.can_see_project(f.project_id))
+        .ok_or_else(|| ServiceError::not_found("title file"))
 }
 
 /// A unit's file as `principal` may see it.
@@ -246,9 +236,7 @@ pub async fn record_survey(
     .map_err(Into::into)
 }
 
-/// A contract as sales published it. A new contract for the unit starts the file over but
-/// for the survey; a stale or repeated event changes nothing (sequence-guarded). Returns the
-/// file when it changed.
+/// A contract as sales published it.
 pub struct Contract {
     pub unit_id: Uuid,
     pub project_id: Uuid,
@@ -264,6 +252,9 @@ pub struct Contract {
     pub time_zone: String,
 }
 
+/// Records the unit's contract. A new contract for the unit starts the file over but for the
+/// survey; a stale or repeated event changes nothing (sequence-guarded). Returns the file when
+/// it changed.
 pub async fn learn_contract(
     conn: &mut PgConnection,
     tenant: Uuid,
@@ -366,156 +357,6 @@ pub async fn record_assessment(
     .await
 }
 
-/// `update title_files set <set> where unit_id = $1 returning …`: `set`'s `$2…` are bound by
-/// the caller, in order.
-fn step(set: &str) -> String {
-    format!("update title_files set {set} where unit_id = $1 returning {COLUMNS}")
-}
-
-pub async fn record_choice(
-    conn: &mut PgConnection,
-    unit_id: Uuid,
-    choice: Choice,
-    deemed: bool,
-) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step("choice = $2, choice_deemed = $3")))
-        .bind(unit_id)
-        .bind(choice.as_str())
-        .bind(deemed)
-        .fetch_one(conn)
-        .await
-}
-
-pub async fn area_settled(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "area_settled_at = coalesce(area_settled_at, now())",
-    )))
-    .bind(unit_id)
-    .fetch_one(conn)
-    .await
-}
-
-/// A settled group reopened (a payment refunded) or closed: its step is unpaid again.
-pub async fn unsettled(conn: &mut PgConnection, unit_id: Uuid, part: &str) -> sqlx::Result<()> {
-    let sql = match part {
-        "area" => "update title_files set area_settled_at = null where unit_id = $1",
-        _ => "update title_files set fees_paid_at = null where unit_id = $1",
-    };
-    sqlx::query(sql).bind(unit_id).execute(conn).await?;
-    Ok(())
-}
-
-pub async fn fees_paid(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "fees_paid_at = coalesce(fees_paid_at, now())",
-    )))
-    .bind(unit_id)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn handed_over(
-    conn: &mut PgConnection,
-    unit_id: Uuid,
-    on: NaiveDate,
-) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step("handed_over_on = $2")))
-        .bind(unit_id)
-        .bind(on)
-        .fetch_one(conn)
-        .await
-}
-
-pub async fn owner_notified(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "owner_notified_at = now(), owner_notices = owner_notices + 1",
-    )))
-    .bind(unit_id)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn documents_completed(
-    conn: &mut PgConnection,
-    unit_id: Uuid,
-) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "documents_completed_at = coalesce(documents_completed_at, now())",
-    )))
-    .bind(unit_id)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn fees_assessed(
-    conn: &mut PgConnection,
-    unit_id: Uuid,
-    deed_tax_minor: i64,
-    registration_fee_minor: i64,
-) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "deed_tax_minor = $2, registration_fee_minor = $3, fees_assessed_at = now()",
-    )))
-    .bind(unit_id)
-    .bind(deed_tax_minor)
-    .bind(registration_fee_minor)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn submitted(
-    conn: &mut PgConnection,
-    unit_id: Uuid,
-    receipt: &str,
-) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "application_receipt = $2, submitted_at = now()",
-    )))
-    .bind(unit_id)
-    .bind(receipt)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn deed_issued(
-    conn: &mut PgConnection,
-    unit_id: Uuid,
-    number: &str,
-    on: NaiveDate,
-) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "deed_number = $2, deed_issued_on = $3",
-    )))
-    .bind(unit_id)
-    .bind(number)
-    .bind(on)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn delivered(
-    conn: &mut PgConnection,
-    unit_id: Uuid,
-    to: &str,
-    receipt: &str,
-) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step(
-        "delivered_to = $2, delivery_receipt = $3, delivered_at = now()",
-    )))
-    .bind(unit_id)
-    .bind(to)
-    .bind(receipt)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn archived(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<TitleFile> {
-    sqlx::query_as(sqlx::AssertSqlSafe(step("archived_at = now()")))
-        .bind(unit_id)
-        .fetch_one(conn)
-        .await
-}
-
 /// A page of a project's files (by unit id), optionally only those with a clock warned
 /// (`at_risk`) or breached (`overdue`) and not met.
 pub async fn list<'e>(
@@ -537,16 +378,10 @@ pub async fn list<'e>(
         }
         None => "",
     };
-    let columns = COLUMNS.replace('\n', " ");
-    let columns: Vec<String> = columns
-        .split(',')
-        .map(|c| format!("f.{}", c.trim()))
-        .collect();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {} from title_files f
+        "select {COLUMNS} from title_files f
          where f.tenant_id = $1 and f.project_id = $2 and f.unit_id > $3 {clock}
-         order by f.unit_id limit $4",
-        columns.join(", ")
+         order by f.unit_id limit $4"
     )))
     .bind(tenant)
     .bind(project_id)

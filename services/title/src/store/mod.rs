@@ -1,9 +1,10 @@
-//! Title's SQL: files ([`files`]), the counter's documents, buildings and policies
-//! ([`registry`]), and the durable clocks ([`clocks`]).
+//! Title's SQL: files ([`files`]) and their steps ([`steps`]), the counter's documents,
+//! buildings and policies ([`registry`]), and the durable clocks ([`clocks`]).
 
 pub mod clocks;
 pub mod files;
 pub mod registry;
+pub mod steps;
 
 use sqlx::PgConnection;
 
@@ -27,12 +28,8 @@ impl Loaded {
     }
 
     pub fn facts(&self) -> Facts {
-        let building = self.building.as_ref();
-        self.file.facts(
-            self.missing(),
-            building.is_some_and(Building::filed),
-            building.is_some_and(Building::registered),
-        )
+        let registered = self.building.as_ref().is_some_and(Building::registered);
+        self.file.facts(self.missing(), registered)
     }
 }
 
