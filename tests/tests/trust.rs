@@ -347,9 +347,16 @@ async fn a_unit_is_named_only_in_its_own_tenant_and_project() {
         unit_id: unit.into(),
         complainant: "Wang".into(),
         channel: complaints::ComplaintChannel::Phone as i32,
-        category: "noise".into(),
+        category: complaints::ComplaintCategory::PropertyManagement as i32,
+        complainant_kind: complaints::Complainant::Owner as i32,
         severity: complaints::Severity::Low as i32,
         text: "the lift hums all night".into(),
+        common_part: if unit.is_empty() {
+            "lift 2".into()
+        } else {
+            String::new()
+        },
+        ..Default::default()
     };
     let clients = |token: &str| {
         (

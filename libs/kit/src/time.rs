@@ -48,6 +48,20 @@ impl ProjectZone {
         start.with_timezone(&Utc)
     }
 
+    /// The instant of local wall-clock `minute` (from midnight, up to 1440) on `date`; a
+    /// minute skipped by a clock change is taken as the first that exists after it.
+    pub fn at_minute(&self, date: NaiveDate, minute: u32) -> DateTime<Utc> {
+        let local = date.and_time(NaiveTime::MIN) + chrono::Duration::minutes(i64::from(minute));
+        (0..=180)
+            .find_map(|skip| {
+                self.0
+                    .from_local_datetime(&(local + chrono::Duration::minutes(skip)))
+                    .earliest()
+            })
+            .expect("a clock change skips less than three hours")
+            .with_timezone(&Utc)
+    }
+
     /// The last instant (to the second) of `date` in the project.
     pub fn end_of(&self, date: NaiveDate) -> DateTime<Utc> {
         let next = date.succ_opt().unwrap_or(date);

@@ -1,8 +1,16 @@
-//! anju-complaints: owners' complaints, routed within the service level standard and
-//! tracked to a follow-up visit.
+//! anju-complaints: owners' complaints (DOMAIN.md §4), routed to the responsible department,
+//! resolved, followed up — each step within the service level standard's targets, counted in
+//! business hours.
+//!
+//! Its inside has the shape of every anju service: [`api`] (wire glue and validation),
+//! [`domain`] (the rules, pure), [`store`] (SQL), [`events`] (the clock sweeper). The unit
+//! directory comes from sales' events; the link to maintenance's repairs is the saga
+//! coordinator's (flow "complaint"), reported back through the coordinator-only
+//! `RecordRepairProgress`.
 
 mod api;
-mod domain;
+pub mod domain;
+pub mod events;
 mod store;
 
 use std::sync::Arc;
@@ -32,21 +40,43 @@ pub async fn build(
         .await?
         .add_service(api, policy());
     host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
+    let (pool, outbox) = (platform.pool.clone(), platform.outbox.clone());
+    host.spawn(|token| events::clocks::run(pool, outbox, token));
     Ok(host)
 }
 
 pub fn policy() -> Policy {
     use Role::*;
+    /// The departments complaints are routed to.
+    const DEPARTMENTS: &[Role] = &[
+        CustomerService,
+        PropertyManagement,
+        Cashier,
+        SalesManager,
+        MaintenanceDispatcher,
+    ];
+    const READERS: &[Role] = &[
+        CustomerService,
+        PropertyManagement,
+        Cashier,
+        SalesManager,
+        MaintenanceDispatcher,
+        Operator,
+    ];
     Policy::new(anju_proto::service_names::COMPLAINTS)
         .allow("RecordComplaint", &[CustomerService, PropertyManagement])
-        .allow(
-            "GetComplaint",
-            &[
-                CustomerService,
-                PropertyManagement,
-                SalesManager,
-                MaintenanceDispatcher,
-                Operator,
-            ],
-        )
+        .allow("GetComplaint", READERS)
+        .allow("ListComplaints", READERS)
+        .allow("AcknowledgeComplaint", &[CustomerService])
+        .allow("TakeComplaint", DEPARTMENTS)
+        .allow("ReassignComplaint", &[CustomerService])
+        .allow("WaitOnOwner", DEPARTMENTS)
+        .allow("ResumeComplaint", DEPARTMENTS)
+        .allow("ResolveComplaint", DEPARTMENTS)
+        .allow("RecordFollowUp", &[CustomerService])
+        .coordinator_only("RecordRepairProgress")
+        // Setting a service level standard is the tenant administrator's.
+        .allow("SetServiceStandard", &[])
+        .allow("GetServiceStandard", READERS)
+        .allow("GetComplaintStatistics", READERS)
 }

@@ -1,5 +1,5 @@
 //! anju-saga: the coordinator of flows that cross services (subscription, contract,
-//! contract cancellation, move-in, title).
+//! contract cancellation, move-in, title, complaint).
 //!
 //! It consumes the events of the services it coordinates, advances typed state machines
 //! ([`engine::Flow`]) one transaction per input, sends commands with deterministic request
@@ -30,12 +30,20 @@ pub fn engine() -> Engine {
         Arc::new(flows::contract::CancellationFlow),
         Arc::new(flows::move_in::MoveInFlow),
         Arc::new(flows::title::TitleFlow),
+        Arc::new(flows::complaint::ComplaintFlow),
     ];
     Engine::new(flows)
 }
 
 /// The services whose events drive the flows.
-pub const SOURCES: [&str; 5] = ["sales", "finance", "handover", "maintenance", "title"];
+pub const SOURCES: [&str; 6] = [
+    "sales",
+    "finance",
+    "handover",
+    "maintenance",
+    "title",
+    "complaints",
+];
 
 /// Builds the service — its database, bus, gRPC server, consumers and background tasks —
 /// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).

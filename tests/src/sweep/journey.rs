@@ -2,8 +2,7 @@
 //! keys that [`World::full`] adds.
 
 use anju_proto::{
-    common::Area, complaints as cp, finance as fi, handover as hv, maintenance as mt, sales as pb,
-    title as tt,
+    common::Area, finance as fi, handover as hv, maintenance as mt, sales as pb, title as tt,
 };
 
 use super::{
@@ -213,33 +212,7 @@ impl World<'_> {
                 .await;
         }
 
-        let complaint: cp::RecordComplaintResponse = self
-            .admin(
-                "complaints",
-                "RecordComplaint",
-                cp::RecordComplaintRequest {
-                    request_id: format!("complaint-{code}"),
-                    project_id: project.clone(),
-                    unit_id: unit.clone(),
-                    complainant: "Owner 0301".into(),
-                    channel: cp::ComplaintChannel::Phone as i32,
-                    category: "noise".into(),
-                    severity: cp::Severity::Medium as i32,
-                    text: "drilling at night".into(),
-                },
-            )
-            .await;
-        let complaint = complaint.complaint.expect("complaint").complaint_id;
-        self.ids.insert("complaint", complaint.clone());
-        let _: cp::GetComplaintResponse = self
-            .admin(
-                "complaints",
-                "GetComplaint",
-                cp::GetComplaintRequest {
-                    complaint_id: complaint,
-                },
-            )
-            .await;
+        self.complaints(code).await;
 
         // Title learns the unit from sales' events: the survey is retried until it knows it.
         let _: tt::RecordSurveyResponse = self

@@ -5,6 +5,7 @@
 //! The sweeps read the contracts, not a hand-kept list, so an RPC added to a proto is swept
 //! the day it lands.
 
+mod complaints;
 pub mod footprint;
 pub mod generate;
 mod journey;

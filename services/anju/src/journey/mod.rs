@@ -9,6 +9,7 @@
 //! meets no service (a process being restarted) is retried until the journey's patience runs
 //! out; an answer — a refusal included — is returned as it is.
 
+mod complaint;
 mod move_in;
 mod repair;
 mod sale;
@@ -20,7 +21,8 @@ use std::{future::Future, time::Duration};
 
 use anju_kit::{Role, time::ProjectZone};
 use anju_proto::{
-    common::Money, finance::finance_service_client::FinanceServiceClient,
+    common::Money, complaints::complaints_service_client::ComplaintsServiceClient,
+    finance::finance_service_client::FinanceServiceClient,
     handover::handover_service_client::HandoverServiceClient,
     maintenance::maintenance_service_client::MaintenanceServiceClient,
     saga::saga_service_client::SagaServiceClient, sales::sales_service_client::SalesServiceClient,
@@ -52,6 +54,9 @@ pub struct Staff {
     pub project_department: MaintenanceServiceClient<Authed>,
     pub operator: SagaServiceClient<Authed>,
     pub title_officer: TitleServiceClient<Authed>,
+    /// The complaints desk (customer service) and finance's queue for fee complaints.
+    pub complaints_desk: ComplaintsServiceClient<Authed>,
+    pub fees_desk: ComplaintsServiceClient<Authed>,
 }
 
 impl Staff {
@@ -102,6 +107,16 @@ impl Staff {
                 "title",
                 "title.officer.he",
                 &[Role::TitleOfficer],
+            )?),
+            complaints_desk: ComplaintsServiceClient::new(connect(
+                "complaints",
+                "desk.zheng",
+                &[Role::CustomerService],
+            )?),
+            fees_desk: ComplaintsServiceClient::new(connect(
+                "complaints",
+                "cashier.wu",
+                &[Role::Cashier],
             )?),
         })
     }

@@ -1,7 +1,7 @@
 //! Commands the coordinator sends to other services. Each carries the request id the
 //! engine derives from the saga and step, so sending it twice acts once.
 
-use anju_proto::{finance, handover, maintenance, sales};
+use anju_proto::{complaints, finance, handover, maintenance, sales};
 use prost::Message;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +14,7 @@ pub enum Command {
     RecordNotice(handover::RecordNoticeRequest),
     GrantKeyClearance(handover::GrantKeyClearanceRequest),
     CreateRepairRequest(maintenance::CreateRepairRequestRequest),
+    RecordRepairProgress(complaints::RecordRepairProgressRequest),
 }
 
 impl Command {
@@ -53,6 +54,10 @@ impl Command {
                 r.request_id = id;
                 ("maintenance", "CreateRepairRequest", r.encode_to_vec())
             }
+            Command::RecordRepairProgress(mut r) => {
+                r.request_id = id;
+                ("complaints", "RecordRepairProgress", r.encode_to_vec())
+            }
         }
     }
 
@@ -66,6 +71,7 @@ impl Command {
             "RecordNotice" => Command::RecordNotice(Message::decode(payload)?),
             "GrantKeyClearance" => Command::GrantKeyClearance(Message::decode(payload)?),
             "CreateRepairRequest" => Command::CreateRepairRequest(Message::decode(payload)?),
+            "RecordRepairProgress" => Command::RecordRepairProgress(Message::decode(payload)?),
             other => anyhow::bail!("unknown command {other}"),
         })
     }

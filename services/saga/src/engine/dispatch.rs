@@ -15,6 +15,7 @@ use std::{
 
 use anju_kit::{Settings, auth::CoordinatorIssuer, config::Environment, grpc::ClientAuth};
 use anju_proto::{
+    complaints::complaints_service_client::ComplaintsServiceClient,
     finance::finance_service_client::FinanceServiceClient,
     handover::handover_service_client::HandoverServiceClient,
     maintenance::maintenance_service_client::MaintenanceServiceClient,
@@ -66,7 +67,7 @@ impl Dispatcher {
             ),
         };
         let mut channels = HashMap::new();
-        for service in ["sales", "finance", "handover", "maintenance"] {
+        for service in ["sales", "finance", "handover", "maintenance", "complaints"] {
             let channel = Channel::from_shared(settings.endpoint(service))?
                 .connect_timeout(CONNECT_TIMEOUT)
                 .timeout(CALL_TIMEOUT)
@@ -255,6 +256,11 @@ impl Dispatcher {
                 )
                 .create_repair_request(r)
                 .await?;
+            }
+            Command::RecordRepairProgress(r) => {
+                ComplaintsServiceClient::new(self.authed("complaints", tenant).map_err(internal)?)
+                    .record_repair_progress(r)
+                    .await?;
             }
         }
         let _ = service;

@@ -1,5 +1,6 @@
 //! The flows the coordinator drives (DOMAIN.md, "The cross-service flows").
 
+pub mod complaint;
 pub mod contract;
 pub mod move_in;
 pub mod subscription;
