@@ -17,6 +17,7 @@ use anju_proto::{
 use anyhow::{Context, bail};
 use uuid::Uuid;
 
+mod complaint;
 mod move_in;
 mod sale;
 mod title;
@@ -342,6 +343,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     sale::sale(&demo, &project, &units[1]).await?;
     move_in::move_in(&demo, &units).await?;
     title::title(&demo, &units[1]).await?;
+    complaint::complaint(&demo, &units[1]).await?;
 
     println!("\ndemo complete: every step above ran against the live services.");
     Ok(())

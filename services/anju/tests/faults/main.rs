@@ -12,6 +12,7 @@ use tonic::Code;
 /// Long enough for a command abandoned by a killed coordinator to be sent again.
 const WAIT: Duration = Duration::from_secs(60);
 
+mod complaints;
 mod processes;
 mod timer;
 mod title;
