@@ -21,3 +21,21 @@ async fn the_title_benchmark_runs_a_survey_to_every_difference_settled() {
     assert!(report.to_finance.1 >= report.to_finance.0);
     assert!(report.markdown().contains("12 units"));
 }
+
+/// The complaints benchmark's path at a small size: two loads of standing clocks, complaints
+/// filed and taken beside each, and breaches whose lateness is read back.
+#[tokio::test]
+async fn the_complaints_benchmark_files_takes_and_breaches_beside_standing_clocks() {
+    let report = anju_e2e::bench::complaints::run(&[20, 200], 12, 6)
+        .await
+        .unwrap();
+    assert_eq!(report.points.len(), 2);
+    assert!(
+        report.points[1].clocks >= 600,
+        "three clocks a standing complaint"
+    );
+    assert!(report.points.iter().all(|p| p.filed_per_second > 0.0));
+    assert_eq!(report.breaches, 6);
+    assert!(report.lateness_p99 >= report.lateness_p50);
+    assert!(report.markdown().contains("| 200 |"));
+}

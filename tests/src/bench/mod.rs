@@ -1,6 +1,7 @@
 //! Benchmarks behind `make bench`. Every figure is reported beside a baseline measured on the
 //! same machine in the same run (pgbench for Postgres-bound paths), as a ratio.
 
+pub mod complaints;
 pub mod outbox;
 pub mod rpc;
 pub mod saga;

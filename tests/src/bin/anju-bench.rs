@@ -39,6 +39,16 @@ struct Args {
     /// Units of the title benchmark's survey (0 skips it).
     #[arg(long, default_value_t = 1_000)]
     survey_units: usize,
+    /// Complaints with clocks running at each point of the complaints benchmark
+    /// (comma-separated; empty skips it).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    complaint_loads: Vec<usize>,
+    /// Complaints filed, then taken, at each point.
+    #[arg(long, default_value_t = 1_000)]
+    complaints_per_point: usize,
+    /// Breaches whose lateness is measured beside the largest load.
+    #[arg(long, default_value_t = 300)]
+    breaches: usize,
     /// Skip the outbox benchmark.
     #[arg(long)]
     no_outbox: bool,
@@ -68,6 +78,16 @@ async fn main() -> anyhow::Result<()> {
         report += "\n";
         let title = anju_e2e::bench::title::run(args.survey_units).await?;
         report += &title.markdown();
+    }
+    if !args.complaint_loads.is_empty() {
+        report += "\n";
+        let complaints = anju_e2e::bench::complaints::run(
+            &args.complaint_loads,
+            args.complaints_per_point,
+            args.breaches,
+        )
+        .await?;
+        report += &complaints.markdown();
     }
     println!("{report}");
     let path = anju_e2e::bench::results_dir().join("results.md");
