@@ -919,3 +919,90 @@ async fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 }
+
+/// The body of `GET /metrics` at `port`.
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: anju\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_string()
+}
+
+#[tokio::test]
+async fn the_desks_figures_are_exported_as_prometheus_metrics() {
+    let mut settings = anju_testkit::settings();
+    settings.telemetry.metrics_address = Some("127.0.0.1:0".into());
+    let stack = TestStack::start_with(settings).await.unwrap();
+    let port = stack.stack.metrics_port().expect("a metrics port");
+    let j = journey(&stack, "CP-METRICS").await;
+    let unit = unit(&stack, &j, "0601").await;
+    let fees = j
+        .complain(
+            "bill",
+            &unit,
+            cp::ComplaintCategory::Fees,
+            cp::Severity::Low,
+            "the bill",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut desk = j.staff.fees_desk.clone();
+    for round in 1..=2 {
+        desk.resolve_complaint(cp::ResolveComplaintRequest {
+            request_id: format!("resolve-{round}"),
+            complaint_id: fees.complaint_id.clone(),
+            resolution: "explained".into(),
+        })
+        .await
+        .unwrap();
+        let score = if round == 1 { 2 } else { 5 };
+        j.follow_up(&fees.complaint_id, round, score)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    j.complain(
+        "leak",
+        &unit,
+        cp::ComplaintCategory::Quality,
+        cp::Severity::Low,
+        "a leak",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let body = scrape(port).await;
+    let labels = format!("tenant=\"{}\",project=\"{}\"", stack.tenant, j.project_id);
+    for line in [
+        format!("anju_complaints_recorded_total{{{labels},category=\"fees\",channel=\"phone\"}} 1"),
+        format!(
+            "anju_complaints_recorded_total{{{labels},category=\"quality\",channel=\"phone\"}} 1"
+        ),
+        format!("anju_complaints_open{{{labels},queue=\"maintenance\",clock_state=\"on_time\"}} 1"),
+        format!("anju_complaints_closed_total{{{labels}}} 1"),
+        format!("anju_complaints_reopened_total{{{labels}}} 1"),
+        format!("anju_complaints_repeats_total{{{labels}}} 1"),
+        format!("anju_complaint_follow_ups_total{{{labels}}} 2"),
+        format!("anju_complaint_satisfaction_score_total{{{labels}}} 7"),
+        format!("anju_complaint_follow_ups_satisfied_total{{{labels}}} 1"),
+        format!(
+            "anju_complaint_clocks_stopped_total{{{labels},target=\"resolve\",outcome=\"met\"}} 2"
+        ),
+    ] {
+        assert!(body.lines().any(|l| l == line), "no `{line}` in:\n{body}");
+    }
+    // Every family is declared once, with its type.
+    assert_eq!(body.matches("# TYPE anju_complaints_open gauge").count(), 1);
+}

@@ -189,6 +189,9 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// OTLP/gRPC collector endpoint; traces are exported only when set.
     pub otlp_endpoint: Option<String>,
+    /// Where a process serves its services' Prometheus metrics (`GET /metrics`), e.g.
+    /// `0.0.0.0:9464`; off when unset. Port 0 takes any free port.
+    pub metrics_address: Option<String>,
 }
 
 /// Keys protecting personal data (PIPL art. 51: encryption and de-identification).
@@ -291,6 +294,7 @@ impl Default for TelemetrySettings {
         Self {
             log_format: LogFormat::Pretty,
             otlp_endpoint: None,
+            metrics_address: None,
         }
     }
 }
@@ -442,6 +446,9 @@ impl Settings {
         }
         if let Some(v) = first(&["ANJU_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]) {
             self.telemetry.otlp_endpoint = Some(v);
+        }
+        if let Some(v) = first(&["ANJU_METRICS_ADDRESS"]) {
+            self.telemetry.metrics_address = Some(v);
         }
         if let Some(v) = first(&["ANJU_PII_HMAC_KEY"]) {
             self.pii.hmac_key = Secret::new(v);

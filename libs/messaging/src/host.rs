@@ -64,6 +64,7 @@ pub struct ServiceHost {
     server: GrpcServer,
     tasks: JoinSet<anyhow::Result<()>>,
     shutdown: CancellationToken,
+    metrics: Option<crate::metrics::Source>,
 }
 
 impl ServiceHost {
@@ -90,7 +91,18 @@ impl ServiceHost {
             server,
             tasks,
             shutdown,
+            metrics: None,
         })
+    }
+
+    /// The service's metrics, served by its process at `telemetry.metrics_address`.
+    pub fn with_metrics(mut self, source: crate::metrics::Source) -> Self {
+        self.metrics = Some(source);
+        self
+    }
+
+    pub fn metrics(&self) -> Option<crate::metrics::Source> {
+        self.metrics.clone()
     }
 
     pub fn add_service<S>(mut self, service: S, policy: Policy) -> Self

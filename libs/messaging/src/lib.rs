@@ -17,6 +17,7 @@ pub mod directory;
 pub mod dlq;
 pub mod event;
 pub mod host;
+pub mod metrics;
 pub mod outbox;
 pub mod relay;
 pub mod retention;

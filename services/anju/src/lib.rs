@@ -14,6 +14,7 @@ pub struct Stack {
     ports: BTreeMap<&'static str, u16>,
     running: JoinSet<anyhow::Result<()>>,
     shutdown: CancellationToken,
+    metrics_port: Option<u16>,
 }
 
 /// Points `settings` at services started in this process (their ports may have been 0).
@@ -53,9 +54,12 @@ pub fn targets(target: &str) -> anyhow::Result<Vec<&'static str>> {
 }
 
 macro_rules! start_service {
-    ($crate_name:ident, $running:expr, $settings:expr, $shutdown:expr) => {{
+    ($crate_name:ident, $running:expr, $metrics:expr, $settings:expr, $shutdown:expr) => {{
         let host = $crate_name::build($settings, $shutdown).await?;
         let port = host.port();
+        if let Some(source) = host.metrics() {
+            $metrics.push(($crate_name::NAME, source));
+        }
         $running.spawn(host.run_until_stopped());
         port
     }};
@@ -70,6 +74,7 @@ impl Stack {
     ) -> anyhow::Result<Self> {
         let mut running = JoinSet::new();
         let mut ports = BTreeMap::new();
+        let mut metrics = Vec::new();
         // The coordinator calls the others: start it last, pointed at where they listen.
         let mut ordered: Vec<&'static str> =
             names.iter().copied().filter(|n| *n != "saga").collect();
@@ -82,27 +87,48 @@ impl Stack {
             let settings = &settings_with_endpoints(&mut settings, &ports);
             let token = shutdown.clone();
             let port = match name {
-                "sales" => start_service!(anju_sales, running, settings, token),
-                "finance" => start_service!(anju_finance, running, settings, token),
-                "handover" => start_service!(anju_handover, running, settings, token),
-                "maintenance" => start_service!(anju_maintenance, running, settings, token),
-                "complaints" => start_service!(anju_complaints, running, settings, token),
-                "title" => start_service!(anju_title, running, settings, token),
-                "saga" => start_service!(anju_saga, running, settings, token),
+                "sales" => start_service!(anju_sales, running, metrics, settings, token),
+                "finance" => start_service!(anju_finance, running, metrics, settings, token),
+                "handover" => start_service!(anju_handover, running, metrics, settings, token),
+                "maintenance" => {
+                    start_service!(anju_maintenance, running, metrics, settings, token)
+                }
+                "complaints" => start_service!(anju_complaints, running, metrics, settings, token),
+                "title" => start_service!(anju_title, running, metrics, settings, token),
+                "saga" => start_service!(anju_saga, running, metrics, settings, token),
                 other => bail!("unknown service {other}"),
             };
             tracing::info!(service = name, port, "service started");
             ports.insert(name, port);
         }
+        let metrics_port = match &settings.telemetry.metrics_address {
+            Some(address) => {
+                let (listener, port) = anju_messaging::metrics::bind(address).await?;
+                tracing::info!(port, "serving metrics at /metrics");
+                running.spawn(anju_messaging::metrics::serve(
+                    listener,
+                    metrics,
+                    shutdown.clone(),
+                ));
+                Some(port)
+            }
+            None => None,
+        };
         Ok(Self {
             ports,
             running,
             shutdown,
+            metrics_port,
         })
     }
 
     pub fn port(&self, service: &str) -> Option<u16> {
         self.ports.get(service).copied()
+    }
+
+    /// Where this process serves its services' Prometheus metrics, if it does.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn ports(&self) -> &BTreeMap<&'static str, u16> {

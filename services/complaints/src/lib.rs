@@ -3,7 +3,8 @@
 //! business hours.
 //!
 //! Its inside has the shape of every anju service: [`api`] (wire glue and validation),
-//! [`domain`] (the rules, pure), [`store`] (SQL), [`events`] (the clock sweeper). The unit
+//! [`domain`] (the rules, pure), [`store`] (SQL), [`events`] (the clock sweeper); what it
+//! exports for dashboards is in [`metrics`]. The unit
 //! directory comes from sales' events; the link to maintenance's repairs is the saga
 //! coordinator's (flow "complaint"), reported back through the coordinator-only
 //! `RecordRepairProgress`.
@@ -11,6 +12,7 @@
 mod api;
 pub mod domain;
 pub mod events;
+pub mod metrics;
 mod store;
 
 use std::sync::Arc;
@@ -38,7 +40,8 @@ pub async fn build(
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let mut host = ServiceHost::start(&platform, shutdown)
         .await?
-        .add_service(api, policy());
+        .add_service(api, policy())
+        .with_metrics(metrics::source(platform.pool.clone()));
     host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
     let (pool, outbox) = (platform.pool.clone(), platform.outbox.clone());
     host.spawn(|token| events::clocks::run(pool, outbox, token));
