@@ -30,6 +30,8 @@ rm -f "$PIDFILE"
 
 [ -f "$LOGFILE" ] && mv -f "$LOGFILE" "$LOGFILE.1"
 : >"$LOGFILE"
+# The services' Prometheus metrics (complaints' desk figures so far), beside the gRPC ports.
+export ANJU_METRICS_ADDRESS=${ANJU_METRICS_ADDRESS:-127.0.0.1:9464}
 spawn_daemon "$PIDFILE" "$LOGFILE" "$ANJU" serve --target all
 pid=$(cat "$PIDFILE")
 echo "run: anju serve --target all started (pid $pid, log ${LOGFILE#"$ROOT"/})"
@@ -54,6 +56,7 @@ anju is running (pid $pid; log ${LOGFILE#"$ROOT"/}).
     grpcurl -plaintext -d '{"page":{"page_size":10}}' 127.0.0.1:PORT anju.sales.v1.SalesService/ListProjects
     grpcurl -plaintext 127.0.0.1:PORT grpc.health.v1.Health/Check
   (add -H 'authorization: Bearer <token>' where a service asks for one)
+  Metrics (Prometheus text):  curl -s http://$ANJU_METRICS_ADDRESS/metrics
   Environment used:  . .anju/stack.env
   Stop everything:   make down
 EOF
