@@ -199,28 +199,26 @@ impl ComplaintsApi {
         let request_id = v.request_id(&req.request_id);
         let complaint_id = v.uuid("complaint_id", &req.complaint_id);
         v.finish()?;
-        self.commands
-            .run(
-                principal,
-                "AcknowledgeComplaint",
-                &request_id,
-                &req,
-                async |cmd| {
-                    let mut c = open(cmd.conn(), principal, complaint_id).await?;
-                    if c.acknowledged_at.is_some() {
-                        return Err(refusal("ALREADY_ACKNOWLEDGED", "acknowledged already", &c));
-                    }
-                    let now = Utc::now();
-                    c.acknowledged_at = Some(now);
-                    clocks::stop(cmd.conn(), &c, Target::Acknowledge, now).await?;
-                    store::save(cmd.conn(), &c).await?;
-                    let response = pb::AcknowledgeComplaintResponse {
-                        complaint: Some(full(cmd.conn(), c).await?),
-                    };
-                    Ok((response, Subject::new("complaint", complaint_id)))
-                },
-            )
-            .await
+        let at = (
+            principal,
+            "AcknowledgeComplaint",
+            request_id.as_str(),
+            complaint_id,
+        );
+        let complaint = self
+            .step(at, &req, async |cmd, c| {
+                if c.acknowledged_at.is_some() {
+                    return Err(refusal("ALREADY_ACKNOWLEDGED", "acknowledged already", c));
+                }
+                let now = Utc::now();
+                c.acknowledged_at = Some(now);
+                clocks::stop(cmd.conn(), c, Target::Acknowledge, now).await?;
+                Ok(serde_json::Value::Null)
+            })
+            .await?;
+        Ok(pb::AcknowledgeComplaintResponse {
+            complaint: Some(complaint),
+        })
     }
 
     pub(super) async fn take_complaint(
@@ -233,15 +231,20 @@ impl ComplaintsApi {
         let complaint_id = v.uuid("complaint_id", &req.complaint_id);
         let assignee = v.text("assignee", &req.assignee, 200);
         v.finish()?;
-        self.commands
-            .run(principal, "TakeComplaint", &request_id, &req, async |cmd| {
-                let mut c = open(cmd.conn(), principal, complaint_id).await?;
+        let at = (
+            principal,
+            "TakeComplaint",
+            request_id.as_str(),
+            complaint_id,
+        );
+        let complaint = self
+            .step(at, &req, async |cmd, c| {
                 let queue = c.queue();
                 if queue == Queue::Maintenance {
                     return Err(refusal(
                         "NOT_YOUR_QUEUE",
                         "maintenance takes a complaint by opening its repair request",
-                        &c,
+                        c,
                     ));
                 }
                 let member =
@@ -250,25 +253,22 @@ impl ComplaintsApi {
                     return Err(refusal(
                         "NOT_YOUR_QUEUE",
                         format!("only {} takes this complaint", queue.as_str()),
-                        &c,
+                        c,
                     ));
                 }
                 if c.taken_at.is_some() {
-                    return Err(refusal("ALREADY_TAKEN", "taken already", &c));
+                    return Err(refusal("ALREADY_TAKEN", "taken already", c));
                 }
                 let now = Utc::now();
                 c.taken_at = Some(now);
                 c.assignee = assignee.clone();
-                clocks::stop(cmd.conn(), &c, Target::Route, now).await?;
-                store::save(cmd.conn(), &c).await?;
-                let response = pb::TakeComplaintResponse {
-                    complaint: Some(full(cmd.conn(), c).await?),
-                };
-                let subject = Subject::new("complaint", complaint_id)
-                    .with_detail(serde_json::json!({ "assignee": assignee }));
-                Ok((response, subject))
+                clocks::stop(cmd.conn(), c, Target::Route, now).await?;
+                Ok(serde_json::json!({ "assignee": assignee }))
             })
-            .await
+            .await?;
+        Ok(pb::TakeComplaintResponse {
+            complaint: Some(complaint),
+        })
     }
 
     pub(super) async fn reassign_complaint(
@@ -288,57 +288,48 @@ impl ComplaintsApi {
         let Some(queue) = queue else {
             return Err(ServiceError::invalid("queue", "required"));
         };
-        self.commands
-            .run(
-                principal,
-                "ReassignComplaint",
-                &request_id,
-                &req,
-                async |cmd| {
-                    let mut c = open(cmd.conn(), principal, complaint_id).await?;
-                    let from = c.queue();
-                    if from == queue && c.assignee == assignee {
-                        return Err(refusal(
-                            "SAME_QUEUE",
-                            "the complaint is in that queue already",
-                            &c,
-                        ));
-                    }
-                    if queue == Queue::Maintenance && c.unit_id.is_none() {
-                        return Err(ServiceError::invalid(
-                            "queue",
-                            "maintenance repairs a unit; this complaint is about a common part",
-                        ));
-                    }
-                    store::assign(
-                        cmd.conn(),
-                        complaint_id,
-                        &assignment(from.as_str(), queue, &assignee, &reason, &principal.subject),
-                    )
-                    .await?;
-                    c.queue = queue.as_str().into();
-                    c.assignee = assignee.clone();
-                    if from != queue {
-                        // The new department takes it anew; the route clock, if it still runs,
-                        // runs until then.
-                        c.taken_at = None;
-                        store::save(cmd.conn(), &c).await?;
-                        routed(cmd, &c).await?;
-                    } else {
-                        store::save(cmd.conn(), &c).await?;
-                    }
-                    let response = pb::ReassignComplaintResponse {
-                        complaint: Some(full(cmd.conn(), c).await?),
-                    };
-                    let subject =
-                        Subject::new("complaint", complaint_id).with_detail(serde_json::json!({
-                            "from": from.as_str(), "to": queue.as_str(),
-                            "assignee": assignee, "reason": reason,
-                        }));
-                    Ok((response, subject))
-                },
-            )
-            .await
+        let at = (
+            principal,
+            "ReassignComplaint",
+            request_id.as_str(),
+            complaint_id,
+        );
+        let complaint = self
+            .step(at, &req, async |cmd, c| {
+                let from = c.queue();
+                if from == queue && c.assignee == assignee {
+                    return Err(refusal(
+                        "SAME_QUEUE",
+                        "the complaint is in that queue already",
+                        c,
+                    ));
+                }
+                if queue == Queue::Maintenance && c.unit_id.is_none() {
+                    return Err(ServiceError::invalid(
+                        "queue",
+                        "maintenance repairs a unit; this complaint is about a common part",
+                    ));
+                }
+                let by = &principal.subject;
+                let row = assignment(from.as_str(), queue, &assignee, &reason, by);
+                store::assign(cmd.conn(), complaint_id, &row).await?;
+                c.queue = queue.as_str().into();
+                c.assignee = assignee.clone();
+                if from != queue {
+                    // The new department takes it anew; the route clock, if it still runs, runs
+                    // until then.
+                    c.taken_at = None;
+                    routed(cmd, c).await?;
+                }
+                Ok(serde_json::json!({
+                    "from": from.as_str(), "to": queue.as_str(),
+                    "assignee": assignee, "reason": reason,
+                }))
+            })
+            .await?;
+        Ok(pb::ReassignComplaintResponse {
+            complaint: Some(complaint),
+        })
     }
 
     pub(super) async fn wait_on_owner(
@@ -351,29 +342,26 @@ impl ComplaintsApi {
         let complaint_id = v.uuid("complaint_id", &req.complaint_id);
         let reason = v.free_text("reason", &req.reason, 500);
         v.finish()?;
-        self.commands
-            .run(principal, "WaitOnOwner", &request_id, &req, async |cmd| {
-                let mut c = open(cmd.conn(), principal, complaint_id).await?;
+        let at = (principal, "WaitOnOwner", request_id.as_str(), complaint_id);
+        let complaint = self
+            .step(at, &req, async |cmd, c| {
                 if c.waiting_since.is_some() {
                     return Err(refusal(
                         "ALREADY_WAITING",
                         "waiting on the owner already",
-                        &c,
+                        c,
                     ));
                 }
                 let now = Utc::now();
-                clocks::pause(cmd.conn(), &c, now).await?;
+                clocks::pause(cmd.conn(), c, now).await?;
                 c.waiting_since = Some(now);
                 c.waiting_reason = reason.clone();
-                store::save(cmd.conn(), &c).await?;
-                let response = pb::WaitOnOwnerResponse {
-                    complaint: Some(full(cmd.conn(), c).await?),
-                };
-                let subject = Subject::new("complaint", complaint_id)
-                    .with_detail(serde_json::json!({ "reason": reason }));
-                Ok((response, subject))
+                Ok(serde_json::json!({ "reason": reason }))
             })
-            .await
+            .await?;
+        Ok(pb::WaitOnOwnerResponse {
+            complaint: Some(complaint),
+        })
     }
 
     pub(super) async fn resume_complaint(
@@ -385,28 +373,26 @@ impl ComplaintsApi {
         let request_id = v.request_id(&req.request_id);
         let complaint_id = v.uuid("complaint_id", &req.complaint_id);
         v.finish()?;
-        self.commands
-            .run(
-                principal,
-                "ResumeComplaint",
-                &request_id,
-                &req,
-                async |cmd| {
-                    let mut c = open(cmd.conn(), principal, complaint_id).await?;
-                    if c.waiting_since.is_none() {
-                        return Err(refusal("NOT_WAITING", "not waiting on the owner", &c));
-                    }
-                    c.waiting_since = None;
-                    c.waiting_reason = String::new();
-                    clocks::resume(cmd.conn(), &c, Utc::now()).await?;
-                    store::save(cmd.conn(), &c).await?;
-                    let response = pb::ResumeComplaintResponse {
-                        complaint: Some(full(cmd.conn(), c).await?),
-                    };
-                    Ok((response, Subject::new("complaint", complaint_id)))
-                },
-            )
-            .await
+        let at = (
+            principal,
+            "ResumeComplaint",
+            request_id.as_str(),
+            complaint_id,
+        );
+        let complaint = self
+            .step(at, &req, async |cmd, c| {
+                if c.waiting_since.is_none() {
+                    return Err(refusal("NOT_WAITING", "not waiting on the owner", c));
+                }
+                c.waiting_since = None;
+                c.waiting_reason = String::new();
+                clocks::resume(cmd.conn(), c, Utc::now()).await?;
+                Ok(serde_json::Value::Null)
+            })
+            .await?;
+        Ok(pb::ResumeComplaintResponse {
+            complaint: Some(complaint),
+        })
     }
 
     pub(super) async fn resolve_complaint(
@@ -419,38 +405,37 @@ impl ComplaintsApi {
         let complaint_id = v.uuid("complaint_id", &req.complaint_id);
         let resolution = v.free_text("resolution", &req.resolution, 4000);
         v.finish()?;
-        self.commands
-            .run(
-                principal,
-                "ResolveComplaint",
-                &request_id,
-                &req,
-                async |cmd| {
-                    let mut c = open(cmd.conn(), principal, complaint_id).await?;
-                    if c.status == Status::Resolved.as_str() {
-                        return Err(refusal(
-                            "ALREADY_RESOLVED",
-                            "resolved; it waits for its follow-up",
-                            &c,
-                        ));
-                    }
-                    if c.queue() == Queue::Maintenance && !c.repair_closed {
-                        return Err(Refusal::new(
-                            "REPAIR_OPEN",
-                            "its repair's sign-off resolves a complaint routed to maintenance",
-                        )
-                        .with("complaint_id", complaint_id)
-                        .with("repair_request_id", id(c.repair_request_id))
-                        .into());
-                    }
-                    resolve(cmd, &mut c, resolution.clone()).await?;
-                    let response = pb::ResolveComplaintResponse {
-                        complaint: Some(full(cmd.conn(), c).await?),
-                    };
-                    Ok((response, Subject::new("complaint", complaint_id)))
-                },
-            )
-            .await
+        let at = (
+            principal,
+            "ResolveComplaint",
+            request_id.as_str(),
+            complaint_id,
+        );
+        let complaint = self
+            .step(at, &req, async |cmd, c| {
+                if c.status == Status::Resolved.as_str() {
+                    return Err(refusal(
+                        "ALREADY_RESOLVED",
+                        "resolved; it waits for its follow-up",
+                        c,
+                    ));
+                }
+                if c.queue() == Queue::Maintenance && !c.repair_closed {
+                    return Err(Refusal::new(
+                        "REPAIR_OPEN",
+                        "its repair's sign-off resolves a complaint routed to maintenance",
+                    )
+                    .with("complaint_id", complaint_id)
+                    .with("repair_request_id", id(c.repair_request_id))
+                    .into());
+                }
+                resolve(cmd, c, resolution.clone()).await?;
+                Ok(serde_json::Value::Null)
+            })
+            .await?;
+        Ok(pb::ResolveComplaintResponse {
+            complaint: Some(complaint),
+        })
     }
 
     pub(super) async fn record_follow_up(
@@ -467,80 +452,94 @@ impl ComplaintsApi {
             .optional_free_text("notes", &req.notes, 2000)
             .unwrap_or_default();
         v.finish()?;
-        self.commands
-            .run(
-                principal,
-                "RecordFollowUp",
-                &request_id,
-                &req,
-                async |cmd| {
-                    let mut c = open(cmd.conn(), principal, complaint_id).await?;
-                    if c.status != Status::Resolved.as_str() {
-                        return Err(refusal("NOT_RESOLVED", "a follow-up needs a resolution", &c));
-                    }
-                    let now = Utc::now();
-                    let reopened = reopens(req.satisfaction as u32);
-                    store::follow_up(
-                        cmd.conn(),
-                        complaint_id,
-                        &FollowUpRow {
-                            round: c.round,
-                            visited_by: visited_by.clone(),
-                            satisfaction: req.satisfaction,
-                            notes: notes.clone(),
-                            reopened,
-                            visited_at: now,
-                        },
-                    )
+        let at = (
+            principal,
+            "RecordFollowUp",
+            request_id.as_str(),
+            complaint_id,
+        );
+        let complaint = self
+            .step(at, &req, async |cmd, c| {
+                if c.status != Status::Resolved.as_str() {
+                    return Err(refusal("NOT_RESOLVED", "a follow-up needs a resolution", c));
+                }
+                let now = Utc::now();
+                let reopened = reopens(req.satisfaction as u32);
+                let visit = FollowUpRow {
+                    round: c.round,
+                    visited_by: visited_by.clone(),
+                    satisfaction: req.satisfaction,
+                    notes: notes.clone(),
+                    reopened,
+                    visited_at: now,
+                };
+                store::follow_up(cmd.conn(), complaint_id, &visit).await?;
+                clocks::stop(cmd.conn(), c, Target::FollowUp, now).await?;
+                let followed = events::ComplaintFollowedUp {
+                    complaint_id: complaint_id.to_string(),
+                    project_id: c.project_id.to_string(),
+                    round: c.round,
+                    satisfaction: req.satisfaction,
+                    reopened,
+                };
+                cmd.emit(cmd.event("complaint", complaint_id), &followed)
                     .await?;
-                    clocks::stop(cmd.conn(), &c, Target::FollowUp, now).await?;
-                    let followed = events::ComplaintFollowedUp {
+                c.waiting_since = None;
+                c.waiting_reason = String::new();
+                if reopened {
+                    // Back to its department in a new round, with fresh clocks.
+                    c.round += 1;
+                    c.reopen_count += 1;
+                    c.status = Status::Open.as_str().into();
+                    c.resolution = String::new();
+                    c.resolved_at = None;
+                    c.taken_at = None;
+                    c.repair_request_id = None;
+                    c.repair_closed = false;
+                    store::save(cmd.conn(), c).await?;
+                    for target in [Target::Route, Target::Resolve] {
+                        clocks::start(cmd.conn(), c, target, now).await?;
+                    }
+                    routed(cmd, c).await?;
+                } else {
+                    c.status = Status::Closed.as_str().into();
+                    c.closed_at = Some(now);
+                    let closed = events::ComplaintClosed {
                         complaint_id: complaint_id.to_string(),
                         project_id: c.project_id.to_string(),
-                        round: c.round,
-                        satisfaction: req.satisfaction,
-                        reopened,
+                        rounds: c.round,
                     };
-                    cmd.emit(cmd.event("complaint", complaint_id), &followed)
+                    cmd.emit(cmd.event("complaint", complaint_id), &closed)
                         .await?;
-                    c.waiting_since = None;
-                    c.waiting_reason = String::new();
-                    if reopened {
-                        // Back to its department in a new round, with fresh clocks.
-                        c.round += 1;
-                        c.reopen_count += 1;
-                        c.status = Status::Open.as_str().into();
-                        c.resolution = String::new();
-                        c.resolved_at = None;
-                        c.taken_at = None;
-                        c.repair_request_id = None;
-                        c.repair_closed = false;
-                        store::save(cmd.conn(), &c).await?;
-                        for target in [Target::Route, Target::Resolve] {
-                            clocks::start(cmd.conn(), &c, target, now).await?;
-                        }
-                        routed(cmd, &c).await?;
-                    } else {
-                        c.status = Status::Closed.as_str().into();
-                        c.closed_at = Some(now);
-                        store::save(cmd.conn(), &c).await?;
-                        let closed = events::ComplaintClosed {
-                            complaint_id: complaint_id.to_string(),
-                            project_id: c.project_id.to_string(),
-                            rounds: c.round,
-                        };
-                        cmd.emit(cmd.event("complaint", complaint_id), &closed)
-                            .await?;
-                    }
-                    let response = pb::RecordFollowUpResponse {
-                        complaint: Some(full(cmd.conn(), c).await?),
-                    };
-                    let subject = Subject::new("complaint", complaint_id).with_detail(
-                        serde_json::json!({ "satisfaction": req.satisfaction, "reopened": reopened }),
-                    );
-                    Ok((response, subject))
-                },
-            )
+                }
+                Ok(serde_json::json!({ "satisfaction": req.satisfaction, "reopened": reopened }))
+            })
+            .await?;
+        Ok(pb::RecordFollowUpResponse {
+            complaint: Some(complaint),
+        })
+    }
+
+    /// A step of the desk on one complaint: locked and refused if closed, changed by `body`
+    /// (which may refuse, and emits its events), saved, and answered as it is now; the audit
+    /// row names the complaint with `body`'s detail. A retry gets the first answer back.
+    async fn step<Req: prost::Message>(
+        &self,
+        (principal, method, request_id, complaint_id): (&Principal, &'static str, &str, Uuid),
+        req: &Req,
+        body: impl AsyncFnOnce(&mut Effect<'_>, &mut Complaint) -> ServiceResult<serde_json::Value>,
+    ) -> ServiceResult<pb::Complaint> {
+        self.commands
+            .run(principal, method, request_id, req, async |cmd| {
+                let mut c = open(cmd.conn(), principal, complaint_id).await?;
+                let detail = body(cmd, &mut c).await?;
+                store::save(cmd.conn(), &c).await?;
+                let mut subject = Subject::new("complaint", complaint_id);
+                if !detail.is_null() {
+                    subject = subject.with_detail(detail);
+                }
+                Ok((full(cmd.conn(), c).await?, subject))
+            })
             .await
     }
 
