@@ -1006,3 +1006,81 @@ async fn the_desks_figures_are_exported_as_prometheus_metrics() {
     // Every family is declared once, with its type.
     assert_eq!(body.matches("# TYPE anju_complaints_open gauge").count(), 1);
 }
+
+#[tokio::test]
+async fn a_complaint_held_by_a_step_holds_up_no_other_clock() {
+    let stack = TestStack::start().await.unwrap();
+    let j = journey(&stack, "CP-BUSY").await;
+    let unit = unit(&stack, &j, "0701").await;
+    let mut ids = Vec::new();
+    for step in ["held", "other"] {
+        let c = j
+            .complain(
+                step,
+                &unit,
+                cp::ComplaintCategory::Other,
+                cp::Severity::Low,
+                step,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        ids.push(Uuid::parse_str(&c.complaint_id).unwrap());
+    }
+    let db = PgPool::connect(&stack.settings.database_url("complaints"))
+        .await
+        .unwrap();
+    // A step holds the first complaint (as a slow call would) while both acknowledgements
+    // fall due, the held one first.
+    let mut held = db.begin().await.unwrap();
+    sqlx::query("select 1 from complaints where complaint_id = $1 for update")
+        .bind(ids[0])
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        sqlx::query(
+            "update complaint_clocks set warn_at = now() - make_interval(secs => $2),
+                 due_at = now() - make_interval(secs => $2), next_at = now() - make_interval(secs => $2)
+             where complaint_id = $1 and target = 'acknowledge'",
+        )
+        .bind(id)
+        .bind(10.0 - n as f64)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let breached = |id: Uuid| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "select breached_at is not null from complaint_clocks
+                 where complaint_id = $1 and target = 'acknowledge'",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !breached(ids[1]).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other complaint's clock waited for the held one"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !breached(ids[0]).await,
+        "the held complaint is left for later"
+    );
+    held.commit().await.unwrap();
+    j.wait_complaint(
+        &ids[0].to_string(),
+        "the held one breached once free",
+        |c| clock(c, cp::Target::Acknowledge, 1).state == cp::ClockState::Breached as i32,
+    )
+    .await
+    .unwrap();
+}

@@ -3,6 +3,8 @@
 //! `ComplaintClockWarned` / `ComplaintClockBreached` and records the escalation to the
 //! complaint's supervisor. Each fires once whatever the restarts: the mark, the escalation and
 //! the event commit together, and a second sweeper finds them marked under the complaint's lock.
+//! A complaint a step holds is skipped and comes back at the next sweep, so one busy complaint
+//! holds up no other tenant's clocks.
 
 use std::time::Duration;
 
@@ -51,7 +53,7 @@ pub async fn sweep(pool: &PgPool, outbox: &Outbox) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     let due = clocks::due(&mut tx, BATCH).await?;
     for listed in &due {
-        let Some(c) = store::lock_by_id(&mut tx, listed.complaint_id).await? else {
+        let Some(c) = store::lock_unless_busy(&mut tx, listed.complaint_id).await? else {
             continue;
         };
         // Looked at again under the complaint's lock: a step or another sweeper may have

@@ -145,13 +145,14 @@ async fn fetch<'e>(
     .ok_or_else(|| ServiceError::not_found("complaint"))
 }
 
-/// Locks a complaint by id alone (the clock sweeper).
-pub async fn lock_by_id(
+/// Locks a complaint by id alone, for the clock sweeper: `None` also when a step holds it —
+/// the sweeper goes on with the other tenants' clocks and comes back to this one.
+pub async fn lock_unless_busy(
     conn: &mut PgConnection,
     complaint_id: Uuid,
 ) -> sqlx::Result<Option<Complaint>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from complaints where complaint_id = $1 for update"
+        "select {COLUMNS} from complaints where complaint_id = $1 for update skip locked"
     )))
     .bind(complaint_id)
     .fetch_optional(conn)
