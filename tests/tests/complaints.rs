@@ -1084,3 +1084,99 @@ async fn a_complaint_held_by_a_step_holds_up_no_other_clock() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn the_desk_refuses_steps_out_of_turn_or_outside_the_department() {
+    let stack = TestStack::start().await.unwrap();
+    let j = journey(&stack, "CP-TURN").await;
+    let unit = unit(&stack, &j, "0801").await;
+    let c = j
+        .complain(
+            "sale",
+            &unit,
+            cp::ComplaintCategory::Sales,
+            cp::Severity::Low,
+            "the garden",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let id = c.complaint_id.clone();
+    assert_eq!(c.queue, cp::Queue::Sales as i32);
+    // A cashier works finance's complaints, not the sales manager's.
+    let mut cashier = j.staff.fees_desk.clone();
+    refused(
+        cashier
+            .resolve_complaint(cp::ResolveComplaintRequest {
+                request_id: "cashier-resolves".into(),
+                complaint_id: id.clone(),
+                resolution: "not mine".into(),
+            })
+            .await,
+        "NOT_YOUR_QUEUE",
+    );
+    refused(
+        cashier
+            .wait_on_owner(cp::WaitOnOwnerRequest {
+                request_id: "cashier-waits".into(),
+                complaint_id: id.clone(),
+                reason: "stop the clocks".into(),
+            })
+            .await,
+        "NOT_YOUR_QUEUE",
+    );
+    // The desk waits on the owner, then resolves: the wait is over, the follow-up clock runs.
+    let mut desk = j.staff.complaints_desk.clone();
+    desk.wait_on_owner(cp::WaitOnOwnerRequest {
+        request_id: "desk-waits".into(),
+        complaint_id: id.clone(),
+        reason: "the owner finds the brochure".into(),
+    })
+    .await
+    .unwrap();
+    let resolved = desk
+        .resolve_complaint(cp::ResolveComplaintRequest {
+            request_id: "desk-resolves".into(),
+            complaint_id: id.clone(),
+            resolution: "the brochure's garden is phase two".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .complaint
+        .unwrap();
+    assert!(!resolved.waiting_on_owner);
+    assert_eq!(
+        clock(&resolved, cp::Target::FollowUp, 1).state,
+        cp::ClockState::Running as i32
+    );
+    // Resolved, it waits for its follow-up: not reassigned (no repair opened for it).
+    refused(
+        desk.reassign_complaint(cp::ReassignComplaintRequest {
+            request_id: "reassign-late".into(),
+            complaint_id: id.clone(),
+            queue: cp::Queue::Maintenance as i32,
+            assignee: String::new(),
+            reason: "after all".into(),
+        })
+        .await,
+        "ALREADY_RESOLVED",
+    );
+    // Nobody but the coordinator opens a repair under a complaint's reference.
+    let mut dispatcher = j.staff.dispatcher.clone();
+    let status = dispatcher
+        .create_repair_request(anju_proto::maintenance::CreateRepairRequestRequest {
+            request_id: "forged".into(),
+            project_id: j.project_id.clone(),
+            unit_id: unit,
+            source: anju_proto::maintenance::RepairSource::Complaint as i32,
+            category: "complaint".into(),
+            description: "a repair that would resolve it".into(),
+            contractor_id: String::new(),
+            reference: format!("complaint:{id}:1"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(field_violations(&status)[0].field, "reference");
+}

@@ -2,7 +2,7 @@
 //! [`crate::store`].
 
 use anju_kit::{
-    Principal, ServiceResult, audit::Subject, ids::new_id, paging::Page, time::timestamp,
+    Principal, Role, ServiceResult, audit::Subject, ids::new_id, paging::Page, time::timestamp,
     validate::Validator,
 };
 use anju_messaging::{Commands, directory, host::Platform};
@@ -126,6 +126,13 @@ impl MaintenanceApi {
         let reference = v
             .optional_text("reference", &req.reference, 200)
             .unwrap_or_default();
+        // A complaint's repairs are the coordinator's to open: their reference links them back
+        // to the complaint they resolve.
+        v.check(
+            !reference.starts_with("complaint:") || principal.has(Role::Service),
+            "reference",
+            "references starting complaint: are the coordinator's",
+        );
         v.finish()?;
         principal.require_project(project_id)?;
         directory::require_unit(&self.pool, principal, project_id, unit_id).await?;

@@ -15,7 +15,7 @@ use super::{ComplaintsApi, full, optional, required};
 use crate::{
     domain::{
         reopens,
-        routing::{queue_for, takers},
+        routing::{handles, queue_for, takers},
         vocabulary::{Category, Channel, Complainant, Queue, Related, Severity, Status, Target},
     },
     store::{self, AssignmentRow, Complaint, FollowUpRow, clocks, standards},
@@ -259,6 +259,7 @@ impl ComplaintsApi {
                 if c.taken_at.is_some() {
                     return Err(refusal("ALREADY_TAKEN", "taken already", c));
                 }
+                not_resolved(c)?;
                 let now = Utc::now();
                 c.taken_at = Some(now);
                 c.assignee = assignee.clone();
@@ -296,6 +297,7 @@ impl ComplaintsApi {
         );
         let complaint = self
             .step(at, &req, async |cmd, c| {
+                not_resolved(c)?;
                 let from = c.queue();
                 if from == queue && c.assignee == assignee {
                     return Err(refusal(
@@ -345,6 +347,7 @@ impl ComplaintsApi {
         let at = (principal, "WaitOnOwner", request_id.as_str(), complaint_id);
         let complaint = self
             .step(at, &req, async |cmd, c| {
+                works(principal, c)?;
                 if c.waiting_since.is_some() {
                     return Err(refusal(
                         "ALREADY_WAITING",
@@ -381,6 +384,7 @@ impl ComplaintsApi {
         );
         let complaint = self
             .step(at, &req, async |cmd, c| {
+                works(principal, c)?;
                 if c.waiting_since.is_none() {
                     return Err(refusal("NOT_WAITING", "not waiting on the owner", c));
                 }
@@ -413,13 +417,8 @@ impl ComplaintsApi {
         );
         let complaint = self
             .step(at, &req, async |cmd, c| {
-                if c.status == Status::Resolved.as_str() {
-                    return Err(refusal(
-                        "ALREADY_RESOLVED",
-                        "resolved; it waits for its follow-up",
-                        c,
-                    ));
-                }
+                works(principal, c)?;
+                not_resolved(c)?;
                 if c.queue() == Queue::Maintenance && !c.repair_closed {
                     return Err(Refusal::new(
                         "REPAIR_OPEN",
@@ -623,6 +622,30 @@ fn refusal(reason: &'static str, message: impl Into<String>, c: &Complaint) -> S
         .into()
 }
 
+/// Refuses a step that needs the complaint still open (not resolved, awaiting its follow-up).
+fn not_resolved(c: &Complaint) -> ServiceResult<()> {
+    if c.status == Status::Resolved.as_str() {
+        return Err(refusal(
+            "ALREADY_RESOLVED",
+            "resolved; it waits for its follow-up",
+            c,
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a caller outside the complaint's department (and the desk).
+fn works(principal: &Principal, c: &Complaint) -> ServiceResult<()> {
+    if handles(c.queue(), &principal.roles) {
+        return Ok(());
+    }
+    Err(refusal(
+        "NOT_YOUR_QUEUE",
+        format!("the complaint is {}'s", c.queue().as_str()),
+        c,
+    ))
+}
+
 /// The complaint, locked, refused if closed.
 async fn open(
     conn: &mut PgConnection,
@@ -662,6 +685,9 @@ async fn resolve(cmd: &mut Effect<'_>, c: &mut Complaint, resolution: String) ->
     c.status = Status::Resolved.as_str().into();
     c.resolution = resolution;
     c.resolved_at = Some(now);
+    // Whatever the desk waited on the owner for is behind it: the follow-up clock runs.
+    c.waiting_since = None;
+    c.waiting_reason = String::new();
     c.acknowledged_at = c.acknowledged_at.or(Some(now));
     c.taken_at = c.taken_at.or(Some(now));
     store::save(cmd.conn(), c).await?;

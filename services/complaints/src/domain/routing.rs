@@ -31,6 +31,14 @@ pub fn takers(queue: Queue) -> &'static [Role] {
     }
 }
 
+/// Whether a caller with `roles` may work a complaint in `queue` (resolve it, pause its clocks
+/// on the owner): its department, or the customer-service desk that owns every complaint.
+pub fn handles(queue: Queue, roles: &[Role]) -> bool {
+    roles.contains(&Role::Admin)
+        || roles.contains(&Role::CustomerService)
+        || takers(queue).iter().any(|r| roles.contains(r))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +57,13 @@ mod tests {
         );
         assert_eq!(queue_for(Category::Sales, true), Queue::Sales);
         assert_eq!(queue_for(Category::Other, false), Queue::CustomerService);
+    }
+
+    #[test]
+    fn a_department_works_only_its_own_queue_and_the_desk_every_one() {
+        assert!(handles(Queue::Finance, &[Role::Cashier]));
+        assert!(!handles(Queue::Sales, &[Role::Cashier]));
+        assert!(handles(Queue::Sales, &[Role::CustomerService]));
+        assert!(!handles(Queue::Finance, &[Role::MaintenanceDispatcher]));
     }
 }

@@ -135,4 +135,20 @@ mod tests {
         // Warned at 80 % of 20 minutes: 16 minutes.
         assert_eq!(terms.budget(Target::Resolve), (1200, 960));
     }
+
+    #[test]
+    fn complaints_from_before_the_desk_get_the_default_standard_for_their_severity() {
+        let migration = include_str!("../../migrations/20261205000001_desk.sql");
+        for severity in Severity::ALL {
+            let prefix = format!("when '{}' then '", severity.as_str());
+            let line = migration
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no terms for {severity:?} in the migration"));
+            let json = line[prefix.len()..].trim_end_matches("'::jsonb");
+            let terms: Terms = serde_json::from_str(json).unwrap();
+            assert_eq!(terms, Standard::default().terms(Category::Other, *severity));
+        }
+    }
 }

@@ -22,13 +22,15 @@ const BATCH: i64 = 200;
 
 pub async fn run(pool: PgPool, outbox: Outbox, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
-        match sweep(&pool, &outbox).await {
-            // A full batch: more may be due at once.
-            Ok(n) if n as i64 == BATCH => continue,
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "complaint clock sweep failed; retrying"),
-        }
-        let wait = next_wait(&pool).await.unwrap_or(MOST);
+        let wait = match sweep(&pool, &outbox).await {
+            // A full batch fired: more may be due at once.
+            Ok(n) if n as i64 == BATCH => LEAST,
+            Ok(_) => next_wait(&pool).await.unwrap_or(MOST),
+            Err(err) => {
+                tracing::warn!(error = %err, "complaint clock sweep failed; retrying");
+                MOST
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
@@ -48,58 +50,85 @@ async fn next_wait(pool: &PgPool) -> sqlx::Result<Duration> {
         .clamp(LEAST, MOST))
 }
 
-/// Fires the due warnings and breaches of one batch; returns how many clocks it looked at.
+/// Fires the due warnings and breaches of one batch; returns how many clocks it fired. One
+/// complaint that fails is left for the next sweep (its own savepoint) and fires nothing; the
+/// others go on.
 pub async fn sweep(pool: &PgPool, outbox: &Outbox) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     let due = clocks::due(&mut tx, BATCH).await?;
+    let mut fired = 0;
     for listed in &due {
-        let Some(c) = store::lock_unless_busy(&mut tx, listed.complaint_id).await? else {
-            continue;
-        };
-        // Looked at again under the complaint's lock: a step or another sweeper may have
-        // stopped, paused or fired it meanwhile.
-        let Some(k) =
-            clocks::get(&mut tx, listed.complaint_id, listed.round, &listed.target).await?
-        else {
-            continue;
-        };
-        if k.stopped_at.is_some() || k.running_since.is_none() {
-            continue;
-        }
-        let now = Utc::now();
-        let warn = k.warned_at.is_none() && k.warn_at.is_some_and(|at| at <= now);
-        let breach = k.breached_at.is_none() && k.due_at.is_some_and(|at| at <= now);
-        if !warn && !breach {
-            continue;
-        }
-        clocks::mark(&mut tx, &k, warn, breach, now).await?;
-        let meta = || EventMeta::new(c.tenant_id, "complaint", c.complaint_id);
-        let due_at = k.due_at.map(|d| d.to_rfc3339()).unwrap_or_default();
-        if warn {
-            let event = ComplaintClockWarned {
-                complaint_id: c.complaint_id.to_string(),
-                project_id: c.project_id.to_string(),
-                target: k.target.clone(),
-                round: k.round,
-                due_at: due_at.clone(),
-            };
-            outbox.append(&mut tx, meta(), &event).await?;
-        }
-        if breach {
-            let supervisor = c.terms.0.supervisor.clone();
-            store::escalate(&mut tx, c.complaint_id, k.round, &k.target, &supervisor).await?;
-            let event = ComplaintClockBreached {
-                complaint_id: c.complaint_id.to_string(),
-                project_id: c.project_id.to_string(),
-                target: k.target.clone(),
-                round: k.round,
-                due_at,
-                escalated_to: supervisor,
-                queue: c.queue.clone(),
-            };
-            outbox.append(&mut tx, meta(), &event).await?;
+        let mut one = sqlx::Connection::begin(&mut *tx).await?;
+        match fire(&mut one, outbox, listed).await {
+            Ok(true) => {
+                one.commit().await?;
+                fired += 1;
+            }
+            Ok(false) => one.rollback().await?,
+            Err(err) => {
+                tracing::warn!(
+                    complaint_id = %listed.complaint_id,
+                    error = format!("{err:#}"),
+                    "a complaint's clock failed to fire; it is tried again at the next sweep"
+                );
+                one.rollback().await?;
+            }
         }
     }
     tx.commit().await?;
-    Ok(due.len())
+    Ok(fired)
+}
+
+/// Fires one listed clock if it is still due; tells whether it did.
+async fn fire(
+    tx: &mut sqlx::PgConnection,
+    outbox: &Outbox,
+    listed: &clocks::ClockRow,
+) -> anyhow::Result<bool> {
+    let Some(c) = store::lock_unless_busy(&mut *tx, listed.complaint_id).await? else {
+        return Ok(false);
+    };
+    // Looked at again under the complaint's lock: a step or another sweeper may have
+    // stopped, paused or fired it meanwhile.
+    let Some(k) = clocks::get(&mut *tx, listed.complaint_id, listed.round, &listed.target).await?
+    else {
+        return Ok(false);
+    };
+    if k.stopped_at.is_some() || k.running_since.is_none() {
+        return Ok(false);
+    }
+    let now = Utc::now();
+    let warn = k.warned_at.is_none() && k.warn_at.is_some_and(|at| at <= now);
+    let breach = k.breached_at.is_none() && k.due_at.is_some_and(|at| at <= now);
+    if !warn && !breach {
+        return Ok(false);
+    }
+    clocks::mark(&mut *tx, &k, warn, breach, now).await?;
+    let meta = || EventMeta::new(c.tenant_id, "complaint", c.complaint_id);
+    let due_at = k.due_at.map(|d| d.to_rfc3339()).unwrap_or_default();
+    if warn {
+        let event = ComplaintClockWarned {
+            complaint_id: c.complaint_id.to_string(),
+            project_id: c.project_id.to_string(),
+            target: k.target.clone(),
+            round: k.round,
+            due_at: due_at.clone(),
+        };
+        outbox.append(&mut *tx, meta(), &event).await?;
+    }
+    if breach {
+        let supervisor = c.terms.0.supervisor.clone();
+        store::escalate(&mut *tx, c.complaint_id, k.round, &k.target, &supervisor).await?;
+        let event = ComplaintClockBreached {
+            complaint_id: c.complaint_id.to_string(),
+            project_id: c.project_id.to_string(),
+            target: k.target.clone(),
+            round: k.round,
+            due_at,
+            escalated_to: supervisor,
+            queue: c.queue.clone(),
+        };
+        outbox.append(&mut *tx, meta(), &event).await?;
+    }
+    Ok(true)
 }

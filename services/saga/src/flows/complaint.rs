@@ -51,6 +51,8 @@ pub struct State {
 }
 
 const MAINTENANCE: &str = "maintenance";
+/// The repair source maintenance names a complaint's repairs by.
+const SOURCE: &str = "complaint";
 
 /// The reference the coordinator gives a complaint's repair request.
 pub fn repair_reference(complaint_id: &str, round: i32) -> String {
@@ -82,13 +84,19 @@ fn complaint_of(event: &Event) -> Option<String> {
         ComplaintClockWarned,
         ComplaintClockBreached
     );
+    // Only the repairs this flow opened: source "complaint" with its reference (maintenance
+    // takes that reference from the coordinator alone).
     if event.is::<RepairRequested>() {
         let e: RepairRequested = event.decode().ok()?;
-        return of_reference(&e.reference).map(|(id, _)| id);
+        return (e.source == SOURCE)
+            .then(|| of_reference(&e.reference).map(|(id, _)| id))
+            .flatten();
     }
     if event.is::<RepairRequestClosed>() {
         let e: RepairRequestClosed = event.decode().ok()?;
-        return of_reference(&e.reference).map(|(id, _)| id);
+        return (e.source == SOURCE)
+            .then(|| of_reference(&e.reference).map(|(id, _)| id))
+            .flatten();
     }
     None
 }
@@ -171,7 +179,9 @@ impl Flow for ComplaintFlow {
         let mut next = state.clone();
         if event.is::<ComplaintRouted>() {
             let e: ComplaintRouted = event.decode()?;
-            if e.round < state.round {
+            // An earlier round's, or this round's once resolved (the complaint moves on only by
+            // a reopen, which routes the next round).
+            if e.round < state.round || (e.round == state.round && state.stage != Stage::Open) {
                 return Ok(None);
             }
             next.queue = e.queue.clone();
@@ -231,7 +241,9 @@ impl Flow for ComplaintFlow {
         if event.is::<RepairRequestClosed>() {
             let e: RepairRequestClosed = event.decode()?;
             let round = of_reference(&e.reference).map(|(_, r)| r);
-            if round != Some(state.round) || state.repair_closed {
+            let other = !state.repair_request_id.is_empty()
+                && state.repair_request_id != e.repair_request_id;
+            if round != Some(state.round) || state.repair_closed || other {
                 return Ok(None);
             }
             next.repair_request_id = e.repair_request_id.clone();
@@ -420,6 +432,41 @@ mod tests {
             (p.round, p.repair_request_id.as_str(), p.closed),
             (2, "r2", false)
         );
+    }
+
+    #[test]
+    fn only_the_repair_on_record_resolves_and_only_a_complaints_repairs_count() {
+        let (flow, s) = recorded();
+        let s = flow
+            .on_event(&s, &routed(&s, MAINTENANCE, 1))
+            .unwrap()
+            .unwrap()
+            .state;
+        let s = flow
+            .on_event(&s, &repair(&s, 1, "r1"))
+            .unwrap()
+            .unwrap()
+            .state;
+        let closed = |id: &str, source: &str| {
+            event(&RepairRequestClosed {
+                repair_request_id: id.into(),
+                source: source.into(),
+                reference: repair_reference(&s.complaint_id, 1),
+                resolution: "done".into(),
+                ..Default::default()
+            })
+        };
+        assert!(
+            flow.on_event(&s, &closed("r2", "complaint"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(flow.route(&closed("r1", "owner")).is_none());
+        let t = flow
+            .on_event(&s, &closed("r1", "complaint"))
+            .unwrap()
+            .unwrap();
+        assert!(t.state.repair_closed);
     }
 
     #[test]
