@@ -1180,3 +1180,83 @@ async fn the_desk_refuses_steps_out_of_turn_or_outside_the_department() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(field_violations(&status)[0].field, "reference");
 }
+
+#[tokio::test]
+async fn the_tenant_standard_counts_a_projects_hours_in_the_projects_own_zone() {
+    let stack = TestStack::start().await.unwrap();
+    let j = journey(&stack, "CP-ZONE").await;
+    let mut manager = j.staff.manager.clone();
+    let mut policy = manager
+        .get_project_policy(anju_proto::sales::GetProjectPolicyRequest {
+            project_id: j.project_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    policy.time_zone = "Europe/London".into();
+    manager
+        .set_project_policy(anju_proto::sales::SetProjectPolicyRequest {
+            request_id: "policy-london".into(),
+            policy: Some(policy),
+        })
+        .await
+        .unwrap();
+    let unit = j.register_unit("0901").await.unwrap();
+    j.sell(&unit, &anju::journey::Buyer::walk_in("0901", "13900000901"))
+        .await
+        .unwrap();
+    stack
+        .until_known("complaints", &unit.unit_id)
+        .await
+        .unwrap();
+    // Complaints learns the zone from the contract.
+    let mut desk = j.staff.complaints_desk.clone();
+    j.eventually("complaints to learn the project's zone", || {
+        let mut desk = desk.clone();
+        let project = j.project_id.clone();
+        async move {
+            let standard = desk
+                .get_service_standard(cp::GetServiceStandardRequest {
+                    project_id: project,
+                })
+                .await?
+                .into_inner()
+                .standard
+                .unwrap_or_default();
+            assert_eq!(standard.source, "default");
+            Ok((standard.calendar.unwrap_or_default().time_zone == "Europe/London").then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    let c = desk
+        .record_complaint(cp::RecordComplaintRequest {
+            request_id: "london".into(),
+            project_id: j.project_id.clone(),
+            unit_id: unit.unit_id.clone(),
+            complainant: "Owner".into(),
+            complainant_kind: cp::Complainant::Owner as i32,
+            channel: cp::ComplaintChannel::Phone as i32,
+            category: cp::ComplaintCategory::Other as i32,
+            severity: cp::Severity::Low as i32,
+            text: "the gate".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .complaint
+        .unwrap();
+    let ack = clock(&c, cp::Target::Acknowledge, 1);
+    let started = instant(&ack.started_at);
+    // Low: four business hours, Monday to Friday 09:00–12:00 and 13:30–18:00 — in London.
+    let hours = |zone: &str| anju_complaints::domain::calendar::Calendar {
+        time_zone: zone.into(),
+        ..anju_complaints::domain::calendar::Calendar::standard()
+    };
+    let due = instant(&ack.due_at);
+    assert_eq!(Some(due), hours("Europe/London").add(started, 4 * 3600));
+    assert_ne!(Some(due), hours("Asia/Shanghai").add(started, 4 * 3600));
+}

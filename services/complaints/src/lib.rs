@@ -18,10 +18,7 @@ mod store;
 use std::sync::Arc;
 
 use anju_kit::{Role, Settings, auth::Policy};
-use anju_messaging::{
-    directory::UnitDirectory,
-    host::{Platform, ServiceHost},
-};
+use anju_messaging::host::{Platform, ServiceHost};
 use anju_proto::complaints::complaints_service_server::ComplaintsServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +39,7 @@ pub async fn build(
         .await?
         .add_service(api, policy())
         .with_metrics(metrics::source(platform.pool.clone()));
-    host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
+    host.spawn_consumer(platform.consumer("sales", Arc::new(events::sales::SalesEvents)));
     let (pool, outbox) = (platform.pool.clone(), platform.outbox.clone());
     host.spawn(|token| events::clocks::run(pool, outbox, token));
     Ok(host)

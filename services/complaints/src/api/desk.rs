@@ -106,8 +106,7 @@ impl ComplaintsApi {
             }
             None => directory::require_project(&self.pool, principal, project_id).await?,
         }
-        let (standard, _) =
-            standards::effective(&self.pool, principal.tenant_id, Some(project_id)).await?;
+        let standard = standards::for_project(&self.pool, principal.tenant_id, project_id).await?;
         let terms = standard.terms(category, severity);
         let now = Utc::now();
         let zone = ProjectZone::or_default(&terms.calendar.time_zone);

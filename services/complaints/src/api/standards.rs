@@ -70,8 +70,13 @@ impl ComplaintsApi {
         if let Some(project_id) = project_id {
             principal.require_project(project_id)?;
         }
-        let (standard, source) =
+        let (mut standard, source) =
             standards::effective(&self.pool, principal.tenant_id, project_id).await?;
+        if let Some(project_id) = project_id {
+            // What the project's complaints get: the tenant's or the default hours in the
+            // project's own zone.
+            standard = standards::for_project(&self.pool, principal.tenant_id, project_id).await?;
+        }
         Ok(pb::GetServiceStandardResponse {
             standard: Some(to_wire(&standard, project_id, source)),
         })

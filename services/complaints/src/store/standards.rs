@@ -1,5 +1,6 @@
 //! Service level standards: the tenant's (stored under the nil project id) and each project's.
 
+use anju_kit::time::ProjectZone;
 use sqlx::{PgExecutor, types::Json};
 use uuid::Uuid;
 
@@ -70,4 +71,51 @@ pub async fn set<'e>(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Records a project's time zone (a tz database name sales vouched for); the latest learnt wins.
+pub async fn learn_zone<'e>(
+    db: impl PgExecutor<'e>,
+    tenant: Uuid,
+    project_id: Uuid,
+    time_zone: &str,
+) -> sqlx::Result<()> {
+    if ProjectZone::parse(time_zone).is_none() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into project_zones (project_id, tenant_id, time_zone) values ($1, $2, $3)
+         on conflict (project_id) do update set time_zone = excluded.time_zone, learnt_at = now()
+         where project_zones.tenant_id = excluded.tenant_id",
+    )
+    .bind(project_id)
+    .bind(tenant)
+    .bind(time_zone)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The standard a project's new complaints get, in the project's time zone when the standard
+/// is the tenant's or the default (their hours are each project's local hours); a project's
+/// own standard keeps the zone it names.
+pub async fn for_project(
+    pool: &sqlx::PgPool,
+    tenant: Uuid,
+    project_id: Uuid,
+) -> sqlx::Result<Standard> {
+    let (mut standard, source) = effective(pool, tenant, Some(project_id)).await?;
+    if source != Source::Project {
+        let zone: Option<String> = sqlx::query_scalar(
+            "select time_zone from project_zones where project_id = $1 and tenant_id = $2",
+        )
+        .bind(project_id)
+        .bind(tenant)
+        .fetch_optional(pool)
+        .await?;
+        if let Some(zone) = zone {
+            standard.calendar.time_zone = zone;
+        }
+    }
+    Ok(standard)
 }
