@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn complaints_from_before_the_desk_get_the_default_standard_for_their_severity() {
-        let migration = include_str!("../../migrations/20261205000001_desk.sql");
+        let migration = include_str!("../../migrations/20261205000003_earlier_complaints.sql");
         for severity in Severity::ALL {
             let prefix = format!("when '{}' then '", severity.as_str());
             let line = migration
