@@ -983,7 +983,34 @@ async fn the_desks_figures_are_exported_as_prometheus_metrics() {
     .unwrap()
     .unwrap();
 
+    // A refused call is counted under its code.
+    let refused = j
+        .staff
+        .complaints_desk
+        .clone()
+        .get_complaint(cp::GetComplaintRequest {
+            complaint_id: "not-an-id".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+
     let body = scrape(port).await;
+    let rpc = "rpc_service=\"anju.complaints.v1.ComplaintsService\"";
+    for line in [
+        format!(
+            "anju_rpc_server_requests_total{{{rpc},rpc_method=\"RecordComplaint\",rpc_grpc_status_code=\"OK\"}} 2"
+        ),
+        format!(
+            "anju_rpc_server_requests_total{{{rpc},rpc_method=\"GetComplaint\",rpc_grpc_status_code=\"INVALID_ARGUMENT\"}} 1"
+        ),
+        format!("anju_rpc_server_duration_seconds_count{{{rpc},rpc_method=\"RecordComplaint\"}} 2"),
+        format!(
+            "anju_rpc_server_duration_seconds_bucket{{{rpc},rpc_method=\"RecordComplaint\",le=\"+Inf\"}} 2"
+        ),
+    ] {
+        assert!(body.lines().any(|l| l == line), "no `{line}` in:\n{body}");
+    }
     let labels = format!("tenant=\"{}\",project=\"{}\"", stack.tenant, j.project_id);
     for line in [
         format!("anju_complaints_recorded_total{{{labels},category=\"fees\",channel=\"phone\"}} 1"),

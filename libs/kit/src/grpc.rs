@@ -134,6 +134,7 @@ impl GrpcServer {
                 }
                 span
             })
+            .layer(crate::metrics::RpcMetricsLayer)
             .layer(auth)
             .add_routes(self.routes)
             .add_service(health)

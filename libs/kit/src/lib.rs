@@ -15,6 +15,7 @@ pub mod error;
 pub mod grpc;
 pub mod idempotency;
 pub mod ids;
+pub mod metrics;
 pub mod paging;
 pub mod pii;
 pub mod telemetry;
