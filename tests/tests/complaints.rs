@@ -1032,6 +1032,40 @@ async fn the_desks_figures_are_exported_as_prometheus_metrics() {
     }
     // Every family is declared once, with its type.
     assert_eq!(body.matches("# TYPE anju_complaints_open gauge").count(), 1);
+
+    // The platform's and the coordinator's figures come from the same endpoint: the complaint
+    // sagas (one closed, one waiting for its repair), the outbox and the pools.
+    let sagas = format!(
+        "tenant=\"{}\",project=\"{}\",flow=\"complaint\"",
+        stack.tenant, j.project_id
+    );
+    let wanted = [
+        format!("anju_sagas_open{{{sagas},state=\"awaiting_repair\"}} 1"),
+        format!("anju_sagas_finished_total{{{sagas},state=\"closed\"}} 1"),
+        "anju_saga_commands{status=\"failed\"} 0".to_string(),
+    ];
+    let body = j
+        .eventually("the coordinator's figures", || async {
+            let body = scrape(port).await;
+            Ok(wanted
+                .iter()
+                .all(|w| body.lines().any(|l| l == w))
+                .then_some(body))
+        })
+        .await
+        .unwrap();
+    for prefix in [
+        "anju_outbox_backlog{service=\"complaints\"} ",
+        "anju_outbox_oldest_age_seconds{service=\"saga\"} ",
+        "anju_db_pool_connections{service=\"sales\",state=\"in_use\"} ",
+        "anju_db_pool_max_connections{service=\"title\"} ",
+        "anju_saga_timers_due ",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(prefix)),
+            "no `{prefix}…` in:\n{body}"
+        );
+    }
 }
 
 #[tokio::test]

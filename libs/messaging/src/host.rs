@@ -64,7 +64,7 @@ pub struct ServiceHost {
     server: GrpcServer,
     tasks: JoinSet<anyhow::Result<()>>,
     shutdown: CancellationToken,
-    metrics: Option<crate::metrics::Source>,
+    metrics: Vec<crate::metrics::Source>,
 }
 
 impl ServiceHost {
@@ -91,18 +91,22 @@ impl ServiceHost {
             server,
             tasks,
             shutdown,
-            metrics: None,
+            metrics: vec![crate::metrics::platform(
+                platform.pool.clone(),
+                platform.service,
+            )],
         })
     }
 
-    /// The service's metrics, served by its process at `telemetry.metrics_address`.
+    /// The service's own metrics, beside the platform's (outbox, pool), served by its process
+    /// at `telemetry.metrics_address`.
     pub fn with_metrics(mut self, source: crate::metrics::Source) -> Self {
-        self.metrics = Some(source);
+        self.metrics.push(source);
         self
     }
 
-    pub fn metrics(&self) -> Option<crate::metrics::Source> {
-        self.metrics.clone()
+    pub fn metrics(&self) -> crate::metrics::Source {
+        crate::metrics::combined(self.metrics.clone())
     }
 
     pub fn add_service<S>(mut self, service: S, policy: Policy) -> Self

@@ -9,6 +9,8 @@
 
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc};
 
+use sqlx::PgPool;
+
 pub use anju_kit::metrics::Exposition;
 
 use anyhow::Context;
@@ -18,6 +20,92 @@ use tokio_util::sync::CancellationToken;
 /// A service's metrics, rendered when scraped.
 pub type Source =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send>> + Send + Sync>;
+
+/// Several sources as one, rendered in order.
+pub fn combined(sources: Vec<Source>) -> Source {
+    let sources = Arc::new(sources);
+    Arc::new(move || {
+        let sources = sources.clone();
+        Box::pin(async move {
+            let mut out = String::new();
+            for source in sources.iter() {
+                out += &source().await?;
+            }
+            Ok(out)
+        })
+    })
+}
+
+/// What every service exports about its platform: the outbox's backlog, the age of its oldest
+/// unpublished event and its quarantined rows, and the database pool in use.
+pub fn platform(pool: PgPool, service: &'static str) -> Source {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let (backlog, oldest_ms, quarantined): (i64, i64, i64) = sqlx::query_as(
+                "select count(*) filter (where quarantined_at is null),
+                        coalesce((extract(epoch from now() - min(created_at)
+                                  filter (where quarantined_at is null)) * 1000)::bigint, 0),
+                        count(*) filter (where quarantined_at is not null)
+                 from outbox where published_at is null",
+            )
+            .fetch_one(&pool)
+            .await?;
+            let mut e = Exposition::default();
+            let labels = [("service", service)];
+            e.family(
+                "anju_outbox_backlog",
+                "gauge",
+                "Events written and not yet published to JetStream.",
+            );
+            e.sample("anju_outbox_backlog", &labels, backlog);
+            e.family(
+                "anju_outbox_oldest_age_seconds",
+                "gauge",
+                "How long the oldest unpublished event has waited (0 when none waits).",
+            );
+            e.sample(
+                "anju_outbox_oldest_age_seconds",
+                &labels,
+                format!("{}.{:03}", oldest_ms / 1000, oldest_ms % 1000),
+            );
+            e.family(
+                "anju_outbox_quarantined",
+                "gauge",
+                "Events set aside as unpublishable, waiting for an operator.",
+            );
+            e.sample("anju_outbox_quarantined", &labels, quarantined);
+            let size = pool.size();
+            let idle = pool.num_idle() as u32;
+            e.family(
+                "anju_db_pool_connections",
+                "gauge",
+                "The service's database connections, in use and idle.",
+            );
+            e.sample(
+                "anju_db_pool_connections",
+                &[("service", service), ("state", "in_use")],
+                size.saturating_sub(idle),
+            );
+            e.sample(
+                "anju_db_pool_connections",
+                &[("service", service), ("state", "idle")],
+                idle,
+            );
+            e.family(
+                "anju_db_pool_max_connections",
+                "gauge",
+                "The most connections the service's pool opens.",
+            );
+            e.sample(
+                "anju_db_pool_max_connections",
+                &labels,
+                pool.options().get_max_connections(),
+            );
+            Ok(e.finish())
+        })
+    })
+}
 
 /// Binds `address` (port 0: any free one); the listener and its port.
 pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, u16)> {

@@ -57,9 +57,7 @@ macro_rules! start_service {
     ($crate_name:ident, $running:expr, $metrics:expr, $settings:expr, $shutdown:expr) => {{
         let host = $crate_name::build($settings, $shutdown).await?;
         let port = host.port();
-        if let Some(source) = host.metrics() {
-            $metrics.push(($crate_name::NAME, source));
-        }
+        $metrics.push(($crate_name::NAME, host.metrics()));
         $running.spawn(host.run_until_stopped());
         port
     }};

@@ -10,6 +10,7 @@
 mod api;
 mod domain;
 mod events;
+pub mod metrics;
 mod store;
 
 use std::sync::Arc;
@@ -34,7 +35,8 @@ pub async fn build(
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let mut host = ServiceHost::start(&platform, shutdown)
         .await?
-        .add_service(api, policy());
+        .add_service(api, policy())
+        .with_metrics(metrics::source(platform.pool.clone()));
     host.spawn_consumer(platform.consumer("sales", Arc::new(events::sales::SalesEvents)));
     host.spawn_consumer(platform.consumer("finance", Arc::new(events::finance::FinanceEvents)));
     Ok(host)

@@ -5,6 +5,7 @@
 
 mod api;
 pub mod domain;
+pub mod metrics;
 mod store;
 
 use std::sync::Arc;
@@ -32,7 +33,8 @@ pub async fn build(
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let mut host = ServiceHost::start(&platform, shutdown)
         .await?
-        .add_service(api, policy());
+        .add_service(api, policy())
+        .with_metrics(metrics::source(platform.pool.clone()));
     host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
     Ok(host)
 }

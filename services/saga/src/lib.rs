@@ -9,6 +9,7 @@
 mod api;
 pub mod engine;
 pub mod flows;
+pub mod metrics;
 
 use std::sync::Arc;
 
@@ -57,7 +58,8 @@ pub async fn build(
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let mut host = ServiceHost::start(&platform, shutdown)
         .await?
-        .add_service(api, policy());
+        .add_service(api, policy())
+        .with_metrics(metrics::source(platform.pool.clone()));
     for source in SOURCES {
         host.spawn_consumer(platform.consumer(source, Arc::new(engine.clone())));
     }

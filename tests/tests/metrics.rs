@@ -1,0 +1,77 @@
+//! The Prometheus endpoint over a move-in (DOMAIN.md §2): a unit handed over and another
+//! waiting on its fees, the coordinator's move-in sagas, every RPC counted — each figure as
+//! the journey left it, read from `GET /metrics` over HTTP.
+
+use anju::journey::{Journey, Staff};
+use anju_e2e::TestStack;
+
+/// The body of `GET /metrics` at `port`.
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: anju\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    answer.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+#[tokio::test]
+async fn a_move_in_shows_in_the_metrics() {
+    let mut settings = anju_testkit::settings();
+    settings.telemetry.metrics_address = Some("127.0.0.1:0".into());
+    let stack = TestStack::start_with(settings).await.unwrap();
+    let port = stack.stack.metrics_port().expect("a metrics port");
+    let staff = Staff::new(|service, subject, roles| {
+        Ok(stack.authed_with(
+            service,
+            &anju_testkit::token_for(stack.tenant, subject, roles),
+        ))
+    })
+    .unwrap();
+    let j = Journey::open(staff, "METRICS", "metrics-").await.unwrap();
+    let handed = j.sold_unit("0101", "13800000101").await.unwrap();
+    let unpaid = j.sold_unit("0102", "13800000102").await.unwrap();
+    j.batch(2, None).await.unwrap();
+    j.paid_and_passed(&handed).await.unwrap();
+    j.wait_cleared(&handed).await.unwrap();
+    j.release(&handed, "keys").await.unwrap().unwrap();
+    j.check_in(&unpaid).await.unwrap();
+    j.inspect(&unpaid, 1, Vec::new()).await.unwrap().unwrap();
+
+    let scope = format!("tenant=\"{}\",project=\"{}\"", stack.tenant, j.project_id);
+    let wanted = [
+        format!("anju_units_handed_over_total{{{scope}}} 1"),
+        format!("anju_handovers{{{scope},state=\"keys_released\"}} 1"),
+        format!("anju_handovers{{{scope},state=\"waiting_on_fees\"}} 1"),
+        format!("anju_sagas_open{{{scope},flow=\"move_in\",state=\"awaiting_fees\"}} 1"),
+        format!("anju_sagas_finished_total{{{scope},flow=\"move_in\",state=\"keys_released\"}} 1"),
+    ];
+    let body = j
+        .eventually("the move-in's figures", || async {
+            let body = scrape(port).await;
+            Ok(wanted
+                .iter()
+                .all(|w| body.lines().any(|l| l == w))
+                .then_some(body))
+        })
+        .await;
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => panic!("{e}:\n{}", scrape(port).await),
+    };
+    for prefix in [
+        "anju_rpc_server_requests_total{rpc_service=\"anju.handover.v1.HandoverService\",rpc_method=\"ReleaseKeys\",rpc_grpc_status_code=\"OK\"} ",
+        "anju_outbox_backlog{service=\"handover\"} ",
+        "anju_saga_commands{status=\"pending\"} ",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(prefix)),
+            "no `{prefix}…` in:\n{body}"
+        );
+    }
+}
