@@ -1,5 +1,6 @@
 //! The Prometheus endpoint over a move-in (DOMAIN.md §2): a unit handed over and another
-//! waiting on its fees, the coordinator's move-in sagas, every RPC counted — each figure as
+//! waiting on its fees, the coordinator's move-in sagas, every RPC counted, the consumers' lag
+//! and dead letters — each figure as
 //! the journey left it, read from `GET /metrics` over HTTP.
 
 use anju::journey::{Journey, Staff};
@@ -68,6 +69,9 @@ async fn a_move_in_shows_in_the_metrics() {
         "anju_rpc_server_requests_total{rpc_service=\"anju.handover.v1.HandoverService\",rpc_method=\"ReleaseKeys\",rpc_grpc_status_code=\"OK\"} ",
         "anju_outbox_backlog{service=\"handover\"} ",
         "anju_saga_commands{status=\"pending\"} ",
+        "anju_consumer_pending{consumer=\"handover-from-sales\"} ",
+        "anju_consumer_ack_pending{consumer=\"saga-from-finance\"} ",
+        "anju_dead_letters{consumer=\"saga-from-handover\"} 0",
     ] {
         assert!(
             body.lines().any(|l| l.starts_with(prefix)),

@@ -146,6 +146,10 @@ impl Consumer {
         }
     }
 
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
     async fn durable(&self) -> anyhow::Result<PullConsumer> {
         let stream = self.bus.ensure_stream(&self.config.source).await?;
         self.bus.ensure_dlq().await?;

@@ -73,6 +73,19 @@ async fn read(
     Ok(letters)
 }
 
+/// How many dead letters one consumer has (its subject's count on the dead-letter stream).
+pub async fn count(bus: &Bus, consumer: &str) -> anyhow::Result<u64> {
+    use futures::TryStreamExt;
+    let stream = bus.ensure_dlq().await?;
+    let subject = bus.dlq_subject(consumer);
+    let mut subjects = stream.info_with_subjects(&subject).await?;
+    let mut total = 0;
+    while let Some((_, n)) = subjects.try_next().await? {
+        total += n as u64;
+    }
+    Ok(total)
+}
+
 /// Lists the dead letters of one consumer, or of all.
 pub async fn list(bus: &Bus, consumer: Option<&str>) -> anyhow::Result<Vec<DeadLetter>> {
     Ok(read(bus, consumer)

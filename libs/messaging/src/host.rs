@@ -65,6 +65,9 @@ pub struct ServiceHost {
     tasks: JoinSet<anyhow::Result<()>>,
     shutdown: CancellationToken,
     metrics: Vec<crate::metrics::Source>,
+    bus: Bus,
+    /// (durable name, source) of each consumer, for their lag.
+    consumers: Vec<(String, String)>,
 }
 
 impl ServiceHost {
@@ -95,6 +98,8 @@ impl ServiceHost {
                 platform.pool.clone(),
                 platform.service,
             )],
+            bus: platform.bus.clone(),
+            consumers: Vec::new(),
         })
     }
 
@@ -106,7 +111,12 @@ impl ServiceHost {
     }
 
     pub fn metrics(&self) -> crate::metrics::Source {
-        crate::metrics::combined(self.metrics.clone())
+        let mut sources = self.metrics.clone();
+        sources.push(crate::metrics::consumers(
+            self.bus.clone(),
+            self.consumers.clone(),
+        ));
+        crate::metrics::combined(sources)
     }
 
     pub fn add_service<S>(mut self, service: S, policy: Policy) -> Self
@@ -128,6 +138,9 @@ impl ServiceHost {
 
     /// Runs a consumer until shutdown.
     pub fn spawn_consumer(&mut self, consumer: Consumer) {
+        let config = consumer.config();
+        self.consumers
+            .push((config.name.clone(), config.source.clone()));
         self.tasks.spawn(consumer.run(self.shutdown.clone()));
     }
 

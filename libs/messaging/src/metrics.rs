@@ -107,6 +107,61 @@ pub fn platform(pool: PgPool, service: &'static str) -> Source {
     })
 }
 
+/// A service's consumers as JetStream counts them: events not yet delivered (the lag),
+/// delivered and not yet acknowledged, and redelivered; and the dead letters of each. A
+/// consumer JetStream does not know (yet) is left out.
+pub fn consumers(bus: crate::Bus, consumers: Vec<(String, String)>) -> Source {
+    let consumers = Arc::new(consumers);
+    Arc::new(move || {
+        let (bus, consumers) = (bus.clone(), consumers.clone());
+        Box::pin(async move {
+            let mut e = Exposition::default();
+            let mut rows = Vec::new();
+            for (name, source) in consumers.iter() {
+                let Ok(stream) = bus.jetstream().get_stream(bus.stream_name(source)).await else {
+                    continue;
+                };
+                if let Ok(info) = stream.consumer_info(name).await {
+                    rows.push((name.clone(), info));
+                }
+            }
+            for (family, help, value) in [
+                (
+                    "anju_consumer_pending",
+                    "Events on the stream the consumer has not been delivered yet (its lag).",
+                    (|i: &async_nats::jetstream::consumer::Info| i.num_pending)
+                        as fn(&async_nats::jetstream::consumer::Info) -> u64,
+                ),
+                (
+                    "anju_consumer_ack_pending",
+                    "Events delivered and not yet acknowledged.",
+                    |i| i.num_ack_pending as u64,
+                ),
+                (
+                    "anju_consumer_redelivered",
+                    "Events delivered more than once and still unacknowledged.",
+                    |i| i.num_redelivered as u64,
+                ),
+            ] {
+                e.family(family, "gauge", help);
+                for (name, info) in &rows {
+                    e.sample(family, &[("consumer", name.as_str())], value(info));
+                }
+            }
+            e.family(
+                "anju_dead_letters",
+                "gauge",
+                "Events a consumer gave up on, waiting on the dead-letter stream for an operator.",
+            );
+            for (name, _) in consumers.iter() {
+                let dead = crate::dlq::count(&bus, name).await.unwrap_or(0);
+                e.sample("anju_dead_letters", &[("consumer", name.as_str())], dead);
+            }
+            Ok(e.finish())
+        })
+    })
+}
+
 /// Binds `address` (port 0: any free one); the listener and its port.
 pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, u16)> {
     let address: SocketAddr = tokio::net::lookup_host(address)
