@@ -68,8 +68,8 @@ struct Method {
     sum_us: u64,
 }
 
-/// (service, method) → what its calls did, for the whole process.
-static RPCS: LazyLock<Mutex<BTreeMap<(String, String), Method>>> = LazyLock::new(Mutex::default);
+/// `/service/method` → what its calls did, for the whole process.
+static RPCS: LazyLock<Mutex<BTreeMap<String, Method>>> = LazyLock::new(Mutex::default);
 
 fn code_name(code: Code) -> &'static str {
     match code {
@@ -94,12 +94,12 @@ fn code_name(code: Code) -> &'static str {
 }
 
 fn record(path: &str, code: Code, micros: u64) {
-    let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let (service, method) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let Ok(mut rpcs) = RPCS.lock() else { return };
-    let m = rpcs
-        .entry((service.to_string(), method.to_string()))
-        .or_default();
+    // Found without allocating but for a path's first call.
+    if !rpcs.contains_key(path) {
+        rpcs.insert(path.to_string(), Method::default());
+    }
+    let Some(m) = rpcs.get_mut(path) else { return };
     *m.codes.entry(code_name(code)).or_default() += 1;
     let bucket = BUCKETS_US
         .iter()
@@ -126,7 +126,13 @@ pub fn render_rpcs() -> String {
         "counter",
         "RPCs answered, by service, method and gRPC status code.",
     );
-    for ((service, method), m) in rpcs.iter() {
+    let named = |path: &str| -> (String, String) {
+        let mut parts = path.trim_start_matches('/').splitn(2, '/');
+        let (service, method) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        (service.to_string(), method.to_string())
+    };
+    for (path, m) in rpcs.iter() {
+        let (service, method) = named(path);
         for (code, n) in &m.codes {
             let labels = [
                 ("rpc_service", service.as_str()),
@@ -141,7 +147,8 @@ pub fn render_rpcs() -> String {
         "histogram",
         "How long RPCs took to answer, from the request's arrival to its response headers.",
     );
-    for ((service, method), m) in rpcs.iter() {
+    for (path, m) in rpcs.iter() {
+        let (service, method) = named(path);
         let mut cumulative = 0;
         for (i, n) in m.buckets.iter().enumerate() {
             cumulative += n;
