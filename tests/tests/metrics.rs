@@ -78,4 +78,28 @@ async fn a_move_in_shows_in_the_metrics() {
             "no `{prefix}…` in:\n{body}"
         );
     }
+    // Seven services in one process: each family declared once, its samples together.
+    for family in [
+        "anju_outbox_backlog",
+        "anju_consumer_pending",
+        "anju_rpc_server_duration_seconds",
+    ] {
+        assert_eq!(
+            body.matches(&format!("# TYPE {family} ")).count(),
+            1,
+            "{family}"
+        );
+    }
+    let backlog: Vec<usize> = body
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("anju_outbox_backlog{"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(backlog.len(), 7);
+    assert_eq!(
+        backlog[6] - backlog[0],
+        6,
+        "one service's backlog after another"
+    );
 }

@@ -134,7 +134,7 @@ impl GrpcServer {
                 }
                 span
             })
-            .layer(crate::metrics::RpcMetricsLayer)
+            .layer(crate::metrics::RpcMetricsLayer::new(&self.service_names))
             .layer(auth)
             .add_routes(self.routes)
             .add_service(health)

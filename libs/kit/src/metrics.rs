@@ -7,7 +7,7 @@ use std::{
     collections::BTreeMap,
     fmt::Write,
     pin::Pin,
-    sync::{LazyLock, Mutex},
+    sync::{Arc, LazyLock, Mutex},
     task::{Context, Poll},
     time::Instant,
 };
@@ -59,7 +59,7 @@ const BUCKETS_US: [u64; 13] = [
     5_000_000, 10_000_000,
 ];
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Method {
     codes: BTreeMap<&'static str, u64>,
     /// Calls per bucket (not cumulative), and beyond the last.
@@ -117,10 +117,12 @@ fn seconds(micros: u64) -> String {
 
 /// The process's RPC metrics: calls by status code, and their duration as a histogram.
 pub fn render_rpcs() -> String {
-    let mut e = Exposition::default();
-    let Ok(rpcs) = RPCS.lock() else {
-        return String::new();
+    // A copy, formatted after the lock is released: calls are not held up by a scrape.
+    let rpcs: Vec<(String, Method)> = match RPCS.lock() {
+        Ok(rpcs) => rpcs.iter().map(|(k, m)| (k.clone(), m.clone())).collect(),
+        Err(_) => return String::new(),
     };
+    let mut e = Exposition::default();
     e.family(
         "anju_rpc_server_requests_total",
         "counter",
@@ -131,7 +133,7 @@ pub fn render_rpcs() -> String {
         let (service, method) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         (service.to_string(), method.to_string())
     };
-    for (path, m) in rpcs.iter() {
+    for (path, m) in &rpcs {
         let (service, method) = named(path);
         for (code, n) in &m.codes {
             let labels = [
@@ -147,7 +149,7 @@ pub fn render_rpcs() -> String {
         "histogram",
         "How long RPCs took to answer, from the request's arrival to its response headers.",
     );
-    for (path, m) in rpcs.iter() {
+    for (path, m) in &rpcs {
         let (service, method) = named(path);
         let mut cumulative = 0;
         for (i, n) in m.buckets.iter().enumerate() {
@@ -180,21 +182,72 @@ pub fn render_rpcs() -> String {
     e.finish()
 }
 
-/// Tower layer that counts and times every RPC (health and reflection aside).
-#[derive(Clone, Default)]
-pub struct RpcMetricsLayer;
+/// Tower layer that counts and times every RPC (health and reflection aside). Only the
+/// services the server hosts are named: any other path a caller makes up is counted as
+/// `unknown`, so callers cannot grow the set of series.
+#[derive(Clone)]
+pub struct RpcMetricsLayer {
+    services: Arc<Vec<&'static str>>,
+}
+
+impl RpcMetricsLayer {
+    pub fn new(services: &[&'static str]) -> Self {
+        Self {
+            services: Arc::new(services.to_vec()),
+        }
+    }
+
+    fn key(&self, path: &str) -> Option<String> {
+        if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
+            return None;
+        }
+        let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        Some(if self.services.contains(&service) {
+            path.to_string()
+        } else {
+            "/unknown/unknown".to_string()
+        })
+    }
+}
 
 impl<S> Layer<S> for RpcMetricsLayer {
     type Service = RpcMetricsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcMetricsService { inner }
+        RpcMetricsService {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct RpcMetricsService<S> {
     inner: S,
+    layer: RpcMetricsLayer,
+}
+
+/// A call being timed: recorded when it answers, or as CANCELLED if it is dropped first (the
+/// server's request timeout, the client's deadline or its going away).
+struct Timing {
+    path: String,
+    started: Instant,
+    recorded: bool,
+}
+
+impl Timing {
+    fn record(&mut self, code: Code) {
+        self.recorded = true;
+        record(&self.path, code, self.started.elapsed().as_micros() as u64);
+    }
+}
+
+impl Drop for Timing {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.record(Code::Cancelled);
+        }
+    }
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
@@ -218,14 +271,16 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let path = request.uri().path().to_string();
-        if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
+        let Some(path) = self.layer.key(request.uri().path()) else {
             return Box::pin(inner.call(request));
-        }
-        let started = Instant::now();
+        };
+        let mut timing = Timing {
+            path,
+            started: Instant::now(),
+            recorded: false,
+        };
         Box::pin(async move {
             let response = inner.call(request).await;
-            let micros = started.elapsed().as_micros() as u64;
             // An error is answered trailers-only, its status in the headers; a success's
             // status comes in the trailers.
             let code = match &response {
@@ -237,7 +292,7 @@ where
                     .map_or(Code::Ok, Code::from_i32),
                 Err(_) => Code::Unknown,
             };
-            record(&path, code, micros);
+            timing.record(code);
             response
         })
     }
@@ -256,6 +311,27 @@ mod tests {
             e.finish(),
             "# HELP anju_x a test\n# TYPE anju_x gauge\nanju_x{a=\"q\\\"uote\\\\\\n\"} 3\n"
         );
+    }
+
+    #[test]
+    fn made_up_paths_are_counted_as_unknown_and_health_not_at_all() {
+        let layer = RpcMetricsLayer::new(&["anju.test.v1.T"]);
+        assert_eq!(
+            layer.key("/anju.test.v1.T/Get").as_deref(),
+            Some("/anju.test.v1.T/Get")
+        );
+        assert_eq!(layer.key("/x/0f3a").as_deref(), Some("/unknown/unknown"));
+        assert_eq!(layer.key("/grpc.health.v1.Health/Check"), None);
+    }
+
+    #[test]
+    fn a_call_dropped_before_it_answers_is_counted_as_cancelled() {
+        drop(Timing {
+            path: "/anju.test.v1.Dropped/Slow".into(),
+            started: Instant::now(),
+            recorded: false,
+        });
+        assert!(render_rpcs().lines().any(|l| l == "anju_rpc_server_requests_total{rpc_service=\"anju.test.v1.Dropped\",rpc_method=\"Slow\",rpc_grpc_status_code=\"CANCELLED\"} 1"));
     }
 
     #[test]

@@ -73,17 +73,30 @@ async fn read(
     Ok(letters)
 }
 
-/// How many dead letters one consumer has (its subject's count on the dead-letter stream).
-pub async fn count(bus: &Bus, consumer: &str) -> anyhow::Result<u64> {
+/// Dead letters per subject (`<prefix>.dlq.<consumer>`), read from the stream's subject counts
+/// without creating the stream: none yet, none counted.
+pub async fn counts(bus: &Bus) -> anyhow::Result<std::collections::HashMap<String, u64>> {
     use futures::TryStreamExt;
-    let stream = bus.ensure_dlq().await?;
-    let subject = bus.dlq_subject(consumer);
-    let mut subjects = stream.info_with_subjects(&subject).await?;
-    let mut total = 0;
-    while let Some((_, n)) = subjects.try_next().await? {
-        total += n as u64;
+    let stream = match bus.jetstream().get_stream(bus.dlq_stream_name()).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            use async_nats::jetstream::{ErrorCode, context::GetStreamErrorKind};
+            if let GetStreamErrorKind::JetStream(e) = err.kind()
+                && e.error_code() == ErrorCode::STREAM_NOT_FOUND
+            {
+                return Ok(Default::default());
+            }
+            return Err(err.into());
+        }
+    };
+    let mut subjects = stream
+        .info_with_subjects(format!("{}.dlq.>", bus.prefix()))
+        .await?;
+    let mut counts = std::collections::HashMap::new();
+    while let Some((subject, n)) = subjects.try_next().await? {
+        counts.insert(subject, n as u64);
     }
-    Ok(total)
+    Ok(counts)
 }
 
 /// Lists the dead letters of one consumer, or of all.

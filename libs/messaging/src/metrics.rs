@@ -21,19 +21,84 @@ use tokio_util::sync::CancellationToken;
 pub type Source =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send>> + Send + Sync>;
 
-/// Several sources as one, rendered in order.
+/// How long one source may take to render before a scrape goes on without it.
+const SOURCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Several sources as one, rendered together; one that fails or takes longer than 5 s is left
+/// out of that scrape (and logged) and the others are served.
 pub fn combined(sources: Vec<Source>) -> Source {
     let sources = Arc::new(sources);
     Arc::new(move || {
         let sources = sources.clone();
         Box::pin(async move {
+            let rendered = futures::future::join_all(
+                sources
+                    .iter()
+                    .map(|source| tokio::time::timeout(SOURCE_TIMEOUT, source())),
+            )
+            .await;
             let mut out = String::new();
-            for source in sources.iter() {
-                out += &source().await?;
+            for result in rendered {
+                match result {
+                    Ok(Ok(text)) => out += &text,
+                    Ok(Err(err)) => tracing::warn!(error = format!("{err:#}"), "metrics failed"),
+                    Err(_) => tracing::warn!("metrics took too long; left out of this scrape"),
+                }
             }
             Ok(out)
         })
     })
+}
+
+/// Text from several sources with each family once: its HELP and TYPE lines, then every
+/// sample of it whichever source wrote it (a process hosting several services renders the
+/// platform's families once per service).
+pub fn merge(text: &str) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut families: std::collections::HashMap<String, (Vec<String>, Vec<String>)> =
+        std::collections::HashMap::new();
+    let mut current = String::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line
+            .strip_prefix("# HELP ")
+            .or_else(|| line.strip_prefix("# TYPE "))
+        {
+            current = rest.split(' ').next().unwrap_or("").to_string();
+            let family = families.entry(current.clone()).or_insert_with(|| {
+                order.push(current.clone());
+                Default::default()
+            });
+            if family.0.len() < 2 && !family.0.iter().any(|h| h == line) {
+                family.0.push(line.to_string());
+            }
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap_or("");
+        // A histogram's _bucket, _sum and _count belong to the family declared before them.
+        let family = if name.starts_with(current.as_str()) && !current.is_empty() {
+            current.clone()
+        } else {
+            name.to_string()
+        };
+        families
+            .entry(family.clone())
+            .or_insert_with(|| {
+                order.push(family.clone());
+                Default::default()
+            })
+            .1
+            .push(line.to_string());
+    }
+    let mut out = String::new();
+    for name in order {
+        if let Some((head, samples)) = families.get(&name) {
+            for line in head.iter().chain(samples) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// What every service exports about its platform: the outbox's backlog, the age of its oldest
@@ -42,12 +107,17 @@ pub fn platform(pool: PgPool, service: &'static str) -> Source {
     Arc::new(move || {
         let pool = pool.clone();
         Box::pin(async move {
-            let (backlog, oldest_ms, quarantined): (i64, i64, i64) = sqlx::query_as(
-                "select count(*) filter (where quarantined_at is null),
-                        coalesce((extract(epoch from now() - min(created_at)
-                                  filter (where quarantined_at is null)) * 1000)::bigint, 0),
-                        count(*) filter (where quarantined_at is not null)
-                 from outbox where published_at is null",
+            // Each count on the partial index that holds its rows, not the whole retained outbox.
+            let (backlog, oldest_ms): (i64, i64) = sqlx::query_as(
+                "select count(*),
+                        coalesce((extract(epoch from now() - min(created_at)) * 1000)::bigint, 0)
+                 from outbox where published_at is null and quarantined_at is null",
+            )
+            .fetch_one(&pool)
+            .await?;
+            let quarantined: i64 = sqlx::query_scalar(
+                "select count(*) from outbox
+                 where published_at is null and quarantined_at is not null",
             )
             .fetch_one(&pool)
             .await?;
@@ -153,9 +223,13 @@ pub fn consumers(bus: crate::Bus, consumers: Vec<(String, String)>) -> Source {
                 "gauge",
                 "Events a consumer gave up on, waiting on the dead-letter stream for an operator.",
             );
-            for (name, _) in consumers.iter() {
-                let dead = crate::dlq::count(&bus, name).await.unwrap_or(0);
-                e.sample("anju_dead_letters", &[("consumer", name.as_str())], dead);
+            // Left out, not 0, when the dead-letter stream cannot be read: a failed read must
+            // not clear an alert.
+            if let Ok(dead) = crate::dlq::counts(&bus).await {
+                for (name, _) in consumers.iter() {
+                    let n = dead.get(&bus.dlq_subject(name)).copied().unwrap_or(0);
+                    e.sample("anju_dead_letters", &[("consumer", name.as_str())], n);
+                }
             }
             Ok(e.finish())
         })
@@ -178,27 +252,27 @@ pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, u16)> {
 
 /// Serves `GET /metrics` with every source's families until `shutdown`. A source that fails
 /// is left out of that scrape (and logged); the others are served.
+/// Serves `GET /metrics` (at most four scrapes at once; a fifth waits) until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     sources: Vec<(&'static str, Source)>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let sources = Arc::new(sources);
+    let scrapes = Arc::new(tokio::sync::Semaphore::new(4));
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let sources = sources.clone();
+            let (sources, scrapes) = (sources.clone(), scrapes.clone());
             async move {
-                // The process's RPC metrics, then each service's own.
+                let _permit = scrapes.acquire().await;
+                // The process's RPC metrics, then each service's own, each family once.
                 let mut body = anju_kit::metrics::render_rpcs();
-                for (service, source) in sources.iter() {
-                    match source().await {
-                        Ok(text) => body += &text,
-                        Err(err) => {
-                            tracing::warn!(service, error = format!("{err:#}"), "metrics failed")
-                        }
-                    }
+                let all: Vec<Source> = sources.iter().map(|(_, s)| s.clone()).collect();
+                if let Ok(text) = combined(all)().await {
+                    body += &text;
                 }
+                let body = merge(&body);
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,
@@ -213,4 +287,26 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_of_several_services_are_merged_into_one_each() {
+        let text = "# HELP anju_outbox_backlog b\n# TYPE anju_outbox_backlog gauge\n\
+                    anju_outbox_backlog{service=\"sales\"} 1\n\
+                    # HELP anju_h h\n# TYPE anju_h histogram\nanju_h_bucket{le=\"+Inf\"} 2\n\
+                    anju_h_sum 0.5\nanju_h_count 2\n\
+                    # HELP anju_outbox_backlog b\n# TYPE anju_outbox_backlog gauge\n\
+                    anju_outbox_backlog{service=\"title\"} 3\n";
+        assert_eq!(
+            merge(text),
+            "# HELP anju_outbox_backlog b\n# TYPE anju_outbox_backlog gauge\n\
+             anju_outbox_backlog{service=\"sales\"} 1\nanju_outbox_backlog{service=\"title\"} 3\n\
+             # HELP anju_h h\n# TYPE anju_h histogram\nanju_h_bucket{le=\"+Inf\"} 2\n\
+             anju_h_sum 0.5\nanju_h_count 2\n"
+        );
+    }
 }

@@ -17,8 +17,6 @@ pub fn source(pool: PgPool) -> Source {
     })
 }
 
-type Key = (Uuid, Uuid);
-
 fn ids(tenant: &Uuid, project: &Uuid) -> (String, String) {
     (tenant.to_string(), project.to_string())
 }
@@ -27,32 +25,27 @@ pub async fn render(pool: &PgPool) -> anyhow::Result<String> {
     let mut e = Exposition::default();
 
     let open: Vec<(Uuid, Uuid, String, String, i64)> = sqlx::query_as(
-        "select c.tenant_id, c.project_id, c.queue,
-                case when bool_or(k.breached_at is not null) then 'breached'
-                     when bool_or(k.warned_at is not null) then 'at_risk'
-                     when c.waiting_since is not null then 'paused'
-                     else 'on_time' end,
-                1::bigint
-         from complaints c
-         left join complaint_clocks k
-           on k.complaint_id = c.complaint_id and k.stopped_at is null
-         where c.status <> 'closed'
-         group by c.complaint_id",
+        "select tenant_id, project_id, queue, state, count(*) from (
+             select c.tenant_id, c.project_id, c.queue,
+                    case when bool_or(k.breached_at is not null) then 'breached'
+                         when bool_or(k.warned_at is not null) then 'at_risk'
+                         when c.waiting_since is not null then 'paused'
+                         else 'on_time' end as state
+             from complaints c
+             left join complaint_clocks k
+               on k.complaint_id = c.complaint_id and k.stopped_at is null
+             where c.status <> 'closed'
+             group by c.complaint_id) open
+         group by 1, 2, 3, 4 order by 1, 2, 3, 4",
     )
     .fetch_all(pool)
     .await?;
-    let mut by_state: std::collections::BTreeMap<(Key, String, String), i64> = Default::default();
-    for (tenant, project, queue, state, n) in open {
-        *by_state
-            .entry(((tenant, project), queue, state))
-            .or_default() += n;
-    }
     e.family(
         "anju_complaints_open",
         "gauge",
         "Open complaints by queue and the worst state of their running clocks.",
     );
-    for (((tenant, project), queue, state), n) in &by_state {
+    for (tenant, project, queue, state, n) in &open {
         let (t, p) = ids(tenant, project);
         e.sample(
             "anju_complaints_open",

@@ -71,7 +71,8 @@ pub async fn render(pool: &PgPool) -> anyhow::Result<String> {
         e.sample("anju_sagas_stuck", &[("tenant", &t), ("flow", flow)], n);
     }
     let commands: Vec<(String, i64)> = sqlx::query_as(
-        "select status, count(*) from saga_commands where status <> 'done' group by 1 order by 1",
+        "select status, count(*) from saga_commands
+         where status in ('pending', 'running', 'failed') group by 1 order by 1",
     )
     .fetch_all(pool)
     .await?;
