@@ -43,8 +43,9 @@ struct Args {
     /// (comma-separated; empty skips it).
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
     complaint_loads: Vec<usize>,
-    /// Complaints filed, then taken, at each point.
-    #[arg(long, default_value_t = 1_000)]
+    /// Complaints filed, then taken, at each point (2,000: fewer leave the points within the
+    /// machine's noise of each other).
+    #[arg(long, default_value_t = 2_000)]
     complaints_per_point: usize,
     /// Breaches whose lateness is measured beside the largest load.
     #[arg(long, default_value_t = 300)]
