@@ -54,7 +54,10 @@ fn no_committed_migration_changes_and_every_one_is_recorded() {
         "migrations changed after they were recorded (a database that applied them will not \
          start): {changed:?} — put the change in a new migration"
     );
-    let gone: Vec<&String> = recorded.keys().filter(|p| !found.contains_key(*p)).collect();
+    let gone: Vec<&String> = recorded
+        .keys()
+        .filter(|p| !found.contains_key(*p))
+        .collect();
     assert!(gone.is_empty(), "recorded migrations missing: {gone:?}");
     let new: Vec<String> = found
         .iter()
