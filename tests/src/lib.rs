@@ -203,3 +203,19 @@ pub mod finance;
 pub mod move_in;
 pub mod personal_data;
 pub mod sweep;
+
+/// `GET /metrics` at `port` on this machine, over plain HTTP: (status line and headers, body).
+pub async fn scrape_metrics(port: u16) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the metrics port");
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: anju\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("a request");
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.expect("an answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("headers, then a body");
+    (head.to_string(), body.to_string())
+}

@@ -908,7 +908,7 @@ async fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     // Staff may not report a repair: that is the coordinator's alone, admin included.
     let status = admin
         .record_repair_progress(cp::RecordRepairProgressRequest {
-            request_id: "fake".into(),
+            request_id: "forged-report".into(),
             complaint_id: c.complaint_id,
             round: 1,
             repair_request_id: Uuid::now_v7().to_string(),
@@ -920,22 +920,12 @@ async fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     assert_eq!(status.code(), Code::PermissionDenied);
 }
 
-/// The body of `GET /metrics` at `port`.
+/// The body of `GET /metrics` at `port`, answered 200 in the text exposition format.
 async fn scrape(port: u16) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: anju\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).await.unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let (head, body) = anju_e2e::scrape_metrics(port).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    body.to_string()
+    body
 }
 
 #[tokio::test]

@@ -8,17 +8,7 @@ use anju_e2e::TestStack;
 
 /// The body of `GET /metrics` at `port`.
 async fn scrape(port: u16) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: anju\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).await.unwrap();
-    answer.split_once("\r\n\r\n").unwrap().1.to_string()
+    anju_e2e::scrape_metrics(port).await.1
 }
 
 #[tokio::test]

@@ -12,20 +12,16 @@
 
 use std::time::{Duration, Instant};
 
-use anju::{
-    Stack, client,
-    journey::{Journey, Staff},
-};
+use anju::{client, journey::Journey};
 use anju_complaints::domain::{
     standard::Standard,
     vocabulary::{Category, Severity},
 };
-use anju_kit::{Role, config::SERVICES};
+use anju_kit::Role;
 use anju_proto::complaints as cp;
 use anyhow::Context;
 use futures::{StreamExt, stream};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::quantile;
@@ -154,23 +150,12 @@ async fn take(journey: &Journey, tag: &str, ids: &[String]) -> anyhow::Result<Ve
 }
 
 pub async fn run(sizes: &[usize], per_point: usize, breaches: usize) -> anyhow::Result<Report> {
-    anju_testkit::drop_stale_databases().await?;
-    let mut settings = anju_testkit::settings();
-    super::pools(&mut settings, per_point >= super::MEASURING_FROM);
-    let stack = Stack::start(&settings, &SERVICES, CancellationToken::new()).await?;
-    let tenant = Uuid::now_v7();
-    let staff = Staff::new(|service, subject, roles: &[Role]| {
-        let port = stack
-            .port(service)
-            .unwrap_or_else(|| settings.grpc_port(service));
-        client::authed(
-            "127.0.0.1",
-            port,
-            &anju_testkit::token_for(tenant, subject, roles),
-        )
-    })?;
-    let mut journey = Journey::open(staff, "COMPLAINTS-BENCH", "bench-").await?;
-    journey.patience = Duration::from_secs(300);
+    let super::Bench {
+        settings,
+        stack,
+        tenant,
+        journey,
+    } = super::start(per_point >= super::MEASURING_FROM, "COMPLAINTS-BENCH").await?;
     let db = PgPool::connect_lazy(&settings.database_url("complaints"))?;
     let project = Uuid::parse_str(&journey.project_id)?;
     // Complaints learns the project from sales' events.

@@ -32,6 +32,46 @@ pub fn pools(settings: &mut anju_kit::Settings, measuring: bool) {
     }
 }
 
+/// A benchmark's world: every service in this process (pools as [`pools`] sizes them), a
+/// fresh tenant, and the shared journey fixture in a new project of it, patient for 5 minutes.
+pub struct Bench {
+    pub settings: anju_kit::Settings,
+    pub stack: anju::Stack,
+    pub tenant: uuid::Uuid,
+    pub journey: anju::journey::Journey,
+}
+
+pub async fn start(measuring: bool, code: &str) -> anyhow::Result<Bench> {
+    anju_testkit::drop_stale_databases().await?;
+    let mut settings = anju_testkit::settings();
+    pools(&mut settings, measuring);
+    let stack = anju::Stack::start(
+        &settings,
+        &anju_kit::config::SERVICES,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await?;
+    let tenant = uuid::Uuid::now_v7();
+    let staff = anju::journey::Staff::new(|service, subject, roles: &[anju_kit::Role]| {
+        let port = stack
+            .port(service)
+            .unwrap_or_else(|| settings.grpc_port(service));
+        anju::client::authed(
+            "127.0.0.1",
+            port,
+            &anju_testkit::token_for(tenant, subject, roles),
+        )
+    })?;
+    let mut journey = anju::journey::Journey::open(staff, code, "bench-").await?;
+    journey.patience = Duration::from_secs(300);
+    Ok(Bench {
+        settings,
+        stack,
+        tenant,
+        journey,
+    })
+}
+
 /// A run this small is a smoke test of the benchmark's path, not a measurement.
 pub const MEASURING_FROM: usize = 100;
 

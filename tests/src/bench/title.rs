@@ -13,11 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use anju::{
-    Stack, client,
-    journey::{Buyer, ID_NUMBER, Journey, Staff},
-};
-use anju_kit::{Role, config::SERVICES};
+use anju::journey::{Buyer, ID_NUMBER, Journey};
 use anju_proto::{
     common::{Area, Money},
     finance, sales as pb, title as tt,
@@ -26,7 +22,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{ms, quantile};
@@ -88,23 +83,12 @@ fn gaps(pairs: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<Duration> {
 }
 
 pub async fn run(units: usize) -> anyhow::Result<Report> {
-    anju_testkit::drop_stale_databases().await?;
-    let mut settings = anju_testkit::settings();
-    super::pools(&mut settings, units >= super::MEASURING_FROM);
-    let stack = Stack::start(&settings, &SERVICES, CancellationToken::new()).await?;
-    let tenant = Uuid::now_v7();
-    let staff = Staff::new(|service, subject, roles: &[Role]| {
-        let port = stack
-            .port(service)
-            .unwrap_or_else(|| settings.grpc_port(service));
-        client::authed(
-            "127.0.0.1",
-            port,
-            &anju_testkit::token_for(tenant, subject, roles),
-        )
-    })?;
-    let mut journey = Journey::open(staff, "TITLE-BENCH", "bench-").await?;
-    journey.patience = Duration::from_secs(300);
+    let super::Bench {
+        settings,
+        stack,
+        tenant,
+        mut journey,
+    } = super::start(units >= super::MEASURING_FROM, "TITLE-BENCH").await?;
     journey.poll = Duration::from_millis(50);
     journey.price = PRICE;
     let connect = |service: &str| PgPool::connect_lazy(&settings.database_url(service));

@@ -1,194 +1,27 @@
-//! The desk's steps: a complaint recorded, acknowledged, taken, reassigned, paused while
-//! waiting on the owner, resolved (by hand or by its repair's sign-off) and followed up.
+//! The desk's steps on a recorded complaint: acknowledged, taken, reassigned, paused while
+//! waiting on the owner, resolved and followed up; and what they share with recording it
+//! ([`super::intake`]) and with the coordinator's repair reports ([`super::repairs`]).
 
 use anju_kit::{
-    Principal, Refusal, Role, ServiceError, ServiceResult, audit::Subject, ids::new_id,
-    time::ProjectZone, validate::Validator,
+    Principal, Refusal, Role, ServiceError, ServiceResult, audit::Subject, validate::Validator,
 };
-use anju_messaging::{Effect, directory};
+use anju_messaging::Effect;
 use anju_proto::{complaints as pb, events};
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, types::Json};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{ComplaintsApi, full, optional, required};
+use super::{ComplaintsApi, full, required};
 use crate::{
     domain::{
         reopens,
-        routing::{handles, queue_for, takers},
-        vocabulary::{Category, Channel, Complainant, Queue, Related, Severity, Status, Target},
+        routing::{handles, takers},
+        vocabulary::{Queue, Status, Target},
     },
-    store::{self, AssignmentRow, Complaint, FollowUpRow, clocks, standards},
+    store::{self, AssignmentRow, Complaint, FollowUpRow, clocks},
 };
 
 impl ComplaintsApi {
-    pub(super) async fn record_complaint(
-        &self,
-        principal: &Principal,
-        req: pb::RecordComplaintRequest,
-    ) -> ServiceResult<pb::RecordComplaintResponse> {
-        let mut v = Validator::new();
-        let request_id = v.request_id(&req.request_id);
-        let project_id = v.uuid("project_id", &req.project_id);
-        let unit_id = v.optional_uuid("unit_id", &req.unit_id);
-        let complainant = v.text("complainant", &req.complainant, 200);
-        let channel = required(
-            &mut v,
-            "channel",
-            req.channel,
-            Channel::from_wire,
-            Channel::names,
-        );
-        let category = required(
-            &mut v,
-            "category",
-            req.category,
-            Category::from_wire,
-            Category::names,
-        );
-        let severity = required(
-            &mut v,
-            "severity",
-            req.severity,
-            Severity::from_wire,
-            Severity::names,
-        );
-        let kind = required(
-            &mut v,
-            "complainant_kind",
-            req.complainant_kind,
-            Complainant::from_wire,
-            Complainant::names,
-        );
-        let text = v.free_text("text", &req.text, 8000);
-        let customer_id = v.optional_uuid("customer_id", &req.customer_id);
-        v.check(
-            customer_id.is_none() || kind == Some(Complainant::Owner),
-            "customer_id",
-            "only an owner's complaint names a customer",
-        );
-        let contact_phone = if req.contact_phone.is_empty() {
-            String::new()
-        } else {
-            v.phone("contact_phone", &req.contact_phone)
-        };
-        let common_part = v
-            .optional_text("common_part", &req.common_part, 200)
-            .unwrap_or_default();
-        v.check(
-            unit_id.is_some() == common_part.is_empty(),
-            "common_part",
-            "a complaint names either a unit or a common part",
-        );
-        let related_kind = optional(
-            &mut v,
-            "related_kind",
-            req.related_kind,
-            Related::from_wire,
-            Related::names,
-        );
-        let related_id = v.optional_uuid("related_id", &req.related_id);
-        v.check(
-            related_kind.is_some() == related_id.is_some(),
-            "related_id",
-            "related_kind and related_id go together",
-        );
-        v.finish()?;
-        let (Some(channel), Some(category), Some(severity), Some(kind)) =
-            (channel, category, severity, kind)
-        else {
-            return Err(ServiceError::invalid("category", "required"));
-        };
-        principal.require_project(project_id)?;
-        match unit_id {
-            Some(unit_id) => {
-                directory::require_unit(&self.pool, principal, project_id, unit_id).await?
-            }
-            None => directory::require_project(&self.pool, principal, project_id).await?,
-        }
-        let standard = standards::for_project(&self.pool, principal.tenant_id, project_id).await?;
-        let terms = standard.terms(category, severity);
-        let now = Utc::now();
-        let zone = ProjectZone::or_default(&terms.calendar.time_zone);
-        let queue = queue_for(category, unit_id.is_some());
-        let mut complaint = Complaint {
-            complaint_id: new_id(),
-            tenant_id: principal.tenant_id,
-            project_id,
-            unit_id,
-            complainant,
-            complainant_kind: kind.as_str().into(),
-            customer_id,
-            contact_phone,
-            common_part,
-            related_kind: related_kind.map(|r| r.as_str().into()),
-            related_id,
-            channel: channel.as_str().into(),
-            category: category.as_str().into(),
-            severity: severity.as_str().into(),
-            text,
-            recorded_at: now,
-            recorded_month: zone.date_of(now).format("%Y-%m").to_string(),
-            queue: queue.as_str().into(),
-            assignee: String::new(),
-            status: Status::Open.as_str().into(),
-            round: 1,
-            reopen_count: 0,
-            waiting_since: None,
-            waiting_reason: String::new(),
-            resolution: String::new(),
-            repair_request_id: None,
-            repair_closed: false,
-            repeat_of: None,
-            acknowledged_at: None,
-            taken_at: None,
-            resolved_at: None,
-            closed_at: None,
-            terms: Json(terms),
-        };
-        self.commands
-            .run(
-                principal,
-                "RecordComplaint",
-                &request_id,
-                &req,
-                async |cmd| {
-                    if let Some(unit_id) = unit_id {
-                        complaint.repeat_of =
-                            store::latest_about(cmd.conn(), principal.tenant_id, unit_id).await?;
-                    }
-                    store::insert(cmd.conn(), &complaint).await?;
-                    for target in [Target::Acknowledge, Target::Route, Target::Resolve] {
-                        clocks::start(cmd.conn(), &complaint, target, now).await?;
-                    }
-                    store::assign(
-                        cmd.conn(),
-                        complaint.complaint_id,
-                        &assignment("", queue, "", "routed by category", "routing"),
-                    )
-                    .await?;
-                    let c = &complaint;
-                    let recorded = events::ComplaintRecorded {
-                        complaint_id: c.complaint_id.to_string(),
-                        project_id: project_id.to_string(),
-                        unit_id: id(unit_id),
-                        category: c.category.clone(),
-                        severity: c.severity.clone(),
-                        channel: c.channel.clone(),
-                        repeat_of: id(c.repeat_of),
-                    };
-                    cmd.emit(cmd.event("complaint", c.complaint_id), &recorded)
-                        .await?;
-                    routed(cmd, c).await?;
-                    let response = pb::RecordComplaintResponse {
-                        complaint: Some(full(cmd.conn(), complaint.clone()).await?),
-                    };
-                    Ok((response, Subject::new("complaint", complaint.complaint_id)))
-                },
-            )
-            .await
-    }
-
     pub(super) async fn acknowledge_complaint(
         &self,
         principal: &Principal,
@@ -424,7 +257,7 @@ impl ComplaintsApi {
                         "its repair's sign-off resolves a complaint routed to maintenance",
                     )
                     .with("complaint_id", complaint_id)
-                    .with("repair_request_id", id(c.repair_request_id))
+                    .with("repair_request_id", super::id(c.repair_request_id))
                     .into());
                 }
                 resolve(cmd, c, resolution.clone()).await?;
@@ -494,7 +327,6 @@ impl ComplaintsApi {
                     c.taken_at = None;
                     c.repair_request_id = None;
                     c.repair_closed = false;
-                    store::save(cmd.conn(), c).await?;
                     for target in [Target::Route, Target::Resolve] {
                         clocks::start(cmd.conn(), c, target, now).await?;
                     }
@@ -540,71 +372,15 @@ impl ComplaintsApi {
             })
             .await
     }
-
-    pub(super) async fn record_repair_progress(
-        &self,
-        principal: &Principal,
-        req: pb::RecordRepairProgressRequest,
-    ) -> ServiceResult<pb::RecordRepairProgressResponse> {
-        let mut v = Validator::new();
-        let request_id = v.request_id(&req.request_id);
-        let complaint_id = v.uuid("complaint_id", &req.complaint_id);
-        let repair_id = v.uuid("repair_request_id", &req.repair_request_id);
-        v.range("round", req.round, 1, 10_000);
-        let resolution = v
-            .optional_free_text("resolution", &req.resolution, 4000)
-            .unwrap_or_default();
-        v.finish()?;
-        self.commands
-            .run(
-                principal,
-                "RecordRepairProgress",
-                &request_id,
-                &req,
-                async |cmd| {
-                    let mut c = store::lock(cmd.conn(), principal, complaint_id).await?;
-                    // A report about an earlier round, or a complaint moved on, changes nothing:
-                    // the coordinator's retries and late events are harmless.
-                    let current = req.round == c.round
-                        && c.status != Status::Closed.as_str()
-                        && c.repair_request_id.is_none_or(|r| r == repair_id);
-                    if current {
-                        let now = Utc::now();
-                        if c.repair_request_id.is_none() {
-                            c.repair_request_id = Some(repair_id);
-                            if c.queue() == Queue::Maintenance && c.taken_at.is_none() {
-                                c.taken_at = Some(now);
-                                clocks::stop(cmd.conn(), &c, Target::Route, now).await?;
-                            }
-                        }
-                        if req.closed && !c.repair_closed {
-                            c.repair_closed = true;
-                            let open = c.status == Status::Open.as_str();
-                            if open && c.queue() == Queue::Maintenance {
-                                let text = format!("repair signed off: {resolution}");
-                                resolve(cmd, &mut c, text).await?;
-                            }
-                        }
-                        store::save(cmd.conn(), &c).await?;
-                    }
-                    let response = pb::RecordRepairProgressResponse {
-                        complaint: Some(full(cmd.conn(), c).await?),
-                    };
-                    let subject = Subject::new("complaint", complaint_id).with_detail(
-                        serde_json::json!({ "repair_request_id": repair_id, "closed": req.closed }),
-                    );
-                    Ok((response, subject))
-                },
-            )
-            .await
-    }
 }
 
-fn id(u: Option<Uuid>) -> String {
-    super::id(u)
-}
-
-fn assignment(from: &str, to: Queue, assignee: &str, reason: &str, by: &str) -> AssignmentRow {
+pub(super) fn assignment(
+    from: &str,
+    to: Queue,
+    assignee: &str,
+    reason: &str,
+    by: &str,
+) -> AssignmentRow {
     AssignmentRow {
         from_queue: from.into(),
         to_queue: to.as_str().into(),
@@ -659,11 +435,11 @@ async fn open(
 }
 
 /// The complaint is in its queue's hands (at recording, on a reassignment, on a reopen).
-async fn routed(cmd: &mut Effect<'_>, c: &Complaint) -> ServiceResult<()> {
+pub(super) async fn routed(cmd: &mut Effect<'_>, c: &Complaint) -> ServiceResult<()> {
     let event = events::ComplaintRouted {
         complaint_id: c.complaint_id.to_string(),
         project_id: c.project_id.to_string(),
-        unit_id: id(c.unit_id),
+        unit_id: super::id(c.unit_id),
         queue: c.queue.clone(),
         round: c.round,
         category: c.category.clone(),
@@ -675,8 +451,12 @@ async fn routed(cmd: &mut Effect<'_>, c: &Complaint) -> ServiceResult<()> {
 }
 
 /// Resolved: the resolve clock stops (and any acknowledge or route clock still running, as the
-/// resolution implies them), the follow-up clock starts.
-async fn resolve(cmd: &mut Effect<'_>, c: &mut Complaint, resolution: String) -> ServiceResult<()> {
+/// resolution implies them), the follow-up clock starts. The caller saves the complaint.
+pub(super) async fn resolve(
+    cmd: &mut Effect<'_>,
+    c: &mut Complaint,
+    resolution: String,
+) -> ServiceResult<()> {
     let now = Utc::now();
     for target in [Target::Acknowledge, Target::Route, Target::Resolve] {
         clocks::stop(cmd.conn(), c, target, now).await?;
@@ -689,14 +469,13 @@ async fn resolve(cmd: &mut Effect<'_>, c: &mut Complaint, resolution: String) ->
     c.waiting_reason = String::new();
     c.acknowledged_at = c.acknowledged_at.or(Some(now));
     c.taken_at = c.taken_at.or(Some(now));
-    store::save(cmd.conn(), c).await?;
     clocks::start(cmd.conn(), c, Target::FollowUp, now).await?;
     let event = events::ComplaintResolved {
         complaint_id: c.complaint_id.to_string(),
         project_id: c.project_id.to_string(),
         round: c.round,
         resolution: c.resolution.clone(),
-        repair_request_id: id(c.repair_request_id),
+        repair_request_id: super::id(c.repair_request_id),
     };
     cmd.emit(cmd.event("complaint", c.complaint_id), &event)
         .await?;

@@ -2,6 +2,8 @@
 //! SQL in [`crate::store`]; each mutating RPC runs through the command pipeline.
 
 mod desk;
+mod intake;
+mod repairs;
 mod standards;
 
 use anju_kit::{Principal, ServiceResult, paging::Page, time::timestamp, validate::Validator};
