@@ -72,6 +72,21 @@ impl TestStack {
         client::authed("127.0.0.1", self.port(service), token).expect("authed channel")
     }
 
+    /// The shared journey's staff of `tenant` on this stack.
+    pub fn staff_of(&self, tenant: Uuid) -> anju::journey::Staff {
+        anju::journey::Staff::new(|service, subject, roles| {
+            Ok(self.authed_with(service, &anju_testkit::token_for(tenant, subject, roles)))
+        })
+        .expect("clients")
+    }
+
+    /// A journey in a new project `code` of this test's tenant (request ids prefixed by it).
+    pub async fn journey(&self, code: &str) -> anju::journey::Journey {
+        anju::journey::Journey::open(self.staff_of(self.tenant), code, &format!("{code}-"))
+            .await
+            .expect("the journey's project")
+    }
+
     /// A sales client acting as the named user.
     pub fn sales_as(&self, subject: &str, roles: &[Role]) -> SalesServiceClient<Authed> {
         SalesServiceClient::new(self.authed_with(

@@ -121,7 +121,13 @@ impl MoveIn {
                 request_id: request.into(),
                 unit_id: unit_id.into(),
                 passed: defects.is_empty(),
+                refusal_reason: if defects.is_empty() {
+                    String::new()
+                } else {
+                    "defects to repair first".into()
+                },
                 defects,
+                issues: Vec::new(),
             })
             .await
             .map(|r| r.into_inner())

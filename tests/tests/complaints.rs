@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anju::journey::{Journey, Staff};
+use anju::journey::Journey;
 use anju_e2e::TestStack;
 use anju_kit::{
     Role,
@@ -23,17 +23,8 @@ use sqlx::PgPool;
 use tonic::Code;
 use uuid::Uuid;
 
-fn staff(stack: &TestStack, tenant: Uuid) -> Staff {
-    Staff::new(|service, subject, roles| {
-        Ok(stack.authed_with(service, &anju_testkit::token_for(tenant, subject, roles)))
-    })
-    .unwrap()
-}
-
 async fn journey(stack: &TestStack, code: &str) -> Journey {
-    Journey::open(staff(stack, stack.tenant), code, &format!("{code}-"))
-        .await
-        .unwrap()
+    stack.journey(code).await
 }
 
 type Client = ComplaintsServiceClient<anju_e2e::Authed>;

@@ -40,7 +40,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     assert_eq!(batch.unit_ids.len(), 3);
     assert_eq!(
         batch.plan_due_on,
-        day(30)
+        day(35)
             .parse::<chrono::NaiveDate>()
             .unwrap()
             .checked_sub_months(chrono::Months::new(1))
@@ -57,7 +57,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     assert_eq!(total, 350 * 89 * 3 + 300_000 * 89 * 5 / 100);
     // The move-in notice carries the unit's fee list: the charges finance holds.
     let notice = j
-        .notices(&a, 1)
+        .notices(&a, 2)
         .await
         .into_iter()
         .find(|n| n.kind == "notice")
@@ -89,7 +89,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
             (
                 c.business_key.clone(),
                 c.amount.as_ref().unwrap().minor_units,
-                day(30),
+                day(35),
             )
         })
         .collect();
@@ -129,7 +129,13 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .unwrap()
         .into_inner()
         .notices;
-    assert_eq!(notices.len(), 1, "{notices:?}");
+    // The move-in notice went by post and by SMS, on its date: nothing else was recorded.
+    let mut channels: Vec<(&str, bool)> = notices
+        .iter()
+        .map(|n| (n.channel.as_str(), n.late))
+        .collect();
+    channels.sort();
+    assert_eq!(channels, [("post", false), ("sms", false)], "{notices:?}");
 
     // The counter: identity checked against the contract buyer.
     for unit in [&a, &b, &c] {
@@ -202,6 +208,12 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
             kind: "security_door".into(),
             borrower: "Pearl Decoration Co., foreman Liu".into(),
             purpose: "renovation survey".into(),
+            reason: hv::LoanReason::Decoration as i32,
+            due_back_at: Some(prost_types::Timestamp {
+                seconds: chrono::Utc::now().timestamp() + 86_400,
+                nanos: 0,
+            }),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -216,6 +228,12 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
             kind: "security_door".into(),
             borrower: "someone else".into(),
             purpose: "visit".into(),
+            reason: hv::LoanReason::Decoration as i32,
+            due_back_at: Some(prost_types::Timestamp {
+                seconds: chrono::Utc::now().timestamp() + 86_400,
+                nanos: 0,
+            }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -337,8 +355,8 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     j.saga_state(&b, "awaiting_fees_and_repairs").await;
     assert_eq!(
-        j.notices(&b, 1).await.len(),
-        1,
+        j.notices(&b, 2).await.len(),
+        2,
         "no re-inspection notice yet"
     );
     let closed = j
@@ -350,9 +368,9 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
     assert_eq!(closed.status, maintenance::RepairStatus::Closed as i32);
     assert_eq!(closed.sign_offs.len(), 4);
     j.saga_state(&b, "awaiting_fees_and_reinspection").await;
-    let notices = j.notices(&b, 2).await;
+    let notices = j.notices(&b, 3).await;
     let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();
-    assert_eq!(kinds, ["notice", "reinspection"]);
+    assert_eq!(kinds, ["notice", "notice", "reinspection"]);
     let round = j.inspect(&b, "inspect-b-2", vec![]).await.unwrap();
     assert_eq!(round.round, 2);
     assert!(
@@ -387,6 +405,7 @@ async fn keys_only_after_fees_and_inspection_in_any_order() {
         .counter
         .get_batch_statistics(hv::GetBatchStatisticsRequest {
             batch_id: batch.batch_id.clone(),
+            project_id: String::new(),
         })
         .await
         .unwrap()

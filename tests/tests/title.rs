@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anju::journey::{Buyer, Journey, Staff};
+use anju::journey::{Buyer, Journey};
 use anju_e2e::{TestStack, finance::outbox};
 use anju_kit::{Role, error::refusal_reason};
 use anju_messaging::Outbox;
@@ -21,17 +21,8 @@ use uuid::Uuid;
 /// The journey's contract area: 89 m².
 const C: i64 = 890_000;
 
-fn staff(stack: &TestStack, tenant: Uuid) -> Staff {
-    Staff::new(|service, subject, roles| {
-        Ok(stack.authed_with(service, &anju_testkit::token_for(tenant, subject, roles)))
-    })
-    .unwrap()
-}
-
 async fn journey(stack: &TestStack, code: &str) -> Journey {
-    Journey::open(staff(stack, stack.tenant), code, &format!("{code}-"))
-        .await
-        .unwrap()
+    stack.journey(code).await
 }
 
 /// A title officer of `tenant`.

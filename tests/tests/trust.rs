@@ -275,6 +275,8 @@ async fn an_inspection_with_ten_thousand_defects_is_refused() {
             unit_id: uuid::Uuid::now_v7().to_string(),
             passed: false,
             defects: vec![defect; 10_000],
+            refusal_reason: "the tap".into(),
+            issues: Vec::new(),
         })
         .await
         .unwrap_err();

@@ -86,6 +86,7 @@ event_payloads!(
     ContractCancelled,
     UnitAddedToBatch,
     InspectionRecorded,
+    MoveInNoticeScheduled,
     KeysReleased,
     ChargeIssued,
     ChargeCancelled,

@@ -64,7 +64,11 @@ pub fn policy() -> Policy {
         Operator,
     ];
     Policy::new(anju_proto::service_names::COMPLAINTS)
-        .allow("RecordComplaint", &[CustomerService, PropertyManagement])
+        // The coordinator records the issues an owner raises at a move-in inspection.
+        .allow(
+            "RecordComplaint",
+            &[CustomerService, PropertyManagement, Service],
+        )
         .allow("GetComplaint", READERS)
         .allow("ListComplaints", READERS)
         .allow("AcknowledgeComplaint", &[CustomerService])

@@ -46,6 +46,7 @@ pub fn policy() -> Policy {
     use Role::*;
     const READERS: &[Role] = &[
         CustomerService,
+        CustomerServiceManager,
         PropertyManagement,
         SalesManager,
         Cashier,
@@ -53,18 +54,31 @@ pub fn policy() -> Policy {
         Service,
     ];
     const COUNTER: &[Role] = &[CustomerService, PropertyManagement];
+    const DESK: &[Role] = &[CustomerService, CustomerServiceManager];
     Policy::new(anju_proto::service_names::HANDOVER)
         .allow("GetUnit", READERS)
         .allow("ListUnits", READERS)
-        .allow("CreateBatch", &[CustomerService])
-        .allow("RecordBooksReady", COUNTER)
+        .allow("GetHandoverSettings", READERS)
+        .allow("SetHandoverSettings", &[CustomerServiceManager])
+        .allow("CreateBatch", DESK)
+        .allow("AddBatchUnits", DESK)
+        .allow("GetBatch", READERS)
+        .allow("SubmitBatchPlan", DESK)
+        .allow("ApproveBatchPlan", &[CustomerServiceManager])
+        .allow("RecordBook", DESK)
+        .allow("ListBooks", READERS)
         .allow("RecordNotice", &[CustomerService, Service])
+        .allow("RecordNoticeTracking", DESK)
+        .allow("GetMoveInList", READERS)
         .allow("CheckIn", COUNTER)
         .allow("RecordInspection", COUNTER)
         .coordinator_only("GrantKeyClearance")
         .allow("ReleaseKeys", COUNTER)
+        .allow("ReceiveKeys", COUNTER)
+        .allow("ListKeys", READERS)
         .allow("LendKey", COUNTER)
         .allow("ReturnKey", COUNTER)
+        .allow("ListKeyLoans", READERS)
         .allow("GetHandover", READERS)
         .allow("GetBatchStatistics", READERS)
 }

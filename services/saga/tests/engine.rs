@@ -147,7 +147,8 @@ async fn events_before_the_start_are_parked_then_applied_after_it() {
             count("RecordNotice"),
             count("GrantKeyClearance")
         ),
-        (2, 1, 1)
+        (2, 0, 1),
+        "the move-in notice waits for the batch's plan"
     );
     let parked: i64 = sqlx::query_scalar("select count(*) from saga_parked_events")
         .fetch_one(&pool)

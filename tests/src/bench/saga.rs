@@ -368,6 +368,17 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
         .into_iter()
         .collect::<Result<_, _>>()?;
     anyhow::ensure!(fees.len() == units);
+    // The notices go out on the coordinator's timer, after the charges: the owners need them.
+    Bench::until(
+        &bench.handover_db,
+        &format!(
+            "select count(*) from handovers where notice_sent_at is not null and tenant_id = '{}'",
+            bench.tenant
+        ),
+        units as i64,
+        "the move-in notices",
+    )
+    .await?;
 
     // 2. Settlements and inspections: all in while the coordinator is down; it drains them.
     eprintln!(
@@ -427,7 +438,8 @@ pub async fn run(units: usize, journeys: usize, owners: usize) -> anyhow::Result
     Bench::until(
         &bench.saga_db,
         &open,
-        3 * (units + journeys) as i64 + units as i64,
+        // Per unit two charges and the notice by post and by SMS; per drained unit its clearance.
+        4 * (units + journeys) as i64 + units as i64,
         "the batch's fees and notices",
     )
     .await?;

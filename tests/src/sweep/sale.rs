@@ -132,6 +132,28 @@ impl<'a> World<'a> {
 
     async fn handover(&mut self, code: &str) {
         let (project, building, unit) = (self.id("project"), self.id("building"), self.id("unit"));
+        // Notices 40 days before a window at midnight: the batch's go out at once.
+        let _: hv::SetHandoverSettingsResponse = self
+            .admin(
+                "handover",
+                "SetHandoverSettings",
+                hv::SetHandoverSettingsRequest {
+                    request_id: format!("settings-{code}"),
+                    settings: Some(hv::HandoverSettings {
+                        plan_lead_months: 1,
+                        notice_lead_days: 40,
+                        notice_minute: 0,
+                    }),
+                },
+            )
+            .await;
+        let _: hv::GetHandoverSettingsResponse = self
+            .admin(
+                "handover",
+                "GetHandoverSettings",
+                hv::GetHandoverSettingsRequest {},
+            )
+            .await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         let batch = loop {
             let answer = self
@@ -144,12 +166,13 @@ impl<'a> World<'a> {
                         project_id: project.clone(),
                         building_id: building.clone(),
                         name: "Tower 1, first handover".into(),
-                        window_start: day(30),
-                        window_end: day(44),
+                        window_start: day(40),
+                        window_end: day(54),
                         property_fee_per_square_metre_month: cny(350),
                         prepaid_months: 3,
                         construction_cost_per_square_metre: cny(300_000),
                         maintenance_fund_bp: 500,
+                        lead_override_reason: String::new(),
                     },
                 )
                 .await;
@@ -166,22 +189,190 @@ impl<'a> World<'a> {
             }
         };
         self.ids.insert("batch", batch.batch_id.clone());
-        let _: hv::GetBatchStatisticsResponse = self
+        for request in [
+            hv::GetBatchStatisticsRequest {
+                batch_id: batch.batch_id.clone(),
+                project_id: String::new(),
+            },
+            hv::GetBatchStatisticsRequest {
+                batch_id: String::new(),
+                project_id: project.clone(),
+            },
+        ] {
+            let _: hv::GetBatchStatisticsResponse =
+                self.admin("handover", "GetBatchStatistics", request).await;
+        }
+        let _: hv::SubmitBatchPlanResponse = self
             .admin(
                 "handover",
-                "GetBatchStatistics",
-                hv::GetBatchStatisticsRequest {
+                "SubmitBatchPlan",
+                hv::SubmitBatchPlanRequest {
+                    request_id: format!("plan-{code}"),
+                    batch_id: batch.batch_id.clone(),
+                    plan: Some(hv::BatchPlan {
+                        days: vec![hv::PlanDay {
+                            date: batch.window_start.clone(),
+                            building_id: building.clone(),
+                            counters: 2,
+                            staff: vec!["counter.sun".into()],
+                        }],
+                        materials: vec!["move-in packs".into()],
+                        tasks: Vec::new(),
+                    }),
+                },
+            )
+            .await;
+        for kind in [
+            hv::BookKind::ResidenceManual,
+            hv::BookKind::WarrantyCertificate,
+        ] {
+            let _: hv::RecordBookResponse = self
+                .admin(
+                    "handover",
+                    "RecordBook",
+                    hv::RecordBookRequest {
+                        request_id: format!("book-{code}-{}", kind as i32),
+                        project_id: project.clone(),
+                        building_id: building.clone(),
+                        layout: String::new(),
+                        kind: kind as i32,
+                        version: "v1".into(),
+                        document_ref: "docs/book.pdf".into(),
+                    },
+                )
+                .await;
+        }
+        let _: hv::ListBooksResponse = self
+            .admin(
+                "handover",
+                "ListBooks",
+                hv::ListBooksRequest {
+                    project_id: project.clone(),
+                    page: None,
+                },
+            )
+            .await;
+        let mut keys: Vec<hv::KeyReceipt> = [
+            "security_door",
+            "interior_door",
+            "intercom_door",
+            "water_meter_box",
+            "mailbox",
+        ]
+        .iter()
+        .flat_map(|kind| {
+            ["owner", "spare"].map(|set| hv::KeyReceipt {
+                unit_id: unit.clone(),
+                kind: (*kind).into(),
+                set: set.into(),
+                tag: format!("{code}/{kind}/{set}"),
+                ..Default::default()
+            })
+        })
+        .collect();
+        keys.push(hv::KeyReceipt {
+            floor: 3,
+            kind: "public_door".into(),
+            set: "spare".into(),
+            tag: format!("{code}/F3/public_door"),
+            ..Default::default()
+        });
+        keys.push(hv::KeyReceipt {
+            installation: "pump room B1".into(),
+            kind: "equipment_room".into(),
+            set: "working".into(),
+            tag: format!("{code}/pump-room"),
+            ..Default::default()
+        });
+        let _: hv::ReceiveKeysResponse = self
+            .admin_eventually(
+                "handover",
+                "ReceiveKeys",
+                hv::ReceiveKeysRequest {
+                    request_id: format!("keys-arrive-{code}"),
+                    project_id: project.clone(),
+                    building_id: building.clone(),
+                    keys,
+                },
+                |_| true,
+            )
+            .await;
+        let _: hv::ListKeysResponse = self
+            .admin(
+                "handover",
+                "ListKeys",
+                hv::ListKeysRequest {
+                    project_id: project.clone(),
+                    building_id: building.clone(),
+                    unit_id: unit.clone(),
+                    page: None,
+                },
+            )
+            .await;
+        let _: hv::ApproveBatchPlanResponse = self
+            .admin(
+                "handover",
+                "ApproveBatchPlan",
+                hv::ApproveBatchPlanRequest {
+                    request_id: format!("approve-{code}"),
                     batch_id: batch.batch_id.clone(),
                 },
             )
             .await;
-        let _: hv::RecordBooksReadyResponse = self
+        let _: hv::AddBatchUnitsResponse = self
             .admin(
                 "handover",
-                "RecordBooksReady",
-                hv::RecordBooksReadyRequest {
-                    request_id: format!("books-{code}"),
-                    batch_id: batch.batch_id,
+                "AddBatchUnits",
+                hv::AddBatchUnitsRequest {
+                    request_id: format!("add-units-{code}"),
+                    batch_id: batch.batch_id.clone(),
+                },
+            )
+            .await;
+        let _: hv::GetBatchResponse = self
+            .admin(
+                "handover",
+                "GetBatch",
+                hv::GetBatchRequest {
+                    batch_id: batch.batch_id.clone(),
+                },
+            )
+            .await;
+        // The coordinator sends the notices once the plan is approved (their date is past).
+        let notified: hv::GetHandoverResponse = self
+            .admin_eventually(
+                "handover",
+                "GetHandover",
+                hv::GetHandoverRequest {
+                    unit_id: unit.clone(),
+                },
+                |h: &hv::GetHandoverResponse| h.notices.iter().any(|n| n.channel == "post"),
+            )
+            .await;
+        let posted = notified
+            .notices
+            .iter()
+            .find(|n| n.channel == "post")
+            .expect("a notice by post")
+            .notice_id
+            .clone();
+        let _: hv::RecordNoticeTrackingResponse = self
+            .admin(
+                "handover",
+                "RecordNoticeTracking",
+                hv::RecordNoticeTrackingRequest {
+                    request_id: format!("tracking-{code}"),
+                    notice_id: posted,
+                    tracking_number: "EMS1234567890CN".into(),
+                },
+            )
+            .await;
+        let _: hv::GetMoveInListResponse = self
+            .admin(
+                "handover",
+                "GetMoveInList",
+                hv::GetMoveInListRequest {
+                    batch_id: batch.batch_id.clone(),
                 },
             )
             .await;
@@ -206,6 +397,8 @@ impl<'a> World<'a> {
                     unit_id: unit.clone(),
                     passed: true,
                     defects: Vec::new(),
+                    refusal_reason: String::new(),
+                    issues: Vec::new(),
                 },
             )
             .await;
@@ -251,6 +444,13 @@ impl<'a> World<'a> {
                     kind: "mailbox".into(),
                     borrower: "plumber Liu".into(),
                     purpose: "repair".into(),
+                    tag: String::new(),
+                    reason: hv::LoanReason::Repair as i32,
+                    due_back_at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() + 86_400,
+                        nanos: 0,
+                    }),
+                    borrower_organisation: "Liu Plumbing".into(),
                 },
             )
             .await;
@@ -263,6 +463,35 @@ impl<'a> World<'a> {
                 hv::ReturnKeyRequest {
                     request_id: format!("return-{code}"),
                     loan_id: loan,
+                },
+            )
+            .await;
+        let _: hv::LendKeyResponse = self
+            .admin(
+                "handover",
+                "LendKey",
+                hv::LendKeyRequest {
+                    request_id: format!("lend-floor-{code}"),
+                    tag: format!("{code}/F3/public_door"),
+                    borrower: "cleaner Wang".into(),
+                    purpose: "windows of floor 3".into(),
+                    reason: hv::LoanReason::Cleaning as i32,
+                    due_back_at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() + 3_600,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let _: hv::ListKeyLoansResponse = self
+            .admin(
+                "handover",
+                "ListKeyLoans",
+                hv::ListKeyLoansRequest {
+                    project_id: project.clone(),
+                    overdue_only: false,
+                    page: None,
                 },
             )
             .await;

@@ -44,6 +44,8 @@ pub enum Role {
     SalesConsultant,
     SalesManager,
     CustomerService,
+    /// The head of customer service: approves move-in plans and overrides their lead.
+    CustomerServiceManager,
     Cashier,
     MaintenanceDispatcher,
     PropertyManagement,
@@ -60,11 +62,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 13] = [
+    pub const ALL: [Role; 14] = [
         Role::Admin,
         Role::SalesConsultant,
         Role::SalesManager,
         Role::CustomerService,
+        Role::CustomerServiceManager,
         Role::Cashier,
         Role::MaintenanceDispatcher,
         Role::PropertyManagement,
@@ -82,6 +85,7 @@ impl Role {
             Role::SalesConsultant => "sales_consultant",
             Role::SalesManager => "sales_manager",
             Role::CustomerService => "customer_service",
+            Role::CustomerServiceManager => "customer_service_manager",
             Role::Cashier => "cashier",
             Role::MaintenanceDispatcher => "maintenance_dispatcher",
             Role::PropertyManagement => "property_management",

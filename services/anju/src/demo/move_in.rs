@@ -10,6 +10,19 @@ use anju_proto::{
 use super::{Demo, cny, id_number, step};
 use anju::journey::{Buyer, ID_NUMBER};
 
+/// The unit's move-in notice sent by `channel`, once recorded.
+async fn notice_by(demo: &Demo, unit_id: &str, channel: &str) -> anyhow::Result<handover::Notice> {
+    let journey = &demo.journey;
+    journey
+        .eventually(&format!("the notice by {channel}"), || async {
+            let notices = journey.handover(unit_id).await?.notices;
+            Ok(notices
+                .into_iter()
+                .find(|n| n.kind == "notice" && n.channel == channel))
+        })
+        .await
+}
+
 /// The unit's first notice of `kind` ("notice", "reminder", "reinspection"), once recorded.
 async fn notice_of(demo: &Demo, unit_id: &str, kind: &str) -> anyhow::Result<handover::Notice> {
     let journey = &demo.journey;
@@ -25,7 +38,7 @@ pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Resul
     let journey = &demo.journey;
     step(
         10,
-        "Two more units are sold; a handover batch opens a month ahead of its window",
+        "Two more units are sold; a handover batch is planned a month ahead, its plan approved",
     );
     let buyers = [
         ("Li Wei", format!("139{}", demo.run)),
@@ -40,13 +53,33 @@ pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Resul
         journey.sell(unit, &buyer).await?;
     }
     let batch = journey.batch(3, None).await?;
+    let plan = batch.plan.clone().unwrap_or_default();
+    let at = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|t| {
+                // The demo's project is in Asia/Shanghai (UTC+8 all year).
+                t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
     println!(
-        "    batch window {} to {}; plan due {}, notices due {}; {} units",
+        "    batch window {} to {}, {} units; plan ({} day(s), {} counter(s), materials: {}) submitted by {}, approved by {} on {}",
         batch.window_start,
         batch.window_end,
-        batch.plan_due_on,
-        batch.notices_due_on,
-        batch.unit_ids.len()
+        batch.unit_ids.len(),
+        plan.days.len(),
+        plan.days.iter().map(|d| d.counters).sum::<i32>(),
+        plan.materials.join(", "),
+        batch.plan_submitted_by,
+        batch.plan_approved_by,
+        at(&batch.plan_approved_at),
+    );
+    println!(
+        "    notices due {} (the tenant's lead: 35 days before the window, at midnight): the date has come, so the coordinator's timer sends them as the plan is approved — not before",
+        at(&batch.notices_at),
     );
     let names = ["Li Wei (1801)", "Wang Fang (1802)", "Chen Jing (2203)"];
     let ids = [
@@ -57,7 +90,7 @@ pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Resul
     let mut fees = Vec::new();
     for (n, unit) in units.iter().enumerate() {
         fees.push(journey.charges(&unit.unit_id, "handover:", 2).await?);
-        let notice = notice_of(demo, &unit.unit_id, "notice").await?;
+        let notice = notice_by(demo, &unit.unit_id, "sms").await?;
         let lines: Vec<String> = notice
             .fees
             .iter()
@@ -69,10 +102,29 @@ pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Resul
                 )
             })
             .collect();
+        let posted = notice_by(demo, &unit.unit_id, "post").await?;
+        let tracked = journey
+            .staff
+            .counter
+            .clone()
+            .record_notice_tracking(handover::RecordNoticeTrackingRequest {
+                request_id: journey.request_id(&format!("tracking-{}", unit.unit_id)),
+                notice_id: posted.notice_id.clone(),
+                tracking_number: format!("EMS{}{n}CN", demo.run),
+            })
+            .await?
+            .into_inner()
+            .notice
+            .unwrap_or_default();
         println!(
-            "    {}: notice by {}: {} = {}, due {}",
+            "    {}: notice by SMS and by post (tracking {}){}: {} = {}, due {}",
             names[n],
-            notice.channel,
+            tracked.tracking_number,
+            if notice.late {
+                ", late"
+            } else {
+                ", on its date"
+            },
             lines.join(" + "),
             cny(notice.total.as_ref().map_or(0, |m| m.minor_units)),
             notice.fees.first().map_or("", |f| f.due_on.as_str()),
@@ -164,11 +216,31 @@ pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Resul
     journey.inspect(&units[2].unit_id, 1, Vec::new()).await??;
     for (n, unit) in units.iter().enumerate() {
         match journey.release(&unit.unit_id, &format!("keys-{n}")).await? {
-            Ok(r) => println!(
-                "    {:<18} KEYS HANDED OVER ({} key sets, owner signed)",
-                names[n],
-                r.keys.len()
-            ),
+            Ok(r) => {
+                let books: Vec<String> = r
+                    .books
+                    .iter()
+                    .map(|b| {
+                        let kind = handover::BookKind::try_from(b.kind)
+                            .map(|k| k.as_str_name())
+                            .unwrap_or_default();
+                        format!(
+                            "{} {}",
+                            kind.trim_start_matches("BOOK_KIND_")
+                                .to_lowercase()
+                                .replace('_', " "),
+                            b.version
+                        )
+                    })
+                    .collect();
+                println!(
+                    "    {:<18} KEYS HANDED OVER ({} of {} key sets; with the books {}; owner signed for both)",
+                    names[n],
+                    r.keys.iter().filter(|k| k.status == "handed_over").count(),
+                    r.keys.len(),
+                    books.join(" and ")
+                )
+            }
             Err(status) => println!("    {:<18} no keys — {}", names[n], status.message()),
         }
     }
@@ -178,12 +250,18 @@ pub(super) async fn move_in(demo: &Demo, units: &[sales::Unit]) -> anyhow::Resul
         .clone()
         .get_batch_statistics(handover::GetBatchStatisticsRequest {
             batch_id: batch.batch_id,
+            project_id: String::new(),
         })
         .await?
         .into_inner();
     println!(
-        "    batch: {} of {} units handed over, {} defect(s), {} re-inspection(s)",
-        stats.handed_over, stats.units, stats.defects, stats.reinspections
+        "    batch: {} of {} units handed over, {} defect(s), {} re-inspection(s), {} waiting on fees, {} notice(s) late",
+        stats.handed_over,
+        stats.units,
+        stats.defects,
+        stats.reinspections,
+        stats.waiting_on_fees,
+        stats.notices_late
     );
     Ok(())
 }

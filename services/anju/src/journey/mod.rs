@@ -46,6 +46,8 @@ pub struct Staff {
     pub consultant: SalesServiceClient<Authed>,
     pub cashier: FinanceServiceClient<Authed>,
     pub counter: HandoverServiceClient<Authed>,
+    /// The head of customer service: move-in settings, plan approvals, lead overrides.
+    pub handover_manager: HandoverServiceClient<Authed>,
     pub dispatcher: MaintenanceServiceClient<Authed>,
     /// Those who sign a repair off besides maintenance: customer service for the owner, the
     /// supervising engineer, the project department.
@@ -81,6 +83,11 @@ impl Staff {
                 "handover",
                 "counter.sun",
                 &[Role::CustomerService],
+            )?),
+            handover_manager: HandoverServiceClient::new(connect(
+                "handover",
+                "manager.jiang",
+                &[Role::CustomerServiceManager],
             )?),
             dispatcher: MaintenanceServiceClient::new(connect(
                 "maintenance",

@@ -13,6 +13,7 @@ use tonic::Code;
 const WAIT: Duration = Duration::from_secs(60);
 
 mod complaints;
+mod notices;
 mod processes;
 mod timer;
 mod title;
@@ -36,15 +37,15 @@ async fn keys_are_released_once_across_killed_and_restarted_processes() {
     let unit = j.sold_unit("0501", "13800138000").await.unwrap();
     j.batch(1, None).await.unwrap();
     let fees = j.charges(&unit, "handover:", 2).await.unwrap();
-
-    // The coordinator dies. Fees are paid and the inspection passes while it is down.
-    procs.kill(COORDINATOR);
-    j.pay(&fees, "FEES").await.unwrap();
     j.wait_handover(&unit, "the move-in notice", |h| {
         h.handover.as_ref().is_some_and(|h| h.notice_sent)
     })
     .await
     .unwrap();
+
+    // The coordinator dies. Fees are paid and the inspection passes while it is down.
+    procs.kill(COORDINATOR);
+    j.pay(&fees, "FEES").await.unwrap();
     j.check_in(&unit).await.unwrap();
     j.inspect(&unit, 1, Vec::new()).await.unwrap().unwrap();
     let refused = j.release(&unit, "keys-early").await.unwrap().unwrap_err();
@@ -265,10 +266,11 @@ async fn a_process_killed_at_every_step(first: usize) {
         assert_eq!(commands(&detail, "IssueCharge"), 2);
         let notices = j.handover(unit).await.unwrap().notices;
         let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();
+        // The move-in notice once by post and once by SMS, whoever died.
         let expected: &[&str] = if *unit == b {
-            &["notice", "reinspection"]
+            &["notice", "notice", "reinspection"]
         } else {
-            &["notice"]
+            &["notice", "notice"]
         };
         assert_eq!(kinds, expected);
         assert_eq!(
@@ -283,7 +285,10 @@ async fn a_process_killed_at_every_step(first: usize) {
             let batch_id = batch.batch_id.clone();
             async move {
                 counter
-                    .get_batch_statistics(hv::GetBatchStatisticsRequest { batch_id })
+                    .get_batch_statistics(hv::GetBatchStatisticsRequest {
+                        batch_id,
+                        project_id: String::new(),
+                    })
                     .await
             }
         })

@@ -1,20 +1,86 @@
-//! Batches and the notices sent to their units.
+//! Batches and their plans (seed ⑧ 5.1.1): the list confirmed from sales' contracts, the
+//! planning lead and a manager's override of it, the plan submitted and approved before any
+//! notice goes out, units joining later.
+
+use std::collections::BTreeSet;
 
 use anju_kit::{
-    Principal, ServiceError, ServiceResult, audit::Subject, ids::new_id, validate::Validator,
+    Principal, Refusal, Role, ServiceError, ServiceResult,
+    audit::Subject,
+    ids::new_id,
+    time::{ProjectZone, timestamp},
+    validate::Validator,
 };
+use anju_messaging::Effect;
 use anju_proto::{common, events, handover as pb};
+use uuid::Uuid;
 
-use super::{HandoverApi, unit_request, wire};
+use super::{HandoverApi, wire};
 use crate::{
-    domain::batch::{NOTICE_KINDS, fee},
-    store::{
-        self, Moment,
-        batches::{self as batches_store, NewBatch, NoticeFee},
-    },
+    domain::batch::{self, NOTICE_LEAD_DAYS, PLAN_LEAD_MONTHS, Settings, fee},
+    store::batches::{self as batches_store, Batch, Contracted, NewBatch, NewPlan, PlanDay, Terms},
 };
+
+/// Bounds of a plan.
+const MAX_PLAN_DAYS: usize = 200;
+const MAX_PLAN_ITEMS: usize = 50;
+const MAX_STAFF: usize = 50;
 
 impl HandoverApi {
+    pub(super) async fn get_handover_settings(
+        &self,
+        principal: &Principal,
+        _req: pb::GetHandoverSettingsRequest,
+    ) -> ServiceResult<pb::GetHandoverSettingsResponse> {
+        let mut conn = self.pool.acquire().await?;
+        let settings = batches_store::settings(&mut conn, principal.tenant_id).await?;
+        Ok(pb::GetHandoverSettingsResponse {
+            settings: Some(wire::settings(settings)),
+        })
+    }
+
+    pub(super) async fn set_handover_settings(
+        &self,
+        principal: &Principal,
+        req: pb::SetHandoverSettingsRequest,
+    ) -> ServiceResult<pb::SetHandoverSettingsResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let s = req.settings.unwrap_or_default();
+        let settings = Settings {
+            plan_lead_months: v.range(
+                "settings.plan_lead_months",
+                s.plan_lead_months,
+                PLAN_LEAD_MONTHS.0,
+                PLAN_LEAD_MONTHS.1,
+            ),
+            notice_lead_days: v.range(
+                "settings.notice_lead_days",
+                s.notice_lead_days,
+                NOTICE_LEAD_DAYS.0,
+                NOTICE_LEAD_DAYS.1,
+            ),
+            notice_minute: v.range("settings.notice_minute", s.notice_minute, 0, 1439),
+        };
+        v.finish()?;
+        self.commands
+            .run(
+                principal,
+                "SetHandoverSettings",
+                &request_id,
+                &req,
+                async |cmd| {
+                    let tenant = cmd.tenant();
+                    batches_store::set_settings(cmd.conn(), tenant, &settings).await?;
+                    let response = pb::SetHandoverSettingsResponse {
+                        settings: Some(wire::settings(settings)),
+                    };
+                    Ok((response, Subject::new("handover_settings", tenant)))
+                },
+            )
+            .await
+    }
+
     pub(super) async fn create_batch(
         &self,
         principal: &Principal,
@@ -31,6 +97,11 @@ impl HandoverApi {
             end >= start,
             "window_end",
             "must not be before window_start",
+        );
+        v.check(
+            (end - start).num_days() <= 92,
+            "window_end",
+            "a window lasts at most three months",
         );
         let rate = req
             .property_fee_per_square_metre_month
@@ -63,6 +134,8 @@ impl HandoverApi {
         );
         // 2007 Measures for Special Maintenance Funds art. 7: 5-8 % of the construction cost.
         let fund_bp = v.range("maintenance_fund_bp", req.maintenance_fund_bp, 500, 800);
+        let override_reason =
+            v.optional_free_text("lead_override_reason", &req.lead_override_reason, 500);
         v.finish()?;
         principal.require_project(project_id)?;
         if !batches_store::known(&self.pool, principal.tenant_id, project_id, building_id).await? {
@@ -72,28 +145,51 @@ impl HandoverApi {
                 "project"
             }));
         }
-        let terms = NewBatch {
-            batch_id: new_id(),
-            project_id,
-            building_id,
-            name: &name,
-            window_start: start,
-            window_end: end,
-            currency: &rate.currency,
-            property_fee_per_m2_month: rate.minor_units,
-            prepaid_months: months,
-            construction_cost_per_m2: cost.minor_units,
-            maintenance_fund_bp: fund_bp,
-        };
-        let money = |minor_units| {
-            Some(common::Money {
-                minor_units,
-                currency: rate.currency.clone(),
-            })
-        };
+        // Only the responsible manager overrides the planning lead.
+        if override_reason.is_some() && !principal.has(Role::CustomerServiceManager) {
+            return Err(Refusal::new(
+                "OVERRIDE_NOT_MANAGER",
+                "only a customer service manager may override the planning lead",
+            )
+            .into());
+        }
+        let zone = ProjectZone::or_default(
+            &batches_store::time_zone(&self.pool, principal.tenant_id, project_id)
+                .await?
+                .unwrap_or_default(),
+        );
+        let rate_minor = rate.minor_units;
+        let currency = rate.currency.clone();
         self.commands
             .run(principal, "CreateBatch", &request_id, &req, async |cmd| {
                 let tenant = cmd.tenant();
+                let settings = batches_store::settings(cmd.conn(), tenant).await?;
+                batch::plan_lead(
+                    zone.today(),
+                    start,
+                    settings.plan_lead_months,
+                    override_reason.is_some(),
+                )?;
+                let terms = NewBatch {
+                    batch_id: new_id(),
+                    project_id,
+                    building_id,
+                    name: &name,
+                    window_start: start,
+                    window_end: end,
+                    time_zone: zone.name(),
+                    notice_lead_days: settings.notice_lead_days,
+                    notices_at: batch::notices_at(start, &settings, &zone),
+                    lead_override_reason: override_reason.as_deref(),
+                    lead_overridden_by: override_reason
+                        .as_ref()
+                        .map(|_| principal.subject.as_str()),
+                    currency: &currency,
+                    property_fee_per_m2_month: rate_minor,
+                    prepaid_months: months,
+                    construction_cost_per_m2: cost.minor_units,
+                    maintenance_fund_bp: fund_bp,
+                };
                 let batch = batches_store::insert(cmd.conn(), tenant, &terms).await?;
                 let contracted =
                     batches_store::contracted(cmd.conn(), tenant, project_id, building_id).await?;
@@ -103,56 +199,163 @@ impl HandoverApi {
                         "no contracted unit is waiting for a handover batch here",
                     ));
                 }
-                for unit in &contracted {
-                    let overflow = || ServiceError::invalid("fees", "overflow");
-                    let property_fee = fee(rate.minor_units, unit.area_cm2, i64::from(months), 1)
-                        .ok_or_else(overflow)?;
-                    let fund = fee(cost.minor_units, unit.area_cm2, i64::from(fund_bp), 10_000)
-                        .ok_or_else(overflow)?;
-                    batches_store::add_unit(cmd.conn(), tenant, &batch, unit).await?;
-                    let event = events::UnitAddedToBatch {
-                        batch_id: batch.batch_id.to_string(),
-                        project_id: project_id.to_string(),
-                        unit_id: unit.unit_id.to_string(),
-                        customer_id: unit.customer_id.to_string(),
-                        window_start: start.to_string(),
-                        time_zone: unit.time_zone.clone(),
-                        property_fee: money(property_fee),
-                        maintenance_fund: money(fund),
-                    };
-                    cmd.emit(cmd.event("handover", unit.unit_id), &event)
-                        .await?;
-                }
-                let units = batches_store::units(cmd.conn(), batch.batch_id).await?;
+                let terms = batches_store::terms(cmd.conn(), batch.batch_id).await?;
+                add_units(cmd, &batch, &terms, &contracted).await?;
                 let batch_id = batch.batch_id;
+                let view = batches_store::view(cmd.conn(), batch).await?;
                 let response = pb::CreateBatchResponse {
-                    batch: Some(wire::batch(batch, units)),
+                    batch: Some(wire::batch(view)),
+                };
+                let subject = Subject::new("batch", batch_id).with_detail(serde_json::json!({
+                    "lead_override_reason": override_reason,
+                }));
+                Ok((response, subject))
+            })
+            .await
+    }
+
+    pub(super) async fn add_batch_units(
+        &self,
+        principal: &Principal,
+        req: pb::AddBatchUnitsRequest,
+    ) -> ServiceResult<pb::AddBatchUnitsResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let batch_id = v.uuid("batch_id", &req.batch_id);
+        v.finish()?;
+        self.commands
+            .run(principal, "AddBatchUnits", &request_id, &req, async |cmd| {
+                let batch = batches_store::batch(cmd.conn(), principal, batch_id, true).await?;
+                let tenant = cmd.tenant();
+                let contracted = batches_store::contracted(
+                    cmd.conn(),
+                    tenant,
+                    batch.project_id,
+                    batch.building_id,
+                )
+                .await?;
+                let terms = batches_store::terms(cmd.conn(), batch_id).await?;
+                add_units(cmd, &batch, &terms, &contracted).await?;
+                if batch.plan_approved_at.is_some() {
+                    // Joining after the approval: the notice on its date, at once past it.
+                    for unit in &contracted {
+                        schedule_notice(cmd, &batch, unit.unit_id).await?;
+                    }
+                }
+                let view = batches_store::view(cmd.conn(), batch).await?;
+                let response = pb::AddBatchUnitsResponse {
+                    batch: Some(wire::batch(view)),
+                    added_unit_ids: contracted.iter().map(|u| u.unit_id.to_string()).collect(),
                 };
                 Ok((response, Subject::new("batch", batch_id)))
             })
             .await
     }
 
-    pub(super) async fn record_books_ready(
+    pub(super) async fn get_batch(
         &self,
         principal: &Principal,
-        req: pb::RecordBooksReadyRequest,
-    ) -> ServiceResult<pb::RecordBooksReadyResponse> {
+        req: pb::GetBatchRequest,
+    ) -> ServiceResult<pb::GetBatchResponse> {
+        let mut v = Validator::new();
+        let batch_id = v.uuid("batch_id", &req.batch_id);
+        v.finish()?;
+        let mut conn = self.pool.acquire().await?;
+        let batch = batches_store::batch(&mut conn, principal, batch_id, false).await?;
+        let view = batches_store::view(&mut conn, batch).await?;
+        Ok(pb::GetBatchResponse {
+            batch: Some(wire::batch(view)),
+        })
+    }
+
+    pub(super) async fn submit_batch_plan(
+        &self,
+        principal: &Principal,
+        req: pb::SubmitBatchPlanRequest,
+    ) -> ServiceResult<pb::SubmitBatchPlanResponse> {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let batch_id = v.uuid("batch_id", &req.batch_id);
+        let plan = req.plan.clone().unwrap_or_default();
+        v.check(
+            !plan.days.is_empty(),
+            "plan.days",
+            "the schedule has at least one day",
+        );
+        v.count("plan.days", plan.days.len(), MAX_PLAN_DAYS);
+        let mut days = Vec::with_capacity(plan.days.len().min(MAX_PLAN_DAYS));
+        for (i, d) in plan.days.iter().take(MAX_PLAN_DAYS).enumerate() {
+            let field = |name: &str| format!("plan.days[{i}].{name}");
+            let day = v.date(&field("date"), &d.date);
+            let building_id = v.uuid(&field("building_id"), &d.building_id);
+            let counters = v.range(&field("counters"), d.counters, 1, 50);
+            v.check(!d.staff.is_empty(), &field("staff"), "at least one person");
+            v.count(&field("staff"), d.staff.len(), MAX_STAFF);
+            let staff = d
+                .staff
+                .iter()
+                .take(MAX_STAFF)
+                .enumerate()
+                .map(|(j, s)| v.text(&format!("plan.days[{i}].staff[{j}]"), s, 100))
+                .collect();
+            days.push(PlanDay {
+                day,
+                building_id,
+                counters,
+                staff,
+            });
+        }
+        v.count("plan.materials", plan.materials.len(), MAX_PLAN_ITEMS);
+        let materials: Vec<String> = plan
+            .materials
+            .iter()
+            .take(MAX_PLAN_ITEMS)
+            .enumerate()
+            .map(|(i, m)| v.text(&format!("plan.materials[{i}]"), m, 200))
+            .collect();
+        v.count("plan.tasks", plan.tasks.len(), MAX_PLAN_ITEMS);
+        let (mut tasks, mut departments) = (Vec::new(), Vec::new());
+        for (i, t) in plan.tasks.iter().take(MAX_PLAN_ITEMS).enumerate() {
+            tasks.push(v.text(&format!("plan.tasks[{i}].task"), &t.task, 200));
+            departments.push(v.text(&format!("plan.tasks[{i}].department"), &t.department, 100));
+        }
         v.finish()?;
         self.commands
             .run(
                 principal,
-                "RecordBooksReady",
+                "SubmitBatchPlan",
                 &request_id,
                 &req,
                 async |cmd| {
-                    let batch = batches_store::books_ready(cmd.conn(), principal, batch_id).await?;
-                    let units = batches_store::units(cmd.conn(), batch_id).await?;
-                    let response = pb::RecordBooksReadyResponse {
-                        batch: Some(wire::batch(batch, units)),
+                    let batch = batches_store::batch(cmd.conn(), principal, batch_id, true).await?;
+                    batch::may_submit(batch_id, batch.plan_status())?;
+                    let mut v = Validator::new();
+                    for (i, d) in days.iter().enumerate() {
+                        v.check(
+                            d.day >= batch.window_start && d.day <= batch.window_end,
+                            &format!("plan.days[{i}].date"),
+                            "must be within the batch's window",
+                        );
+                    }
+                    v.finish()?;
+                    let buildings: BTreeSet<Uuid> = batches_store::buildings(cmd.conn(), batch_id)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let scheduled: BTreeSet<Uuid> = days.iter().map(|d| d.building_id).collect();
+                    batch::plan_covers(batch_id, &buildings, &scheduled)?;
+                    let plan = NewPlan {
+                        days: &days,
+                        materials: &materials,
+                        tasks: &tasks,
+                        departments: &departments,
+                    };
+                    let batch =
+                        batches_store::submit_plan(cmd.conn(), batch_id, &principal.subject, &plan)
+                            .await?;
+                    let view = batches_store::view(cmd.conn(), batch).await?;
+                    let response = pb::SubmitBatchPlanResponse {
+                        batch: Some(wire::batch(view)),
                     };
                     Ok((response, Subject::new("batch", batch_id)))
                 },
@@ -160,77 +363,99 @@ impl HandoverApi {
             .await
     }
 
-    pub(super) async fn record_notice(
+    pub(super) async fn approve_batch_plan(
         &self,
         principal: &Principal,
-        req: pb::RecordNoticeRequest,
-    ) -> ServiceResult<pb::RecordNoticeResponse> {
+        req: pb::ApproveBatchPlanRequest,
+    ) -> ServiceResult<pb::ApproveBatchPlanResponse> {
         let mut v = Validator::new();
-        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
-        v.check(
-            NOTICE_KINDS.contains(&req.kind.as_str()),
-            "kind",
-            "must be notice, reminder or reinspection",
-        );
-        let channel = v.text("channel", &req.channel, 32);
-        v.check(
-            req.kind != "notice" || !req.fees.is_empty(),
-            "fees",
-            "a move-in notice lists the unit's fees",
-        );
-        v.check(req.fees.len() <= 50, "fees", "at most 50 lines");
-        let mut fees = Vec::with_capacity(req.fees.len());
-        for (n, fee) in req.fees.iter().take(50).enumerate() {
-            let field = |name: &str| format!("fees[{n}].{name}");
-            let purpose = v.text(&field("purpose"), &fee.purpose, 64);
-            let (amount, currency) = v.money(&field("amount"), fee.amount.as_ref());
-            let due_on = v.date(&field("due_on"), &fee.due_on);
-            let charge_key = v.text(&field("charge_key"), &fee.charge_key, 200);
-            fees.push(NoticeFee {
-                purpose,
-                amount,
-                currency,
-                due_on,
-                charge_key,
-            });
-        }
-        v.check(
-            fees.iter()
-                .try_fold(0i64, |sum, f| sum.checked_add(f.amount))
-                .is_some(),
-            "fees",
-            "the total is too large",
-        );
-        if let Some(first) = fees.first() {
-            v.check(
-                fees.iter().all(|f| f.currency == first.currency),
-                "fees",
-                "all lines in one currency",
-            );
-        }
+        let request_id = v.request_id(&req.request_id);
+        let batch_id = v.uuid("batch_id", &req.batch_id);
         v.finish()?;
         self.commands
-            .run(principal, "RecordNotice", &request_id, &req, async |cmd| {
-                store::locked(cmd.conn(), principal, unit_id).await?;
-                let tenant = cmd.tenant();
-                let notice = batches_store::insert_notice(
-                    cmd.conn(),
-                    tenant,
-                    unit_id,
-                    &req.kind,
-                    &channel,
-                    fees,
-                )
-                .await?;
-                if req.kind == "notice" {
-                    store::mark(cmd.conn(), unit_id, Moment::NoticeSent).await?;
-                }
-                let response = pb::RecordNoticeResponse {
-                    handover: Some(store::reread(cmd.conn(), unit_id).await?.into()),
-                    notice: Some(notice.into()),
-                };
-                Ok((response, Subject::new("handover", unit_id)))
-            })
+            .run(
+                principal,
+                "ApproveBatchPlan",
+                &request_id,
+                &req,
+                async |cmd| {
+                    let batch = batches_store::batch(cmd.conn(), principal, batch_id, true).await?;
+                    batch::may_approve(batch_id, batch.plan_status())?;
+                    let batch =
+                        batches_store::approve_plan(cmd.conn(), batch_id, &principal.subject)
+                            .await?;
+                    // The list confirmed from sales' contracts: each unit still contracted
+                    // gets its notice on the notice date.
+                    for unit_id in batches_store::contracted_units(cmd.conn(), batch_id).await? {
+                        schedule_notice(cmd, &batch, unit_id).await?;
+                    }
+                    let view = batches_store::view(cmd.conn(), batch).await?;
+                    let response = pb::ApproveBatchPlanResponse {
+                        batch: Some(wire::batch(view)),
+                    };
+                    Ok((response, Subject::new("batch", batch_id)))
+                },
+            )
             .await
     }
+}
+
+/// Puts contracted units in the batch, each with its handover fees (UnitAddedToBatch starts
+/// its move-in with the coordinator).
+async fn add_units(
+    cmd: &mut Effect<'_>,
+    batch: &Batch,
+    terms: &Terms,
+    units: &[Contracted],
+) -> ServiceResult<()> {
+    let money = |minor_units| {
+        Some(common::Money {
+            minor_units,
+            currency: terms.currency.clone(),
+        })
+    };
+    let tenant = cmd.tenant();
+    for unit in units {
+        let overflow = || ServiceError::invalid("fees", "overflow");
+        let property_fee = fee(
+            terms.property_fee_per_m2_month,
+            unit.area_cm2,
+            i64::from(terms.prepaid_months),
+            1,
+        )
+        .ok_or_else(overflow)?;
+        let fund = fee(
+            terms.construction_cost_per_m2,
+            unit.area_cm2,
+            i64::from(terms.maintenance_fund_bp),
+            10_000,
+        )
+        .ok_or_else(overflow)?;
+        batches_store::add_unit(cmd.conn(), tenant, batch, unit).await?;
+        let event = events::UnitAddedToBatch {
+            batch_id: batch.batch_id.to_string(),
+            project_id: batch.project_id.to_string(),
+            unit_id: unit.unit_id.to_string(),
+            customer_id: unit.customer_id.to_string(),
+            window_start: batch.window_start.to_string(),
+            time_zone: unit.time_zone.clone(),
+            property_fee: money(property_fee),
+            maintenance_fund: money(fund),
+        };
+        cmd.emit(cmd.event("handover", unit.unit_id), &event)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Tells the coordinator when the unit's move-in notice goes out: the batch's notice time.
+async fn schedule_notice(cmd: &mut Effect<'_>, batch: &Batch, unit_id: Uuid) -> ServiceResult<()> {
+    let event = events::MoveInNoticeScheduled {
+        unit_id: unit_id.to_string(),
+        batch_id: batch.batch_id.to_string(),
+        project_id: batch.project_id.to_string(),
+        notice_at: Some(timestamp(batch.notices_at)),
+    };
+    cmd.emit(cmd.event("handover", unit_id), &event).await?;
+    Ok(())
 }

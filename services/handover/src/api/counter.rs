@@ -1,4 +1,5 @@
-//! The counter: check-in, joint inspections, the coordinator's clearance, keys and key loans.
+//! The counter: check-in, joint inspections (the owner's refusal, the issues raised), the
+//! coordinator's clearance and the keys with the books.
 //! Each command locks the unit's row, asks the move-in state machine ([`crate::domain::unit`])
 //! whether the step may be taken, and writes what it decided.
 
@@ -7,13 +8,11 @@ use anju_kit::{
 };
 use anju_proto::{events, handover as pb};
 
+use super::wire;
 use super::{HandoverApi, unit_request};
 use crate::{
-    domain::{
-        batch::{DEFECT_SEVERITIES, MAX_DEFECTS, MAX_PHOTO_REFS},
-        keys::{self, KEY_KINDS},
-    },
-    store::{self, Defect, Moment, keys as key_store},
+    domain::batch::{DEFECT_SEVERITIES, ISSUE_KINDS, MAX_DEFECTS, MAX_ISSUES, MAX_PHOTO_REFS},
+    store::{self, Defect, Inspection, Issue, Moment, books as books_store, keys as key_store},
 };
 
 impl HandoverApi {
@@ -76,6 +75,40 @@ impl HandoverApi {
             "defects",
             "a passed inspection has none; a failed one at least one",
         );
+        let refusal_reason = if req.passed {
+            v.check(
+                req.refusal_reason.is_empty(),
+                "refusal_reason",
+                "an owner who accepts gives no refusal",
+            );
+            None
+        } else {
+            Some(v.free_text("refusal_reason", &req.refusal_reason, 500))
+        };
+        v.count("issues", req.issues.len(), MAX_ISSUES);
+        let mut issues = Vec::with_capacity(req.issues.len().min(MAX_ISSUES));
+        for (i, issue) in req.issues.iter().take(MAX_ISSUES).enumerate() {
+            let kind = usize::try_from(issue.kind)
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .and_then(|k| ISSUE_KINDS.get(k).copied());
+            if kind.is_none() {
+                v.violation(
+                    &format!("issues[{i}].kind"),
+                    "must be estate, fees, sales or other",
+                );
+            }
+            v.free_text(
+                &format!("issues[{i}].description"),
+                &issue.description,
+                2000,
+            );
+            issues.push(Issue {
+                issue_id: new_id(),
+                kind: kind.unwrap_or_default(),
+                description: &issue.description,
+            });
+        }
         v.count("defects", req.defects.len(), MAX_DEFECTS);
         let mut found = Vec::with_capacity(req.defects.len().min(MAX_DEFECTS));
         for (i, d) in req.defects.iter().take(MAX_DEFECTS).enumerate() {
@@ -111,15 +144,14 @@ impl HandoverApi {
                 async |cmd| {
                     let unit = store::locked(cmd.conn(), principal, unit_id).await?;
                     let round = unit.move_in().inspect()?;
-                    store::record_inspection(
-                        cmd.conn(),
-                        principal,
-                        unit_id,
+                    let inspection = Inspection {
                         round,
-                        req.passed,
-                        &found,
-                    )
-                    .await?;
+                        passed: req.passed,
+                        refusal_reason: refusal_reason.as_deref(),
+                        defects: &found,
+                        issues: &issues,
+                    };
+                    store::record_inspection(cmd.conn(), principal, unit_id, &inspection).await?;
                     let event = events::InspectionRecorded {
                         unit_id: unit_id.to_string(),
                         batch_id: unit.batch_id.to_string(),
@@ -136,6 +168,16 @@ impl HandoverApi {
                                 severity: d.severity.into(),
                             })
                             .collect(),
+                        issues: issues
+                            .iter()
+                            .map(|i| events::IssueRaised {
+                                issue_id: i.issue_id.to_string(),
+                                kind: i.kind.into(),
+                                description: i.description.into(),
+                            })
+                            .collect(),
+                        owner_name: unit.buyer_name.clone(),
+                        customer_id: unit.customer_id.to_string(),
                     };
                     cmd.emit(cmd.event("handover", unit_id), &event).await?;
                     let response = pb::RecordInspectionResponse {
@@ -195,12 +237,13 @@ impl HandoverApi {
                 }
                 unit.move_in().release()?;
                 let tenant = cmd.tenant();
+                let books = books_store::current(cmd.conn(), tenant, unit_id).await?;
                 store::release_keys(
                     cmd.conn(),
-                    tenant,
                     unit_id,
                     &signed_by,
                     unit.fees_settled_at,
+                    &books,
                 )
                 .await?;
                 let event = events::KeysReleased {
@@ -210,82 +253,12 @@ impl HandoverApi {
                 cmd.emit(cmd.event("handover", unit_id), &event).await?;
                 let response = pb::ReleaseKeysResponse {
                     handover: Some(store::reread(cmd.conn(), unit_id).await?.into()),
-                    keys: keys::released()
-                        .map(|(kind, set, status)| pb::KeySet {
-                            kind: kind.into(),
-                            set: set.into(),
-                            status: status.into(),
-                        })
+                    keys: key_store::of_unit(cmd.conn(), unit_id)
+                        .await?
+                        .into_iter()
+                        .map(wire::key_set)
                         .collect(),
-                };
-                Ok((response, Subject::new("handover", unit_id)))
-            })
-            .await
-    }
-
-    pub(super) async fn lend_key(
-        &self,
-        principal: &Principal,
-        req: pb::LendKeyRequest,
-    ) -> ServiceResult<pb::LendKeyResponse> {
-        let mut v = Validator::new();
-        let (request_id, unit_id) = unit_request(&mut v, &req.request_id, &req.unit_id);
-        v.check(
-            KEY_KINDS.contains(&req.kind.as_str()),
-            "kind",
-            "must name one of the five key kinds",
-        );
-        let borrower = v.text("borrower", &req.borrower, 200);
-        let purpose = v.text("purpose", &req.purpose, 500);
-        v.finish()?;
-        self.commands
-            .run(principal, "LendKey", &request_id, &req, async |cmd| {
-                let unit = store::locked(cmd.conn(), principal, unit_id).await?;
-                unit.move_in().lend_key()?;
-                if !key_store::take_spare(cmd.conn(), unit_id, &req.kind).await? {
-                    return Err(Refusal::new(
-                        "SPARE_KEY_OUT",
-                        format!("the spare {} key is already out", req.kind),
-                    )
-                    .with("unit_id", unit_id)
-                    .with("kind", &req.kind)
-                    .zh("该备用钥匙已借出")
-                    .into());
-                }
-                let loan = key_store::lend(
-                    cmd.conn(),
-                    principal,
-                    unit_id,
-                    &req.kind,
-                    &borrower,
-                    &purpose,
-                )
-                .await?;
-                let response = pb::LendKeyResponse {
-                    loan: Some(loan.into()),
-                };
-                Ok((response, Subject::new("handover", unit_id)))
-            })
-            .await
-    }
-
-    pub(super) async fn return_key(
-        &self,
-        principal: &Principal,
-        req: pb::ReturnKeyRequest,
-    ) -> ServiceResult<pb::ReturnKeyResponse> {
-        let mut v = Validator::new();
-        let request_id = v.request_id(&req.request_id);
-        let loan_id = v.uuid("loan_id", &req.loan_id);
-        v.finish()?;
-        self.commands
-            .run(principal, "ReturnKey", &request_id, &req, async |cmd| {
-                let loan = key_store::close_loan(cmd.conn(), principal, loan_id).await?;
-                store::locked(cmd.conn(), principal, loan.unit_id).await?;
-                key_store::put_back_spare(cmd.conn(), loan.unit_id, &loan.kind).await?;
-                let unit_id = loan.unit_id;
-                let response = pb::ReturnKeyResponse {
-                    loan: Some(loan.into()),
+                    books: books.into_iter().map(wire::book).collect(),
                 };
                 Ok((response, Subject::new("handover", unit_id)))
             })

@@ -4,7 +4,10 @@
 //! load from the store, decide with [`crate::domain`], write through the store.
 
 mod batches;
+mod books;
 mod counter;
+mod keys;
+mod notices;
 mod wire;
 
 use anju_kit::{Principal, ServiceResult, paging::Page, pii::IdentityKey, validate::Validator};
@@ -12,7 +15,7 @@ use anju_messaging::{Commands, host::Platform};
 use anju_proto::{handover as pb, handover::handover_service_server::HandoverService};
 use sqlx::PgPool;
 
-use crate::store;
+use crate::store::{self, batches::Scope};
 
 #[derive(Clone)]
 pub struct HandoverApi {
@@ -88,9 +91,18 @@ impl HandoverApi {
         req: pb::GetBatchStatisticsRequest,
     ) -> ServiceResult<pb::GetBatchStatisticsResponse> {
         let mut v = Validator::new();
-        let batch_id = v.uuid("batch_id", &req.batch_id);
+        let scope = if req.project_id.is_empty() {
+            Scope::Batch(v.uuid("batch_id", &req.batch_id))
+        } else {
+            v.check(
+                req.batch_id.is_empty(),
+                "batch_id",
+                "name a batch or a project, not both",
+            );
+            Scope::Project(v.uuid("project_id", &req.project_id))
+        };
         v.finish()?;
-        let s = store::batches::statistics(&self.pool, principal, batch_id).await?;
+        let s = store::batches::statistics(&self.pool, principal, scope).await?;
         let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(pb::GetBatchStatisticsResponse {
             units: count(s.units),
@@ -98,6 +110,22 @@ impl HandoverApi {
             defects: count(s.defects),
             reinspections: count(s.reinspections),
             average_days_notice_to_keys: count(s.average_days_notice_to_keys.unwrap_or(0)),
+            refused: count(s.refusals.iter().map(|(_, n)| n).sum()),
+            refusals: s
+                .refusals
+                .into_iter()
+                .map(|(reason, units)| pb::RefusalCount {
+                    reason,
+                    units: count(units),
+                })
+                .collect(),
+            waiting_on_fees: count(s.waiting_on_fees),
+            waiting_on_repairs: count(s.waiting_on_repairs),
+            waiting_on_reinspection: count(s.waiting_on_reinspection),
+            notices_late: count(s.notices_late),
+            average_days_window_to_keys_centi: count(
+                s.average_centidays_window_to_keys.unwrap_or(0),
+            ),
         })
     }
 }
@@ -105,15 +133,27 @@ impl HandoverApi {
 anju_kit::rpcs! { impl HandoverService for HandoverApi in pb {
     get_unit(GetUnitRequest) -> GetUnitResponse;
     list_units(ListUnitsRequest) -> ListUnitsResponse;
+    get_handover_settings(GetHandoverSettingsRequest) -> GetHandoverSettingsResponse;
+    set_handover_settings(SetHandoverSettingsRequest) -> SetHandoverSettingsResponse;
     create_batch(CreateBatchRequest) -> CreateBatchResponse;
-    record_books_ready(RecordBooksReadyRequest) -> RecordBooksReadyResponse;
+    add_batch_units(AddBatchUnitsRequest) -> AddBatchUnitsResponse;
+    get_batch(GetBatchRequest) -> GetBatchResponse;
+    submit_batch_plan(SubmitBatchPlanRequest) -> SubmitBatchPlanResponse;
+    approve_batch_plan(ApproveBatchPlanRequest) -> ApproveBatchPlanResponse;
+    record_book(RecordBookRequest) -> RecordBookResponse;
+    list_books(ListBooksRequest) -> ListBooksResponse;
     record_notice(RecordNoticeRequest) -> RecordNoticeResponse;
+    record_notice_tracking(RecordNoticeTrackingRequest) -> RecordNoticeTrackingResponse;
+    get_move_in_list(GetMoveInListRequest) -> GetMoveInListResponse;
     check_in(CheckInRequest) -> CheckInResponse;
     record_inspection(RecordInspectionRequest) -> RecordInspectionResponse;
     grant_key_clearance(GrantKeyClearanceRequest) -> GrantKeyClearanceResponse;
     release_keys(ReleaseKeysRequest) -> ReleaseKeysResponse;
+    receive_keys(ReceiveKeysRequest) -> ReceiveKeysResponse;
+    list_keys(ListKeysRequest) -> ListKeysResponse;
     lend_key(LendKeyRequest) -> LendKeyResponse;
     return_key(ReturnKeyRequest) -> ReturnKeyResponse;
+    list_key_loans(ListKeyLoansRequest) -> ListKeyLoansResponse;
     get_handover(GetHandoverRequest) -> GetHandoverResponse;
     get_batch_statistics(GetBatchStatisticsRequest) -> GetBatchStatisticsResponse;
 } }

@@ -4,11 +4,15 @@ use anju_kit::time::timestamp as ts;
 use anju_proto::{common, handover as pb};
 
 use crate::{
-    domain::batch,
+    domain::{
+        batch::{self, PlanStatus, Settings},
+        keys::{LOAN_REASONS, overdue},
+    },
     store::{
         Handover,
-        batches::{Batch, Notice},
-        keys::KeyLoan,
+        batches::{BatchView, Notice},
+        books::Book,
+        keys::{KeyLoan, KeySet},
     },
 };
 
@@ -32,11 +36,55 @@ impl From<Handover> for pb::Handover {
             cleared: h.cleared_at.is_some(),
             keys_released: h.keys_released_at.is_some(),
             fees_settled: h.fees_settled_at.is_some(),
+            notified_late: h.notice_late,
+            refusal_reason: h.refusal_reason.unwrap_or_default(),
+            manual_version: h.manual_version.unwrap_or_default(),
+            certificate_version: h.certificate_version.unwrap_or_default(),
         }
     }
 }
 
-pub fn batch(b: Batch, units: Vec<uuid::Uuid>) -> pb::Batch {
+pub fn settings(s: Settings) -> pb::HandoverSettings {
+    pb::HandoverSettings {
+        plan_lead_months: s.plan_lead_months,
+        notice_lead_days: s.notice_lead_days,
+        notice_minute: s.notice_minute,
+    }
+}
+
+pub fn batch(view: BatchView) -> pb::Batch {
+    let BatchView {
+        batch: b,
+        units,
+        buildings,
+        days,
+        books_ready,
+    } = view;
+    let plan_status = match b.plan_status() {
+        PlanStatus::None => pb::PlanStatus::None,
+        PlanStatus::Submitted => pb::PlanStatus::Submitted,
+        PlanStatus::Approved => pb::PlanStatus::Approved,
+    };
+    let plan = b.plan_submitted_at.map(|_| pb::BatchPlan {
+        days: days
+            .into_iter()
+            .map(|d| pb::PlanDay {
+                date: d.day.to_string(),
+                building_id: d.building_id.to_string(),
+                counters: d.counters,
+                staff: d.staff,
+            })
+            .collect(),
+        materials: b.plan_materials.clone().unwrap_or_default(),
+        tasks: b
+            .plan_tasks
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .zip(b.plan_departments.clone().unwrap_or_default())
+            .map(|(task, department)| pb::PlanTask { task, department })
+            .collect(),
+    });
     pb::Batch {
         batch_id: b.batch_id.to_string(),
         project_id: b.project_id.to_string(),
@@ -45,9 +93,50 @@ pub fn batch(b: Batch, units: Vec<uuid::Uuid>) -> pb::Batch {
         window_start: b.window_start.to_string(),
         window_end: b.window_end.to_string(),
         plan_due_on: batch::plan_due_on(b.window_start).to_string(),
-        notices_due_on: batch::notices_due_on(b.window_start).to_string(),
-        books_ready: b.books_ready_at.is_some(),
+        notices_due_on: batch::notices_due_on(b.window_start, b.notice_lead_days).to_string(),
+        books_ready,
         unit_ids: units.into_iter().map(|u| u.to_string()).collect(),
+        notices_at: Some(ts(b.notices_at)),
+        building_ids: buildings.into_iter().map(|u| u.to_string()).collect(),
+        lead_overridden_by: b.lead_overridden_by.unwrap_or_default(),
+        lead_override_reason: b.lead_override_reason.unwrap_or_default(),
+        plan,
+        plan_status: plan_status as i32,
+        plan_submitted_by: b.plan_submitted_by.unwrap_or_default(),
+        plan_approved_by: b.plan_approved_by.unwrap_or_default(),
+        plan_approved_at: b.plan_approved_at.map(ts),
+        time_zone: b.time_zone,
+    }
+}
+
+pub fn book(b: Book) -> pb::Book {
+    let kind = match b.kind.as_str() {
+        "residence_manual" => pb::BookKind::ResidenceManual,
+        _ => pb::BookKind::WarrantyCertificate,
+    };
+    pb::Book {
+        book_id: b.book_id.to_string(),
+        project_id: b.project_id.to_string(),
+        building_id: b.building_id.map(|id| id.to_string()).unwrap_or_default(),
+        layout: b.layout,
+        kind: kind as i32,
+        version: b.version,
+        document_ref: b.document_ref,
+        recorded_at: Some(ts(b.recorded_at)),
+    }
+}
+
+pub fn key_set(k: KeySet) -> pb::KeySet {
+    pb::KeySet {
+        kind: k.kind,
+        set: k.set,
+        status: k.status,
+        tag: k.tag,
+        unit_id: k.unit_id.map(|u| u.to_string()).unwrap_or_default(),
+        floor: k.floor.unwrap_or_default(),
+        installation: k.installation.unwrap_or_default(),
+        building_id: k.building_id.to_string(),
+        received_at: Some(ts(k.received_at)),
     }
 }
 
@@ -62,6 +151,8 @@ impl From<Notice> for pb::Notice {
             kind: n.kind,
             channel: n.channel,
             sent_at: Some(ts(n.sent_at)),
+            late: n.late,
+            tracking_number: n.tracking_number.unwrap_or_default(),
             fees: n
                 .fees
                 .into_iter()
@@ -82,14 +173,23 @@ impl From<Notice> for pb::Notice {
 
 impl From<KeyLoan> for pb::KeyLoan {
     fn from(l: KeyLoan) -> Self {
+        let reason = LOAN_REASONS
+            .iter()
+            .position(|r| *r == l.reason)
+            .map_or(0, |i| i32::try_from(i + 1).unwrap_or(0));
         pb::KeyLoan {
             loan_id: l.loan_id.to_string(),
-            unit_id: l.unit_id.to_string(),
+            unit_id: l.unit_id.map(|u| u.to_string()).unwrap_or_default(),
             kind: l.kind,
             borrower: l.borrower,
             purpose: l.purpose,
             out_at: Some(ts(l.out_at)),
             back_at: l.back_at.map(ts),
+            tag: l.tag,
+            reason,
+            due_back_at: Some(ts(l.due_back_at)),
+            overdue: overdue(chrono::Utc::now(), l.due_back_at, l.back_at),
+            borrower_organisation: l.borrower_organisation,
         }
     }
 }

@@ -24,14 +24,18 @@ pub enum Stage {
     KeysReleased,
 }
 
-/// What handover knows of one unit's move-in: its stage, and the two facts that come from
-/// elsewhere — the fees settled (learnt from finance's events) and the coordinator's clearance.
+/// What handover knows of one unit's move-in: its stage, the two facts that come from
+/// elsewhere — the fees settled (learnt from finance's events) and the coordinator's clearance
+/// — and what goes over with the keys: the first book and the first owner's key kind not on
+/// record, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MoveIn {
     pub unit_id: Uuid,
     pub stage: Stage,
     pub fees_settled: bool,
     pub cleared: bool,
+    pub missing_book: Option<&'static str>,
+    pub missing_key: Option<&'static str>,
 }
 
 impl MoveIn {
@@ -90,7 +94,9 @@ impl MoveIn {
 
     /// Keys are never handed over unless all handover fees are paid and the inspection passed
     /// (DOMAIN.md §2.7): each condition is checked on handover's own facts, the clearance on
-    /// top of them. The refusal names the first condition not met.
+    /// top of them. They go over only with both books (seed ⑧ 5.1.2, 5.1.8) and only once the
+    /// owner's set of every kind arrived from the contractor (seed ④ 4.5). The refusal names
+    /// the first condition not met.
     pub fn release(&self) -> Result<(), Refusal> {
         let refusal = match self.stage {
             Stage::KeysReleased => {
@@ -107,6 +113,18 @@ impl MoveIn {
                 "keys not released: the handover fees are not settled",
             )
             .zh("收楼费用未交清，不能交付钥匙"),
+            Stage::Passed { .. } if self.missing_book.is_some() => Refusal::new(
+                "BOOKS_MISSING",
+                "keys not released: the keys go over with both books, and one is not on record",
+            )
+            .with("kind", self.missing_book.unwrap_or_default())
+            .zh("两书未备齐，不能交付钥匙"),
+            Stage::Passed { .. } if self.missing_key.is_some() => Refusal::new(
+                "KEYS_NOT_RECEIVED",
+                "keys not released: the owner's keys have not all arrived from the contractor",
+            )
+            .with("kind", self.missing_key.unwrap_or_default())
+            .zh("钥匙尚未从施工单位移交"),
             Stage::Passed { .. } if !self.cleared => Refusal::new(
                 "NOT_CLEARED",
                 "keys not released: the coordinator has not cleared the unit yet",
@@ -121,13 +139,7 @@ impl MoveIn {
     pub fn lend_key(&self) -> Result<(), Refusal> {
         match self.stage {
             Stage::KeysReleased => Ok(()),
-            _ => Err(self.about(
-                Refusal::new(
-                    "KEYS_NOT_RELEASED",
-                    "the unit's keys have not been handed over yet",
-                )
-                .zh("钥匙尚未交付"),
-            )),
+            _ => Err(keys_not_released(self.unit_id)),
         }
     }
 
@@ -146,6 +158,12 @@ impl MoveIn {
         if !self.fees_settled {
             waits.push(W::Fees);
         }
+        if self.missing_book.is_some() {
+            waits.push(W::Books);
+        }
+        if self.missing_key.is_some() {
+            waits.push(W::Keys);
+        }
         if waits.is_empty() {
             waits.push(if self.cleared {
                 W::KeyRelease
@@ -155,6 +173,16 @@ impl MoveIn {
         }
         waits
     }
+}
+
+/// A unit's spare is not lent before its keys were handed over — nor for a unit in no batch.
+pub fn keys_not_released(unit_id: Uuid) -> Refusal {
+    Refusal::new(
+        "KEYS_NOT_RELEASED",
+        "the unit's keys have not been handed over yet",
+    )
+    .with("unit_id", unit_id)
+    .zh("钥匙尚未交付")
 }
 
 #[cfg(test)]
@@ -173,6 +201,8 @@ mod tests {
             stage: Stage::Listed,
             fees_settled: false,
             cleared: false,
+            missing_book: None,
+            missing_key: None,
         };
         assert_eq!(
             unit.waiting_for(),
@@ -206,6 +236,14 @@ mod tests {
         unit.cleared = true;
         assert_eq!(unit.waiting_for(), [W::KeyRelease]);
         assert_eq!(reason(unit.release()), None);
+        // The books and the owner's keys go over with the release.
+        unit.missing_book = Some("warranty_certificate");
+        unit.missing_key = Some("mailbox");
+        assert_eq!(unit.waiting_for(), [W::Books, W::Keys]);
+        assert_eq!(reason(unit.release()), Some("BOOKS_MISSING"));
+        unit.missing_book = None;
+        assert_eq!(reason(unit.release()), Some("KEYS_NOT_RECEIVED"));
+        unit.missing_key = None;
         unit.stage = Stage::KeysReleased;
         assert!(unit.waiting_for().is_empty());
         assert_eq!(reason(unit.release()), Some("KEYS_ALREADY_RELEASED"));

@@ -85,11 +85,12 @@ async fn unit_registered(conn: &mut PgConnection, event: &Event) -> Result<(), H
         .context("UnitRegistered.forecast_area missing")
         .map_err(HandlerError::Permanent)?;
     sqlx::query(
-        "insert into units (unit_id, tenant_id, project_id, building_id, unit_number, forecast_area_cm2, last_sequence)
-         values ($1, $2, $3, $4, $5, $6, $7)
+        "insert into units (unit_id, tenant_id, project_id, building_id, unit_number, forecast_area_cm2, last_sequence, layout)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
          on conflict (unit_id) do update set
              project_id = excluded.project_id, building_id = excluded.building_id,
              unit_number = excluded.unit_number, forecast_area_cm2 = excluded.forecast_area_cm2,
+             layout = excluded.layout,
              last_sequence = excluded.last_sequence, updated_at = now()
          where units.last_sequence < excluded.last_sequence and units.tenant_id = excluded.tenant_id",
     )
@@ -100,6 +101,7 @@ async fn unit_registered(conn: &mut PgConnection, event: &Event) -> Result<(), H
     .bind(&unit.unit_number)
     .bind(area)
     .bind(event.sequence())
+    .bind(&unit.layout)
     .execute(conn)
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
-//! Batches, their units and the notices sent to them.
+//! Batches, their plans, their units and the notices sent to them.
 
 use anju_kit::{Principal, ServiceError, ServiceResult};
+
+use crate::domain::batch::{PlanStatus, Settings};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -13,11 +15,206 @@ pub struct Batch {
     pub name: String,
     pub window_start: NaiveDate,
     pub window_end: NaiveDate,
-    pub books_ready_at: Option<DateTime<Utc>>,
+    pub time_zone: String,
+    pub notice_lead_days: i32,
+    pub notices_at: DateTime<Utc>,
+    pub lead_override_reason: Option<String>,
+    pub lead_overridden_by: Option<String>,
+    pub plan_materials: Option<Vec<String>>,
+    pub plan_tasks: Option<Vec<String>>,
+    pub plan_departments: Option<Vec<String>>,
+    pub plan_submitted_by: Option<String>,
+    pub plan_submitted_at: Option<DateTime<Utc>>,
+    pub plan_approved_by: Option<String>,
+    pub plan_approved_at: Option<DateTime<Utc>>,
 }
 
-const BATCH: &str =
-    "batch_id, project_id, building_id, name, window_start, window_end, books_ready_at";
+impl Batch {
+    pub fn plan_status(&self) -> PlanStatus {
+        if self.plan_approved_at.is_some() {
+            PlanStatus::Approved
+        } else if self.plan_submitted_at.is_some() {
+            PlanStatus::Submitted
+        } else {
+            PlanStatus::None
+        }
+    }
+}
+
+const BATCH: &str = "batch_id, project_id, building_id, name, window_start, window_end, time_zone, notice_lead_days, \
+                     notices_at, lead_override_reason, lead_overridden_by, plan_materials, plan_tasks, plan_departments, \
+                     plan_submitted_by, plan_submitted_at, plan_approved_by, plan_approved_at";
+
+/// A day of a batch's plan.
+#[derive(Clone, Debug, FromRow)]
+pub struct PlanDay {
+    pub day: NaiveDate,
+    pub building_id: Uuid,
+    pub counters: i32,
+    pub staff: Vec<String>,
+}
+
+/// A batch as shown: its row, its units, its buildings, its plan's days and whether every
+/// unit has both books.
+pub struct BatchView {
+    pub batch: Batch,
+    pub units: Vec<Uuid>,
+    pub buildings: Vec<Uuid>,
+    pub days: Vec<PlanDay>,
+    pub books_ready: bool,
+}
+
+pub async fn view(conn: &mut PgConnection, batch: Batch) -> sqlx::Result<BatchView> {
+    let units = units(&mut *conn, batch.batch_id).await?;
+    let buildings = buildings(&mut *conn, batch.batch_id).await?;
+    let days = sqlx::query_as(
+        "select day, building_id, counters, staff from plan_days where batch_id = $1 order by line",
+    )
+    .bind(batch.batch_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let books_ready = super::books::batch_ready(conn, batch.batch_id).await?;
+    Ok(BatchView {
+        batch,
+        units,
+        buildings,
+        days,
+        books_ready,
+    })
+}
+
+/// The buildings of the batch's units.
+pub async fn buildings(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "select distinct c.building_id from handovers h join contracts c on c.unit_id = h.unit_id
+         where h.batch_id = $1 order by 1",
+    )
+    .bind(batch_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The batch as `principal` may see it; locked (FOR UPDATE) when `lock`.
+pub async fn batch(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    batch_id: Uuid,
+    lock: bool,
+) -> ServiceResult<Batch> {
+    let lock = if lock { " for update" } else { "" };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {BATCH} from batches where tenant_id = $1 and batch_id = $2{lock}"
+    )))
+    .bind(principal.tenant_id)
+    .bind(batch_id)
+    .fetch_optional(conn)
+    .await?
+    .filter(|b: &Batch| principal.can_see_project(b.project_id))
+    .ok_or_else(|| ServiceError::not_found("batch"))
+}
+
+/// The tenant's settings (the seed's defaults until it sets its own).
+pub async fn settings(conn: &mut PgConnection, tenant: Uuid) -> sqlx::Result<Settings> {
+    let row: Option<(i32, i32, i32)> = sqlx::query_as(
+        "select plan_lead_months, notice_lead_days, notice_minute from handover_settings where tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map_or_else(Settings::default, |(p, n, m)| Settings {
+        plan_lead_months: p,
+        notice_lead_days: n,
+        notice_minute: m,
+    }))
+}
+
+pub async fn set_settings(conn: &mut PgConnection, tenant: Uuid, s: &Settings) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into handover_settings (tenant_id, plan_lead_months, notice_lead_days, notice_minute)
+         values ($1, $2, $3, $4)
+         on conflict (tenant_id) do update set plan_lead_months = $2, notice_lead_days = $3, notice_minute = $4,
+             updated_at = now()",
+    )
+    .bind(tenant)
+    .bind(s.plan_lead_months)
+    .bind(s.notice_lead_days)
+    .bind(s.notice_minute)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The submitted plan replaces any earlier one.
+pub struct NewPlan<'a> {
+    pub days: &'a [PlanDay],
+    pub materials: &'a [String],
+    pub tasks: &'a [String],
+    pub departments: &'a [String],
+}
+
+pub async fn submit_plan(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    submitted_by: &str,
+    plan: &NewPlan<'_>,
+) -> sqlx::Result<Batch> {
+    sqlx::query("delete from plan_days where batch_id = $1")
+        .bind(batch_id)
+        .execute(&mut *conn)
+        .await?;
+    for (line, d) in plan.days.iter().enumerate() {
+        sqlx::query(
+            "insert into plan_days (batch_id, line, day, building_id, counters, staff) values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(batch_id)
+        .bind(i32::try_from(line).unwrap_or(i32::MAX))
+        .bind(d.day)
+        .bind(d.building_id)
+        .bind(d.counters)
+        .bind(&d.staff)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update batches set plan_materials = $2, plan_tasks = $3, plan_departments = $4,
+                plan_submitted_by = $5, plan_submitted_at = now()
+         where batch_id = $1 returning {BATCH}"
+    )))
+    .bind(batch_id)
+    .bind(plan.materials)
+    .bind(plan.tasks)
+    .bind(plan.departments)
+    .bind(submitted_by)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn approve_plan(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    approved_by: &str,
+) -> sqlx::Result<Batch> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update batches set plan_approved_by = $2, plan_approved_at = now()
+         where batch_id = $1 returning {BATCH}"
+    )))
+    .bind(batch_id)
+    .bind(approved_by)
+    .fetch_one(conn)
+    .await
+}
+
+/// The batch's units still under an active contract (the list the notices go to), in unit id
+/// order.
+pub async fn contracted_units(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "select h.unit_id from handovers h join contracts c on c.unit_id = h.unit_id
+         where h.batch_id = $1 and c.active order by h.unit_id",
+    )
+    .bind(batch_id)
+    .fetch_all(conn)
+    .await
+}
 
 /// A new batch's terms.
 pub struct NewBatch<'a> {
@@ -27,6 +224,11 @@ pub struct NewBatch<'a> {
     pub name: &'a str,
     pub window_start: NaiveDate,
     pub window_end: NaiveDate,
+    pub time_zone: &'a str,
+    pub notice_lead_days: i32,
+    pub notices_at: DateTime<Utc>,
+    pub lead_override_reason: Option<&'a str>,
+    pub lead_overridden_by: Option<&'a str>,
     pub currency: &'a str,
     pub property_fee_per_m2_month: i64,
     pub prepaid_months: i32,
@@ -71,8 +273,9 @@ pub async fn insert(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into batches (batch_id, tenant_id, project_id, building_id, name, window_start, window_end, currency,
                               property_fee_per_m2_month_minor, prepaid_months, construction_cost_per_m2_minor,
-                              maintenance_fund_bp)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                              maintenance_fund_bp, time_zone, notice_lead_days, notices_at, lead_override_reason,
+                              lead_overridden_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          returning {BATCH}"
     )))
     .bind(b.batch_id)
@@ -87,8 +290,56 @@ pub async fn insert(
     .bind(b.prepaid_months)
     .bind(b.construction_cost_per_m2)
     .bind(b.maintenance_fund_bp)
+    .bind(b.time_zone)
+    .bind(b.notice_lead_days)
+    .bind(b.notices_at)
+    .bind(b.lead_override_reason)
+    .bind(b.lead_overridden_by)
     .fetch_one(conn)
     .await
+}
+
+/// The project's time zone, as sales stated it on its contracts.
+pub async fn time_zone(
+    pool: &PgPool,
+    tenant: Uuid,
+    project_id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select time_zone from contracts where tenant_id = $1 and project_id = $2 order by unit_id limit 1",
+    )
+    .bind(tenant)
+    .bind(project_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A batch's fee terms, for units that join it later.
+pub struct Terms {
+    pub currency: String,
+    pub property_fee_per_m2_month: i64,
+    pub prepaid_months: i32,
+    pub construction_cost_per_m2: i64,
+    pub maintenance_fund_bp: i32,
+}
+
+pub async fn terms(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Terms> {
+    let (currency, property_fee_per_m2_month, prepaid_months, construction_cost_per_m2, maintenance_fund_bp) =
+        sqlx::query_as(
+            "select currency, property_fee_per_m2_month_minor, prepaid_months, construction_cost_per_m2_minor,
+                    maintenance_fund_bp
+             from batches where batch_id = $1",
+        )
+        .bind(batch_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(Terms {
+        currency,
+        property_fee_per_m2_month,
+        prepaid_months,
+        construction_cost_per_m2,
+        maintenance_fund_bp,
+    })
 }
 
 /// The handover list comes from sales: units under an active contract in the project (or
@@ -141,24 +392,6 @@ pub async fn units(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Vec<
         .await
 }
 
-/// Records that the batch's property books are ready (once), as `principal` may see it.
-pub async fn books_ready(
-    conn: &mut PgConnection,
-    principal: &Principal,
-    batch_id: Uuid,
-) -> ServiceResult<Batch> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update batches set books_ready_at = coalesce(books_ready_at, now()) where tenant_id = $1 and batch_id = $2
-         returning {BATCH}"
-    )))
-    .bind(principal.tenant_id)
-    .bind(batch_id)
-    .fetch_optional(conn)
-    .await?
-    .filter(|b: &Batch| principal.can_see_project(b.project_id))
-    .ok_or_else(|| ServiceError::not_found("batch"))
-}
-
 /// One line of a notice's fee list.
 #[derive(Clone, Debug, FromRow)]
 pub struct NoticeFee {
@@ -175,29 +408,50 @@ pub struct Notice {
     pub kind: String,
     pub channel: String,
     pub sent_at: DateTime<Utc>,
+    pub late: bool,
+    pub tracking_number: Option<String>,
     #[sqlx(skip)]
     pub fees: Vec<NoticeFee>,
 }
 
+/// The batch's notice date and time zone for a unit's notice.
+pub async fn notice_terms(
+    conn: &mut PgConnection,
+    unit_id: Uuid,
+) -> sqlx::Result<(NaiveDate, i32, String)> {
+    sqlx::query_as(
+        "select b.window_start, b.notice_lead_days, b.time_zone from handovers h join batches b using (batch_id)
+         where h.unit_id = $1",
+    )
+    .bind(unit_id)
+    .fetch_one(conn)
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_notice(
     conn: &mut PgConnection,
     tenant: Uuid,
     unit_id: Uuid,
     kind: &str,
     channel: &str,
+    sent_at: DateTime<Utc>,
+    late: bool,
     fees: Vec<NoticeFee>,
 ) -> sqlx::Result<Notice> {
     let notice_id = anju_kit::ids::new_id();
-    let sent_at: DateTime<Utc> = sqlx::query_scalar(
-        "insert into notices (notice_id, tenant_id, unit_id, kind, channel) values ($1, $2, $3, $4, $5)
-         returning sent_at",
+    sqlx::query(
+        "insert into notices (notice_id, tenant_id, unit_id, kind, channel, sent_at, late)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(notice_id)
     .bind(tenant)
     .bind(unit_id)
     .bind(kind)
     .bind(channel)
-    .fetch_one(&mut *conn)
+    .bind(sent_at)
+    .bind(late)
+    .execute(&mut *conn)
     .await?;
     if !fees.is_empty() {
         sqlx::query(
@@ -220,14 +474,109 @@ pub async fn insert_notice(
         kind: kind.into(),
         channel: channel.into(),
         sent_at,
+        late,
+        tracking_number: None,
         fees,
     })
+}
+
+/// Marks the unit's first move-in notice late or on time.
+pub async fn mark_notice_late(
+    conn: &mut PgConnection,
+    unit_id: Uuid,
+    late: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update handovers set notice_late = $2 where unit_id = $1 and notice_sent_at is null",
+    )
+    .bind(unit_id)
+    .bind(late)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a posted notice's tracking number; the notice's unit, or NOT_FOUND when there is
+/// no notice sent by post with that id the caller may see.
+pub async fn record_tracking(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    notice_id: Uuid,
+    tracking_number: &str,
+) -> ServiceResult<Uuid> {
+    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "update notices n set tracking_number = $3
+         from handovers h
+         where n.tenant_id = $1 and n.notice_id = $2 and n.channel = 'post' and h.unit_id = n.unit_id
+         returning n.unit_id, h.project_id",
+    )
+    .bind(principal.tenant_id)
+    .bind(notice_id)
+    .bind(tracking_number)
+    .fetch_optional(conn)
+    .await?;
+    row.filter(|(_, project)| principal.can_see_project(*project))
+        .map(|(unit, _)| unit)
+        .ok_or_else(|| ServiceError::not_found("notice sent by post"))
+}
+
+/// One notice with its fee list.
+pub async fn notice(conn: &mut PgConnection, notice_id: Uuid) -> sqlx::Result<Notice> {
+    let mut notice: Notice = sqlx::query_as(
+        "select notice_id, kind, channel, sent_at, late, tracking_number from notices where notice_id = $1",
+    )
+    .bind(notice_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    notice.fees = sqlx::query_as(
+        "select purpose, amount_minor as amount, currency, due_on, charge_key from notice_fees
+         where notice_id = $1 order by line",
+    )
+    .bind(notice_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(notice)
+}
+
+/// One line of the move-in list.
+#[derive(FromRow)]
+pub struct ListEntry {
+    pub unit_id: Uuid,
+    pub unit_number: Option<String>,
+    pub owner_name: String,
+    pub notice_sent_at: Option<DateTime<Utc>>,
+    pub notice_late: bool,
+    pub tracking_number: Option<String>,
+    pub fees_total: Option<i64>,
+    pub currency: Option<String>,
+    pub keys_released: bool,
+}
+
+/// The batch's move-in list, in unit id order.
+pub async fn move_in_list(pool: &PgPool, batch_id: Uuid) -> sqlx::Result<Vec<ListEntry>> {
+    sqlx::query_as(
+        "select h.unit_id, u.unit_number, h.buyer_name as owner_name, h.notice_sent_at, h.notice_late,
+                (select n.tracking_number from notices n where n.unit_id = h.unit_id and n.kind = 'notice'
+                   and n.channel = 'post' order by n.sent_at limit 1) as tracking_number,
+                (select sum(f.amount_minor)::bigint from notice_fees f where f.notice_id =
+                   (select n.notice_id from notices n where n.unit_id = h.unit_id and n.kind = 'notice'
+                    order by n.sent_at, n.notice_id limit 1)) as fees_total,
+                (select f.currency from notice_fees f join notices n using (notice_id)
+                   where n.unit_id = h.unit_id and n.kind = 'notice' limit 1) as currency,
+                h.keys_released_at is not null as keys_released
+         from handovers h left join units u on u.unit_id = h.unit_id
+         where h.batch_id = $1 order by h.unit_id",
+    )
+    .bind(batch_id)
+    .fetch_all(pool)
+    .await
 }
 
 /// The notices sent to a unit, oldest first, each with its fee list.
 pub async fn notices(pool: &PgPool, unit_id: Uuid) -> sqlx::Result<Vec<Notice>> {
     let mut notices: Vec<Notice> = sqlx::query_as(
-        "select notice_id, kind, channel, sent_at from notices where unit_id = $1 order by sent_at, notice_id",
+        "select notice_id, kind, channel, sent_at, late, tracking_number from notices
+         where unit_id = $1 order by sent_at, notice_id",
     )
     .bind(unit_id)
     .fetch_all(pool)
@@ -254,49 +603,121 @@ pub async fn notices(pool: &PgPool, unit_id: Uuid) -> sqlx::Result<Vec<Notice>> 
     Ok(notices)
 }
 
-/// A batch's figures: units, handed over, defects, re-inspections, average days from notice
-/// to keys.
+/// A batch's or a project's figures, handed back to customer service (seed ⑧ 5.1.10).
 pub struct Statistics {
     pub units: i64,
     pub handed_over: i64,
     pub defects: i64,
     pub reinspections: i64,
     pub average_days_notice_to_keys: Option<i64>,
+    pub refusals: Vec<(String, i64)>,
+    pub waiting_on_fees: i64,
+    pub waiting_on_repairs: i64,
+    pub waiting_on_reinspection: i64,
+    pub notices_late: i64,
+    /// Hundredths of a day, rounded half up.
+    pub average_centidays_window_to_keys: Option<i64>,
+}
+
+/// What the figures are of.
+#[derive(Clone, Copy)]
+pub enum Scope {
+    Batch(Uuid),
+    Project(Uuid),
 }
 
 pub async fn statistics(
     pool: &PgPool,
     principal: &Principal,
-    batch_id: Uuid,
+    scope: Scope,
 ) -> ServiceResult<Statistics> {
-    let project: Option<Uuid> =
-        sqlx::query_scalar("select project_id from batches where tenant_id = $1 and batch_id = $2")
+    let (batch, project) = match scope {
+        Scope::Batch(batch_id) => {
+            let project: Option<Uuid> = sqlx::query_scalar(
+                "select project_id from batches where tenant_id = $1 and batch_id = $2",
+            )
             .bind(principal.tenant_id)
             .bind(batch_id)
             .fetch_optional(pool)
             .await?;
-    if !project.is_some_and(|p| principal.can_see_project(p)) {
-        return Err(ServiceError::not_found("batch"));
-    }
-    let (units, handed_over, reinspections, days): (i64, i64, i64, Option<i64>) = sqlx::query_as(
-        "select count(*), count(keys_released_at), coalesce(sum(greatest(inspection_rounds - 1, 0)), 0)::bigint,
-                avg(extract(day from keys_released_at - notice_sent_at))::bigint
-         from handovers where batch_id = $1",
-    )
-    .bind(batch_id)
-    .fetch_one(pool)
+            if !project.is_some_and(|p| principal.can_see_project(p)) {
+                return Err(ServiceError::not_found("batch"));
+            }
+            (Some(batch_id), None)
+        }
+        Scope::Project(project_id) => {
+            principal.require_project(project_id)?;
+            (None, Some(project_id))
+        }
+    };
+    // The units in scope, each with its facts: the last inspection failed (and whether the
+    // owner was asked back since), fees settled, keys, the window's start in project time.
+    let units = "with scope as (
+             select h.*, b.window_start, b.time_zone,
+                    coalesce(h.fees_settled_at, (select f.settled_at from fee_settlements f
+                        where f.unit_id = h.unit_id and f.tenant_id = h.tenant_id)) as settled_at,
+                    (select i.at from inspections i where i.unit_id = h.unit_id
+                        and i.round = h.inspection_rounds and not i.passed) as failed_at,
+                    (select i.refusal_reason from inspections i where i.unit_id = h.unit_id
+                        and i.round = h.inspection_rounds and not i.passed) as refusal_reason
+             from handovers h join batches b using (batch_id)
+             where h.tenant_id = $1 and ($2::uuid is null or h.batch_id = $2) and ($3::uuid is null or h.project_id = $3))";
+    let row: (i64, i64, i64, Option<i64>, i64, i64, i64, i64, Option<i64>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{units}
+             select count(*), count(keys_released_at),
+                    coalesce(sum(greatest(inspection_rounds - 1, 0)), 0)::bigint,
+                    avg(extract(day from keys_released_at - notice_sent_at))::bigint,
+                    count(*) filter (where keys_released_at is null and settled_at is null),
+                    count(*) filter (where keys_released_at is null and failed_at is not null
+                        and not exists (select 1 from notices n where n.unit_id = scope.unit_id
+                                        and n.kind = 'reinspection' and n.sent_at >= scope.failed_at)),
+                    count(*) filter (where keys_released_at is null and failed_at is not null
+                        and exists (select 1 from notices n where n.unit_id = scope.unit_id
+                                    and n.kind = 'reinspection' and n.sent_at >= scope.failed_at)),
+                    count(*) filter (where notice_late),
+                    round(avg(extract(epoch from keys_released_at - (window_start::timestamp at time zone time_zone))
+                              / 864)::numeric)::bigint
+             from scope"
+        )))
+        .bind(principal.tenant_id)
+        .bind(batch)
+        .bind(project)
+        .fetch_one(pool)
+        .await?;
+    let refusals: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{units}
+         select refusal_reason, count(*) from scope
+         where keys_released_at is null and refusal_reason is not null
+         group by refusal_reason order by count(*) desc, refusal_reason"
+    )))
+    .bind(principal.tenant_id)
+    .bind(batch)
+    .bind(project)
+    .fetch_all(pool)
     .await?;
     let defects: i64 = sqlx::query_scalar(
-        "select count(*) from defects d join handovers h on h.unit_id = d.unit_id where h.batch_id = $1",
+        "select count(*) from defects d join handovers h on h.unit_id = d.unit_id
+         where h.tenant_id = $1 and ($2::uuid is null or h.batch_id = $2) and ($3::uuid is null or h.project_id = $3)",
     )
-    .bind(batch_id)
+    .bind(principal.tenant_id)
+    .bind(batch)
+    .bind(project)
     .fetch_one(pool)
     .await?;
+    let (units, handed_over, reinspections, days, fees, repairs, reinspection, late, centidays) =
+        row;
     Ok(Statistics {
         units,
         handed_over,
         defects,
         reinspections,
         average_days_notice_to_keys: days,
+        refusals,
+        waiting_on_fees: fees,
+        waiting_on_repairs: repairs,
+        waiting_on_reinspection: reinspection,
+        notices_late: late,
+        average_centidays_window_to_keys: centidays,
     })
 }

@@ -4,6 +4,7 @@
 //! units' rows in unit id order, as the fee consumer locks them.
 
 pub mod batches;
+pub mod books;
 pub mod keys;
 pub mod units;
 
@@ -12,7 +13,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::domain::unit::{MoveIn, Stage};
+use crate::domain::{
+    self,
+    unit::{MoveIn, Stage},
+};
 
 /// A handover row; whether its fees are settled is what handover has learnt from finance
 /// until the keys are released, and what they were released on after.
@@ -21,6 +25,7 @@ pub struct Handover {
     pub unit_id: Uuid,
     pub batch_id: Uuid,
     pub project_id: Uuid,
+    pub customer_id: Uuid,
     pub buyer_name: String,
     pub notice_sent_at: Option<DateTime<Utc>>,
     pub checked_in_at: Option<DateTime<Utc>>,
@@ -29,6 +34,16 @@ pub struct Handover {
     pub cleared_at: Option<DateTime<Utc>>,
     pub fees_settled_at: Option<DateTime<Utc>>,
     pub keys_released_at: Option<DateTime<Utc>>,
+    pub notice_late: bool,
+    /// The owner's reason at the last inspection, when it failed.
+    pub refusal_reason: Option<String>,
+    pub has_manual: bool,
+    pub has_certificate: bool,
+    /// The kinds whose owner's set arrived from the contractor.
+    pub owner_keys: Vec<String>,
+    /// The book versions the owner signed for with the keys.
+    pub manual_version: Option<String>,
+    pub certificate_version: Option<String>,
 }
 
 impl Handover {
@@ -51,14 +66,40 @@ impl Handover {
             stage,
             fees_settled: self.fees_settled_at.is_some(),
             cleared: self.cleared_at.is_some(),
+            missing_book: domain::books::first_missing(self.has_manual, self.has_certificate),
+            missing_key: domain::keys::first_missing(&self.owner_keys),
         }
     }
 }
 
-const HANDOVER: &str = "unit_id, batch_id, project_id, buyer_name, notice_sent_at, checked_in_at, inspection_rounds, \
-                        inspection_passed_at, cleared_at, keys_released_at, \
-                        coalesce(handovers.fees_settled_at, (select f.settled_at from fee_settlements f \
-                            where f.unit_id = handovers.unit_id and f.tenant_id = handovers.tenant_id)) as fees_settled_at";
+/// A book of `kind` on record for the row's unit: its project's, its building's or its
+/// layout's (see [`books::current`] for which one goes over).
+macro_rules! book_on_record {
+    ($kind:literal) => {
+        concat!(
+            "exists (select 1 from books b where b.tenant_id = handovers.tenant_id and b.project_id = handovers.project_id \
+                and b.kind = '", $kind, "' \
+                and (b.building_id is null or b.building_id = (select c.building_id from contracts c where c.unit_id = handovers.unit_id)) \
+                and (b.layout = '' or b.layout = (select u.layout from units u where u.unit_id = handovers.unit_id)))"
+        )
+    };
+}
+
+const HANDOVER: &str = concat!(
+    "unit_id, batch_id, project_id, customer_id, buyer_name, notice_sent_at, checked_in_at, inspection_rounds, \
+     inspection_passed_at, cleared_at, keys_released_at, notice_late, \
+     coalesce(handovers.fees_settled_at, (select f.settled_at from fee_settlements f \
+         where f.unit_id = handovers.unit_id and f.tenant_id = handovers.tenant_id)) as fees_settled_at, \
+     (select i.refusal_reason from inspections i \
+         where i.unit_id = handovers.unit_id and i.round = handovers.inspection_rounds and not i.passed) as refusal_reason, ",
+    book_on_record!("residence_manual"),
+    " as has_manual, ",
+    book_on_record!("warranty_certificate"),
+    " as has_certificate, \
+     array(select k.kind from key_sets k where k.unit_id = handovers.unit_id and k.set = 'owner') as owner_keys, \
+     (select b.version from books b where b.book_id = handovers.manual_book_id) as manual_version, \
+     (select b.version from books b where b.book_id = handovers.certificate_book_id) as certificate_version"
+);
 
 /// A unit's move-in as `principal` may see it; locked (FOR UPDATE) when `lock`.
 pub async fn handover(
@@ -139,19 +180,36 @@ pub struct Defect<'a> {
     pub photo_refs: &'a [String],
 }
 
-/// Records inspection `round` of the unit with its defects, and the unit's new round count
-/// (passed in this round, or not passed).
+/// A problem raised at an inspection that is not a defect of the unit.
+pub struct Issue<'a> {
+    pub issue_id: Uuid,
+    pub kind: &'static str,
+    pub description: &'a str,
+}
+
+/// One inspection round as recorded: passed, or the owner's refusal with its reason; its
+/// defects and the issues raised.
+pub struct Inspection<'a> {
+    pub round: i32,
+    pub passed: bool,
+    pub refusal_reason: Option<&'a str>,
+    pub defects: &'a [Defect<'a>],
+    pub issues: &'a [Issue<'a>],
+}
+
+/// Records an inspection round of the unit with its defects and issues, and the unit's new
+/// round count (passed in this round, or not passed).
 pub async fn record_inspection(
     conn: &mut PgConnection,
     principal: &Principal,
     unit_id: Uuid,
-    round: i32,
-    passed: bool,
-    defects: &[Defect<'_>],
+    inspection: &Inspection<'_>,
 ) -> sqlx::Result<()> {
+    let (round, passed, defects) = (inspection.round, inspection.passed, inspection.defects);
     let inspection_id = anju_kit::ids::new_id();
     sqlx::query(
-        "insert into inspections (inspection_id, tenant_id, unit_id, round, passed, inspector) values ($1, $2, $3, $4, $5, $6)",
+        "insert into inspections (inspection_id, tenant_id, unit_id, round, passed, inspector, refusal_reason)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(inspection_id)
     .bind(principal.tenant_id)
@@ -159,8 +217,23 @@ pub async fn record_inspection(
     .bind(round)
     .bind(passed)
     .bind(&principal.subject)
+    .bind(inspection.refusal_reason)
     .execute(&mut *conn)
     .await?;
+    for issue in inspection.issues {
+        sqlx::query(
+            "insert into inspection_issues (issue_id, tenant_id, inspection_id, unit_id, kind, description)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(issue.issue_id)
+        .bind(principal.tenant_id)
+        .bind(inspection_id)
+        .bind(unit_id)
+        .bind(issue.kind)
+        .bind(issue.description)
+        .execute(&mut *conn)
+        .await?;
+    }
     for d in defects {
         sqlx::query(
             "insert into defects (defect_id, tenant_id, inspection_id, unit_id, room, category, description, severity, photo_refs)
@@ -211,43 +284,31 @@ pub async fn fees_settled_at(
 }
 
 /// Hands the keys over: the release on the row (with the settlement it was released on — the
-/// database refuses a release without it, the inspection and the clearance) and the key sets.
+/// database refuses a release without it, the inspection and the clearance), the books that go
+/// with them, and the owner's set of every kind, now the owner's.
 pub async fn release_keys(
     conn: &mut PgConnection,
-    tenant: Uuid,
     unit_id: Uuid,
     signed_by: &str,
     fees_settled_at: Option<DateTime<Utc>>,
+    books: &[books::Book],
 ) -> sqlx::Result<()> {
+    let book = |kind: &str| books.iter().find(|b| b.kind == kind).map(|b| b.book_id);
     sqlx::query(
-        "update handovers set keys_released_at = now(), signed_by = $2, fees_settled_at = $3
+        "update handovers set keys_released_at = now(), signed_by = $2, fees_settled_at = $3,
+                manual_book_id = $4, certificate_book_id = $5
          where unit_id = $1",
     )
     .bind(unit_id)
     .bind(signed_by)
     .bind(fees_settled_at)
+    .bind(book("residence_manual"))
+    .bind(book("warranty_certificate"))
     .execute(&mut *conn)
     .await?;
-    let (kinds, sets, statuses): (Vec<&str>, Vec<&str>, Vec<&str>) =
-        crate::domain::keys::released().fold(
-            (Vec::new(), Vec::new(), Vec::new()),
-            |(mut k, mut s, mut st), (kind, set, status)| {
-                k.push(kind);
-                s.push(set);
-                st.push(status);
-                (k, s, st)
-            },
-        );
-    sqlx::query(
-        "insert into keys (tenant_id, unit_id, kind, set, status)
-         select $1, $2, k.kind, k.\"set\", k.status from unnest($3::text[], $4::text[], $5::text[]) as k (kind, \"set\", status)",
-    )
-    .bind(tenant)
-    .bind(unit_id)
-    .bind(kinds)
-    .bind(sets)
-    .bind(statuses)
-    .execute(conn)
-    .await?;
+    sqlx::query("update key_sets set status = 'handed_over' where unit_id = $1 and set = 'owner'")
+        .bind(unit_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -15,6 +15,7 @@ pub enum Command {
     GrantKeyClearance(handover::GrantKeyClearanceRequest),
     CreateRepairRequest(maintenance::CreateRepairRequestRequest),
     RecordRepairProgress(complaints::RecordRepairProgressRequest),
+    RecordComplaint(complaints::RecordComplaintRequest),
 }
 
 impl Command {
@@ -58,6 +59,10 @@ impl Command {
                 r.request_id = id;
                 ("complaints", "RecordRepairProgress", r.encode_to_vec())
             }
+            Command::RecordComplaint(mut r) => {
+                r.request_id = id;
+                ("complaints", "RecordComplaint", r.encode_to_vec())
+            }
         }
     }
 
@@ -72,6 +77,7 @@ impl Command {
             "GrantKeyClearance" => Command::GrantKeyClearance(Message::decode(payload)?),
             "CreateRepairRequest" => Command::CreateRepairRequest(Message::decode(payload)?),
             "RecordRepairProgress" => Command::RecordRepairProgress(Message::decode(payload)?),
+            "RecordComplaint" => Command::RecordComplaint(Message::decode(payload)?),
             other => anyhow::bail!("unknown command {other}"),
         })
     }

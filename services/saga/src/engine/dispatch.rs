@@ -262,6 +262,11 @@ impl Dispatcher {
                     .record_repair_progress(r)
                     .await?;
             }
+            Command::RecordComplaint(r) => {
+                ComplaintsServiceClient::new(self.authed("complaints", tenant).map_err(internal)?)
+                    .record_complaint(r)
+                    .await?;
+            }
         }
         let _ = service;
         Ok(())

@@ -1,5 +1,10 @@
-//! Move-in (seed ⑧ 5.1): unit enters a batch → handover fees charged → notice sent → wait for
-//! BOTH the fees settled AND the inspection passed, in either order → clearance → keys.
+//! Move-in (seed ⑧ 5.1): unit enters a batch → handover fees charged → the batch's plan
+//! approved → the move-in notice sent on the batch's notice date (a durable timer; at once when
+//! the date has passed), by post and by SMS → wait for BOTH the fees settled AND the inspection
+//! passed, in either order → clearance → keys.
+//!
+//! Issues the owner raises at an inspection that are not defects of the unit (the estate, a fee
+//! dispute…) open a complaint each (seed ⑧ 5.1.11).
 //!
 //! A failed inspection opens a repair request per defect with maintenance; once maintenance has
 //! closed them all, the owner is asked back for the next inspection round; the loop ends when a
@@ -10,10 +15,10 @@
 use anju_kit::time::ProjectZone;
 use anju_messaging::Event;
 use anju_proto::{
-    EventPayload,
+    EventPayload, complaints,
     events::{
-        InspectionRecorded, KeysReleased, RepairRequestClosed, SettlementGroupSettled,
-        UnitAddedToBatch,
+        InspectionRecorded, KeysReleased, MoveInNoticeScheduled, RepairRequestClosed,
+        SettlementGroupSettled, UnitAddedToBatch,
     },
     finance::{self, ChargePurpose},
     handover, maintenance,
@@ -54,6 +59,18 @@ pub struct State {
     /// Defects of failed rounds whose repair requests maintenance has not closed yet.
     #[serde(default)]
     pub open_repairs: Vec<String>,
+    /// The move-in notice went out (sagas of earlier releases sent it at their start).
+    #[serde(default = "sent_before")]
+    pub notice_sent: bool,
+    /// When the notice goes out, once the batch's plan is approved.
+    #[serde(default)]
+    pub notice_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub customer_id: String,
+}
+
+fn sent_before() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,8 +115,29 @@ impl State {
         }
     }
 
-    /// A notice to the owner; the move-in notice and the reminders carry the fee list.
+    /// The move-in notice goes out by post, as the seed asks (its tracking number is recorded
+    /// at the counter), and by SMS; then the fees reminder is due three days before the window.
+    fn send_notice(self, note: &str) -> Transition<State> {
+        let reminder = (self.window_start - chrono::Duration::days(3))
+            .max(Utc::now() + chrono::Duration::days(1));
+        let mut next = self;
+        next.notice_sent = true;
+        let (post, sms) = (
+            next.notice_on("notice", "post"),
+            next.notice_on("notice", "sms"),
+        );
+        Transition::to(next, note.to_string())
+            .send(post)
+            .send(sms)
+            .timer("fees_reminder", reminder)
+    }
+
+    /// A notice to the owner by SMS; the move-in notice and the reminders carry the fee list.
     fn notice(&self, kind: &str) -> Command {
+        self.notice_on(kind, "sms")
+    }
+
+    fn notice_on(&self, kind: &str, channel: &str) -> Command {
         let fees = if kind == "reinspection" {
             Vec::new()
         } else {
@@ -120,7 +158,7 @@ impl State {
             request_id: String::new(),
             unit_id: self.unit_id.clone(),
             kind: kind.into(),
-            channel: "sms".into(),
+            channel: channel.into(),
             fees,
         })
     }
@@ -158,6 +196,9 @@ fn unit_of(event: &Event) -> Option<String> {
     if event.is::<KeysReleased>() {
         return Some(event.decode::<KeysReleased>().ok()?.unit_id);
     }
+    if event.is::<MoveInNoticeScheduled>() {
+        return Some(event.decode::<MoveInNoticeScheduled>().ok()?.unit_id);
+    }
     if event.is::<RepairRequestClosed>() {
         // Only the repairs this flow asked for; an owner's own repair request is not a move-in.
         let closed: RepairRequestClosed = event.decode().ok()?;
@@ -179,6 +220,7 @@ impl Flow for MoveInFlow {
         KeysReleased::EVENT_TYPE,
         SettlementGroupSettled::EVENT_TYPE,
         RepairRequestClosed::EVENT_TYPE,
+        MoveInNoticeScheduled::EVENT_TYPE,
     ];
 
     fn route(&self, event: &Event) -> Option<Route> {
@@ -226,6 +268,9 @@ impl Flow for MoveInFlow {
             .flatten()
             .collect(),
             open_repairs: Vec::new(),
+            notice_sent: false,
+            notice_at: None,
+            customer_id: e.customer_id.clone(),
         };
         let charge =
             |part: &str, purpose: ChargePurpose, amount: Option<anju_proto::common::Money>| {
@@ -242,11 +287,9 @@ impl Flow for MoveInFlow {
                     direction: finance::ChargeDirection::Receivable as i32,
                 })
             };
-        let reminder =
-            (window_start - chrono::Duration::days(3)).max(Utc::now() + chrono::Duration::days(1));
         Ok(Transition::to(
             state.clone(),
-            "unit in a handover batch: fees charged, move-in notice sent",
+            "unit in a handover batch: fees charged; the notice waits for the batch's plan",
         )
         .send(charge(
             "property_fee",
@@ -258,8 +301,6 @@ impl Flow for MoveInFlow {
             ChargePurpose::MaintenanceFund,
             e.maintenance_fund.clone(),
         ))
-        .send(state.notice("notice"))
-        .timer("fees_reminder", reminder)
         .deadline(window_start + chrono::Duration::days(30)))
     }
 
@@ -274,6 +315,25 @@ impl Flow for MoveInFlow {
             }
             _ => return Ok(None),
         }
+        if event.is::<MoveInNoticeScheduled>() && !state.notice_sent {
+            let e: MoveInNoticeScheduled = event.decode()?;
+            let at = e
+                .notice_at
+                .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
+                .unwrap_or_else(Utc::now);
+            let mut next = state.clone();
+            next.notice_at = Some(at);
+            return Ok(Some(
+                Transition::to(
+                    next,
+                    format!(
+                        "batch plan approved: move-in notice due at {}",
+                        at.to_rfc3339()
+                    ),
+                )
+                .timer("notice", at),
+            ));
+        }
         if event.is::<SettlementGroupSettled>() && !state.fees_settled {
             let mut next = state.clone();
             next.fees_settled = true;
@@ -281,12 +341,19 @@ impl Flow for MoveInFlow {
         }
         if event.is::<InspectionRecorded>() && !state.inspection_passed {
             let e: InspectionRecorded = event.decode()?;
+            let complaints = e.issues.iter().map(|issue| complaint(state, &e, issue));
             let mut next = state.clone();
             if e.passed {
                 next.inspection_passed = true;
-                return Ok(Some(
-                    next.advance(&format!("inspection round {} passed", e.round)),
+                let mut t = next.advance(&format!(
+                    "inspection round {} passed{}",
+                    e.round,
+                    raised(e.issues.len())
                 ));
+                for c in complaints {
+                    t = t.send(c);
+                }
+                return Ok(Some(t));
             }
             next.failed_rounds += 1;
             next.open_repairs
@@ -294,11 +361,15 @@ impl Flow for MoveInFlow {
             let mut t = Transition::to(
                 next,
                 format!(
-                    "inspection round {} failed: {} defect(s) sent to maintenance, their repairs awaited",
+                    "inspection round {} failed: {} defect(s) sent to maintenance, their repairs awaited{}",
                     e.round,
-                    e.defects.len()
+                    e.defects.len(),
+                    raised(e.issues.len())
                 ),
             );
+            for c in complaints {
+                t = t.send(c);
+            }
             for defect in &e.defects {
                 t = t.send(Command::CreateRepairRequest(
                     maintenance::CreateRepairRequestRequest {
@@ -350,13 +421,22 @@ impl Flow for MoveInFlow {
     }
 
     fn on_timer(&self, state: &State, timer: &str) -> Option<Transition<State>> {
-        (timer == "fees_reminder" && state.stage == Stage::Waiting && !state.fees_settled).then(
-            || {
+        if timer == "notice" {
+            return (state.stage == Stage::Waiting && !state.notice_sent).then(|| {
+                state
+                    .clone()
+                    .send_notice("the notice date: move-in notice sent by post and SMS")
+            });
+        }
+        (timer == "fees_reminder"
+            && state.stage == Stage::Waiting
+            && !state.fees_settled
+            && state.notice_sent)
+            .then(|| {
                 Transition::to(state.clone(), "handover fees still unpaid: reminder sent")
                     .send(state.notice("reminder"))
                     .timer("fees_reminder", Utc::now() + chrono::Duration::days(7))
-            },
-        )
+            })
     }
 
     fn on_cancel(&self, state: &State) -> Transition<State> {
@@ -387,6 +467,50 @@ impl Flow for MoveInFlow {
     fn is_terminal(state: &State) -> bool {
         matches!(state.stage, Stage::KeysReleased | Stage::Cancelled)
     }
+}
+
+/// ", N issue(s) raised: complaint(s) opened" when the owner raised any.
+fn raised(issues: usize) -> String {
+    if issues == 0 {
+        String::new()
+    } else {
+        format!("; {issues} issue(s) raised: complaint(s) opened")
+    }
+}
+
+/// A complaint for an issue the owner raised at the inspection, recorded at the counter.
+fn complaint(
+    state: &State,
+    e: &InspectionRecorded,
+    issue: &anju_proto::events::IssueRaised,
+) -> Command {
+    use complaints::ComplaintCategory as C;
+    let category = match issue.kind.as_str() {
+        "estate" => C::PropertyManagement,
+        "fees" => C::Fees,
+        "sales" => C::Sales,
+        _ => C::Other,
+    };
+    Command::RecordComplaint(complaints::RecordComplaintRequest {
+        request_id: String::new(),
+        project_id: e.project_id.clone(),
+        unit_id: e.unit_id.clone(),
+        complainant: e.owner_name.clone(),
+        channel: complaints::ComplaintChannel::Counter as i32,
+        severity: complaints::Severity::Medium as i32,
+        text: format!(
+            "Raised at the move-in inspection, round {} (issue {}): {}",
+            e.round, issue.issue_id, issue.description
+        ),
+        category: category as i32,
+        complainant_kind: complaints::Complainant::Owner as i32,
+        customer_id: if e.customer_id.is_empty() {
+            state.customer_id.clone()
+        } else {
+            e.customer_id.clone()
+        },
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

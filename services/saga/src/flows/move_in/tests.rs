@@ -21,6 +21,9 @@ fn waiting() -> State {
             charge_key: "handover:unit:property_fee".into(),
         }],
         open_repairs: Vec::new(),
+        notice_sent: true,
+        notice_at: None,
+        customer_id: "customer".into(),
     }
 }
 
@@ -115,4 +118,92 @@ fn the_notice_and_the_reminders_carry_the_fee_list() {
         assert_eq!(n.fees[0].amount.as_ref().unwrap().minor_units, 93_450);
         assert_eq!(n.fees[0].charge_key, "handover:unit:property_fee");
     }
+}
+
+#[test]
+fn the_notice_waits_for_the_plan_and_goes_out_on_its_timer_by_post_and_sms() {
+    let flow = MoveInFlow;
+    let state = State {
+        notice_sent: false,
+        fees_settled: false,
+        ..waiting()
+    };
+    // No timer fires a notice before the plan's approval scheduled it; a reminder neither.
+    assert!(flow.on_timer(&state, "fees_reminder").is_none());
+    let at = Utc::now() + chrono::Duration::days(3);
+    let scheduled = event(&MoveInNoticeScheduled {
+        unit_id: "unit".into(),
+        notice_at: Some(timestamp(at)),
+        ..Default::default()
+    });
+    let t = flow.on_event(&state, &scheduled).unwrap().unwrap();
+    assert!(t.commands.is_empty(), "nothing is sent before the date");
+    assert_eq!(t.set_timers.len(), 1);
+    assert_eq!(t.set_timers[0].0, "notice");
+    assert_eq!(t.set_timers[0].1.timestamp(), at.timestamp());
+    let sent = flow.on_timer(&t.state, "notice").unwrap();
+    let channels: Vec<&str> = sent
+        .commands
+        .iter()
+        .map(|c| match c {
+            Command::RecordNotice(n) if n.kind == "notice" && n.fees.len() == 1 => {
+                n.channel.as_str()
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(channels, ["post", "sms"]);
+    assert!(sent.state.notice_sent);
+    // Fired again (a duplicate timer) or scheduled again, nothing more is sent.
+    assert!(flow.on_timer(&sent.state, "notice").is_none());
+    assert!(flow.on_event(&sent.state, &scheduled).unwrap().is_none());
+}
+
+#[test]
+fn issues_raised_at_an_inspection_open_complaints() {
+    let flow = MoveInFlow;
+    let passed = event(&InspectionRecorded {
+        unit_id: "unit".into(),
+        project_id: "project".into(),
+        round: 1,
+        passed: true,
+        owner_name: "Li Wei".into(),
+        customer_id: "customer-1".into(),
+        issues: vec![
+            anju_proto::events::IssueRaised {
+                issue_id: "i1".into(),
+                kind: "estate".into(),
+                description: "the garden is unfinished".into(),
+            },
+            anju_proto::events::IssueRaised {
+                issue_id: "i2".into(),
+                kind: "fees".into(),
+                description: "the parking fee".into(),
+            },
+        ],
+        ..Default::default()
+    });
+    let t = flow.on_event(&waiting(), &passed).unwrap().unwrap();
+    let complaints: Vec<(i32, String)> = t
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::RecordComplaint(r) => Some((r.category, r.customer_id.clone())),
+            _ => None,
+        })
+        .collect();
+    use complaints::ComplaintCategory as C;
+    assert_eq!(
+        complaints,
+        [
+            (C::PropertyManagement as i32, "customer-1".to_string()),
+            (C::Fees as i32, "customer-1".to_string())
+        ]
+    );
+    assert!(
+        t.commands
+            .iter()
+            .any(|c| matches!(c, Command::GrantKeyClearance(_))),
+        "fees settled and passed: cleared as well"
+    );
 }
