@@ -143,6 +143,34 @@ async fn a_batch_inside_the_month_is_refused_until_a_manager_overrides_it_with_a
         detail["lead_override_reason"],
         "the developer moved the handover forward"
     );
+    // A window in the past is refused even with an override; the tenant's settings are not a
+    // project-scoped manager's to change.
+    let past = j
+        .create_batch(None, -1, Some("backdated"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(field_violations(&past)[0].field, "window_start");
+    let mut scoped = HandoverServiceClient::new(stack.authed_with(
+        "handover",
+        &anju_e2e::sweep::scoped_token(
+            stack.tenant,
+            &[Role::CustomerServiceManager],
+            std::slice::from_ref(&j.project_id),
+        ),
+    ));
+    let denied = scoped
+        .set_handover_settings(hv::SetHandoverSettingsRequest {
+            request_id: "scoped".into(),
+            settings: Some(hv::HandoverSettings {
+                plan_lead_months: 12,
+                notice_lead_days: 14,
+                notice_minute: 540,
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
     // Bad settings are refused field by field.
     let status = manager
         .set_handover_settings(hv::SetHandoverSettingsRequest {
@@ -176,9 +204,21 @@ async fn no_notice_before_the_plan_is_approved_and_late_notices_are_marked() {
     let j = stack.journey("PLAN-2").await;
     let unit = j.sold_unit("0201", "13800000201").await.unwrap();
     j.contracted(1, None).await.unwrap();
-    // Notices 37 days before a window 35 days out: their date was two days ago.
+    // Notices 37 days before a window 35 days out: their date was two days ago, so the window
+    // is too soon for the leads; the manager overrides it.
     j.handover_settings(37, 0).await.unwrap();
-    let created = j.create_batch(None, 35, None).await.unwrap().unwrap();
+    let refused = j.create_batch(None, 35, None).await.unwrap().unwrap_err();
+    assert_eq!(reason(&refused), "WINDOW_TOO_SOON");
+    assert_eq!(metadata(&refused, "earliest_window_start"), day(37));
+    let created = j
+        .create_batch(
+            None,
+            35,
+            Some("the owners asked to move in before the holiday"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(created.notices_due_on, day(-2));
     // The fees are charged at once; the notice waits for the plan.
     j.charges(&unit, "handover:", 2).await.unwrap();
@@ -212,9 +252,12 @@ async fn no_notice_before_the_plan_is_approved_and_late_notices_are_marked() {
             ..Default::default()
         }),
     };
-    let missing = counter.submit_batch_plan(plan.clone()).await.unwrap_err();
-    assert_eq!(reason(&missing), "PLAN_MISSING_BUILDING");
-    assert_eq!(metadata(&missing, "building_id"), created.building_ids[0]);
+    let elsewhere = counter.submit_batch_plan(plan.clone()).await.unwrap_err();
+    assert_eq!(elsewhere.code(), Code::InvalidArgument);
+    assert_eq!(
+        field_violations(&elsewhere)[0].field,
+        "plan.days[0].building_id"
+    );
     let days = &mut plan.plan.as_mut().unwrap().days;
     days[0].building_id = created.building_ids[0].clone();
     days[0].date = day(60);
@@ -237,6 +280,24 @@ async fn no_notice_before_the_plan_is_approved_and_late_notices_are_marked() {
         .await
         .unwrap_err();
     assert_eq!(reason(&not_yet), "NOTICE_NOT_SENT");
+    // Nor can the desk send the move-in notice itself before the approval.
+    let by_hand = counter
+        .record_notice(hv::RecordNoticeRequest {
+            request_id: "by-hand".into(),
+            unit_id: unit.clone(),
+            kind: "notice".into(),
+            channel: "letter".into(),
+            fees: vec![hv::NoticeFee {
+                purpose: "property_fee".into(),
+                amount: anju::journey::cny(100),
+                due_on: day(35),
+                charge_key: "k".into(),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&by_hand), "PLAN_NOT_APPROVED");
+    assert!(notices(&j, &unit).await.is_empty());
 
     // Approved past the notice date: the notices go out at once, marked late.
     let approved = j.approve_plan(&created.batch_id).await.unwrap();
@@ -708,6 +769,7 @@ async fn every_key_from_its_arrival_and_an_overdue_loan_listed() {
         |request_id: &str, tag: &str, reason: hv::LoanReason, back_in: i64| hv::LendKeyRequest {
             request_id: request_id.into(),
             tag: tag.into(),
+            project_id: j.project_id.clone(),
             borrower: "technician Gao".into(),
             borrower_organisation: "Pump Services Ltd".into(),
             purpose: "quarterly pump check".into(),
@@ -801,6 +863,7 @@ async fn every_key_from_its_arrival_and_an_overdue_loan_listed() {
             request_id: "unit-spare".into(),
             unit_id: unit.clone(),
             kind: "mailbox".into(),
+            project_id: String::new(),
             ..lend("unit-spare", "", hv::LoanReason::Repair, 3600)
         })
         .await

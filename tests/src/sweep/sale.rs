@@ -445,6 +445,7 @@ impl<'a> World<'a> {
                     borrower: "plumber Liu".into(),
                     purpose: "repair".into(),
                     tag: String::new(),
+                    project_id: String::new(),
                     reason: hv::LoanReason::Repair as i32,
                     due_back_at: Some(prost_types::Timestamp {
                         seconds: chrono::Utc::now().timestamp() + 86_400,
@@ -473,6 +474,7 @@ impl<'a> World<'a> {
                 hv::LendKeyRequest {
                     request_id: format!("lend-floor-{code}"),
                     tag: format!("{code}/F3/public_door"),
+                    project_id: project.clone(),
                     borrower: "cleaner Wang".into(),
                     purpose: "windows of floor 3".into(),
                     reason: hv::LoanReason::Cleaning as i32,

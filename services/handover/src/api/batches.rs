@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{HandoverApi, wire};
 use crate::{
-    domain::batch::{self, NOTICE_LEAD_DAYS, PLAN_LEAD_MONTHS, Settings, fee},
+    domain::batch::{self, NOTICE_LEAD_DAYS, PLAN_LEAD_MONTHS, PlanStatus, Settings, fee},
     store::batches::{self as batches_store, Batch, Contracted, NewBatch, NewPlan, PlanDay, Terms},
 };
 
@@ -63,6 +63,12 @@ impl HandoverApi {
             notice_minute: v.range("settings.notice_minute", s.notice_minute, 0, 1439),
         };
         v.finish()?;
+        // The settings are the tenant's: a manager scoped to some projects does not set them.
+        if principal.project_filter().is_some() {
+            return Err(ServiceError::PermissionDenied(
+                "the tenant's move-in settings are set by a manager of every project".into(),
+            ));
+        }
         self.commands
             .run(
                 principal,
@@ -158,18 +164,20 @@ impl HandoverApi {
                 .await?
                 .unwrap_or_default(),
         );
+        if start < zone.today() {
+            return Err(ServiceError::invalid(
+                "window_start",
+                "must not be in the past (project time)",
+            ));
+        }
         let rate_minor = rate.minor_units;
         let currency = rate.currency.clone();
         self.commands
             .run(principal, "CreateBatch", &request_id, &req, async |cmd| {
                 let tenant = cmd.tenant();
+                batches_store::lock_project(cmd.conn(), project_id).await?;
                 let settings = batches_store::settings(cmd.conn(), tenant).await?;
-                batch::plan_lead(
-                    zone.today(),
-                    start,
-                    settings.plan_lead_months,
-                    override_reason.is_some(),
-                )?;
+                batch::plan_lead(zone.today(), start, &settings, override_reason.is_some())?;
                 let terms = NewBatch {
                     batch_id: new_id(),
                     project_id,
@@ -178,6 +186,7 @@ impl HandoverApi {
                     window_start: start,
                     window_end: end,
                     time_zone: zone.name(),
+                    plan_lead_months: settings.plan_lead_months,
                     notice_lead_days: settings.notice_lead_days,
                     notices_at: batch::notices_at(start, &settings, &zone),
                     lead_override_reason: override_reason.as_deref(),
@@ -227,6 +236,7 @@ impl HandoverApi {
             .run(principal, "AddBatchUnits", &request_id, &req, async |cmd| {
                 let batch = batches_store::batch(cmd.conn(), principal, batch_id, true).await?;
                 let tenant = cmd.tenant();
+                batches_store::lock_project(cmd.conn(), batch.project_id).await?;
                 let contracted = batches_store::contracted(
                     cmd.conn(),
                     tenant,
@@ -234,6 +244,19 @@ impl HandoverApi {
                     batch.building_id,
                 )
                 .await?;
+                if batch.plan_status() != PlanStatus::None {
+                    // A plan on file schedules every building: a unit of another building
+                    // waits for a batch of its own.
+                    let mut buildings: BTreeSet<Uuid> =
+                        batches_store::buildings(cmd.conn(), batch_id)
+                            .await?
+                            .into_iter()
+                            .collect();
+                    let scheduled =
+                        batches_store::scheduled_buildings(cmd.conn(), batch_id).await?;
+                    buildings.extend(contracted.iter().map(|u| u.building_id));
+                    batch::plan_covers(batch_id, &buildings, &scheduled)?;
+                }
                 let terms = batches_store::terms(cmd.conn(), batch_id).await?;
                 add_units(cmd, &batch, &terms, &contracted).await?;
                 if batch.plan_approved_at.is_some() {
@@ -342,6 +365,21 @@ impl HandoverApi {
                         .await?
                         .into_iter()
                         .collect();
+                    let mut v = Validator::new();
+                    let mut seen = BTreeSet::new();
+                    for (i, d) in days.iter().enumerate() {
+                        v.check(
+                            buildings.contains(&d.building_id),
+                            &format!("plan.days[{i}].building_id"),
+                            "not a building of the batch's units",
+                        );
+                        v.check(
+                            seen.insert((d.day, d.building_id)),
+                            &format!("plan.days[{i}].date"),
+                            "this day of this building is scheduled twice",
+                        );
+                    }
+                    v.finish()?;
                     let scheduled: BTreeSet<Uuid> = days.iter().map(|d| d.building_id).collect();
                     batch::plan_covers(batch_id, &buildings, &scheduled)?;
                     let plan = NewPlan {
@@ -381,6 +419,13 @@ impl HandoverApi {
                 async |cmd| {
                     let batch = batches_store::batch(cmd.conn(), principal, batch_id, true).await?;
                     batch::may_approve(batch_id, batch.plan_status())?;
+                    let buildings: BTreeSet<Uuid> = batches_store::buildings(cmd.conn(), batch_id)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let scheduled =
+                        batches_store::scheduled_buildings(cmd.conn(), batch_id).await?;
+                    batch::plan_covers(batch_id, &buildings, &scheduled)?;
                     let batch =
                         batches_store::approve_plan(cmd.conn(), batch_id, &principal.subject)
                             .await?;

@@ -9,8 +9,8 @@ use anju_proto::handover as pb;
 
 use super::{HandoverApi, wire};
 use crate::store::{
-    batches as batches_store,
     books::{self as books_store, NewBook},
+    units,
 };
 
 impl HandoverApi {
@@ -41,7 +41,7 @@ impl HandoverApi {
         let document_ref = v.text("document_ref", &req.document_ref, 512);
         v.finish()?;
         principal.require_project(project_id)?;
-        if !batches_store::known(&self.pool, principal.tenant_id, project_id, building_id).await? {
+        if !units::known(&self.pool, principal.tenant_id, project_id, building_id).await? {
             return Err(ServiceError::not_found(if building_id.is_some() {
                 "building"
             } else {

@@ -70,8 +70,13 @@ impl HandoverApi {
         }
         v.finish()?;
         principal.require_project(project_id)?;
-        if !key_store::building_known(&self.pool, principal.tenant_id, project_id, building_id)
-            .await?
+        if !store::units::known(
+            &self.pool,
+            principal.tenant_id,
+            project_id,
+            Some(building_id),
+        )
+        .await?
         {
             return Err(ServiceError::not_found("building"));
         }
@@ -172,6 +177,7 @@ impl HandoverApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let tag = v.optional_text("tag", &req.tag, 64);
+        let tag = tag.map(|tag| (v.uuid("project_id", &req.project_id), tag));
         let unit_kind = if tag.is_some() {
             v.check(
                 req.unit_id.is_empty() && req.kind.is_empty(),
@@ -217,7 +223,7 @@ impl HandoverApi {
             .run(principal, "LendKey", &request_id, &req, async |cmd| {
                 let unit_kind = unit_kind.as_ref().map(|(u, k)| (*u, k.as_str()));
                 let key =
-                    key_store::lendable(cmd.conn(), principal, tag.as_deref(), unit_kind).await?;
+                    key_store::lendable(cmd.conn(), principal, tag_of(&tag), unit_kind).await?;
                 keys::lendable(&key.tag, &key.set)?;
                 if let Some(unit_id) = key.unit_id {
                     // A unit's spare is lent only once its keys were handed over.
@@ -304,4 +310,9 @@ impl HandoverApi {
             next_page_token,
         })
     }
+}
+
+/// A key's (project, tag), borrowed.
+fn tag_of(tag: &Option<(uuid::Uuid, String)>) -> Option<(uuid::Uuid, &str)> {
+    tag.as_ref().map(|(project, tag)| (*project, tag.as_str()))
 }

@@ -110,7 +110,7 @@ impl HandoverApi {
             defects: count(s.defects),
             reinspections: count(s.reinspections),
             average_days_notice_to_keys: count(s.average_days_notice_to_keys.unwrap_or(0)),
-            refused: count(s.refusals.iter().map(|(_, n)| n).sum()),
+            refused: count(s.refused),
             refusals: s
                 .refusals
                 .into_iter()

@@ -72,6 +72,11 @@ impl HandoverApi {
         self.commands
             .run(principal, "RecordNotice", &request_id, &req, async |cmd| {
                 store::locked(cmd.conn(), principal, unit_id).await?;
+                if req.kind == "notice" {
+                    let (approved, contracted) =
+                        batches_store::notice_allowed(cmd.conn(), unit_id).await?;
+                    batch::may_notify(unit_id, approved, contracted)?;
+                }
                 let tenant = cmd.tenant();
                 let sent_at = Utc::now();
                 let late = if req.kind == "notice" {

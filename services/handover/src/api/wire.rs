@@ -92,7 +92,7 @@ pub fn batch(view: BatchView) -> pb::Batch {
         name: b.name,
         window_start: b.window_start.to_string(),
         window_end: b.window_end.to_string(),
-        plan_due_on: batch::plan_due_on(b.window_start).to_string(),
+        plan_due_on: batch::plan_due_on(b.window_start, b.plan_lead_months).to_string(),
         notices_due_on: batch::notices_due_on(b.window_start, b.notice_lead_days).to_string(),
         books_ready,
         unit_ids: units.into_iter().map(|u| u.to_string()).collect(),

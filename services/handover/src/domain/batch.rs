@@ -43,10 +43,10 @@ impl Default for Settings {
 pub const PLAN_LEAD_MONTHS: (i32, i32) = (1, 12);
 pub const NOTICE_LEAD_DAYS: (i32, i32) = (14, 90);
 
-/// The handover plan is due a month before the window opens.
-pub fn plan_due_on(window_start: NaiveDate) -> NaiveDate {
+/// The handover plan is due the tenant's lead (a month) before the window opens.
+pub fn plan_due_on(window_start: NaiveDate, lead_months: i32) -> NaiveDate {
     window_start
-        .checked_sub_months(Months::new(1))
+        .checked_sub_months(Months::new(u32::try_from(lead_months).unwrap_or(1)))
         .unwrap_or(window_start)
 }
 
@@ -65,24 +65,28 @@ pub fn notices_at(
     zone.at_minute(day, u32::try_from(settings.notice_minute).unwrap_or(0))
 }
 
-/// A batch is planned at least the tenant's lead (one month, seed ⑧ 5.1.1) before its window:
-/// a window opening before `today` + the lead is refused, unless a manager overrides it.
+/// A batch is planned at least the tenant's lead (one month, seed ⑧ 5.1.1) before its window,
+/// and early enough for its notices to go out on their date (5.1.3): a window opening before
+/// `today` + the longer of the two leads is refused, unless a manager overrides it.
 pub fn plan_lead(
     today: NaiveDate,
     window_start: NaiveDate,
-    lead_months: i32,
+    settings: &Settings,
     overridden: bool,
 ) -> Result<(), Refusal> {
+    let lead_months = settings.plan_lead_months;
     let earliest = today
         .checked_add_months(Months::new(u32::try_from(lead_months).unwrap_or(1)))
-        .unwrap_or(today);
+        .unwrap_or(today)
+        .max(today + Duration::days(i64::from(settings.notice_lead_days)));
     if window_start >= earliest || overridden {
         return Ok(());
     }
     Err(Refusal::new(
         "WINDOW_TOO_SOON",
         format!(
-            "a handover batch is planned at least {lead_months} month(s) ahead: its window may open on {earliest} at the earliest, unless a customer service manager overrides it with a reason"
+            "a handover batch is planned at least {lead_months} month(s) ahead and its notices go out {} days before its window: the window may open on {earliest} at the earliest, unless a customer service manager overrides it with a reason",
+            settings.notice_lead_days
         ),
     )
     .with("earliest_window_start", earliest)
@@ -97,6 +101,27 @@ pub fn notified_late(
     zone: &ProjectZone,
 ) -> bool {
     zone.date_of(sent_at) > notices_due_on
+}
+
+/// The move-in notice goes out only once the batch's plan is approved (seed ⑧ 5.1.1), and only
+/// to a unit still under contract.
+pub fn may_notify(unit_id: Uuid, plan_approved: bool, contracted: bool) -> Result<(), Refusal> {
+    if !plan_approved {
+        return Err(Refusal::new(
+            "PLAN_NOT_APPROVED",
+            "no move-in notice before the batch's plan is approved",
+        )
+        .with("unit_id", unit_id)
+        .zh("入伙方案未审批，不能发出入伙通知"));
+    }
+    if !contracted {
+        return Err(Refusal::new(
+            "UNIT_NOT_CONTRACTED",
+            "the unit's contract is no longer active: no move-in notice",
+        )
+        .with("unit_id", unit_id));
+    }
+    Ok(())
 }
 
 /// Where a batch's plan stands.
@@ -184,7 +209,8 @@ mod tests {
     #[test]
     fn the_plan_is_due_a_month_and_the_notices_two_weeks_before_the_window() {
         let start = date("2026-03-31");
-        assert_eq!(plan_due_on(start).to_string(), "2026-02-28");
+        assert_eq!(plan_due_on(start, 1).to_string(), "2026-02-28");
+        assert_eq!(plan_due_on(start, 2).to_string(), "2026-01-31");
         assert_eq!(notices_due_on(start, 14).to_string(), "2026-03-17");
         assert_eq!(notices_due_on(start, 30).to_string(), "2026-03-01");
     }
@@ -192,14 +218,31 @@ mod tests {
     #[test]
     fn a_window_inside_the_lead_is_refused_unless_overridden() {
         let today = date("2026-01-31");
+        let leads = |plan_lead_months, notice_lead_days| Settings {
+            plan_lead_months,
+            notice_lead_days,
+            notice_minute: 0,
+        };
         // One month from 31 January is 28 February.
-        assert!(plan_lead(today, date("2026-02-28"), 1, false).is_ok());
-        let refused = plan_lead(today, date("2026-02-27"), 1, false).unwrap_err();
+        assert!(plan_lead(today, date("2026-02-28"), &leads(1, 14), false).is_ok());
+        let refused = plan_lead(today, date("2026-02-27"), &leads(1, 14), false).unwrap_err();
         assert_eq!(refused.reason, "WINDOW_TOO_SOON");
-        assert!(plan_lead(today, date("2026-02-27"), 1, true).is_ok());
+        assert!(plan_lead(today, date("2026-02-27"), &leads(1, 14), true).is_ok());
         // A tenant asking three months: 30 April is the earliest.
-        assert!(plan_lead(today, date("2026-04-29"), 3, false).is_err());
-        assert!(plan_lead(today, date("2026-04-30"), 3, false).is_ok());
+        assert!(plan_lead(today, date("2026-04-29"), &leads(3, 14), false).is_err());
+        assert!(plan_lead(today, date("2026-04-30"), &leads(3, 14), false).is_ok());
+        // Notices 40 days ahead: the window no sooner than 12 March, or they would be late.
+        assert!(plan_lead(today, date("2026-03-11"), &leads(1, 40), false).is_err());
+        assert!(plan_lead(today, date("2026-03-12"), &leads(1, 40), false).is_ok());
+        assert_eq!(
+            may_notify(Uuid::nil(), false, true).unwrap_err().reason,
+            "PLAN_NOT_APPROVED"
+        );
+        assert_eq!(
+            may_notify(Uuid::nil(), true, false).unwrap_err().reason,
+            "UNIT_NOT_CONTRACTED"
+        );
+        assert!(may_notify(Uuid::nil(), true, true).is_ok());
     }
 
     #[test]

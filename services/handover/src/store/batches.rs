@@ -16,6 +16,7 @@ pub struct Batch {
     pub window_start: NaiveDate,
     pub window_end: NaiveDate,
     pub time_zone: String,
+    pub plan_lead_months: i32,
     pub notice_lead_days: i32,
     pub notices_at: DateTime<Utc>,
     pub lead_override_reason: Option<String>,
@@ -41,7 +42,7 @@ impl Batch {
     }
 }
 
-const BATCH: &str = "batch_id, project_id, building_id, name, window_start, window_end, time_zone, notice_lead_days, \
+const BATCH: &str = "batch_id, project_id, building_id, name, window_start, window_end, time_zone, plan_lead_months, notice_lead_days, \
                      notices_at, lead_override_reason, lead_overridden_by, plan_materials, plan_tasks, plan_departments, \
                      plan_submitted_by, plan_submitted_at, plan_approved_by, plan_approved_at";
 
@@ -225,6 +226,7 @@ pub struct NewBatch<'a> {
     pub window_start: NaiveDate,
     pub window_end: NaiveDate,
     pub time_zone: &'a str,
+    pub plan_lead_months: i32,
     pub notice_lead_days: i32,
     pub notices_at: DateTime<Utc>,
     pub lead_override_reason: Option<&'a str>,
@@ -240,6 +242,7 @@ pub struct NewBatch<'a> {
 #[derive(FromRow)]
 pub struct Contracted {
     pub unit_id: Uuid,
+    pub building_id: Uuid,
     pub customer_id: Uuid,
     pub buyer_name: String,
     pub area_cm2: i64,
@@ -274,8 +277,8 @@ pub async fn insert(
         "insert into batches (batch_id, tenant_id, project_id, building_id, name, window_start, window_end, currency,
                               property_fee_per_m2_month_minor, prepaid_months, construction_cost_per_m2_minor,
                               maintenance_fund_bp, time_zone, notice_lead_days, notices_at, lead_override_reason,
-                              lead_overridden_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                              lead_overridden_by, plan_lead_months)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          returning {BATCH}"
     )))
     .bind(b.batch_id)
@@ -295,6 +298,42 @@ pub async fn insert(
     .bind(b.notices_at)
     .bind(b.lead_override_reason)
     .bind(b.lead_overridden_by)
+    .bind(b.plan_lead_months)
+    .fetch_one(conn)
+    .await
+}
+
+/// Serialises the batches of a project (their creation and late joiners), so two at once do
+/// not both take the same contracted unit.
+pub async fn lock_project(conn: &mut PgConnection, project_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1::text, 7))")
+        .bind(project_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The buildings the batch's plan schedules.
+pub async fn scheduled_buildings(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+) -> sqlx::Result<std::collections::BTreeSet<Uuid>> {
+    let rows: Vec<Uuid> =
+        sqlx::query_scalar("select distinct building_id from plan_days where batch_id = $1")
+            .bind(batch_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Whether the unit's batch has its plan approved, and the unit is still under contract.
+pub async fn notice_allowed(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<(bool, bool)> {
+    sqlx::query_as(
+        "select b.plan_approved_at is not null,
+                exists (select 1 from contracts c where c.unit_id = h.unit_id and c.active)
+         from handovers h join batches b using (batch_id) where h.unit_id = $1",
+    )
+    .bind(unit_id)
     .fetch_one(conn)
     .await
 }
@@ -351,7 +390,7 @@ pub async fn contracted(
     building_id: Option<Uuid>,
 ) -> sqlx::Result<Vec<Contracted>> {
     sqlx::query_as(
-        "select c.unit_id, c.customer_id, c.buyer_name, c.area_cm2, c.time_zone from contracts c
+        "select c.unit_id, c.building_id, c.customer_id, c.buyer_name, c.area_cm2, c.time_zone from contracts c
          where c.tenant_id = $1 and c.project_id = $2 and c.active and ($3::uuid is null or c.building_id = $3)
            and not exists (select 1 from handovers h where h.unit_id = c.unit_id)
          order by c.unit_id",
@@ -610,6 +649,8 @@ pub struct Statistics {
     pub defects: i64,
     pub reinspections: i64,
     pub average_days_notice_to_keys: Option<i64>,
+    /// Units whose owner refused to accept at some inspection, and the units per reason.
+    pub refused: i64,
     pub refusals: Vec<(String, i64)>,
     pub waiting_on_fees: i64,
     pub waiting_on_repairs: i64,
@@ -617,6 +658,21 @@ pub struct Statistics {
     pub notices_late: i64,
     /// Hundredths of a day, rounded half up.
     pub average_centidays_window_to_keys: Option<i64>,
+}
+
+/// The statistics' one row of counts.
+#[derive(FromRow)]
+struct Figures {
+    units: i64,
+    handed_over: i64,
+    reinspections: i64,
+    days: Option<i64>,
+    fees: i64,
+    repairs: i64,
+    reinspection: i64,
+    late: i64,
+    centidays: Option<i64>,
+    refused: i64,
 }
 
 /// What the figures are of.
@@ -658,26 +714,26 @@ pub async fn statistics(
                         where f.unit_id = h.unit_id and f.tenant_id = h.tenant_id)) as settled_at,
                     (select i.at from inspections i where i.unit_id = h.unit_id
                         and i.round = h.inspection_rounds and not i.passed) as failed_at,
-                    (select i.refusal_reason from inspections i where i.unit_id = h.unit_id
-                        and i.round = h.inspection_rounds and not i.passed) as refusal_reason
+                    exists (select 1 from inspections i where i.unit_id = h.unit_id and not i.passed) as refused
              from handovers h join batches b using (batch_id)
-             where h.tenant_id = $1 and ($2::uuid is null or h.batch_id = $2) and ($3::uuid is null or h.project_id = $3))";
-    let row: (i64, i64, i64, Option<i64>, i64, i64, i64, i64, Option<i64>) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+             where h.tenant_id = $1 and ($2::uuid is null or h.batch_id = $2) and ($3::uuid is null or h.project_id = $3)
+               and exists (select 1 from contracts c where c.unit_id = h.unit_id and c.active))";
+    let row: Figures = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{units}
-             select count(*), count(keys_released_at),
-                    coalesce(sum(greatest(inspection_rounds - 1, 0)), 0)::bigint,
-                    avg(extract(day from keys_released_at - notice_sent_at))::bigint,
-                    count(*) filter (where keys_released_at is null and settled_at is null),
+             select count(*) as units, count(keys_released_at) as handed_over,
+                    coalesce(sum(greatest(inspection_rounds - 1, 0)), 0)::bigint as reinspections,
+                    avg(extract(day from keys_released_at - notice_sent_at))::bigint as days,
+                    count(*) filter (where keys_released_at is null and settled_at is null) as fees,
                     count(*) filter (where keys_released_at is null and failed_at is not null
                         and not exists (select 1 from notices n where n.unit_id = scope.unit_id
-                                        and n.kind = 'reinspection' and n.sent_at >= scope.failed_at)),
+                                        and n.kind = 'reinspection' and n.sent_at >= scope.failed_at)) as repairs,
                     count(*) filter (where keys_released_at is null and failed_at is not null
                         and exists (select 1 from notices n where n.unit_id = scope.unit_id
-                                    and n.kind = 'reinspection' and n.sent_at >= scope.failed_at)),
-                    count(*) filter (where notice_late),
+                                    and n.kind = 'reinspection' and n.sent_at >= scope.failed_at)) as reinspection,
+                    count(*) filter (where notice_late) as late,
                     round(avg(extract(epoch from keys_released_at - (window_start::timestamp at time zone time_zone))
-                              / 864)::numeric)::bigint
+                              / 864)::numeric)::bigint as centidays,
+                    count(*) filter (where refused) as refused
              from scope"
         )))
         .bind(principal.tenant_id)
@@ -687,9 +743,9 @@ pub async fn statistics(
         .await?;
     let refusals: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{units}
-         select refusal_reason, count(*) from scope
-         where keys_released_at is null and refusal_reason is not null
-         group by refusal_reason order by count(*) desc, refusal_reason"
+         select i.refusal_reason, count(distinct i.unit_id) from inspections i join scope using (unit_id)
+         where not i.passed and i.refusal_reason is not null
+         group by i.refusal_reason order by count(distinct i.unit_id) desc, i.refusal_reason"
     )))
     .bind(principal.tenant_id)
     .bind(batch)
@@ -705,14 +761,25 @@ pub async fn statistics(
     .bind(project)
     .fetch_one(pool)
     .await?;
-    let (units, handed_over, reinspections, days, fees, repairs, reinspection, late, centidays) =
-        row;
+    let Figures {
+        units,
+        handed_over,
+        reinspections,
+        days,
+        fees,
+        repairs,
+        reinspection,
+        late,
+        centidays,
+        refused,
+    } = row;
     Ok(Statistics {
         units,
         handed_over,
         defects,
         reinspections,
         average_days_notice_to_keys: days,
+        refused,
         refusals,
         waiting_on_fees: fees,
         waiting_on_repairs: repairs,

@@ -94,25 +94,6 @@ pub async fn receive(
     Ok(Ok(received))
 }
 
-/// Whether handover knows the building in the project (from sales' units or contracts): keys
-/// arrive before any unit is sold.
-pub async fn building_known(
-    pool: &PgPool,
-    tenant: Uuid,
-    project_id: Uuid,
-    building_id: Uuid,
-) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists (select 1 from units where tenant_id = $1 and project_id = $2 and building_id = $3)
-             or exists (select 1 from contracts where tenant_id = $1 and project_id = $2 and building_id = $3)",
-    )
-    .bind(tenant)
-    .bind(project_id)
-    .bind(building_id)
-    .fetch_one(pool)
-    .await
-}
-
 /// Whether handover knows the unit in that building of the project.
 pub async fn unit_in_building(
     conn: &mut PgConnection,
@@ -174,20 +155,22 @@ pub async fn of_unit(conn: &mut PgConnection, unit_id: Uuid) -> sqlx::Result<Vec
 pub async fn lendable(
     conn: &mut PgConnection,
     principal: &Principal,
-    tag: Option<&str>,
+    tag: Option<(Uuid, &str)>,
     unit_kind: Option<(Uuid, &str)>,
 ) -> ServiceResult<KeySet> {
     let (unit, kind) = unit_kind.unzip();
+    let (project, tag) = tag.unzip();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {KEY_SET} from key_sets
          where tenant_id = $1
-           and (($2::text is not null and tag = $2)
+           and (($2::text is not null and project_id = $5 and tag = $2)
                 or ($2::text is null and unit_id = $3 and kind = $4 and \"set\" = 'spare'))"
     )))
     .bind(principal.tenant_id)
     .bind(tag)
     .bind(unit)
     .bind(kind)
+    .bind(project)
     .fetch_optional(conn)
     .await?
     .filter(|k: &KeySet| principal.can_see_project(k.project_id))

@@ -70,3 +70,22 @@ pub async fn units(
     .await?;
     Ok(page.finish(rows, |u| u.unit_id))
 }
+
+/// Whether handover knows the project (or the building in it) from sales' units or contracts:
+/// books and keys come before any unit is sold.
+pub async fn known(
+    pool: &PgPool,
+    tenant: Uuid,
+    project_id: Uuid,
+    building_id: Option<Uuid>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from units where tenant_id = $1 and project_id = $2 and ($3::uuid is null or building_id = $3))
+             or exists (select 1 from contracts where tenant_id = $1 and project_id = $2 and ($3::uuid is null or building_id = $3))",
+    )
+    .bind(tenant)
+    .bind(project_id)
+    .bind(building_id)
+    .fetch_one(pool)
+    .await
+}

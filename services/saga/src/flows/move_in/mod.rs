@@ -344,13 +344,20 @@ impl Flow for MoveInFlow {
             let complaints = e.issues.iter().map(|issue| complaint(state, &e, issue));
             let mut next = state.clone();
             if e.passed {
+                // Accepted: defects the owner listed are repaired after the keys, holding
+                // nothing back.
                 next.inspection_passed = true;
                 let mut t = next.advance(&format!(
-                    "inspection round {} passed{}",
+                    "inspection round {} passed{}{}",
                     e.round,
+                    if e.defects.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} defect(s) to repair after the keys", e.defects.len())
+                    },
                     raised(e.issues.len())
                 ));
-                for c in complaints {
+                for c in complaints.chain(e.defects.iter().map(|d| repair(&e, d))) {
                     t = t.send(c);
                 }
                 return Ok(Some(t));
@@ -360,32 +367,26 @@ impl Flow for MoveInFlow {
                 .extend(e.defects.iter().map(|d| d.defect_id.clone()));
             let mut t = Transition::to(
                 next,
-                format!(
-                    "inspection round {} failed: {} defect(s) sent to maintenance, their repairs awaited{}",
-                    e.round,
-                    e.defects.len(),
-                    raised(e.issues.len())
-                ),
+                if e.defects.is_empty() {
+                    format!(
+                        "inspection round {}: the owner refused, no defect to repair; the next round awaited{}",
+                        e.round,
+                        raised(e.issues.len())
+                    )
+                } else {
+                    format!(
+                        "inspection round {} failed: {} defect(s) sent to maintenance, their repairs awaited{}",
+                        e.round,
+                        e.defects.len(),
+                        raised(e.issues.len())
+                    )
+                },
             );
             for c in complaints {
                 t = t.send(c);
             }
             for defect in &e.defects {
-                t = t.send(Command::CreateRepairRequest(
-                    maintenance::CreateRepairRequestRequest {
-                        request_id: String::new(),
-                        project_id: e.project_id.clone(),
-                        unit_id: e.unit_id.clone(),
-                        source: maintenance::RepairSource::Inspection as i32,
-                        category: defect.category.clone(),
-                        description: format!(
-                            "{} ({}, {}): {}",
-                            defect.room, defect.severity, defect.defect_id, defect.description
-                        ),
-                        contractor_id: String::new(),
-                        reference: defect.defect_id.clone(),
-                    },
-                ));
+                t = t.send(repair(&e, defect));
             }
             return Ok(Some(t));
         }
@@ -467,6 +468,23 @@ impl Flow for MoveInFlow {
     fn is_terminal(state: &State) -> bool {
         matches!(state.stage, Stage::KeysReleased | Stage::Cancelled)
     }
+}
+
+/// A repair request for a defect found at an inspection.
+fn repair(e: &InspectionRecorded, defect: &anju_proto::events::DefectFound) -> Command {
+    Command::CreateRepairRequest(maintenance::CreateRepairRequestRequest {
+        request_id: String::new(),
+        project_id: e.project_id.clone(),
+        unit_id: e.unit_id.clone(),
+        source: maintenance::RepairSource::Inspection as i32,
+        category: defect.category.clone(),
+        description: format!(
+            "{} ({}, {}): {}",
+            defect.room, defect.severity, defect.defect_id, defect.description
+        ),
+        contractor_id: String::new(),
+        reference: defect.defect_id.clone(),
+    })
 }
 
 /// ", N issue(s) raised: complaint(s) opened" when the owner raised any.
