@@ -31,6 +31,25 @@ async fn a_move_in_shows_in_the_metrics() {
     j.paid_and_passed(&handed).await.unwrap();
     j.wait_cleared(&handed).await.unwrap();
     j.release(&handed, "keys").await.unwrap().unwrap();
+    // A spare key lent for a second: overdue from then on.
+    j.staff
+        .counter
+        .clone()
+        .lend_key(anju_proto::handover::LendKeyRequest {
+            request_id: "lend-briefly".into(),
+            unit_id: handed.clone(),
+            kind: "mailbox".into(),
+            borrower: "plumber Liu".into(),
+            purpose: "meter".into(),
+            reason: anju_proto::handover::LoanReason::MeterReading as i32,
+            due_back_at: Some(prost_types::Timestamp {
+                seconds: chrono::Utc::now().timestamp() + 1,
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     j.check_in(&unpaid).await.unwrap();
     j.inspect(&unpaid, 1, Vec::new()).await.unwrap().unwrap();
 
@@ -39,6 +58,8 @@ async fn a_move_in_shows_in_the_metrics() {
         format!("anju_units_handed_over_total{{{scope}}} 1"),
         format!("anju_handovers{{{scope},state=\"keys_released\"}} 1"),
         format!("anju_handovers{{{scope},state=\"waiting_on_fees\"}} 1"),
+        format!("anju_handover_batches{{{scope},state=\"plan_approved\"}} 1"),
+        format!("anju_key_loans_overdue{{{scope}}} 1"),
         format!("anju_sagas_open{{{scope},flow=\"move_in\",state=\"awaiting_fees\"}} 1"),
         format!("anju_sagas_finished_total{{{scope},flow=\"move_in\",state=\"keys_released\"}} 1"),
     ];

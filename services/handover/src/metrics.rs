@@ -1,7 +1,8 @@
 //! What handover exports (Prometheus, read from its tables when scraped), per tenant and
 //! project: units handed over, and the units of batches by what their keys wait for — the
 //! inspection, the fees (keys waiting on fees), both, the coordinator's clearance, or only the
-//! counter (cleared, keys not yet handed over).
+//! counter (cleared, keys not yet handed over); batches by where their plan stands, move-in
+//! notices sent late, and key loans out past their return time.
 
 use std::sync::Arc;
 
@@ -63,6 +64,69 @@ pub async fn render(pool: &PgPool) -> anyhow::Result<String> {
                 n,
             );
         }
+    }
+    let batches: Vec<(Uuid, Uuid, String, i64)> = sqlx::query_as(
+        "select tenant_id, project_id,
+                case when plan_approved_at is not null then 'plan_approved'
+                     when plan_submitted_at is not null then 'plan_submitted'
+                     else 'plan_none' end,
+                count(*)
+         from batches group by 1, 2, 3 order by 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await?;
+    e.family(
+        "anju_handover_batches",
+        "gauge",
+        "Handover batches by where their plan stands (no notice goes out before plan_approved).",
+    );
+    for (tenant, project, state, n) in &batches {
+        let (t, p) = (tenant.to_string(), project.to_string());
+        e.sample(
+            "anju_handover_batches",
+            &[("tenant", &t), ("project", &p), ("state", state)],
+            n,
+        );
+    }
+    let late: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "select tenant_id, project_id, count(*) from handovers where notice_late
+         group by 1, 2 order by 1, 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    e.family(
+        "anju_move_in_notices_late_total",
+        "counter",
+        "Units whose move-in notice went out after the batch's notice date.",
+    );
+    for (tenant, project, n) in &late {
+        let (t, p) = (tenant.to_string(), project.to_string());
+        e.sample(
+            "anju_move_in_notices_late_total",
+            &[("tenant", &t), ("project", &p)],
+            n,
+        );
+    }
+    // Open loans only, on the partial index of open loans by return time.
+    let overdue: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "select l.tenant_id, s.project_id, count(*) from key_loans l join key_sets s using (key_set_id)
+         where l.back_at is null and l.due_back_at < now()
+         group by 1, 2 order by 1, 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    e.family(
+        "anju_key_loans_overdue",
+        "gauge",
+        "Keys lent out past their return time.",
+    );
+    for (tenant, project, n) in &overdue {
+        let (t, p) = (tenant.to_string(), project.to_string());
+        e.sample(
+            "anju_key_loans_overdue",
+            &[("tenant", &t), ("project", &p)],
+            n,
+        );
     }
     Ok(e.finish())
 }

@@ -227,3 +227,86 @@ async fn retention_empties_old_done_commands_only() {
     pool.close().await;
     anju_testkit::cleanup(&settings).await.unwrap();
 }
+
+/// Timers due together fire together, each once; one whose saga cannot be read is left due
+/// and holds none of the others back.
+#[tokio::test]
+async fn due_timers_fire_in_batches_and_a_failing_one_holds_up_no_other() {
+    let settings = anju_testkit::settings();
+    let pool = anju_kit::db::connect_service(
+        &settings,
+        "saga",
+        &[&anju_messaging::migrator(), &sqlx::migrate!("./migrations")],
+    )
+    .await
+    .unwrap();
+    let tenant = Uuid::now_v7();
+    let mut units = Vec::new();
+    for _ in 0..3 {
+        let unit = Uuid::now_v7().to_string();
+        apply(
+            &pool,
+            &event(
+                tenant,
+                &UnitAddedToBatch {
+                    batch_id: Uuid::now_v7().to_string(),
+                    project_id: Uuid::now_v7().to_string(),
+                    unit_id: unit.clone(),
+                    customer_id: Uuid::now_v7().to_string(),
+                    window_start: "2027-01-01".into(),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await;
+        // The plan approved, the notice date already come.
+        apply(
+            &pool,
+            &event(
+                tenant,
+                &anju_proto::events::MoveInNoticeScheduled {
+                    unit_id: unit.clone(),
+                    notice_at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() - 60,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await;
+        units.push(unit);
+    }
+    // The second saga's state cannot be read by its flow.
+    sqlx::query("update sagas set state_data = '{\"not\": \"a move-in\"}' where saga_key = $1")
+        .bind(&units[1])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let engine = anju_saga::engine();
+    let fired = engine.fire_due(&pool).await.unwrap();
+    assert_eq!(fired, 2, "both readable timers in one round");
+    let notices: Vec<(String, i64)> = sqlx::query_as(
+        "select s.saga_key, count(c.*) filter (where c.method = 'RecordNotice')
+         from sagas s left join saga_commands c using (saga_id) group by s.saga_key",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for (unit, n) in notices {
+        let expected = if unit == units[1] { 0 } else { 2 };
+        assert_eq!(n, expected, "{unit}");
+    }
+    let left: Vec<String> = sqlx::query_scalar(
+        "select s.saga_key from saga_timers t join sagas s using (saga_id)
+         where t.name = 'notice' and t.fired_at is null",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, [units[1].clone()], "the failing timer is left due");
+    // Fired once: another round fires nothing more.
+    assert_eq!(engine.fire_due(&pool).await.unwrap(), 0);
+    pool.close().await;
+    anju_testkit::cleanup(&settings).await.unwrap();
+}

@@ -78,6 +78,17 @@ impl Journey {
         units: usize,
         building_id: Option<&str>,
     ) -> anyhow::Result<hv::Batch> {
+        let batch = self.ready_batch(units, building_id).await?;
+        self.approve_plan(&batch.batch_id).await
+    }
+
+    /// [`Journey::open_batch`] up to the plan's approval: the batch created (its fees
+    /// charged), its plan submitted, the books and every unit's keys recorded.
+    pub async fn ready_batch(
+        &self,
+        units: usize,
+        building_id: Option<&str>,
+    ) -> anyhow::Result<hv::Batch> {
         self.handover_settings(35, 0).await?;
         let batch = self.create_batch(building_id, 35, None).await??;
         anyhow::ensure!(
@@ -85,7 +96,8 @@ impl Journey {
             "the batch holds {} units, not {units}",
             batch.unit_ids.len()
         );
-        self.prepare_batch(&batch).await
+        self.ready(&batch).await?;
+        Ok(batch)
     }
 
     /// Asks for a batch (the answer as it is) with its window opening in `window_days` and
@@ -160,6 +172,12 @@ impl Journey {
     /// the window's start) submitted and approved, the project's two books on record, and
     /// each unit's keys received from the contractor. Returns the batch as approved.
     pub async fn prepare_batch(&self, batch: &hv::Batch) -> anyhow::Result<hv::Batch> {
+        self.ready(batch).await?;
+        self.approve_plan(&batch.batch_id).await
+    }
+
+    /// The plan submitted, the books and every unit's keys recorded.
+    async fn ready(&self, batch: &hv::Batch) -> anyhow::Result<()> {
         self.submit_plan(batch).await?;
         self.books().await?;
         let arrived: Vec<anyhow::Result<Vec<hv::KeySet>>> = stream::iter(&batch.unit_ids)
@@ -170,7 +188,7 @@ impl Journey {
         for keys in arrived {
             keys?;
         }
-        self.approve_plan(&batch.batch_id).await
+        Ok(())
     }
 
     /// The batch's plan: a day per building at the window's start, two counters.

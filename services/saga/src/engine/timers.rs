@@ -1,5 +1,7 @@
 //! The timer loop: fires due timers once each, each in the transaction that applies it.
-//! Timers are rows, so one due while the coordinator was down fires after restart.
+//! Timers are rows, so one due while the coordinator was down fires after restart. Timers due
+//! together (a batch's notices on their date) fire up to [`BATCH`] to a transaction, each
+//! behind a savepoint, so one that fails does not hold up the others.
 
 use std::time::Duration;
 
@@ -8,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Engine, store};
+
+/// The most timers fired in one transaction.
+const BATCH: i64 = 64;
 
 impl Engine {
     pub async fn run_timers(self, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -29,32 +34,65 @@ impl Engine {
         }
     }
 
-    /// Fires at most one due timer; returns how many fired.
+    /// Fires the due timers, up to [`BATCH`] in one transaction; returns how many fired. A
+    /// timer whose firing fails is rolled back to its savepoint and left due (it is tried
+    /// again on the next round), the others fire.
     pub async fn fire_due(&self, pool: &PgPool) -> anyhow::Result<usize> {
         let mut tx = pool.begin().await?;
-        let due: Option<(Uuid, String)> = sqlx::query_as(
-            "select saga_id, name from saga_timers where fired_at is null and fire_at <= now()
-             order by fire_at limit 1 for update skip locked",
+        let mut due: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "select t.saga_id, t.name, s.flow || '/' || s.saga_key
+             from saga_timers t join sagas s using (saga_id)
+             where t.fired_at is null and t.fire_at <= now()
+             order by t.fire_at limit $1 for update of t skip locked",
         )
-        .fetch_optional(&mut *tx)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
         .await?;
-        let Some((saga_id, name)) = due else {
-            return Ok(0);
-        };
-        sqlx::query("update saga_timers set fired_at = now() where saga_id = $1 and name = $2")
-            .bind(saga_id)
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(saga) = store::lock_by_id(&mut tx, saga_id).await?
-            && !saga.terminal
-            && let Some(flow) = self.flow(&saga.flow)
-            && let Some(next) = flow.on_timer(&saga.state_data, &name)?
-        {
-            store::advance(&mut tx, &saga, &next, &format!("timer {name}")).await?;
+        // Sagas are locked in the order the event consumer locks them (flow/key), so a batch
+        // of timers and a batch of events never wait on each other in a circle.
+        due.sort_by(|a, b| a.2.cmp(&b.2));
+        let mut fired = 0;
+        for (saga_id, name, _) in due {
+            sqlx::query("savepoint timer").execute(&mut *tx).await?;
+            match self.fire(&mut tx, saga_id, &name).await {
+                Ok(()) => {
+                    sqlx::query("release savepoint timer")
+                        .execute(&mut *tx)
+                        .await?;
+                    fired += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(%saga_id, timer = name, error = format!("{err:#}"), "timer failed; left due");
+                    sqlx::query("rollback to savepoint timer")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         }
         tx.commit().await?;
-        Ok(1)
+        Ok(fired)
+    }
+
+    /// Fires one timer in the caller's transaction: marks it fired and applies it to its saga.
+    async fn fire(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        saga_id: Uuid,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query("update saga_timers set fired_at = now() where saga_id = $1 and name = $2")
+            .bind(saga_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(saga) = store::lock_by_id(tx, saga_id).await?
+            && !saga.terminal
+            && let Some(flow) = self.flow(&saga.flow)
+            && let Some(next) = flow.on_timer(&saga.state_data, name)?
+        {
+            store::advance(tx, &saga, &next, &format!("timer {name}")).await?;
+        }
+        Ok(())
     }
 
     /// An operator's cancellation: the flow's compensation, in one transaction.
