@@ -31,7 +31,7 @@ async fn a_move_in_shows_in_the_metrics() {
     j.paid_and_passed(&handed).await.unwrap();
     j.wait_cleared(&handed).await.unwrap();
     j.release(&handed, "keys").await.unwrap().unwrap();
-    // A spare key lent for a second: overdue from then on.
+    // A spare key lent for three seconds: overdue from then on.
     j.staff
         .counter
         .clone()
@@ -43,7 +43,7 @@ async fn a_move_in_shows_in_the_metrics() {
             purpose: "meter".into(),
             reason: anju_proto::handover::LoanReason::MeterReading as i32,
             due_back_at: Some(prost_types::Timestamp {
-                seconds: chrono::Utc::now().timestamp() + 1,
+                seconds: chrono::Utc::now().timestamp() + 3,
                 nanos: 0,
             }),
             ..Default::default()

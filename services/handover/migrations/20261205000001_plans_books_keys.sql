@@ -12,7 +12,6 @@ create table handover_settings (
 
 alter table batches
     add column time_zone            text not null default 'Asia/Shanghai',
-    add column plan_lead_months     integer not null default 1,
     add column notice_lead_days     integer not null default 14,
     add column notices_at           timestamptz,
     add column lead_override_reason text,
@@ -114,33 +113,13 @@ create unique index key_sets_one_per_holder on key_sets
     (tenant_id, building_id, coalesce(unit_id::text, 'floor:' || floor::text, 'installation:' || installation), kind, set);
 create index key_sets_unit on key_sets (unit_id) where unit_id is not null;
 
--- The key rows of earlier releases, written at the release; tags made up from the key.
+-- The key rows of earlier releases, written at the release.
 insert into key_sets (key_set_id, tenant_id, project_id, building_id, unit_id, kind, set, tag, status,
                       received_by, received_at)
 select gen_random_uuid(), k.tenant_id, c.project_id, c.building_id, k.unit_id, k.kind, k.set,
-       'pre-' || substr(md5(k.unit_id::text || k.kind || k.set), 1, 20), k.status, 'before key receipts',
+       'before-tags:' || k.unit_id || ':' || k.kind || ':' || k.set, k.status, 'before key receipts',
        coalesce(h.keys_released_at, now())
 from keys k join contracts c on c.unit_id = k.unit_id join handovers h on h.unit_id = k.unit_id;
-
--- Earlier releases took the keys of a unit in a batch as there: its owner's set and spare of
--- each kind are received, so its handover goes on as it would have.
-insert into key_sets (key_set_id, tenant_id, project_id, building_id, unit_id, kind, set, tag, status,
-                      received_by, received_at)
-select gen_random_uuid(), h.tenant_id, c.project_id, c.building_id, h.unit_id, k.kind, s.set,
-       'pre-' || substr(md5(h.unit_id::text || k.kind || s.set), 1, 20), 'in_office', 'before key receipts', now()
-from handovers h join contracts c on c.unit_id = h.unit_id,
-     unnest(array['security_door', 'interior_door', 'intercom_door', 'water_meter_box', 'mailbox']) as k (kind),
-     unnest(array['owner', 'spare']) as s (set)
-where h.keys_released_at is null;
-
--- A batch whose books an earlier release recorded as ready keeps them: both books of its
--- project (or building) are on record under that version.
-insert into books (book_id, tenant_id, project_id, building_id, kind, version, document_ref, recorded_by, recorded_at)
-select gen_random_uuid(), b.tenant_id, b.project_id, b.building_id, k.kind, 'ready ' || b.books_ready_at::date,
-       'recorded as ready before books had versions', 'before versions', b.books_ready_at
-from batches b, unnest(array['residence_manual', 'warranty_certificate']) as k (kind)
-where b.books_ready_at is not null
-on conflict do nothing;
 
 alter table key_loans
     add column key_set_id uuid references key_sets (key_set_id),
@@ -149,9 +128,7 @@ alter table key_loans
         check (reason in ('repair', 'decoration', 'meter_reading', 'inspection', 'emergency', 'cleaning')),
     add column due_back_at timestamptz,
     add column borrower_organisation text not null default '';
--- A loan of an earlier release had no return time: a week from now, so none is overdue at once.
-update key_loans l set key_set_id = s.key_set_id, tag = s.tag,
-                       due_back_at = greatest(l.out_at, now()) + interval '7 days'
+update key_loans l set key_set_id = s.key_set_id, tag = s.tag, due_back_at = l.out_at + interval '7 days'
 from key_sets s where s.unit_id = l.unit_id and s.kind = l.kind and s.set = 'spare';
 alter table key_loans
     -- Its check (spare keys only) and its key reference go with it.
