@@ -17,7 +17,9 @@ async fn the_saga_benchmark_runs_its_journeys_end_to_end() {
 async fn the_title_benchmark_runs_a_survey_to_every_difference_settled() {
     let report = anju_e2e::bench::title::run(12).await.unwrap();
     assert_eq!(report.units, 12);
-    assert!(report.charged >= report.coordinator && report.coordinator >= report.import);
+    // Both read on the database's clock. (The import is timed by the client, which may hear of
+    // its commit after the coordinator already started sagas from it: no order with those.)
+    assert!(report.charged >= report.coordinator);
     assert!(report.to_finance.1 >= report.to_finance.0);
     assert!(report.markdown().contains("12 units"));
 }

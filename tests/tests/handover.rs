@@ -233,6 +233,7 @@ async fn no_notice_before_the_plan_is_approved_and_late_notices_are_marked() {
         .approve_batch_plan(hv::ApproveBatchPlanRequest {
             request_id: "approve-early".into(),
             batch_id: created.batch_id.clone(),
+            plan_submitted_at: created.notices_at,
         })
         .await
         .unwrap_err();
@@ -265,7 +266,49 @@ async fn no_notice_before_the_plan_is_approved_and_late_notices_are_marked() {
     let outside = counter.submit_batch_plan(plan.clone()).await.unwrap_err();
     assert_eq!(outside.code(), Code::InvalidArgument);
     assert_eq!(field_violations(&outside)[0].field, "plan.days[0].date");
+    plan.plan.as_mut().unwrap().days[0].date = created.window_start.clone();
     let submitted = j.submit_plan(&created).await.unwrap();
+    // The manager approves the submission read, not one made since, and not their own.
+    let approve = |request_id: &str, read: &hv::Batch| hv::ApproveBatchPlanRequest {
+        request_id: request_id.into(),
+        batch_id: created.batch_id.clone(),
+        plan_submitted_at: read.plan_submitted_at,
+    };
+    let stale = manager
+        .approve_batch_plan(approve("approve-stale", &created))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::InvalidArgument, "no submission named");
+    let own = manager
+        .submit_batch_plan(hv::SubmitBatchPlanRequest {
+            request_id: "plan-by-the-manager".into(),
+            ..plan.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .batch
+        .unwrap();
+    let changed = manager
+        .approve_batch_plan(approve("approve-changed", &submitted))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&changed), "PLAN_CHANGED");
+    let self_approved = manager
+        .approve_batch_plan(approve("approve-own", &own))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&self_approved), "PLAN_SELF_APPROVAL");
+    let submitted = counter
+        .submit_batch_plan(hv::SubmitBatchPlanRequest {
+            request_id: "plan-by-the-counter".into(),
+            ..plan.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .batch
+        .unwrap();
     assert_eq!(submitted.plan_status, hv::PlanStatus::Submitted as i32);
     assert_eq!(submitted.plan_submitted_by, "counter.sun");
     // Submitted but not approved: still no notice, and the counter cannot check the owner in.
@@ -313,6 +356,7 @@ async fn no_notice_before_the_plan_is_approved_and_late_notices_are_marked() {
         .approve_batch_plan(hv::ApproveBatchPlanRequest {
             request_id: "approve-again".into(),
             batch_id: created.batch_id.clone(),
+            plan_submitted_at: approved.plan_submitted_at,
         })
         .await
         .unwrap_err();

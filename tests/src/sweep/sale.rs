@@ -309,6 +309,36 @@ impl<'a> World<'a> {
                 },
             )
             .await;
+        // The plan submitted again by the counter (the admin approves another's plan only),
+        // and the batch read for the submission it approves.
+        let submitted = anju_proto::handover::handover_service_client::HandoverServiceClient::new(
+            self.stack.authed_with(
+                "handover",
+                &anju_testkit::token_for(
+                    self.stack.tenant,
+                    "counter.sun",
+                    &[anju_kit::Role::CustomerService],
+                ),
+            ),
+        )
+        .submit_batch_plan(hv::SubmitBatchPlanRequest {
+            request_id: format!("plan-again-{code}"),
+            batch_id: batch.batch_id.clone(),
+            plan: Some(hv::BatchPlan {
+                days: vec![hv::PlanDay {
+                    date: batch.window_start.clone(),
+                    building_id: building.clone(),
+                    counters: 3,
+                    staff: vec!["counter.sun".into()],
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("the counter's plan")
+        .into_inner()
+        .batch
+        .expect("batch");
         let _: hv::ApproveBatchPlanResponse = self
             .admin(
                 "handover",
@@ -316,6 +346,7 @@ impl<'a> World<'a> {
                 hv::ApproveBatchPlanRequest {
                     request_id: format!("approve-{code}"),
                     batch_id: batch.batch_id.clone(),
+                    plan_submitted_at: submitted.plan_submitted_at,
                 },
             )
             .await;

@@ -225,11 +225,23 @@ impl Journey {
         .context("no batch")
     }
 
-    /// The manager approves the batch's plan: the notices are scheduled.
+    /// The manager reads the batch and approves its plan: the notices are scheduled.
     pub async fn approve_plan(&self, batch_id: &str) -> anyhow::Result<hv::Batch> {
+        let read = self
+            .call("the batch", || {
+                let mut manager = self.staff.handover_manager.clone();
+                let request = hv::GetBatchRequest {
+                    batch_id: batch_id.into(),
+                };
+                async move { manager.get_batch(request).await }
+            })
+            .await?
+            .batch
+            .context("no batch")?;
         let approve = hv::ApproveBatchPlanRequest {
             request_id: self.request_id(&format!("approve-{batch_id}")),
             batch_id: batch_id.into(),
+            plan_submitted_at: read.plan_submitted_at,
         };
         self.call("the plan's approval", || {
             let mut manager = self.staff.handover_manager.clone();

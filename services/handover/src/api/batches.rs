@@ -409,6 +409,13 @@ impl HandoverApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let batch_id = v.uuid("batch_id", &req.batch_id);
+        let read = req
+            .plan_submitted_at
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.try_into().ok()?));
+        if read.is_none() {
+            v.violation("plan_submitted_at", "names the submission approved");
+        }
         v.finish()?;
         self.commands
             .run(
@@ -418,7 +425,11 @@ impl HandoverApi {
                 &req,
                 async |cmd| {
                     let batch = batches_store::batch(cmd.conn(), principal, batch_id, true).await?;
-                    batch::may_approve(batch_id, batch.plan_status())?;
+                    // Compared to the microsecond, as the database keeps it.
+                    let same = batch.plan_submitted_at.map(|t| t.timestamp_micros())
+                        == read.map(|t| t.timestamp_micros());
+                    let own = batch.plan_submitted_by.as_deref() == Some(&principal.subject);
+                    batch::may_approve(batch_id, batch.plan_status(), same, own)?;
                     let buildings: BTreeSet<Uuid> = batches_store::buildings(cmd.conn(), batch_id)
                         .await?
                         .into_iter()

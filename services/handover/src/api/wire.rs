@@ -106,6 +106,7 @@ pub fn batch(view: BatchView) -> pb::Batch {
         plan_approved_by: b.plan_approved_by.unwrap_or_default(),
         plan_approved_at: b.plan_approved_at.map(ts),
         time_zone: b.time_zone,
+        plan_submitted_at: b.plan_submitted_at.map(ts),
     }
 }
 

@@ -140,9 +140,25 @@ pub fn may_submit(batch_id: Uuid, status: PlanStatus) -> Result<(), Refusal> {
     }
 }
 
-/// The manager approves a submitted plan, once.
-pub fn may_approve(batch_id: Uuid, status: PlanStatus) -> Result<(), Refusal> {
+/// The manager approves a submitted plan, once: the submission read (not one made since), and
+/// not their own (another pair of eyes, seed ⑧ 5.1.1: submitted to the leader in charge).
+pub fn may_approve(
+    batch_id: Uuid,
+    status: PlanStatus,
+    same_submission: bool,
+    by_submitter: bool,
+) -> Result<(), Refusal> {
     match status {
+        PlanStatus::Submitted if !same_submission => Err(Refusal::new(
+            "PLAN_CHANGED",
+            "the plan was submitted again since: read it before approving",
+        )
+        .with("batch_id", batch_id)),
+        PlanStatus::Submitted if by_submitter => Err(Refusal::new(
+            "PLAN_SELF_APPROVAL",
+            "a plan is approved by someone other than who submitted it",
+        )
+        .with("batch_id", batch_id)),
         PlanStatus::Submitted => Ok(()),
         PlanStatus::Approved => Err(approved(batch_id)),
         PlanStatus::None => Err(Refusal::new(
@@ -269,10 +285,24 @@ mod tests {
         assert!(plan_covers(batch, &all, &all).is_ok());
         assert!(may_submit(batch, PlanStatus::Submitted).is_ok());
         assert_eq!(
-            may_approve(batch, PlanStatus::None).unwrap_err().reason,
+            may_approve(batch, PlanStatus::None, true, false)
+                .unwrap_err()
+                .reason,
             "PLAN_NOT_SUBMITTED"
         );
-        assert!(may_approve(batch, PlanStatus::Submitted).is_ok());
+        assert!(may_approve(batch, PlanStatus::Submitted, true, false).is_ok());
+        assert_eq!(
+            may_approve(batch, PlanStatus::Submitted, false, false)
+                .unwrap_err()
+                .reason,
+            "PLAN_CHANGED"
+        );
+        assert_eq!(
+            may_approve(batch, PlanStatus::Submitted, true, true)
+                .unwrap_err()
+                .reason,
+            "PLAN_SELF_APPROVAL"
+        );
         assert_eq!(
             may_submit(batch, PlanStatus::Approved).unwrap_err().reason,
             "PLAN_ALREADY_APPROVED"
