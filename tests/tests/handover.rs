@@ -19,6 +19,23 @@ use anju_proto::{
 use tonic::{Code, Status};
 use uuid::Uuid;
 
+/// The tenant's move-in settings, as asked under `request_id`.
+fn settings(
+    request_id: &str,
+    plan_lead_months: i32,
+    notice_lead_days: i32,
+    notice_minute: i32,
+) -> hv::SetHandoverSettingsRequest {
+    hv::SetHandoverSettingsRequest {
+        request_id: request_id.into(),
+        settings: Some(hv::HandoverSettings {
+            plan_lead_months,
+            notice_lead_days,
+            notice_minute,
+        }),
+    }
+}
+
 fn reason(status: &Status) -> String {
     refusal_reason(status).unwrap_or_else(|| format!("{status:?}"))
 }
@@ -104,14 +121,7 @@ async fn a_batch_inside_the_month_is_refused_until_a_manager_overrides_it_with_a
     j.handover_settings(14, 540).await.unwrap();
     let mut manager = j.staff.handover_manager.clone();
     manager
-        .set_handover_settings(hv::SetHandoverSettingsRequest {
-            request_id: "two-months".into(),
-            settings: Some(hv::HandoverSettings {
-                plan_lead_months: 2,
-                notice_lead_days: 14,
-                notice_minute: 540,
-            }),
-        })
+        .set_handover_settings(settings("two-months", 2, 14, 540))
         .await
         .unwrap();
     let refused = j.create_batch(None, 35, None).await.unwrap().unwrap_err();
@@ -160,27 +170,13 @@ async fn a_batch_inside_the_month_is_refused_until_a_manager_overrides_it_with_a
         ),
     ));
     let denied = scoped
-        .set_handover_settings(hv::SetHandoverSettingsRequest {
-            request_id: "scoped".into(),
-            settings: Some(hv::HandoverSettings {
-                plan_lead_months: 12,
-                notice_lead_days: 14,
-                notice_minute: 540,
-            }),
-        })
+        .set_handover_settings(settings("scoped", 12, 14, 540))
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     // Bad settings are refused field by field.
     let status = manager
-        .set_handover_settings(hv::SetHandoverSettingsRequest {
-            request_id: "bad".into(),
-            settings: Some(hv::HandoverSettings {
-                plan_lead_months: 0,
-                notice_lead_days: 13,
-                notice_minute: 1440,
-            }),
-        })
+        .set_handover_settings(settings("bad", 0, 13, 1440))
         .await
         .unwrap_err();
     let fields: Vec<String> = field_violations(&status)

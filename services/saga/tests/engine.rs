@@ -27,6 +27,19 @@ fn event<P: EventPayload + Message>(tenant: Uuid, payload: &P) -> Event {
     .unwrap()
 }
 
+/// A database of the coordinator's own for the test, migrated.
+async fn database() -> (anju_kit::Settings, PgPool) {
+    let settings = anju_testkit::settings();
+    let pool = anju_kit::db::connect_service(
+        &settings,
+        "saga",
+        &[&anju_messaging::migrator(), &sqlx::migrate!("./migrations")],
+    )
+    .await
+    .unwrap();
+    (settings, pool)
+}
+
 async fn apply(pool: &PgPool, event: &Event) {
     let mut tx = pool.begin().await.unwrap();
     anju_saga::engine()
@@ -40,14 +53,7 @@ async fn apply(pool: &PgPool, event: &Event) {
 /// and are applied right after the start, in their order of arrival, once.
 #[tokio::test]
 async fn events_before_the_start_are_parked_then_applied_after_it() {
-    let settings = anju_testkit::settings();
-    let pool = anju_kit::db::connect_service(
-        &settings,
-        "saga",
-        &[&anju_messaging::migrator(), &sqlx::migrate!("./migrations")],
-    )
-    .await
-    .unwrap();
+    let (settings, pool) = database().await;
     let tenant = Uuid::now_v7();
     let unit = Uuid::now_v7().to_string();
     let project = Uuid::now_v7().to_string();
@@ -163,14 +169,7 @@ async fn events_before_the_start_are_parked_then_applied_after_it() {
 /// pending command keeps its payload.
 #[tokio::test]
 async fn retention_empties_old_done_commands_only() {
-    let settings = anju_testkit::settings();
-    let pool = anju_kit::db::connect_service(
-        &settings,
-        "saga",
-        &[&anju_messaging::migrator(), &sqlx::migrate!("./migrations")],
-    )
-    .await
-    .unwrap();
+    let (settings, pool) = database().await;
     let tenant = Uuid::now_v7();
     let unit = Uuid::now_v7().to_string();
     // A move-in saga with its three commands.
@@ -232,14 +231,7 @@ async fn retention_empties_old_done_commands_only() {
 /// and holds none of the others back.
 #[tokio::test]
 async fn due_timers_fire_in_batches_and_a_failing_one_holds_up_no_other() {
-    let settings = anju_testkit::settings();
-    let pool = anju_kit::db::connect_service(
-        &settings,
-        "saga",
-        &[&anju_messaging::migrator(), &sqlx::migrate!("./migrations")],
-    )
-    .await
-    .unwrap();
+    let (settings, pool) = database().await;
     let tenant = Uuid::now_v7();
     let mut units = Vec::new();
     for _ in 0..3 {

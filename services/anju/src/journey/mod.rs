@@ -9,6 +9,7 @@
 //! meets no service (a process being restarted) is retried until the journey's patience runs
 //! out; an answer — a refusal included — is returned as it is.
 
+mod batch;
 mod complaint;
 mod move_in;
 mod repair;

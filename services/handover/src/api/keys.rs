@@ -83,19 +83,19 @@ impl HandoverApi {
         self.commands
             .run(principal, "ReceiveKeys", &request_id, &req, async |cmd| {
                 let tenant = cmd.tenant();
-                for (holder, ..) in &receipts {
-                    if let Holder::Unit(unit_id) = holder
-                        && !key_store::unit_in_building(
-                            cmd.conn(),
-                            tenant,
-                            project_id,
-                            building_id,
-                            *unit_id,
-                        )
-                        .await?
-                    {
-                        return Err(ServiceError::not_found("unit"));
-                    }
+                let mut units: Vec<uuid::Uuid> = receipts
+                    .iter()
+                    .filter_map(|(holder, ..)| match holder {
+                        Holder::Unit(unit_id) => Some(*unit_id),
+                        _ => None,
+                    })
+                    .collect();
+                units.sort();
+                units.dedup();
+                if !key_store::units_in_building(cmd.conn(), tenant, project_id, building_id, &units)
+                    .await?
+                {
+                    return Err(ServiceError::not_found("unit"));
                 }
                 let receipts: Vec<Receipt> = receipts
                     .iter()

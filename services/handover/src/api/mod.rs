@@ -8,6 +8,7 @@ mod books;
 mod counter;
 mod keys;
 mod notices;
+mod plans;
 mod wire;
 
 use anju_kit::{Principal, ServiceResult, paging::Page, pii::IdentityKey, validate::Validator};
@@ -15,7 +16,7 @@ use anju_messaging::{Commands, host::Platform};
 use anju_proto::{handover as pb, handover::handover_service_server::HandoverService};
 use sqlx::PgPool;
 
-use crate::store::{self, batches::Scope};
+use crate::store::{self, statistics::Scope};
 
 #[derive(Clone)]
 pub struct HandoverApi {
@@ -78,7 +79,7 @@ impl HandoverApi {
         let mut conn = self.pool.acquire().await?;
         let handover = store::handover(&mut conn, principal, unit_id, false).await?;
         drop(conn);
-        let notices = store::batches::notices(&self.pool, unit_id).await?;
+        let notices = store::notices::notices(&self.pool, unit_id).await?;
         Ok(pb::GetHandoverResponse {
             handover: Some(handover.into()),
             notices: notices.into_iter().map(Into::into).collect(),
@@ -102,7 +103,7 @@ impl HandoverApi {
             Scope::Project(v.uuid("project_id", &req.project_id))
         };
         v.finish()?;
-        let s = store::batches::statistics(&self.pool, principal, scope).await?;
+        let s = store::statistics::statistics(&self.pool, principal, scope).await?;
         let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(pb::GetBatchStatisticsResponse {
             units: count(s.units),

@@ -14,8 +14,8 @@ use super::{HandoverApi, unit_request, wire};
 use crate::{
     domain::batch::{self, NOTICE_KINDS},
     store::{
-        self, Moment,
-        batches::{self as batches_store, NoticeFee},
+        self, Moment, batches as batches_store,
+        notices::{self as notices_store, NoticeFee},
     },
 };
 
@@ -74,14 +74,14 @@ impl HandoverApi {
                 store::locked(cmd.conn(), principal, unit_id).await?;
                 if req.kind == "notice" {
                     let (approved, contracted) =
-                        batches_store::notice_allowed(cmd.conn(), unit_id).await?;
+                        notices_store::notice_allowed(cmd.conn(), unit_id).await?;
                     batch::may_notify(unit_id, approved, contracted)?;
                 }
                 let tenant = cmd.tenant();
                 let sent_at = Utc::now();
                 let late = if req.kind == "notice" {
                     let (window_start, lead_days, zone) =
-                        batches_store::notice_terms(cmd.conn(), unit_id).await?;
+                        notices_store::notice_terms(cmd.conn(), unit_id).await?;
                     batch::notified_late(
                         sent_at,
                         batch::notices_due_on(window_start, lead_days),
@@ -90,7 +90,7 @@ impl HandoverApi {
                 } else {
                     false
                 };
-                let notice = batches_store::insert_notice(
+                let notice = notices_store::insert_notice(
                     cmd.conn(),
                     tenant,
                     unit_id,
@@ -102,7 +102,7 @@ impl HandoverApi {
                 )
                 .await?;
                 if req.kind == "notice" {
-                    batches_store::mark_notice_late(cmd.conn(), unit_id, late).await?;
+                    notices_store::mark_notice_late(cmd.conn(), unit_id, late).await?;
                     store::mark(cmd.conn(), unit_id, Moment::NoticeSent).await?;
                 }
                 let response = pb::RecordNoticeResponse {
@@ -132,9 +132,9 @@ impl HandoverApi {
                 &req,
                 async |cmd| {
                     let unit_id =
-                        batches_store::record_tracking(cmd.conn(), principal, notice_id, &tracking)
+                        notices_store::record_tracking(cmd.conn(), principal, notice_id, &tracking)
                             .await?;
-                    let notice = batches_store::notice(cmd.conn(), notice_id).await?;
+                    let notice = notices_store::notice(cmd.conn(), notice_id).await?;
                     Ok((
                         pb::RecordNoticeTrackingResponse {
                             notice: Some(notice.into()),
@@ -160,7 +160,7 @@ impl HandoverApi {
         let batch = batches_store::batch(&mut conn, principal, batch_id, false).await?;
         let view = batches_store::view(&mut conn, batch).await?;
         drop(conn);
-        let entries = batches_store::move_in_list(&self.pool, batch_id)
+        let entries = notices_store::move_in_list(&self.pool, batch_id)
             .await?
             .into_iter()
             .map(|e| pb::MoveInListEntry {

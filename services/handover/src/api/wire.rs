@@ -10,9 +10,10 @@ use crate::{
     },
     store::{
         Handover,
-        batches::{BatchView, Notice},
+        batches::BatchView,
         books::Book,
         keys::{KeyLoan, KeySet},
+        notices::Notice,
     },
 };
 

@@ -94,24 +94,29 @@ pub async fn receive(
     Ok(Ok(received))
 }
 
-/// Whether handover knows the unit in that building of the project.
-pub async fn unit_in_building(
+/// Whether handover knows every one of `units` (distinct) in that building of the project,
+/// from sales' units or contracts: one query for a whole receipt.
+pub async fn units_in_building(
     conn: &mut PgConnection,
     tenant: Uuid,
     project_id: Uuid,
     building_id: Uuid,
-    unit_id: Uuid,
+    units: &[Uuid],
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists (select 1 from units where tenant_id = $1 and project_id = $2 and building_id = $3 and unit_id = $4)
-             or exists (select 1 from contracts where tenant_id = $1 and project_id = $2 and building_id = $3 and unit_id = $4)",
+    let known: i64 = sqlx::query_scalar(
+        "select count(*) from unnest($4::uuid[]) as asked (unit_id)
+         where exists (select 1 from units u where u.unit_id = asked.unit_id and u.tenant_id = $1
+                         and u.project_id = $2 and u.building_id = $3)
+            or exists (select 1 from contracts c where c.unit_id = asked.unit_id and c.tenant_id = $1
+                         and c.project_id = $2 and c.building_id = $3)",
     )
     .bind(tenant)
     .bind(project_id)
     .bind(building_id)
-    .bind(unit_id)
+    .bind(units)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok(usize::try_from(known).is_ok_and(|n| n == units.len()))
 }
 
 /// A building's keys (or one unit's), in the order received, a page at a time.

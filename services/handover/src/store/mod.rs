@@ -6,6 +6,8 @@
 pub mod batches;
 pub mod books;
 pub mod keys;
+pub mod notices;
+pub mod statistics;
 pub mod units;
 
 use anju_kit::{Principal, ServiceError, ServiceResult};

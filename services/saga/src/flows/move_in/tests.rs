@@ -192,7 +192,7 @@ fn issues_raised_at_an_inspection_open_complaints() {
             _ => None,
         })
         .collect();
-    use complaints::ComplaintCategory as C;
+    use anju_proto::complaints::ComplaintCategory as C;
     assert_eq!(
         complaints,
         [
