@@ -1216,6 +1216,7 @@ async fn the_desk_refuses_steps_out_of_turn_or_outside_the_department() {
             description: "a repair that would resolve it".into(),
             contractor_id: String::new(),
             reference: format!("complaint:{id}:1"),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -447,6 +447,7 @@ async fn repairs(j: &Journey, unit: &str, n: usize) -> Vec<String> {
             .list_work_orders(mt::ListWorkOrdersRequest {
                 project_id: j.project_id.clone(),
                 page: None,
+                ..Default::default()
             })
             .await?
             .into_inner()

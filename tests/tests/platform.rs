@@ -313,6 +313,7 @@ async fn tenants_and_projects_see_only_their_own() {
                 description: format!("leak {n}"),
                 contractor_id: contractor.to_string(),
                 reference: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -353,12 +354,28 @@ async fn tenants_and_projects_see_only_their_own() {
         request_id: request_id.into(),
         repair_request_id: id.to_string(),
         resolution: "replaced the trap seal".into(),
+        ..Default::default()
     };
     let status = partner
         .complete_work_order(close(&orders[1], "close-theirs"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+    // On site first: a partner reports done only work it accepted and visited.
+    partner
+        .accept_work_order(maintenance::AcceptWorkOrderRequest {
+            request_id: "accept-ours".into(),
+            repair_request_id: orders[0].clone(),
+        })
+        .await
+        .unwrap();
+    partner
+        .check_in_work_order(maintenance::CheckInWorkOrderRequest {
+            request_id: "check-in-ours".into(),
+            repair_request_id: orders[0].clone(),
+        })
+        .await
+        .unwrap();
     let closed = partner
         .complete_work_order(close(&orders[0], "close-ours"))
         .await

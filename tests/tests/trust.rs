@@ -135,6 +135,7 @@ async fn a_request_id_belongs_to_its_caller_and_scope() {
         description: "the kitchen tap leaks".into(),
         contractor_id: ours.to_string(),
         reference: String::new(),
+        ..Default::default()
     };
     let order = dispatcher
         .create_repair_request(create.clone())
@@ -147,6 +148,7 @@ async fn a_request_id_belongs_to_its_caller_and_scope() {
         request_id: "close-1".into(),
         repair_request_id: order.repair_request_id.clone(),
         resolution: "replaced the washer".into(),
+        ..Default::default()
     };
     let partner = |contractor| {
         MaintenanceServiceClient::new(stack.authed_with(
@@ -154,6 +156,21 @@ async fn a_request_id_belongs_to_its_caller_and_scope() {
             &anju_testkit::contractor_token(stack.tenant, contractor),
         ))
     };
+    // On site first: a partner reports done only work it accepted and visited.
+    partner(ours)
+        .accept_work_order(maintenance::AcceptWorkOrderRequest {
+            request_id: "accept-1".into(),
+            repair_request_id: order.repair_request_id.clone(),
+        })
+        .await
+        .unwrap();
+    partner(ours)
+        .check_in_work_order(maintenance::CheckInWorkOrderRequest {
+            request_id: "check-in-1".into(),
+            repair_request_id: order.repair_request_id.clone(),
+        })
+        .await
+        .unwrap();
     let closed = partner(ours)
         .complete_work_order(close.clone())
         .await
@@ -342,6 +359,7 @@ async fn a_unit_is_named_only_in_its_own_tenant_and_project() {
         description: "the kitchen tap leaks".into(),
         contractor_id: String::new(),
         reference: String::new(),
+        ..Default::default()
     };
     let complaint = |project: &str, unit: &str, n: usize| complaints::RecordComplaintRequest {
         request_id: format!("complaint-{n}"),

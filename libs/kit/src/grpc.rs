@@ -5,6 +5,8 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+pub use futures::Stream;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -261,13 +263,16 @@ pub const REFLECTED_PLATFORM_SERVICES: [&str; 3] = [
 /// -> ServiceResult<pb::IssueChargeResponse>`; an inherent method is found before the trait's,
 /// so each line names the handler that answers the RPC.
 /// A client-streaming RPC is listed after the block, in `streams { … }`: its handler takes
-/// the `tonic::Streaming` request whole.
+/// the `tonic::Streaming` request whole. A server-streaming RPC is listed in `feeds { name(Req)
+/// -> Item as StreamType; }`: its handler returns the boxed stream of items.
 #[macro_export]
 macro_rules! rpcs {
     (impl $service:ident for $api:ident in $pb:ident {
         $($name:ident($request:ident) -> $response:ident;)*
     } $(streams {
         $($sname:ident($srequest:ident) -> $sresponse:ident;)*
+    })? $(feeds {
+        $($fname:ident($frequest:ident) -> $fitem:ident as $fstream:ident;)*
     })?) => {
         #[::tonic::async_trait]
         impl $service for $api {
@@ -284,6 +289,16 @@ macro_rules! rpcs {
             ) -> ::std::result::Result<::tonic::Response<$pb::$sresponse>, ::tonic::Status> {
                 let principal = $crate::Principal::of(&request)?;
                 Ok(::tonic::Response::new($api::$sname(self, &principal, request.into_inner()).await?))
+            })*)?
+            $($(type $fstream = ::std::pin::Pin<::std::boxed::Box<
+                dyn $crate::grpc::Stream<Item = ::std::result::Result<$pb::$fitem, ::tonic::Status>>
+                    + ::std::marker::Send + 'static>>;
+            async fn $fname(
+                &self,
+                request: ::tonic::Request<$pb::$frequest>,
+            ) -> ::std::result::Result<::tonic::Response<Self::$fstream>, ::tonic::Status> {
+                let principal = $crate::Principal::of(&request)?;
+                Ok(::tonic::Response::new($api::$fname(self, &principal, request.into_inner()).await?))
             })*)?
         }
     };

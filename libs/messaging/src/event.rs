@@ -14,6 +14,10 @@ pub struct EventMeta {
     pub correlation_id: Option<String>,
     /// The event or request that caused this one.
     pub causation_id: Option<String>,
+    /// A token between the aggregate and the event in the subject
+    /// (`<prefix>.<service>.<aggregate>.<partition>.<event>`), for readers that filter on it
+    /// (a partner's own feed).
+    pub partition: Option<String>,
 }
 
 impl EventMeta {
@@ -24,7 +28,21 @@ impl EventMeta {
             aggregate_id: aggregate_id.to_string(),
             correlation_id: None,
             causation_id: None,
+            partition: None,
         }
+    }
+
+    /// Publishes under `partition` (one subject token: letters, digits, `_` and `-`).
+    pub fn partitioned(mut self, partition: impl Into<String>) -> Self {
+        let partition = partition.into();
+        debug_assert!(
+            !partition.is_empty()
+                && partition
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+        self.partition = Some(partition);
+        self
     }
 
     /// Continues the journey of `cause`: same correlation id, causation = the cause's event id.

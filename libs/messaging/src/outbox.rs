@@ -136,8 +136,13 @@ impl Outbox {
                 limit: self.max_event_bytes,
             });
         }
+        let partition = meta
+            .partition
+            .as_deref()
+            .map(|p| format!("{p}."))
+            .unwrap_or_default();
         let subject = format!(
-            "{}.{}.{}.{}",
+            "{}.{}.{}.{partition}{}",
             self.prefix,
             self.service,
             meta.aggregate_type,

@@ -1,12 +1,18 @@
-//! anju-maintenance: repair requests, work orders to partner contractors, escalation.
+//! anju-maintenance: warranty repairs (DOMAIN.md §3) — repair requests with their warranty
+//! decision, work orders to partner contractors from the responsibility map, their clocks and
+//! the escalation to a backup vendor, the four sign-offs and the charges a repair raises.
 //!
-//! Contractor scope is enforced here: a principal with the contractor role sees only the
-//! work orders assigned to its own contractor id; any other order is NOT_FOUND.
+//! Its inside has the shape of every anju service: [`api`] (wire glue and validation),
+//! [`domain`] (the rules, pure), [`store`] (SQL), [`events`] (consumers and the clock sweeper);
+//! what it exports for dashboards is in [`metrics`]. Contractor scope is enforced here: a
+//! principal with the contractor role sees only the work orders assigned to its own contractor
+//! id; any other order is NOT_FOUND.
 
-mod api;
+pub(crate) mod api;
 pub mod domain;
+pub mod events;
 pub mod metrics;
-mod store;
+pub(crate) mod store;
 
 use std::sync::Arc;
 
@@ -36,6 +42,9 @@ pub async fn build(
         .add_service(api, policy())
         .with_metrics(metrics::source(platform.pool.clone()));
     host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
+    host.spawn_consumer(platform.consumer("handover", Arc::new(events::handover::HandoverEvents)));
+    let (pool, outbox) = (platform.pool.clone(), platform.outbox.clone());
+    host.spawn(|token| events::clocks::run(pool, outbox, token));
     Ok(host)
 }
 
@@ -83,4 +92,22 @@ pub fn policy() -> Policy {
         .allow("GetRepairRequest", &[Contractor])
         .allow("ListWorkOrders", STAFF)
         .allow("ListWorkOrders", &[Contractor])
+        .allow(
+            "SetResponsibility",
+            &[MaintenanceDispatcher, ProjectDepartment],
+        )
+        .allow("ListResponsibilities", STAFF)
+        .allow(
+            "SetBuildingWarranty",
+            &[MaintenanceDispatcher, ProjectDepartment],
+        )
+        // A longer warranty is a commercial promise: the tenant administrator's.
+        .allow("SetWarrantyPromise", &[])
+        .allow("AssignWorkOrder", &[MaintenanceDispatcher])
+        // The partner's steps; a dispatcher records them for a partner who phoned them in.
+        .allow("AcceptWorkOrder", &[Contractor, MaintenanceDispatcher])
+        .allow("DeclineWorkOrder", &[Contractor, MaintenanceDispatcher])
+        .allow("CheckInWorkOrder", &[Contractor, MaintenanceDispatcher])
+        .allow("CheckOutWorkOrder", &[Contractor, MaintenanceDispatcher])
+        .allow("WatchWorkOrderFeed", &[Contractor])
 }

@@ -139,6 +139,7 @@ impl World<'_> {
 
     pub(super) async fn after_sales(&mut self, code: &str) {
         let (project, unit) = (self.id("project"), self.id("unit"));
+        self.maintenance_map(code).await;
         let order: mt::CreateRepairRequestResponse = self
             .admin(
                 "maintenance",
@@ -152,6 +153,7 @@ impl World<'_> {
                     description: "the kitchen tap leaks".into(),
                     contractor_id: self.contractor.to_string(),
                     reference: String::new(),
+                    ..Default::default()
                 },
             )
             .await;
@@ -176,9 +178,11 @@ impl World<'_> {
                 mt::ListWorkOrdersRequest {
                     project_id: project.clone(),
                     page: None,
+                    ..Default::default()
                 },
             )
             .await;
+        self.partner_steps(code, &order).await;
         let _: mt::CompleteWorkOrderResponse = self
             .send(
                 "maintenance",
@@ -188,6 +192,7 @@ impl World<'_> {
                     request_id: format!("close-{code}"),
                     repair_request_id: order.clone(),
                     resolution: "replaced the washer".into(),
+                    ..Default::default()
                 },
             )
             .await
@@ -287,5 +292,163 @@ impl World<'_> {
             .subscription_id;
         self.ids.insert("subscription", subscription.clone());
         subscription
+    }
+
+    /// The responsibility map of the world's building and its warranty facts.
+    async fn maintenance_map(&mut self, code: &str) {
+        let (project, building) = (self.id("project"), self.id("building"));
+        let _: mt::SetBuildingWarrantyResponse = self
+            .admin(
+                "maintenance",
+                "SetBuildingWarranty",
+                mt::SetBuildingWarrantyRequest {
+                    request_id: format!("accepted-{code}"),
+                    project_id: project.clone(),
+                    building_id: building.clone(),
+                    accepted_on: day(-400),
+                    design_life_years: 0,
+                },
+            )
+            .await;
+        let vendor = uuid::Uuid::now_v7().to_string();
+        let _: mt::SetResponsibilityResponse = self
+            .admin(
+                "maintenance",
+                "SetResponsibility",
+                mt::SetResponsibilityRequest {
+                    request_id: format!("map-{code}"),
+                    responsibility: Some(mt::Responsibility {
+                        project_id: project.clone(),
+                        building_id: building.clone(),
+                        component: "pipe_leaks".into(),
+                        contractor_id: self.contractor.to_string(),
+                        backup_vendor_id: vendor,
+                        settlement_amount: cny(100_000_000),
+                        retention: cny(3_000_000),
+                        liability_years: 2,
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await;
+        let _: mt::ListResponsibilitiesResponse = self
+            .admin(
+                "maintenance",
+                "ListResponsibilities",
+                mt::ListResponsibilitiesRequest {
+                    project_id: project.clone(),
+                    building_id: building.clone(),
+                },
+            )
+            .await;
+        let _: mt::SetWarrantyPromiseResponse = self
+            .admin(
+                "maintenance",
+                "SetWarrantyPromise",
+                mt::SetWarrantyPromiseRequest {
+                    request_id: format!("promise-{code}"),
+                    project_id: project,
+                    component: "pipe_leaks".into(),
+                    months: 24,
+                },
+            )
+            .await;
+    }
+
+    /// The partner's steps on the world's order, and a second order declined and reassigned.
+    async fn partner_steps(&mut self, code: &str, order: &str) {
+        let _: mt::AcceptWorkOrderResponse = self
+            .send(
+                "maintenance",
+                "AcceptWorkOrder",
+                Caller::Contractor,
+                &mt::AcceptWorkOrderRequest {
+                    request_id: format!("accept-{code}"),
+                    repair_request_id: order.into(),
+                },
+            )
+            .await
+            .expect("the contractor accepts its order");
+        let _: mt::CheckInWorkOrderResponse = self
+            .send(
+                "maintenance",
+                "CheckInWorkOrder",
+                Caller::Contractor,
+                &mt::CheckInWorkOrderRequest {
+                    request_id: format!("check-in-{code}"),
+                    repair_request_id: order.into(),
+                },
+            )
+            .await
+            .expect("the contractor checks in");
+        let _: mt::CheckOutWorkOrderResponse = self
+            .send(
+                "maintenance",
+                "CheckOutWorkOrder",
+                Caller::Contractor,
+                &mt::CheckOutWorkOrderRequest {
+                    request_id: format!("check-out-{code}"),
+                    repair_request_id: order.into(),
+                    progress: "the pipe is ordered".into(),
+                },
+            )
+            .await
+            .expect("the contractor checks out");
+        let _: mt::CheckInWorkOrderResponse = self
+            .send(
+                "maintenance",
+                "CheckInWorkOrder",
+                Caller::Contractor,
+                &mt::CheckInWorkOrderRequest {
+                    request_id: format!("check-in-again-{code}"),
+                    repair_request_id: order.into(),
+                },
+            )
+            .await
+            .expect("a second visit");
+        let second: mt::CreateRepairRequestResponse = self
+            .admin(
+                "maintenance",
+                "CreateRepairRequest",
+                mt::CreateRepairRequestRequest {
+                    request_id: format!("second-repair-{code}"),
+                    project_id: self.id("project"),
+                    unit_id: self.id("spare_unit"),
+                    source: mt::RepairSource::Owner as i32,
+                    category: "leak".into(),
+                    description: "the bathroom drain leaks".into(),
+                    component: "pipe_leaks".into(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let second = second.repair_request.expect("repair").repair_request_id;
+        self.ids.insert("second_repair", second.clone());
+        let _: mt::DeclineWorkOrderResponse = self
+            .send(
+                "maintenance",
+                "DeclineWorkOrder",
+                Caller::Contractor,
+                &mt::DeclineWorkOrderRequest {
+                    request_id: format!("decline-{code}"),
+                    repair_request_id: second.clone(),
+                    reason: "no plumber free".into(),
+                },
+            )
+            .await
+            .expect("the contractor declines its order");
+        let _: mt::AssignWorkOrderResponse = self
+            .admin(
+                "maintenance",
+                "AssignWorkOrder",
+                mt::AssignWorkOrderRequest {
+                    request_id: format!("assign-{code}"),
+                    repair_request_id: second,
+                    contractor_id: self.contractor.to_string(),
+                    reason: "the plumber is free after all".into(),
+                    ..Default::default()
+                },
+            )
+            .await;
     }
 }

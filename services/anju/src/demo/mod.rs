@@ -262,6 +262,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         description: "bathroom ceiling leaks after rain".into(),
         contractor_id: contractor.to_string(),
         reference: String::new(),
+        ..Default::default()
     };
     let order = demo
         .journey

@@ -18,6 +18,7 @@ impl Journey {
             request_id: self.request_id(&format!("complete-{order}")),
             repair_request_id: order.into(),
             resolution: resolution.into(),
+            ..Default::default()
         };
         Ok(self
             .answer("the work reported done", || {

@@ -1,8 +1,11 @@
 //! Maintenance's rules, free of I/O: the warranty decision and its two clocks
-//! ([`warranty`]), what a contractor's warranty costs it ([`money`]), the owners' vote on
-//! the special maintenance fund ([`vote`]), and a work order's clocks ([`work_order`]).
+//! ([`warranty`]), what a contractor's warranty costs it ([`money`]) and what a closed repair
+//! charges ([`charges`]), the owners' vote on the special maintenance fund ([`vote`]), a work
+//! order's clocks ([`work_order`]) and its steps ([`order`]).
 
+pub mod charges;
 pub mod money;
+pub mod order;
 pub mod vote;
 pub mod warranty;
 pub mod work_order;
@@ -18,6 +21,15 @@ pub fn source_name(source: pb::RepairSource) -> Option<&'static str> {
         pb::RepairSource::Owner => Some("owner"),
         pb::RepairSource::Inspection => Some("inspection"),
         pb::RepairSource::Complaint => Some("complaint"),
+    }
+}
+
+/// The priority as stored.
+pub fn priority_name(priority: pb::Priority) -> Option<&'static str> {
+    match priority {
+        pb::Priority::Unspecified => None,
+        pb::Priority::Normal => Some("normal"),
+        pb::Priority::Urgent => Some("urgent"),
     }
 }
 

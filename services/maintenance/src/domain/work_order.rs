@@ -89,6 +89,112 @@ pub fn clock(
     }
 }
 
+/// A work order's two clocks as stored: when each is due, whether it was met, warned or
+/// breached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clocks {
+    pub respond_by: Option<DateTime<Utc>>,
+    pub responded_at: Option<DateTime<Utc>>,
+    pub respond_warned: bool,
+    pub respond_breached: bool,
+    pub on_site_by: Option<DateTime<Utc>>,
+    pub on_site_at: Option<DateTime<Utc>>,
+    pub on_site_warned: bool,
+    pub on_site_breached: bool,
+    pub warn_before: Duration,
+}
+
+/// What a clock does when it comes due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firing {
+    Warn,
+    Breach,
+}
+
+/// The clocks by name: `respond` (accept or decline) and `on_site` (check in).
+pub const RESPOND: &str = "respond";
+pub const ON_SITE: &str = "on_site";
+
+/// One clock as [`Clocks::each`] lists it: name, deadline, done, warned, breached.
+type Entry = (&'static str, Option<DateTime<Utc>>, bool, bool, bool);
+
+impl Clocks {
+    fn each(&self) -> [Entry; 2] {
+        [
+            (
+                RESPOND,
+                self.respond_by,
+                self.responded_at.is_some(),
+                self.respond_warned,
+                self.respond_breached,
+            ),
+            (
+                ON_SITE,
+                self.on_site_by,
+                self.on_site_at.is_some(),
+                self.on_site_warned,
+                self.on_site_breached,
+            ),
+        ]
+    }
+
+    /// The warnings and breaches due at `now` that have not fired: each clock warns once when
+    /// its warning window opens and is breached once just after its deadline, unless its step
+    /// was done. A clock already past its deadline is breached without a warning first.
+    pub fn due(&self, now: DateTime<Utc>) -> Vec<(&'static str, Firing, DateTime<Utc>)> {
+        let mut due = Vec::new();
+        for (name, by, done, warned, breached) in self.each() {
+            let Some(by) = by else { continue };
+            match clock(by, done.then_some(by), now, self.warn_before) {
+                Clock::Breached if !breached => due.push((name, Firing::Breach, by)),
+                Clock::Warning if !warned => due.push((name, Firing::Warn, by)),
+                _ => {}
+            }
+        }
+        due
+    }
+
+    /// Records `firing` of clock `name`.
+    pub fn fired(&mut self, name: &str, firing: Firing) {
+        let (warned, breached) = if name == RESPOND {
+            (&mut self.respond_warned, &mut self.respond_breached)
+        } else {
+            (&mut self.on_site_warned, &mut self.on_site_breached)
+        };
+        *warned = true;
+        if firing == Firing::Breach {
+            *breached = true;
+        }
+    }
+
+    /// When the sweeper must look again: the earliest warning or breach still to fire.
+    pub fn next_at(&self) -> Option<DateTime<Utc>> {
+        self.each()
+            .into_iter()
+            .filter_map(|(_, by, done, warned, breached)| {
+                let by = by?;
+                if done || breached {
+                    None
+                } else if warned {
+                    Some(by + Duration::microseconds(1))
+                } else {
+                    Some(by - self.warn_before)
+                }
+            })
+            .min()
+    }
+
+    /// Where clock `name` stands at `now`.
+    pub fn state(&self, name: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, Clock)> {
+        let (by, done_at) = if name == RESPOND {
+            (self.respond_by?, self.responded_at)
+        } else {
+            (self.on_site_by?, self.on_site_at)
+        };
+        Some((by, clock(by, done_at, now, self.warn_before)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +227,42 @@ mod tests {
         let done = |d| clock(by, Some(at(d)), at("2026-12-05T00:00:00Z"), warn);
         assert_eq!(done("2026-12-04T08:30:00Z"), Clock::Met { late: false });
         assert_eq!(done("2026-12-04T08:30:01Z"), Clock::Met { late: true });
+    }
+
+    #[test]
+    fn each_clock_warns_then_breaches_once_and_a_done_step_stops_it() {
+        let assigned = at("2026-12-04T08:00:00Z");
+        let d = Commitment::default().deadlines(assigned, Priority::Urgent, None);
+        let mut c = Clocks {
+            respond_by: Some(d.respond_by),
+            on_site_by: Some(d.on_site_by),
+            warn_before: Duration::minutes(10),
+            ..Default::default()
+        };
+        assert_eq!(c.next_at(), Some(at("2026-12-04T08:20:00Z")));
+        assert!(c.due(at("2026-12-04T08:19:59Z")).is_empty());
+        let due = c.due(at("2026-12-04T08:20:00Z"));
+        assert_eq!(due, vec![(RESPOND, Firing::Warn, d.respond_by)]);
+        c.fired(RESPOND, Firing::Warn);
+        assert!(c.due(at("2026-12-04T08:30:00Z")).is_empty());
+        assert_eq!(c.due(at("2026-12-04T08:30:01Z")).len(), 1);
+        // Skipped straight past both warnings: breached, and the on-site clock warned.
+        let late = c.due(at("2026-12-04T08:55:00Z"));
+        assert_eq!(
+            late,
+            vec![
+                (RESPOND, Firing::Breach, d.respond_by),
+                (ON_SITE, Firing::Warn, d.on_site_by)
+            ]
+        );
+        c.fired(RESPOND, Firing::Breach);
+        c.responded_at = Some(at("2026-12-04T08:56:00Z"));
+        c.on_site_at = Some(at("2026-12-04T08:57:00Z"));
+        assert!(c.due(at("2026-12-04T10:00:00Z")).is_empty());
+        assert_eq!(c.next_at(), None);
+        assert_eq!(
+            c.state(RESPOND, at("2026-12-04T10:00:00Z")).unwrap().1,
+            Clock::Met { late: true }
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod complaint;
 pub mod contract;
+pub mod contractor_charge;
 pub mod move_in;
 pub mod subscription;
 pub mod title;

@@ -207,6 +207,7 @@ impl Flow for ComplaintFlow {
                 description: e.text.clone(),
                 contractor_id: String::new(),
                 reference: repair_reference(&e.complaint_id, e.round),
+                ..Default::default()
             });
             return Ok(Some(
                 Transition::to(

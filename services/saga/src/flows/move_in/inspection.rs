@@ -24,6 +24,15 @@ pub(super) fn repair(e: &InspectionRecorded, defect: &DefectFound) -> Command {
         ),
         contractor_id: String::new(),
         reference: defect.defect_id.clone(),
+        // The defect's severity decides how fast the contractor must be on site.
+        priority: if matches!(defect.severity.as_str(), "major" | "critical") {
+            maintenance::Priority::Urgent
+        } else {
+            maintenance::Priority::Normal
+        } as i32,
+        customer_id: e.customer_id.clone(),
+        owner_name: e.owner_name.clone(),
+        ..Default::default()
     })
 }
 

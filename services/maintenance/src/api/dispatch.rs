@@ -1,0 +1,139 @@
+//! A dispatcher's assignment: an order given to the map's responsible contractor or to the one
+//! the dispatcher names, classified on the way; a reassignment needs its reason (audited).
+
+use anju_kit::{Principal, Refusal, ServiceResult, audit::Subject, validate::Validator};
+use anju_proto::maintenance as pb;
+use chrono::Utc;
+
+use super::{
+    MaintenanceApi,
+    orders::{self, Cause, Origin},
+    requests::component,
+    wire,
+};
+use crate::{
+    domain::{self, order},
+    store,
+};
+
+impl MaintenanceApi {
+    pub(crate) async fn assign_work_order(
+        &self,
+        principal: &Principal,
+        req: pb::AssignWorkOrderRequest,
+    ) -> ServiceResult<pb::AssignWorkOrderResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let named = v.optional_uuid("contractor_id", &req.contractor_id);
+        let component = component(&mut v, "component", &req.component);
+        let priority = match pb::Priority::try_from(req.priority) {
+            Ok(p) => domain::priority_name(p),
+            Err(_) => {
+                v.violation("priority", "must be normal or urgent");
+                None
+            }
+        };
+        let reason = v.optional_free_text("reason", &req.reason, 500);
+        let not_to_exceed = req
+            .not_to_exceed
+            .as_ref()
+            .map(|m| v.money("not_to_exceed", Some(m)));
+        v.finish()?;
+        let outbox = self.outbox.clone();
+        self.commands
+            .run(
+                principal,
+                "AssignWorkOrder",
+                &request_id,
+                &req,
+                async |cmd| {
+                    let mut r = store::visible_for_update(cmd.conn(), principal, id).await?;
+                    domain::complete(id, &r.status)?;
+                    if r.contractor_id.is_some() && reason.is_none() {
+                        return Err(anju_kit::ServiceError::invalid(
+                            "reason",
+                            "is required to reassign an order",
+                        ));
+                    }
+                    if let Some(component) = &component {
+                        r.component = Some(component.clone());
+                    }
+                    if let Some(priority) = priority {
+                        r.priority = priority.into();
+                    }
+                    if req.owner_caused {
+                        r.owner_caused = true;
+                    }
+                    if let Some((minor, currency)) = &not_to_exceed {
+                        r.not_to_exceed_minor = Some(*minor);
+                        r.currency = Some(currency.clone());
+                    }
+                    if r.component.is_none() {
+                        return Err(Refusal::new(
+                            "COMPONENT_UNCLASSIFIED",
+                            "the request has no component: name one to assign it",
+                        )
+                        .with("repair_request_id", id)
+                        .into());
+                    }
+                    orders::decide(cmd.conn(), &mut r).await?;
+                    let to = match named {
+                        Some(named) => named,
+                        None => match orders::entry_of(cmd.conn(), &r).await? {
+                            Some(entry) => entry.contractor_id,
+                            None => {
+                                return Err(Refusal::new(
+                                "NOT_RESPONSIBLE",
+                                "no contractor is responsible for the component in the building",
+                            )
+                            .with(
+                                "building_id",
+                                r.building_id.map(|b| b.to_string()).unwrap_or_default(),
+                            )
+                            .with("component", r.component.clone().unwrap_or_default())
+                            .with("project_id", r.project_id)
+                            .into());
+                            }
+                        },
+                    };
+                    if r.contractor_id == Some(to) && r.order_state != order::UNASSIGNED {
+                        return Err(Refusal::new(
+                            "SAME_CONTRACTOR",
+                            "the order is already with that contractor",
+                        )
+                        .with("contractor_id", to)
+                        .into());
+                    }
+                    let origin = Origin {
+                        outbox: &outbox,
+                        tenant: principal.tenant_id,
+                        cause: Some(request_id.clone()),
+                    };
+                    let reason_text = reason.clone().unwrap_or_default();
+                    orders::assign(
+                        cmd.conn(),
+                        &origin,
+                        &mut r,
+                        Some(to),
+                        Cause::Dispatcher,
+                        &reason_text,
+                        Utc::now(),
+                    )
+                    .await?;
+                    let subject =
+                        Subject::new("repair_request", id).with_detail(serde_json::json!({
+                            "contractor_id": to,
+                            "reason": reason_text,
+                        }));
+                    Ok((
+                        pb::AssignWorkOrderResponse {
+                            repair_request: Some(wire::one(cmd.conn(), r).await?),
+                        },
+                        subject,
+                    ))
+                },
+            )
+            .await
+    }
+}

@@ -1,0 +1,508 @@
+//! Repair requests: logged (classified, decided and assigned from the map on the way), read,
+//! listed, reported done with their costs, and signed off by four parties — the fourth closes
+//! the request and raises its charges.
+
+use anju_kit::{
+    Principal, Role, ServiceError, ServiceResult, audit::Subject, ids::new_id, paging::Page,
+    time::ProjectZone, validate::Validator,
+};
+use anju_messaging::directory;
+use anju_proto::{events, maintenance as pb};
+use chrono::{DateTime, Duration, Utc};
+
+use super::{
+    MaintenanceApi, cost_lines,
+    orders::{self, Cause, Origin},
+    photo_refs, wire,
+};
+use crate::{
+    domain::{
+        self, charges, order,
+        warranty::{self, Component},
+    },
+    store::{self, RepairRequest, costs, map},
+};
+
+/// How far ahead an appointment may be, and how long its window.
+const APPOINTMENT_AHEAD_DAYS: i64 = 60;
+const APPOINTMENT_LONGEST_HOURS: i64 = 12;
+
+fn timestamp(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+}
+
+/// A component named on the wire: one of the closed list, or none for an empty name.
+pub(super) fn component(v: &mut Validator, field: &str, name: &str) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    match Component::parse(name) {
+        Some(c) => Some(c.name().to_string()),
+        None => {
+            let all: Vec<&str> = warranty::COMPONENTS.iter().map(|(_, n)| *n).collect();
+            v.violation(field, format!("must be one of {}", all.join(", ")));
+            None
+        }
+    }
+}
+
+impl MaintenanceApi {
+    pub(crate) async fn create_repair_request(
+        &self,
+        principal: &Principal,
+        req: pb::CreateRepairRequestRequest,
+    ) -> ServiceResult<pb::CreateRepairRequestResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let project_id = v.uuid("project_id", &req.project_id);
+        let unit_id = v.uuid("unit_id", &req.unit_id);
+        let source = pb::RepairSource::try_from(req.source)
+            .ok()
+            .and_then(domain::source_name);
+        if source.is_none() {
+            v.violation("source", "must be owner, inspection or complaint");
+        }
+        let category = v.text("category", &req.category, 64);
+        let description = v.free_text("description", &req.description, 4000);
+        let contractor_id = v.optional_uuid("contractor_id", &req.contractor_id);
+        let reference = v
+            .optional_text("reference", &req.reference, 200)
+            .unwrap_or_default();
+        // A complaint's repairs are the coordinator's to open: their reference links them back
+        // to the complaint they resolve.
+        v.check(
+            !reference.starts_with("complaint:") || principal.has(Role::Service),
+            "reference",
+            "references starting complaint: are the coordinator's",
+        );
+        // The component named, or the category when it names one (an inspection's defect).
+        let component = component(&mut v, "component", &req.component)
+            .or_else(|| Component::parse(category.trim()).map(|c| c.name().to_string()));
+        let priority = match pb::Priority::try_from(req.priority) {
+            Ok(p) => domain::priority_name(p).unwrap_or("normal"),
+            Err(_) => {
+                v.violation("priority", "must be normal or urgent");
+                "normal"
+            }
+        };
+        let owner_name = v
+            .optional_text("owner_name", &req.owner_name, 100)
+            .unwrap_or_default();
+        let owner_phone = if req.owner_phone.trim().is_empty() {
+            String::new()
+        } else {
+            v.phone("owner_phone", &req.owner_phone)
+        };
+        let now = Utc::now();
+        let (from, to) = (
+            timestamp(req.appointment_from.as_ref()),
+            timestamp(req.appointment_to.as_ref()),
+        );
+        match (from, to) {
+            (None, None) => {}
+            (Some(from), Some(to)) => {
+                if to <= from || to - from > Duration::hours(APPOINTMENT_LONGEST_HOURS) {
+                    v.violation(
+                        "appointment_to",
+                        format!(
+                            "must be after appointment_from, within {APPOINTMENT_LONGEST_HOURS} hours"
+                        ),
+                    );
+                }
+                if from < now - Duration::days(1)
+                    || from > now + Duration::days(APPOINTMENT_AHEAD_DAYS)
+                {
+                    v.violation(
+                        "appointment_from",
+                        format!("must be within the next {APPOINTMENT_AHEAD_DAYS} days"),
+                    );
+                }
+            }
+            _ => v.violation(
+                "appointment_to",
+                "appointment_from and appointment_to go together",
+            ),
+        }
+        let not_to_exceed = req
+            .not_to_exceed
+            .as_ref()
+            .map(|m| v.money("not_to_exceed", Some(m)));
+        let customer_id = v
+            .optional_text("customer_id", &req.customer_id, 128)
+            .unwrap_or_default();
+        v.finish()?;
+        principal.require_project(project_id)?;
+        directory::require_unit(&self.pool, principal, project_id, unit_id).await?;
+        let building_id = map::building_of(&self.pool, unit_id).await?;
+        let mut repair = RepairRequest {
+            repair_request_id: new_id(),
+            tenant_id: principal.tenant_id,
+            project_id,
+            unit_id,
+            source: source.unwrap_or_default().to_string(),
+            category,
+            description,
+            contractor_id: None,
+            created_at: now,
+            reference,
+            status: "open".into(),
+            resolution: None,
+            closed_at: None,
+            completed_at: None,
+            component,
+            building_id,
+            priority: priority.into(),
+            owner_name,
+            owner_phone,
+            appointment_from: from,
+            appointment_to: to,
+            customer_id,
+            warranty_decided: false,
+            warranty_covered: None,
+            warranty_payer: None,
+            contractor_until: None,
+            buyer_until: None,
+            warranty_reasons: Vec::new(),
+            owner_caused: false,
+            backup_vendor_id: None,
+            escalated_from: None,
+            assigned_at: None,
+            assignments: 0,
+            order_state: order::UNASSIGNED.into(),
+            respond_by: None,
+            on_site_by: None,
+            responded_at: None,
+            on_site_at: None,
+            warn_before_secs: 600,
+            respond_warned: false,
+            respond_breached: false,
+            on_site_warned: false,
+            on_site_breached: false,
+            not_to_exceed_minor: not_to_exceed.as_ref().map(|(m, _)| *m),
+            currency: not_to_exceed.map(|(_, c)| c),
+            photo_refs: Vec::new(),
+        };
+        let outbox = self.outbox.clone();
+        self.commands
+            .run(
+                principal,
+                "CreateRepairRequest",
+                &request_id,
+                &req,
+                async |cmd| {
+                    store::insert(cmd.conn(), &repair).await?;
+                    let id = repair.repair_request_id;
+                    let event = events::RepairRequested {
+                        repair_request_id: id.to_string(),
+                        project_id: project_id.to_string(),
+                        unit_id: unit_id.to_string(),
+                        source: repair.source.clone(),
+                        category: repair.category.clone(),
+                        contractor_id: contractor_id.map(|c| c.to_string()).unwrap_or_default(),
+                        reference: repair.reference.clone(),
+                    };
+                    cmd.emit(cmd.event("repair_request", id), &event).await?;
+                    let origin = Origin {
+                        outbox: &outbox,
+                        tenant: principal.tenant_id,
+                        cause: Some(request_id.clone()),
+                    };
+                    orders::decide(cmd.conn(), &mut repair).await?;
+                    let responsible = orders::entry_of(cmd.conn(), &repair)
+                        .await?
+                        .map(|e| e.contractor_id);
+                    match (contractor_id, responsible) {
+                        (Some(named), _) => {
+                            orders::assign(
+                                cmd.conn(),
+                                &origin,
+                                &mut repair,
+                                Some(named),
+                                Cause::Dispatcher,
+                                "named when the request was logged",
+                                now,
+                            )
+                            .await?
+                        }
+                        (None, Some(responsible)) => {
+                            orders::assign(
+                                cmd.conn(),
+                                &origin,
+                                &mut repair,
+                                Some(responsible),
+                                Cause::Map,
+                                "",
+                                now,
+                            )
+                            .await?
+                        }
+                        (None, None) => store::save_order(cmd.conn(), &repair).await?,
+                    }
+                    let response = pb::CreateRepairRequestResponse {
+                        repair_request: Some(wire::one(cmd.conn(), repair).await?),
+                    };
+                    Ok((response, Subject::new("repair_request", id)))
+                },
+            )
+            .await
+    }
+
+    pub(crate) async fn get_repair_request(
+        &self,
+        principal: &Principal,
+        req: pb::GetRepairRequestRequest,
+    ) -> ServiceResult<pb::GetRepairRequestResponse> {
+        let mut v = Validator::new();
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        v.finish()?;
+        let repair = store::visible(&self.pool, principal, id).await?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(pb::GetRepairRequestResponse {
+            repair_request: Some(wire::one(&mut conn, repair).await?),
+        })
+    }
+
+    pub(crate) async fn complete_work_order(
+        &self,
+        principal: &Principal,
+        req: pb::CompleteWorkOrderRequest,
+    ) -> ServiceResult<pb::CompleteWorkOrderResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let resolution = v.free_text("resolution", &req.resolution, 4000);
+        let lines = cost_lines(&mut v, &req.cost_lines);
+        let photos = photo_refs(&mut v, &req.photo_refs);
+        v.finish()?;
+        let by_partner = principal.has(Role::Contractor);
+        self.commands
+            .run(
+                principal,
+                "CompleteWorkOrder",
+                &request_id,
+                &req,
+                async |cmd| {
+                    let open = store::visible_for_update(cmd.conn(), principal, id).await?;
+                    domain::complete(id, &open.status)?;
+                    order::may_complete(id, &open.order_state, by_partner)?;
+                    let priced: Vec<(i64, String)> = lines
+                        .iter()
+                        .map(|l| (l.amount_minor, l.currency.clone()))
+                        .collect();
+                    order::cost_total(&priced, open.currency.as_deref(), open.not_to_exceed_minor)?;
+                    costs::add(cmd.conn(), id, open.contractor_id, &lines).await?;
+                    let done = store::complete(cmd.conn(), id, &resolution, &photos).await?;
+                    let response = pb::CompleteWorkOrderResponse {
+                        repair_request: Some(wire::one(cmd.conn(), done).await?),
+                    };
+                    Ok((response, Subject::new("repair_request", id)))
+                },
+            )
+            .await
+    }
+
+    pub(crate) async fn sign_off_repair(
+        &self,
+        principal: &Principal,
+        req: pb::SignOffRepairRequest,
+    ) -> ServiceResult<pb::SignOffRepairResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let party = pb::SignOffParty::try_from(req.party)
+            .ok()
+            .and_then(domain::party_name);
+        if party.is_none() {
+            v.violation("party", "must name the party signing off");
+        }
+        let signed_by = v.text("signed_by", &req.signed_by, 100);
+        v.finish()?;
+        let party = party.unwrap_or_default();
+        // Each party signs with its own role; the tenant's administrator may sign for any.
+        let role = domain::signer(party).expect("a named party has a role");
+        if !principal.has(role) && !principal.has(Role::Admin) {
+            return Err(ServiceError::PermissionDenied(format!(
+                "the {party} sign-off is given by the {role} role"
+            )));
+        }
+        let outbox = self.outbox.clone();
+        self.commands
+            .run(principal, "SignOffRepair", &request_id, &req, async |cmd| {
+                let completed = store::visible_for_update(cmd.conn(), principal, id).await?;
+                domain::may_sign_off(id, &completed.status)?;
+                let signed = store::sign_off(cmd.conn(), id, party, &signed_by).await?;
+                let now = if domain::signed_off(&signed) {
+                    let closed = store::close(cmd.conn(), id).await?;
+                    let event = events::RepairRequestClosed {
+                        repair_request_id: id.to_string(),
+                        project_id: closed.project_id.to_string(),
+                        unit_id: closed.unit_id.to_string(),
+                        source: closed.source.clone(),
+                        reference: closed.reference.clone(),
+                        contractor_id: closed
+                            .contractor_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                        resolution: closed.resolution.clone().unwrap_or_default(),
+                    };
+                    cmd.emit(cmd.event("repair_request", id), &event).await?;
+                    let origin = Origin {
+                        outbox: &outbox,
+                        tenant: principal.tenant_id,
+                        cause: Some(request_id.clone()),
+                    };
+                    raise_charges(cmd.conn(), &origin, &closed).await?;
+                    if let Some(contractor) = closed.contractor_id {
+                        let item = orders::item(&closed, contractor, "signed_off", "", None);
+                        origin.feed(cmd.conn(), contractor, item).await?;
+                    }
+                    closed
+                } else {
+                    completed
+                };
+                let response = pb::SignOffRepairResponse {
+                    repair_request: Some(wire::one(cmd.conn(), now).await?),
+                };
+                let subject = Subject::new("repair_request", id)
+                    .with_detail(serde_json::json!({ "party": party, "signed_by": signed_by }));
+                Ok((response, subject))
+            })
+            .await
+    }
+
+    pub(crate) async fn list_work_orders(
+        &self,
+        principal: &Principal,
+        req: pb::ListWorkOrdersRequest,
+    ) -> ServiceResult<pb::ListWorkOrdersResponse> {
+        let mut v = Validator::new();
+        let filter = store::Filter {
+            project_id: v.optional_uuid("project_id", &req.project_id),
+            unit_id: v.optional_uuid("unit_id", &req.unit_id),
+            reference: v.optional_text("reference", &req.reference, 200),
+            contractor_id: v.optional_uuid("contractor_id", &req.contractor_id),
+            status: match pb::RepairStatus::try_from(req.status) {
+                Ok(pb::RepairStatus::Unspecified) => None,
+                Ok(pb::RepairStatus::Open) => Some("open"),
+                Ok(pb::RepairStatus::Completed) => Some("completed"),
+                Ok(pb::RepairStatus::Closed) => Some("closed"),
+                Err(_) => {
+                    v.violation("status", "is not a repair status");
+                    None
+                }
+            },
+            clock_state: match pb::ClockState::try_from(req.clock_state) {
+                Ok(pb::ClockState::Unspecified) => None,
+                Ok(pb::ClockState::Warning) => Some("warning"),
+                Ok(pb::ClockState::Breached) => Some("breached"),
+                _ => {
+                    v.violation("clock_state", "filters on warning or breached");
+                    None
+                }
+            },
+        };
+        v.finish()?;
+        let page = req.page.unwrap_or_default();
+        let page = Page::parse(page.page_size, &page.page_token)?;
+        let (orders, next_page_token) =
+            store::work_orders(&self.pool, principal, &filter, page).await?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(pb::ListWorkOrdersResponse {
+            work_orders: wire::detailed(&mut conn, orders).await?,
+            next_page_token,
+        })
+    }
+}
+
+/// The charges a closing repair raises (DOMAIN.md §3.5-3.6), recorded once each and published
+/// for the coordinator to book in finance.
+async fn raise_charges(
+    conn: &mut sqlx::PgConnection,
+    origin: &Origin<'_>,
+    r: &RepairRequest,
+) -> ServiceResult<()> {
+    let lines = costs::of(&mut *conn, &[r.repair_request_id]).await?;
+    let cost: i64 = lines.iter().map(|l| l.amount_minor).sum();
+    let Some(currency) = lines.first().map(|l| l.currency.clone()) else {
+        return Ok(());
+    };
+    let entry = orders::entry_of(conn, r).await?;
+    // The contractor that answers for the defect: the map's responsible one, else the one the
+    // order was escalated from or is with.
+    let Some(contractor) = entry
+        .as_ref()
+        .map(|e| e.contractor_id)
+        .or(r.escalated_from)
+        .or(r.contractor_id)
+    else {
+        return Ok(());
+    };
+    let retention = entry.as_ref().filter(|e| e.contractor_id == contractor);
+    let released = match (retention, r.building_id) {
+        (Some(e), Some(building)) => map::building_warranty(&mut *conn, r.tenant_id, building)
+            .await?
+            .and_then(|(accepted, _)| {
+                accepted.checked_add_months(chrono::Months::new(12 * e.liability_years as u32))
+            })
+            .is_some_and(|until| ProjectZone::or_default("").today() > until),
+        _ => false,
+    };
+    let closing = charges::Closing {
+        payer: r.payer(),
+        escalated: r.escalated_from == Some(contractor),
+        cost,
+        retention_left: retention.map_or(0, |e| e.retention_left),
+        retention_released: released,
+    };
+    for charge in charges::on_close(&closing) {
+        let payer_id = if charge.purpose == charges::OWNER_COMPENSATION {
+            if r.customer_id.is_empty() {
+                format!("owner:{}", r.unit_id)
+            } else {
+                r.customer_id.clone()
+            }
+        } else {
+            contractor.to_string()
+        };
+        let row = costs::ContractorCharge {
+            charge_id: new_id(),
+            tenant_id: r.tenant_id,
+            project_id: r.project_id,
+            repair_request_id: r.repair_request_id,
+            building_id: r.building_id,
+            component: r.component.clone(),
+            contractor_id: contractor,
+            payer_id: payer_id.clone(),
+            purpose: charge.purpose.into(),
+            amount_minor: charge.amount,
+            currency: currency.clone(),
+            from_retention_minor: charge.from_retention,
+            claim_minor: charge.claim,
+            created_at: Utc::now(),
+        };
+        if !costs::charge(conn, &row).await? {
+            continue;
+        }
+        let event = events::ContractorCharged {
+            charge_id: row.charge_id.to_string(),
+            repair_request_id: r.repair_request_id.to_string(),
+            project_id: r.project_id.to_string(),
+            unit_id: r.unit_id.to_string(),
+            payer_id,
+            purpose: charge.purpose.into(),
+            amount_minor: charge.amount,
+            currency: currency.clone(),
+            from_retention_minor: charge.from_retention,
+            claim_minor: charge.claim,
+            contractor_id: contractor.to_string(),
+        };
+        let meta = anju_messaging::EventMeta::new(r.tenant_id, "contractor_charge", row.charge_id);
+        let meta = match &origin.cause {
+            Some(c) => meta.caused_by_request(c),
+            None => meta,
+        };
+        origin.outbox.append(conn, meta, &event).await?;
+    }
+    Ok(())
+}

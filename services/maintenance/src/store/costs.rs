@@ -1,0 +1,94 @@
+//! A repair's cost lines and the charges its close raised.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct CostLine {
+    pub repair_request_id: Uuid,
+    pub kind: String,
+    pub description: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// Adds cost lines after those already reported.
+pub async fn add(
+    conn: &mut PgConnection,
+    id: Uuid,
+    contractor_id: Option<Uuid>,
+    lines: &[CostLine],
+) -> sqlx::Result<()> {
+    for line in lines {
+        sqlx::query(
+            "insert into repair_costs (repair_request_id, line, kind, description, amount_minor, currency, contractor_id)
+             select $1, coalesce(max(line), 0) + 1, $2, $3, $4, $5, $6 from repair_costs where repair_request_id = $1",
+        )
+        .bind(id)
+        .bind(&line.kind)
+        .bind(&line.description)
+        .bind(line.amount_minor)
+        .bind(&line.currency)
+        .bind(contractor_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn of<'c>(conn: impl PgExecutor<'c>, ids: &[Uuid]) -> sqlx::Result<Vec<CostLine>> {
+    sqlx::query_as(
+        "select repair_request_id, kind, description, amount_minor, currency from repair_costs
+         where repair_request_id = any($1) order by repair_request_id, line",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct ContractorCharge {
+    pub charge_id: Uuid,
+    pub tenant_id: Uuid,
+    pub project_id: Uuid,
+    pub repair_request_id: Uuid,
+    pub building_id: Option<Uuid>,
+    pub component: Option<String>,
+    pub contractor_id: Uuid,
+    pub payer_id: String,
+    pub purpose: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub from_retention_minor: i64,
+    pub claim_minor: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a charge; `false` if the repair already has one of that purpose.
+pub async fn charge(conn: &mut PgConnection, c: &ContractorCharge) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "insert into contractor_charges (charge_id, tenant_id, project_id, repair_request_id,
+             building_id, component, contractor_id, payer_id, purpose, amount_minor, currency,
+             from_retention_minor, claim_minor, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         on conflict (repair_request_id, purpose) do nothing",
+    )
+    .bind(c.charge_id)
+    .bind(c.tenant_id)
+    .bind(c.project_id)
+    .bind(c.repair_request_id)
+    .bind(c.building_id)
+    .bind(&c.component)
+    .bind(c.contractor_id)
+    .bind(&c.payer_id)
+    .bind(&c.purpose)
+    .bind(c.amount_minor)
+    .bind(&c.currency)
+    .bind(c.from_retention_minor)
+    .bind(c.claim_minor)
+    .bind(c.created_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
