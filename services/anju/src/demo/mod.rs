@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 mod complaint;
 mod move_in;
+mod repair;
 mod sale;
 mod title;
 
@@ -43,6 +44,26 @@ impl Demo {
 
     fn request_id(&self, what: &str) -> String {
         format!("demo-{}-{what}", self.run)
+    }
+
+    /// A partner contractor's own client: its users need no staff account.
+    fn partner(&self, contractor: Uuid) -> anyhow::Result<MaintenanceServiceClient<Authed>> {
+        let token = self.issuer.issue(&anju_kit::auth::Claims {
+            sub: format!("contractor-{contractor}"),
+            tenant: self.tenant.to_string(),
+            roles: vec![Role::Contractor],
+            projects: vec!["*".into()],
+            contractor: Some(contractor.to_string()),
+            exp: anju_kit::auth::expiry(600),
+            nbf: None,
+            iat: None,
+            iss: None,
+            aud: None,
+        })?;
+        Ok(MaintenanceServiceClient::new(client::authed_at(
+            &self.settings.endpoint("maintenance"),
+            &token,
+        )?))
     }
 }
 
@@ -274,30 +295,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .into_inner()
         .repair_request
         .context("no repair request")?;
-    let partner_view = |contractor: Uuid| -> anyhow::Result<MaintenanceServiceClient<Authed>> {
-        let token = demo.issuer.issue(&anju_kit::auth::Claims {
-            sub: format!("contractor-{contractor}"),
-            tenant: demo.tenant.to_string(),
-            roles: vec![Role::Contractor],
-            projects: vec!["*".into()],
-            contractor: Some(contractor.to_string()),
-            exp: anju_kit::auth::expiry(600),
-            nbf: None,
-            iat: None,
-            iss: None,
-            aud: None,
-        })?;
-        Ok(MaintenanceServiceClient::new(client::authed_at(
-            &demo.settings.endpoint("maintenance"),
-            &token,
-        )?))
-    };
-    let own = partner_view(contractor)?
+    let own = demo
+        .partner(contractor)?
         .get_repair_request(maintenance::GetRepairRequestRequest {
             repair_request_id: order.repair_request_id.clone(),
         })
         .await;
-    let other = partner_view(derived_id("demo-contractor:someone-else"))?
+    let other = demo
+        .partner(derived_id("demo-contractor:someone-else"))?
         .get_repair_request(maintenance::GetRepairRequestRequest {
             repair_request_id: order.repair_request_id.clone(),
         })
@@ -345,6 +350,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     move_in::move_in(&demo, &units).await?;
     title::title(&demo, &units[1]).await?;
     complaint::complaint(&demo, &units[1]).await?;
+    repair::escalated(&demo, &units[0]).await?;
 
     println!("\ndemo complete: every step above ran against the live services.");
     Ok(())
