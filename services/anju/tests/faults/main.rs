@@ -15,6 +15,7 @@ const WAIT: Duration = Duration::from_secs(60);
 mod complaints;
 mod notices;
 mod processes;
+mod repairs;
 mod timer;
 mod title;
 
