@@ -881,3 +881,218 @@ async fn a_repair_request_names_its_bad_fields_and_writes_nothing() {
     assert_eq!(written, 0);
     stack.stop().await.unwrap();
 }
+
+async fn sign_off_all(stack: &TestStack, id: &str, round: &str) {
+    for (party, role) in [
+        (mt::SignOffParty::Maintenance, Role::MaintenanceDispatcher),
+        (mt::SignOffParty::Owner, Role::CustomerService),
+        (
+            mt::SignOffParty::SupervisingEngineer,
+            Role::SupervisingEngineer,
+        ),
+        (mt::SignOffParty::ProjectDepartment, Role::ProjectDepartment),
+    ] {
+        client(stack, stack.tenant, &[role])
+            .sign_off_repair(mt::SignOffRepairRequest {
+                request_id: format!("sign-{round}-{}", party.as_str_name()),
+                repair_request_id: id.into(),
+                party: party as i32,
+                signed_by: "signature".into(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_plan_above_the_limit_is_approved_first_and_an_unsatisfied_owner_reopens_the_repair() {
+    let stack = TestStack::start().await.unwrap();
+    let s = site(&stack, "MW6", 1, "wall_and_floor_leaks", 0).await;
+    let order = s.repair(&s.units[0], "wall_and_floor_leaks", "plan").await;
+    let id = order.repair_request_id.clone();
+    let mut contractor = partner(&stack, stack.tenant, s.contractor);
+    let mut dispatcher = s.dispatcher.clone();
+    contractor
+        .accept_work_order(mt::AcceptWorkOrderRequest {
+            request_id: "accept".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    let propose = |request_id: &str, fen: i64| mt::ProposeRepairPlanRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.clone(),
+        description: "strip the bathroom floor and redo the membrane".into(),
+        estimate: cny(fen),
+    };
+    // The order allows 2,000.00 yuan: a plan within it is not needed.
+    refused(
+        contractor
+            .propose_repair_plan(propose("plan-small", 200_000))
+            .await,
+        "PLAN_WITHIN_LIMIT",
+    );
+    refused(
+        dispatcher
+            .decide_repair_plan(mt::DecideRepairPlanRequest {
+                request_id: "decide-nothing".into(),
+                repair_request_id: id.clone(),
+                approve: true,
+                reason: String::new(),
+            })
+            .await,
+        "NO_PLAN_PROPOSED",
+    );
+    let proposed = contractor
+        .propose_repair_plan(propose("plan", 650_000))
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    assert_eq!(proposed.plan.unwrap().state, "proposed");
+    let decide = |request_id: &str, approve: bool| mt::DecideRepairPlanRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.clone(),
+        approve,
+        reason: String::new(),
+    };
+    let err = dispatcher
+        .decide_repair_plan(decide("reject-silently", false))
+        .await
+        .unwrap_err();
+    assert_eq!(fields_of(&err), vec!["reason".to_string()]);
+    let approved = dispatcher
+        .decide_repair_plan(decide("approve", true))
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    let w = approved.work_order.unwrap();
+    assert_eq!(w.not_to_exceed.unwrap().minor_units, 650_000);
+    refused(
+        dispatcher
+            .decide_repair_plan(decide("approve-again", true))
+            .await,
+        "PLAN_ALREADY_DECIDED",
+    );
+    contractor
+        .check_in_work_order(mt::CheckInWorkOrderRequest {
+            request_id: "in".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    let done = |request_id: &str| mt::CompleteWorkOrderRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.clone(),
+        resolution: "membrane redone".into(),
+        cost_lines: vec![mt::CostLine {
+            kind: "labour".into(),
+            description: "three days".into(),
+            amount: cny(640_000),
+        }],
+        ..Default::default()
+    };
+    contractor
+        .complete_work_order(done("done-1"))
+        .await
+        .unwrap();
+
+    // A follow-up comes after the close.
+    let mut desk = client(&stack, stack.tenant, &[Role::CustomerService]);
+    let follow = |request_id: &str, score: i32| mt::RecordRepairFollowUpRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.clone(),
+        visitor: "Zhou Min".into(),
+        satisfaction: score,
+        comment: String::new(),
+    };
+    refused(
+        desk.record_repair_follow_up(follow("early", 5)).await,
+        "REPAIR_NOT_CLOSED",
+    );
+    sign_off_all(&stack, &id, "1").await;
+    let mut feed = contractor
+        .watch_work_order_feed(mt::WatchWorkOrderFeedRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let kinds: Vec<String> = {
+        let mut kinds = Vec::new();
+        for _ in 0..3 {
+            kinds.push(next(&mut feed).await.kind);
+        }
+        kinds
+    };
+    assert_eq!(kinds, ["assigned", "plan_approved", "signed_off"]);
+    let err = desk
+        .record_repair_follow_up(follow("bad-score", 6))
+        .await
+        .unwrap_err();
+    assert_eq!(fields_of(&err), vec!["satisfaction".to_string()]);
+
+    // Unsatisfied: reopened in round 2, back with the contractor, signed off again.
+    let answer = desk
+        .record_repair_follow_up(follow("unhappy", 2))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.reopened);
+    let reopened = answer.repair_request.unwrap();
+    assert_eq!(reopened.status, mt::RepairStatus::Open as i32);
+    assert_eq!((reopened.round, reopened.follow_up_score), (2, 2));
+    assert!(reopened.sign_offs.is_empty());
+    let w = reopened.work_order.unwrap();
+    assert_eq!(
+        (w.contractor_id.clone(), w.assignments, w.state.as_str()),
+        (s.contractor.to_string(), 2, "assigned")
+    );
+    let again = next(&mut feed).await;
+    assert_eq!(
+        (again.kind.as_str(), again.detail.as_str()),
+        ("assigned", "reopen")
+    );
+    refused(
+        desk.record_repair_follow_up(follow("unhappy-again", 1))
+            .await,
+        "REPAIR_NOT_CLOSED",
+    );
+    contractor
+        .accept_work_order(mt::AcceptWorkOrderRequest {
+            request_id: "accept-2".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    contractor
+        .check_in_work_order(mt::CheckInWorkOrderRequest {
+            request_id: "in-2".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    contractor
+        .complete_work_order(done("done-2"))
+        .await
+        .unwrap();
+    sign_off_all(&stack, &id, "2").await;
+    let satisfied = desk
+        .record_repair_follow_up(follow("happy", 5))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!satisfied.reopened);
+    let closed = satisfied.repair_request.unwrap();
+    assert_eq!(closed.status, mt::RepairStatus::Closed as i32);
+    assert_eq!(
+        (closed.round, closed.follow_up_score, closed.sign_offs.len()),
+        (2, 5, 4)
+    );
+    refused(
+        desk.record_repair_follow_up(follow("happy-again", 4)).await,
+        "FOLLOW_UP_DONE",
+    );
+    stack.stop().await.unwrap();
+}

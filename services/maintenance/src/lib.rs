@@ -104,6 +104,10 @@ pub fn policy() -> Policy {
         // A longer warranty is a commercial promise: the tenant administrator's.
         .allow("SetWarrantyPromise", &[])
         .allow("AssignWorkOrder", &[MaintenanceDispatcher])
+        .allow("DecideRepairPlan", &[MaintenanceDispatcher])
+        // The owner's satisfaction is taken by customer service's visit.
+        .allow("RecordRepairFollowUp", &[CustomerService])
+        .allow("ProposeRepairPlan", &[Contractor, MaintenanceDispatcher])
         // The partner's steps; a dispatcher records them for a partner who phoned them in.
         .allow("AcceptWorkOrder", &[Contractor, MaintenanceDispatcher])
         .allow("DeclineWorkOrder", &[Contractor, MaintenanceDispatcher])

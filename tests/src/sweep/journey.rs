@@ -152,6 +152,7 @@ impl World<'_> {
                     category: "plumbing".into(),
                     description: "the kitchen tap leaks".into(),
                     contractor_id: self.contractor.to_string(),
+                    not_to_exceed: cny(100_000),
                     reference: String::new(),
                     ..Default::default()
                 },
@@ -217,6 +218,19 @@ impl World<'_> {
                 .await;
         }
 
+        let _: mt::RecordRepairFollowUpResponse = self
+            .admin(
+                "maintenance",
+                "RecordRepairFollowUp",
+                mt::RecordRepairFollowUpRequest {
+                    request_id: format!("follow-up-{code}"),
+                    repair_request_id: order.clone(),
+                    visitor: "Zhou Min".into(),
+                    satisfaction: 5,
+                    comment: "dry since".into(),
+                },
+            )
+            .await;
         self.complaints(code).await;
 
         // Title learns the unit from sales' events: the survey is retried until it knows it.
@@ -381,6 +395,32 @@ impl World<'_> {
             )
             .await
             .expect("the contractor checks in");
+        let _: mt::ProposeRepairPlanResponse = self
+            .send(
+                "maintenance",
+                "ProposeRepairPlan",
+                Caller::Contractor,
+                &mt::ProposeRepairPlanRequest {
+                    request_id: format!("plan-{code}"),
+                    repair_request_id: order.into(),
+                    description: "replace the whole tap".into(),
+                    estimate: cny(150_000),
+                },
+            )
+            .await
+            .expect("the contractor proposes a plan");
+        let _: mt::DecideRepairPlanResponse = self
+            .admin(
+                "maintenance",
+                "DecideRepairPlan",
+                mt::DecideRepairPlanRequest {
+                    request_id: format!("decide-plan-{code}"),
+                    repair_request_id: order.into(),
+                    approve: true,
+                    reason: String::new(),
+                },
+            )
+            .await;
         let _: mt::CheckOutWorkOrderResponse = self
             .send(
                 "maintenance",

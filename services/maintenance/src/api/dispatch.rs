@@ -136,4 +136,59 @@ impl MaintenanceApi {
             )
             .await
     }
+
+    pub(crate) async fn decide_repair_plan(
+        &self,
+        principal: &Principal,
+        req: pb::DecideRepairPlanRequest,
+    ) -> ServiceResult<pb::DecideRepairPlanResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let reason = v.optional_free_text("reason", &req.reason, 500);
+        if !req.approve && reason.is_none() {
+            v.violation("reason", "is required to reject a plan");
+        }
+        v.finish()?;
+        let outbox = self.outbox.clone();
+        self.commands
+            .run(
+                principal,
+                "DecideRepairPlan",
+                &request_id,
+                &req,
+                async |cmd| {
+                    let mut r = store::visible_for_update(cmd.conn(), principal, id).await?;
+                    order::may_decide(id, r.plan_state.as_deref())?;
+                    let state = if req.approve {
+                        r.not_to_exceed_minor = r.plan_estimate_minor;
+                        "approved"
+                    } else {
+                        "rejected"
+                    };
+                    r.plan_state = Some(state.into());
+                    store::save_order(cmd.conn(), &r).await?;
+                    if let Some(contractor) = r.contractor_id {
+                        let origin = Origin {
+                            outbox: &outbox,
+                            tenant: principal.tenant_id,
+                            cause: Some(request_id.clone()),
+                        };
+                        let detail = reason.clone().unwrap_or_default();
+                        let item =
+                            orders::item(&r, contractor, &format!("plan_{state}"), &detail, None);
+                        origin.feed(cmd.conn(), contractor, item).await?;
+                    }
+                    let subject = Subject::new("repair_request", id)
+                        .with_detail(serde_json::json!({ "plan": state, "reason": reason }));
+                    Ok((
+                        pb::DecideRepairPlanResponse {
+                            repair_request: Some(wire::one(cmd.conn(), r).await?),
+                        },
+                        subject,
+                    ))
+                },
+            )
+            .await
+    }
 }

@@ -90,6 +90,9 @@ anju_kit::rpcs! { impl MaintenanceService for MaintenanceApi in pb {
     set_building_warranty(SetBuildingWarrantyRequest) -> SetBuildingWarrantyResponse;
     set_warranty_promise(SetWarrantyPromiseRequest) -> SetWarrantyPromiseResponse;
     assign_work_order(AssignWorkOrderRequest) -> AssignWorkOrderResponse;
+    record_repair_follow_up(RecordRepairFollowUpRequest) -> RecordRepairFollowUpResponse;
+    decide_repair_plan(DecideRepairPlanRequest) -> DecideRepairPlanResponse;
+    propose_repair_plan(ProposeRepairPlanRequest) -> ProposeRepairPlanResponse;
     accept_work_order(AcceptWorkOrderRequest) -> AcceptWorkOrderResponse;
     decline_work_order(DeclineWorkOrderRequest) -> DeclineWorkOrderResponse;
     check_in_work_order(CheckInWorkOrderRequest) -> CheckInWorkOrderResponse;

@@ -100,6 +100,8 @@ pub enum Cause {
     Dispatcher,
     Breach,
     Decline,
+    /// An unsatisfied follow-up sent the work back.
+    Reopen,
 }
 
 impl Cause {
@@ -109,6 +111,7 @@ impl Cause {
             Cause::Dispatcher => "dispatcher",
             Cause::Breach => "breach",
             Cause::Decline => "decline",
+            Cause::Reopen => "reopen",
         }
     }
 }

@@ -155,4 +155,45 @@ impl MaintenanceApi {
             )
             .await
     }
+
+    pub(crate) async fn propose_repair_plan(
+        &self,
+        principal: &Principal,
+        req: pb::ProposeRepairPlanRequest,
+    ) -> ServiceResult<pb::ProposeRepairPlanResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let description = v.free_text("description", &req.description, 4000);
+        let (estimate, currency) = v.money("estimate", req.estimate.as_ref());
+        v.finish()?;
+        self.commands
+            .run(
+                principal,
+                "ProposeRepairPlan",
+                &request_id,
+                &req,
+                async |cmd| {
+                    let mut r = store::visible_for_update(cmd.conn(), principal, id).await?;
+                    order::cost_total(
+                        &[(estimate, currency.clone())],
+                        r.currency.as_deref(),
+                        None,
+                    )?;
+                    order::may_propose(id, &r.order_state, estimate, r.not_to_exceed_minor)?;
+                    r.plan_text = Some(description.clone());
+                    r.plan_estimate_minor = Some(estimate);
+                    r.plan_state = Some("proposed".into());
+                    store::save_order(cmd.conn(), &r).await?;
+                    Ok((
+                        pb::ProposeRepairPlanResponse {
+                            repair_request: Some(wire::one(cmd.conn(), r).await?),
+                        },
+                        Subject::new("repair_request", id)
+                            .with_detail(serde_json::json!({ "estimate_minor": estimate })),
+                    ))
+                },
+            )
+            .await
+    }
 }

@@ -182,6 +182,11 @@ impl MaintenanceApi {
             not_to_exceed_minor: not_to_exceed.as_ref().map(|(m, _)| *m),
             currency: not_to_exceed.map(|(_, c)| c),
             photo_refs: Vec::new(),
+            round: 1,
+            follow_up_score: None,
+            plan_text: None,
+            plan_estimate_minor: None,
+            plan_state: None,
         };
         let outbox = self.outbox.clone();
         self.commands
@@ -331,7 +336,8 @@ impl MaintenanceApi {
             .run(principal, "SignOffRepair", &request_id, &req, async |cmd| {
                 let completed = store::visible_for_update(cmd.conn(), principal, id).await?;
                 domain::may_sign_off(id, &completed.status)?;
-                let signed = store::sign_off(cmd.conn(), id, party, &signed_by).await?;
+                let signed =
+                    store::sign_off(cmd.conn(), id, completed.round, party, &signed_by).await?;
                 let now = if domain::signed_off(&signed) {
                     let closed = store::close(cmd.conn(), id).await?;
                     let event = events::RepairRequestClosed {
@@ -368,6 +374,77 @@ impl MaintenanceApi {
                     .with_detail(serde_json::json!({ "party": party, "signed_by": signed_by }));
                 Ok((response, subject))
             })
+            .await
+    }
+
+    pub(crate) async fn record_repair_follow_up(
+        &self,
+        principal: &Principal,
+        req: pb::RecordRepairFollowUpRequest,
+    ) -> ServiceResult<pb::RecordRepairFollowUpResponse> {
+        let mut v = Validator::new();
+        let request_id = v.request_id(&req.request_id);
+        let id = v.uuid("repair_request_id", &req.repair_request_id);
+        let visitor = v.text("visitor", &req.visitor, 100);
+        v.range("satisfaction", req.satisfaction, 1, 5);
+        let comment = v
+            .optional_free_text("comment", &req.comment, 2000)
+            .unwrap_or_default();
+        v.finish()?;
+        let outbox = self.outbox.clone();
+        self.commands
+            .run(
+                principal,
+                "RecordRepairFollowUp",
+                &request_id,
+                &req,
+                async |cmd| {
+                    let closed = store::visible_for_update(cmd.conn(), principal, id).await?;
+                    domain::may_follow_up(id, &closed.status)?;
+                    if !store::follow_up(cmd.conn(), &closed, req.satisfaction, &visitor, &comment)
+                        .await?
+                    {
+                        return Err(domain::followed_up(closed.round).into());
+                    }
+                    let reopened = domain::reopens(req.satisfaction);
+                    let now = if reopened {
+                        let mut open = store::reopen(cmd.conn(), id).await?;
+                        let origin = Origin {
+                            outbox: &outbox,
+                            tenant: principal.tenant_id,
+                            cause: Some(request_id.clone()),
+                        };
+                        // Back to the contractor that did the work, with new clocks.
+                        let to = open.contractor_id;
+                        orders::assign(
+                            cmd.conn(),
+                            &origin,
+                            &mut open,
+                            to,
+                            Cause::Reopen,
+                            &format!("the owner scored the follow-up {}/5", req.satisfaction),
+                            Utc::now(),
+                        )
+                        .await?;
+                        open
+                    } else {
+                        RepairRequest {
+                            follow_up_score: Some(req.satisfaction),
+                            ..closed
+                        }
+                    };
+                    let subject = Subject::new("repair_request", id).with_detail(
+                        serde_json::json!({ "satisfaction": req.satisfaction, "visitor": visitor }),
+                    );
+                    Ok((
+                        pb::RecordRepairFollowUpResponse {
+                            repair_request: Some(wire::one(cmd.conn(), now).await?),
+                            reopened,
+                        },
+                        subject,
+                    ))
+                },
+            )
             .await
     }
 

@@ -134,6 +134,15 @@ impl From<RepairRequest> for pb::RepairRequest {
             work_order: Some(work_order),
             cost_lines: Vec::new(),
             photo_refs: r.photo_refs,
+            round: r.round,
+            follow_up_score: r.follow_up_score.unwrap_or(0),
+            plan: r.plan_state.map(|state| pb::RepairPlan {
+                description: r.plan_text.unwrap_or_default(),
+                estimate: r
+                    .plan_estimate_minor
+                    .map(|m| money(m, r.currency.as_deref().unwrap_or_default())),
+                state,
+            }),
         }
     }
 }

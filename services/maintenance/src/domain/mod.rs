@@ -89,6 +89,30 @@ pub fn may_sign_off(repair_request_id: Uuid, status: &str) -> Result<(), Refusal
     }
 }
 
+/// A follow-up comes after the request closed, once per round.
+pub fn may_follow_up(repair_request_id: Uuid, status: &str) -> Result<(), Refusal> {
+    if status == "closed" {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "REPAIR_NOT_CLOSED",
+            "the request is followed up once its four sign-offs closed it",
+        )
+        .with("repair_request_id", repair_request_id))
+    }
+}
+
+/// The refusal of a second follow-up of one round.
+pub fn followed_up(round: i32) -> Refusal {
+    Refusal::new("FOLLOW_UP_DONE", "this round was already followed up").with("round", round)
+}
+
+/// An owner who scores the follow-up 2 or less of 5 is unsatisfied: the request reopens
+/// (DOMAIN.md §3.7, as a complaint's follow-up does, §4).
+pub fn reopens(satisfaction: i32) -> bool {
+    satisfaction <= 2
+}
+
 /// A completed request closes when every party has signed.
 pub fn signed_off(signed: &[String]) -> bool {
     PARTIES.iter().all(|p| signed.iter().any(|s| s == p))

@@ -98,6 +98,45 @@ fn not_accepted(id: Uuid, state: &str) -> Result<(), Refusal> {
     })
 }
 
+/// A contractor proposes a plan on an order it accepted, when its estimate is above what the
+/// order allows (DOMAIN.md §3.4: more needs the developer's approval).
+pub fn may_propose(
+    id: Uuid,
+    state: &str,
+    estimate: i64,
+    not_to_exceed: Option<i64>,
+) -> Result<(), Refusal> {
+    match state {
+        ACCEPTED | ON_SITE | OFF_SITE => {}
+        other => return not_accepted(id, other),
+    }
+    match not_to_exceed {
+        Some(limit) if estimate > limit => Ok(()),
+        _ => Err(refusal(
+            "PLAN_WITHIN_LIMIT",
+            "the order's not-to-exceed amount already covers the estimate",
+            id,
+        )),
+    }
+}
+
+/// A plan is decided once, after it was proposed.
+pub fn may_decide(id: Uuid, plan_state: Option<&str>) -> Result<(), Refusal> {
+    match plan_state {
+        Some("proposed") => Ok(()),
+        None => Err(refusal(
+            "NO_PLAN_PROPOSED",
+            "no repair plan was proposed",
+            id,
+        )),
+        Some(decided) => Err(Refusal::new(
+            "PLAN_ALREADY_DECIDED",
+            "the repair plan is already decided",
+        )
+        .with("plan_state", decided)),
+    }
+}
+
 /// Where an order goes when `current` breaches a deadline or declines it (DOMAIN.md §3.5): from
 /// the responsible contractor to the backup vendor; from anyone else (the vendor itself, a
 /// contractor a dispatcher chose) nowhere — it stays, or goes back to the dispatchers.
@@ -168,6 +207,31 @@ mod tests {
         assert_eq!(
             reason(may_complete(id, DONE, true)),
             "REPAIR_ALREADY_COMPLETED"
+        );
+    }
+
+    #[test]
+    fn a_plan_is_proposed_above_the_limit_and_decided_once() {
+        let id = Uuid::nil();
+        let reason = |r: Result<(), Refusal>| r.unwrap_err().reason;
+        assert!(may_propose(id, ACCEPTED, 300_001, Some(300_000)).is_ok());
+        assert_eq!(
+            reason(may_propose(id, ACCEPTED, 300_000, Some(300_000))),
+            "PLAN_WITHIN_LIMIT"
+        );
+        assert_eq!(
+            reason(may_propose(id, ACCEPTED, 1, None)),
+            "PLAN_WITHIN_LIMIT"
+        );
+        assert_eq!(
+            reason(may_propose(id, ASSIGNED, 300_001, Some(1))),
+            "ORDER_NOT_ACCEPTED"
+        );
+        assert!(may_decide(id, Some("proposed")).is_ok());
+        assert_eq!(reason(may_decide(id, None)), "NO_PLAN_PROPOSED");
+        assert_eq!(
+            reason(may_decide(id, Some("approved"))),
+            "PLAN_ALREADY_DECIDED"
         );
     }
 

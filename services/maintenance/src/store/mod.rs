@@ -64,6 +64,11 @@ pub struct RepairRequest {
     pub not_to_exceed_minor: Option<i64>,
     pub currency: Option<String>,
     pub photo_refs: Vec<String>,
+    pub round: i32,
+    pub follow_up_score: Option<i32>,
+    pub plan_text: Option<String>,
+    pub plan_estimate_minor: Option<i64>,
+    pub plan_state: Option<String>,
 }
 
 impl RepairRequest {
@@ -132,7 +137,8 @@ const COLUMNS: &str = "repair_request_id, tenant_id, project_id, unit_id, source
     warranty_decided, warranty_covered, warranty_payer, contractor_until, buyer_until,
     warranty_reasons, owner_caused, backup_vendor_id, escalated_from, assigned_at, assignments, order_state,
     respond_by, on_site_by, responded_at, on_site_at, warn_before_secs, respond_warned,
-    respond_breached, on_site_warned, on_site_breached, not_to_exceed_minor, currency, photo_refs";
+    respond_breached, on_site_warned, on_site_breached, not_to_exceed_minor, currency, photo_refs, round, follow_up_score,
+    plan_text, plan_estimate_minor, plan_state";
 
 pub async fn insert(conn: &mut PgConnection, r: &RepairRequest) -> ServiceResult<()> {
     sqlx::query(
@@ -181,7 +187,8 @@ pub async fn save_order(conn: &mut PgConnection, r: &RepairRequest) -> ServiceRe
              respond_by = $16, on_site_by = $17, responded_at = $18, on_site_at = $19,
              warn_before_secs = $20, respond_warned = $21, respond_breached = $22,
              on_site_warned = $23, on_site_breached = $24, not_to_exceed_minor = $25,
-             currency = $26, clock_next_at = $27, owner_caused = $28
+             currency = $26, clock_next_at = $27, owner_caused = $28, plan_text = $29,
+             plan_estimate_minor = $30, plan_state = $31
          where repair_request_id = $1",
     )
     .bind(r.repair_request_id)
@@ -212,6 +219,9 @@ pub async fn save_order(conn: &mut PgConnection, r: &RepairRequest) -> ServiceRe
     .bind(&r.currency)
     .bind(next_at)
     .bind(r.owner_caused)
+    .bind(&r.plan_text)
+    .bind(r.plan_estimate_minor)
+    .bind(&r.plan_state)
     .execute(conn)
     .await?;
     Ok(())
@@ -289,29 +299,76 @@ pub async fn complete(
     .await?)
 }
 
-/// Records `party`'s sign-off (once: a party signing again changes nothing); returns every
-/// party that has signed.
+/// Records `party`'s sign-off of `round` (once: a party signing again changes nothing);
+/// returns every party that has signed the round.
 pub async fn sign_off(
     conn: &mut PgConnection,
     id: Uuid,
+    round: i32,
     party: &str,
     signed_by: &str,
 ) -> ServiceResult<Vec<String>> {
     sqlx::query(
-        "insert into repair_sign_offs (repair_request_id, party, signed_by) values ($1, $2, $3)
-         on conflict (repair_request_id, party) do nothing",
+        "insert into repair_sign_offs (repair_request_id, round, party, signed_by) values ($1, $2, $3, $4)
+         on conflict (repair_request_id, round, party) do nothing",
     )
     .bind(id)
+    .bind(round)
     .bind(party)
     .bind(signed_by)
     .execute(&mut *conn)
     .await?;
-    Ok(
-        sqlx::query_scalar("select party from repair_sign_offs where repair_request_id = $1")
-            .bind(id)
-            .fetch_all(conn)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "select party from repair_sign_offs where repair_request_id = $1 and round = $2",
     )
+    .bind(id)
+    .bind(round)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Records the follow-up of the request's current round; `false` if it had one.
+pub async fn follow_up(
+    conn: &mut PgConnection,
+    r: &RepairRequest,
+    score: i32,
+    visitor: &str,
+    comment: &str,
+) -> ServiceResult<bool> {
+    let done = sqlx::query(
+        "insert into repair_follow_ups (repair_request_id, round, score, visitor, comment)
+         values ($1, $2, $3, $4, $5) on conflict do nothing",
+    )
+    .bind(r.repair_request_id)
+    .bind(r.round)
+    .bind(score)
+    .bind(visitor)
+    .bind(comment)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "update repair_requests set follow_up_score = $2, follow_up_by = $3, followed_up_at = now()
+         where repair_request_id = $1",
+    )
+    .bind(r.repair_request_id)
+    .bind(score)
+    .bind(visitor)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Opens a closed request again in its next round: the work to be done and signed off anew.
+pub async fn reopen(conn: &mut PgConnection, id: Uuid) -> ServiceResult<RepairRequest> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update repair_requests set status = 'open', round = round + 1, resolution = null,
+             completed_at = null, closed_at = null, responded_at = null, on_site_at = null
+         where repair_request_id = $1 and status = 'closed'
+         returning {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Closes a completed request whose four parties have signed.
@@ -332,8 +389,10 @@ pub async fn sign_offs<'c>(
     ids: &[Uuid],
 ) -> ServiceResult<Vec<(Uuid, SignOff)>> {
     let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "select repair_request_id, party, signed_by, signed_at from repair_sign_offs
-         where repair_request_id = any($1) order by signed_at, party",
+        "select s.repair_request_id, s.party, s.signed_by, s.signed_at
+         from repair_sign_offs s join repair_requests r using (repair_request_id)
+         where s.repair_request_id = any($1) and s.round = r.round
+         order by s.signed_at, s.party",
     )
     .bind(ids)
     .fetch_all(conn)
