@@ -1096,3 +1096,302 @@ async fn a_plan_above_the_limit_is_approved_first_and_an_unsatisfied_owner_reope
     );
     stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_claim_costs_a_quarter_more_and_the_month_and_the_quarter_add_up() {
+    let stack = TestStack::start().await.unwrap();
+    let s = site(&stack, "MW7", 1, "pipe_leaks", 0).await;
+    let order = s.repair(&s.units[0], "pipe_leaks", "claimed").await;
+    let id = order.repair_request_id.clone();
+    let mut contractor = partner(&stack, stack.tenant, s.contractor);
+    contractor
+        .accept_work_order(mt::AcceptWorkOrderRequest {
+            request_id: "accept".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    contractor
+        .check_in_work_order(mt::CheckInWorkOrderRequest {
+            request_id: "in".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    contractor
+        .complete_work_order(mt::CompleteWorkOrderRequest {
+            request_id: "done".into(),
+            repair_request_id: id.clone(),
+            resolution: "new seals".into(),
+            cost_lines: vec![mt::CostLine {
+                kind: "labour".into(),
+                description: "an afternoon".into(),
+                amount: cny(100_000),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    sign_off_all(&stack, &id, "1").await;
+
+    // The owner's parquet was ruined: 800.02 yuan claimed; the contractor refuses.
+    let mut desk = client(&stack, stack.tenant, &[Role::CustomerService]);
+    let claim = |request_id: &str| mt::RecordOwnerClaimRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.clone(),
+        amount: cny(80_002),
+        description: "the parquet under the sink swelled".into(),
+    };
+    let recorded = desk
+        .record_owner_claim(claim("claim"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+    assert_eq!(
+        (recorded.state.as_str(), recorded.contractor_id.clone()),
+        ("open", s.contractor.to_string())
+    );
+    refused(
+        desk.record_owner_claim(claim("claim-again")).await,
+        "CLAIM_EXISTS",
+    );
+    let answer = |request_id: &str, accept: bool, reason: &str| mt::AnswerOwnerClaimRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.clone(),
+        accept,
+        reason: reason.into(),
+    };
+    let status = partner(&stack, stack.tenant, s.vendor)
+        .answer_owner_claim(answer("vendor-answers", false, "not ours"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let err = contractor
+        .answer_owner_claim(answer("no-reason", false, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(fields_of(&err), vec!["reason".to_string()]);
+    let answered = contractor
+        .answer_owner_claim(answer("refuse", false, "the floor was wet before"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+    assert_eq!(answered.state, "refused");
+    refused(
+        contractor
+            .answer_owner_claim(answer("accept-later", true, ""))
+            .await,
+        "CLAIM_ANSWERED",
+    );
+
+    // The month: one repair received and closed, its cost and every charge by purpose.
+    let month = today().format("%Y-%m").to_string();
+    let report = s
+        .dispatcher
+        .clone()
+        .get_repair_report(mt::GetRepairReportRequest {
+            project_id: s.j.project_id.clone(),
+            month: month.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!(
+        (report.received, report.closed, report.open_at_end),
+        (1, 1, 0)
+    );
+    let by = |rows: &[mt::Count]| -> Vec<(String, i64)> {
+        rows.iter().map(|c| (c.name.clone(), c.count)).collect()
+    };
+    assert_eq!(
+        by(&report.received_by_component),
+        vec![("pipe_leaks".into(), 1)]
+    );
+    assert_eq!(by(&report.received_by_source), vec![("owner".into(), 1)]);
+    let sums = |rows: &[mt::Amount]| -> Vec<(String, i64)> {
+        rows.iter()
+            .map(|a| (a.name.clone(), a.amount.as_ref().unwrap().minor_units))
+            .collect()
+    };
+    assert_eq!(sums(&report.costs), vec![("labour".into(), 100_000)]);
+    // 10 % of 1,000.00 to the owner and from the contractor; the claim paid and recovered;
+    // its 25 % penalty 200.01 (200.005 rounded half up).
+    assert_eq!(
+        sums(&report.charges),
+        vec![
+            ("claim_payout".into(), 80_002),
+            ("claim_penalty".into(), 20_001),
+            ("claim_recovery".into(), 80_002),
+            ("compensation_recovery".into(), 10_000),
+            ("owner_compensation".into(), 10_000),
+        ]
+    );
+    let err = s
+        .dispatcher
+        .clone()
+        .get_repair_report(mt::GetRepairReportRequest {
+            project_id: s.j.project_id.clone(),
+            month: "2026-13".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields_of(&err), vec!["month".to_string()]);
+
+    // The quarter: the contractor's own statement, as staff and the partner read it.
+    let quarter = anju_maintenance::domain::ledger::quarter_of(today());
+    let own = contractor
+        .get_settlement_statement(mt::GetSettlementStatementRequest {
+            contractor_id: String::new(),
+            quarter: quarter.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .statement
+        .unwrap();
+    let minor = |m: &Option<anju_proto::common::Money>| m.as_ref().unwrap().minor_units;
+    assert_eq!(own.orders_completed, 1);
+    assert_eq!(sums(&own.costs), vec![("labour".into(), 100_000)]);
+    assert_eq!(
+        (
+            minor(&own.chargebacks),
+            minor(&own.compensation),
+            minor(&own.penalties),
+            minor(&own.taken_from_retention),
+            minor(&own.claimed)
+        ),
+        (80_002, 10_000, 20_001, 110_003, 0)
+    );
+    assert_eq!(
+        (
+            minor(&own.retention_held),
+            minor(&own.retention_taken),
+            minor(&own.retention_left)
+        ),
+        (3_000_000, 110_003, 2_889_997)
+    );
+    let staff_view = s
+        .dispatcher
+        .clone()
+        .get_settlement_statement(mt::GetSettlementStatementRequest {
+            contractor_id: s.contractor.to_string(),
+            quarter: quarter.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .statement
+        .unwrap();
+    assert_eq!(staff_view, own);
+    let status = partner(&stack, stack.tenant, s.vendor)
+        .get_settlement_statement(mt::GetSettlementStatementRequest {
+            contractor_id: s.contractor.to_string(),
+            quarter: quarter.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    // Issued once a quarter ended: this one has not; the previous one has.
+    let issue = |request_id: &str, quarter: &str| mt::IssueSettlementStatementRequest {
+        request_id: request_id.into(),
+        contractor_id: s.contractor.to_string(),
+        quarter: quarter.into(),
+    };
+    refused(
+        s.dispatcher
+            .clone()
+            .issue_settlement_statement(issue("now", &quarter))
+            .await,
+        "QUARTER_NOT_ENDED",
+    );
+    let previous = anju_maintenance::domain::ledger::quarter_of(
+        today().checked_sub_months(chrono::Months::new(3)).unwrap(),
+    );
+    let issued = s
+        .dispatcher
+        .clone()
+        .issue_settlement_statement(issue("before", &previous))
+        .await
+        .unwrap()
+        .into_inner()
+        .statement
+        .unwrap();
+    assert!(issued.issued_at.is_some());
+    assert_eq!(
+        (issued.orders_completed, minor(&issued.retention_held)),
+        (0, 3_000_000)
+    );
+    let again = s
+        .dispatcher
+        .clone()
+        .issue_settlement_statement(issue("before-again", &previous))
+        .await
+        .unwrap()
+        .into_inner()
+        .statement
+        .unwrap();
+    assert_eq!(again.issued_at, issued.issued_at);
+    let mut feed = contractor
+        .watch_work_order_feed(mt::WatchWorkOrderFeedRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        kinds.push(next(&mut feed).await);
+    }
+    assert_eq!(
+        kinds.iter().map(|k| k.kind.as_str()).collect::<Vec<_>>(),
+        ["assigned", "signed_off", "owner_claim", "settlement_ready"]
+    );
+    assert_eq!(kinds[3].detail, previous);
+
+    // Finance books the five charges, the penalty as a penalty.
+    let mut finance = FinanceServiceClient::new(stack.authed_with(
+        "finance",
+        &anju_testkit::token(stack.tenant, &[Role::Admin]),
+    ));
+    let unit = s.units[0].clone();
+    let mut booked = Vec::new();
+    for _ in 0..200 {
+        booked = finance
+            .list_charges(fi::ListChargesRequest {
+                unit_id: unit.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .charges
+            .into_iter()
+            .filter(|c| c.business_key.starts_with("maintenance:"))
+            .collect::<Vec<_>>();
+        if booked.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut purposes: Vec<(i32, i64)> = booked
+        .iter()
+        .map(|c| (c.purpose, c.amount.as_ref().unwrap().minor_units))
+        .collect();
+    purposes.sort();
+    assert_eq!(
+        purposes,
+        vec![
+            (fi::ChargePurpose::ContractorChargeback as i32, 10_000),
+            (fi::ChargePurpose::ContractorChargeback as i32, 80_002),
+            (fi::ChargePurpose::ContractorPenalty as i32, 20_001),
+            (fi::ChargePurpose::OwnerCompensation as i32, 10_000),
+            (fi::ChargePurpose::OwnerCompensation as i32, 80_002),
+        ]
+    );
+    stack.stop().await.unwrap();
+}

@@ -108,6 +108,17 @@ pub fn policy() -> Policy {
         // The owner's satisfaction is taken by customer service's visit.
         .allow("RecordRepairFollowUp", &[CustomerService])
         .allow("ProposeRepairPlan", &[Contractor, MaintenanceDispatcher])
+        // An owner's claim is taken by customer service; the contractor answers it (a
+        // dispatcher records an answer given by phone).
+        .allow("RecordOwnerClaim", &[CustomerService])
+        .allow("AnswerOwnerClaim", &[Contractor, MaintenanceDispatcher])
+        .allow("GetRepairReport", STAFF)
+        .allow("GetSettlementStatement", STAFF)
+        .allow("GetSettlementStatement", &[Contractor])
+        .allow(
+            "IssueSettlementStatement",
+            &[MaintenanceDispatcher, ProjectDepartment],
+        )
         // The partner's steps; a dispatcher records them for a partner who phoned them in.
         .allow("AcceptWorkOrder", &[Contractor, MaintenanceDispatcher])
         .allow("DeclineWorkOrder", &[Contractor, MaintenanceDispatcher])

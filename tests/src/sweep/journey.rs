@@ -483,10 +483,73 @@ impl World<'_> {
                 "AssignWorkOrder",
                 mt::AssignWorkOrderRequest {
                     request_id: format!("assign-{code}"),
-                    repair_request_id: second,
+                    repair_request_id: second.clone(),
                     contractor_id: self.contractor.to_string(),
                     reason: "the plumber is free after all".into(),
                     ..Default::default()
+                },
+            )
+            .await;
+        self.claims_and_ledger(code, &second).await;
+    }
+
+    /// An owner's claim on the second order, answered by the contractor; the month's report
+    /// and the contractor's statements.
+    async fn claims_and_ledger(&mut self, code: &str, order: &str) {
+        let _: mt::RecordOwnerClaimResponse = self
+            .admin(
+                "maintenance",
+                "RecordOwnerClaim",
+                mt::RecordOwnerClaimRequest {
+                    request_id: format!("claim-{code}"),
+                    repair_request_id: order.into(),
+                    amount: cny(20_000),
+                    description: "the rug under the drain".into(),
+                },
+            )
+            .await;
+        let _: mt::AnswerOwnerClaimResponse = self
+            .send(
+                "maintenance",
+                "AnswerOwnerClaim",
+                Caller::Contractor,
+                &mt::AnswerOwnerClaimRequest {
+                    request_id: format!("answer-claim-{code}"),
+                    repair_request_id: order.into(),
+                    accept: true,
+                    reason: String::new(),
+                },
+            )
+            .await
+            .expect("the contractor accepts the claim");
+        let _: mt::GetRepairReportResponse = self
+            .admin(
+                "maintenance",
+                "GetRepairReport",
+                mt::GetRepairReportRequest {
+                    project_id: self.id("project"),
+                    month: day(0)[..7].to_string(),
+                },
+            )
+            .await;
+        let _: mt::GetSettlementStatementResponse = self
+            .admin(
+                "maintenance",
+                "GetSettlementStatement",
+                mt::GetSettlementStatementRequest {
+                    contractor_id: self.contractor.to_string(),
+                    quarter: "2026-Q1".into(),
+                },
+            )
+            .await;
+        let _: mt::IssueSettlementStatementResponse = self
+            .admin(
+                "maintenance",
+                "IssueSettlementStatement",
+                mt::IssueSettlementStatementRequest {
+                    request_id: format!("issue-{code}"),
+                    contractor_id: self.contractor.to_string(),
+                    quarter: "2026-Q1".into(),
                 },
             )
             .await;

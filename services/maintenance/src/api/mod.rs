@@ -6,8 +6,10 @@
 //! [`dispatch`], the partner's steps in [`partner`] and its feed in [`feed`]; the moves they
 //! share with the clock sweeper in [`orders`].
 
+mod charges;
 mod dispatch;
 mod feed;
+mod ledger;
 mod map;
 pub(crate) mod orders;
 mod partner;
@@ -93,6 +95,11 @@ anju_kit::rpcs! { impl MaintenanceService for MaintenanceApi in pb {
     record_repair_follow_up(RecordRepairFollowUpRequest) -> RecordRepairFollowUpResponse;
     decide_repair_plan(DecideRepairPlanRequest) -> DecideRepairPlanResponse;
     propose_repair_plan(ProposeRepairPlanRequest) -> ProposeRepairPlanResponse;
+    record_owner_claim(RecordOwnerClaimRequest) -> RecordOwnerClaimResponse;
+    answer_owner_claim(AnswerOwnerClaimRequest) -> AnswerOwnerClaimResponse;
+    get_repair_report(GetRepairReportRequest) -> GetRepairReportResponse;
+    get_settlement_statement(GetSettlementStatementRequest) -> GetSettlementStatementResponse;
+    issue_settlement_statement(IssueSettlementStatementRequest) -> IssueSettlementStatementResponse;
     accept_work_order(AcceptWorkOrderRequest) -> AcceptWorkOrderResponse;
     decline_work_order(DeclineWorkOrderRequest) -> DeclineWorkOrderResponse;
     check_in_work_order(CheckInWorkOrderRequest) -> CheckInWorkOrderResponse;

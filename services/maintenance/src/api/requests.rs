@@ -4,7 +4,7 @@
 
 use anju_kit::{
     Principal, Role, ServiceError, ServiceResult, audit::Subject, ids::new_id, paging::Page,
-    time::ProjectZone, validate::Validator,
+    validate::Validator,
 };
 use anju_messaging::directory;
 use anju_proto::{events, maintenance as pb};
@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     domain::{
-        self, charges, order,
+        self, order,
         warranty::{self, Component},
     },
     store::{self, RepairRequest, costs, map},
@@ -358,7 +358,7 @@ impl MaintenanceApi {
                         tenant: principal.tenant_id,
                         cause: Some(request_id.clone()),
                     };
-                    raise_charges(cmd.conn(), &origin, &closed).await?;
+                    super::charges::on_close(cmd.conn(), &origin, &closed).await?;
                     if let Some(contractor) = closed.contractor_id {
                         let item = orders::item(&closed, contractor, "signed_off", "", None);
                         origin.feed(cmd.conn(), contractor, item).await?;
@@ -490,96 +490,4 @@ impl MaintenanceApi {
             next_page_token,
         })
     }
-}
-
-/// The charges a closing repair raises (DOMAIN.md §3.5-3.6), recorded once each and published
-/// for the coordinator to book in finance.
-async fn raise_charges(
-    conn: &mut sqlx::PgConnection,
-    origin: &Origin<'_>,
-    r: &RepairRequest,
-) -> ServiceResult<()> {
-    let lines = costs::of(&mut *conn, &[r.repair_request_id]).await?;
-    let cost: i64 = lines.iter().map(|l| l.amount_minor).sum();
-    let Some(currency) = lines.first().map(|l| l.currency.clone()) else {
-        return Ok(());
-    };
-    let entry = orders::entry_of(conn, r).await?;
-    // The contractor that answers for the defect: the map's responsible one, else the one the
-    // order was escalated from or is with.
-    let Some(contractor) = entry
-        .as_ref()
-        .map(|e| e.contractor_id)
-        .or(r.escalated_from)
-        .or(r.contractor_id)
-    else {
-        return Ok(());
-    };
-    let retention = entry.as_ref().filter(|e| e.contractor_id == contractor);
-    let released = match (retention, r.building_id) {
-        (Some(e), Some(building)) => map::building_warranty(&mut *conn, r.tenant_id, building)
-            .await?
-            .and_then(|(accepted, _)| {
-                accepted.checked_add_months(chrono::Months::new(12 * e.liability_years as u32))
-            })
-            .is_some_and(|until| ProjectZone::or_default("").today() > until),
-        _ => false,
-    };
-    let closing = charges::Closing {
-        payer: r.payer(),
-        escalated: r.escalated_from == Some(contractor),
-        cost,
-        retention_left: retention.map_or(0, |e| e.retention_left),
-        retention_released: released,
-    };
-    for charge in charges::on_close(&closing) {
-        let payer_id = if charge.purpose == charges::OWNER_COMPENSATION {
-            if r.customer_id.is_empty() {
-                format!("owner:{}", r.unit_id)
-            } else {
-                r.customer_id.clone()
-            }
-        } else {
-            contractor.to_string()
-        };
-        let row = costs::ContractorCharge {
-            charge_id: new_id(),
-            tenant_id: r.tenant_id,
-            project_id: r.project_id,
-            repair_request_id: r.repair_request_id,
-            building_id: r.building_id,
-            component: r.component.clone(),
-            contractor_id: contractor,
-            payer_id: payer_id.clone(),
-            purpose: charge.purpose.into(),
-            amount_minor: charge.amount,
-            currency: currency.clone(),
-            from_retention_minor: charge.from_retention,
-            claim_minor: charge.claim,
-            created_at: Utc::now(),
-        };
-        if !costs::charge(conn, &row).await? {
-            continue;
-        }
-        let event = events::ContractorCharged {
-            charge_id: row.charge_id.to_string(),
-            repair_request_id: r.repair_request_id.to_string(),
-            project_id: r.project_id.to_string(),
-            unit_id: r.unit_id.to_string(),
-            payer_id,
-            purpose: charge.purpose.into(),
-            amount_minor: charge.amount,
-            currency: currency.clone(),
-            from_retention_minor: charge.from_retention,
-            claim_minor: charge.claim,
-            contractor_id: contractor.to_string(),
-        };
-        let meta = anju_messaging::EventMeta::new(r.tenant_id, "contractor_charge", row.charge_id);
-        let meta = match &origin.cause {
-            Some(c) => meta.caused_by_request(c),
-            None => meta,
-        };
-        origin.outbox.append(conn, meta, &event).await?;
-    }
-    Ok(())
 }

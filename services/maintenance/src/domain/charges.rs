@@ -13,6 +13,14 @@ use super::{
 pub const CHARGEBACK: &str = "chargeback";
 pub const OWNER_COMPENSATION: &str = "owner_compensation";
 pub const COMPENSATION_RECOVERY: &str = "compensation_recovery";
+pub const CLAIM_PAYOUT: &str = "claim_payout";
+pub const CLAIM_RECOVERY: &str = "claim_recovery";
+pub const CLAIM_PENALTY: &str = "claim_penalty";
+
+/// Whether a purpose is paid to the owner (a payable) rather than charged to the contractor.
+pub fn to_owner(purpose: &str) -> bool {
+    purpose == OWNER_COMPENSATION || purpose == CLAIM_PAYOUT
+}
 
 /// What is known of a repair when it closes.
 #[derive(Clone, Debug)]
@@ -80,6 +88,49 @@ pub fn on_close(c: &Closing) -> Vec<Charge> {
     charges
 }
 
+/// An owner's further claim for a contractor's defect (DOMAIN.md §3.6, seed ⑥ 7): the owner is
+/// paid it; the contractor that accepts it owes it, one that refuses owes it with a 25 %
+/// penalty taken from its retention while held (the claim first), the rest claimed.
+pub fn on_claim(
+    claim: i64,
+    refused: bool,
+    retention_left: i64,
+    retention_released: bool,
+) -> Option<Vec<Charge>> {
+    let payout = Charge {
+        purpose: CLAIM_PAYOUT,
+        amount: claim,
+        from_retention: 0,
+        claim: 0,
+    };
+    if !refused {
+        let recovery = Charge {
+            purpose: CLAIM_RECOVERY,
+            amount: claim,
+            from_retention: 0,
+            claim,
+        };
+        return Some(vec![payout, recovery]);
+    }
+    let (penalty, d) = money::refused_claim(claim, retention_left, retention_released)?;
+    let recovery_from_retention = d.from_retention.min(claim);
+    Some(vec![
+        payout,
+        Charge {
+            purpose: CLAIM_RECOVERY,
+            amount: claim,
+            from_retention: recovery_from_retention,
+            claim: claim - recovery_from_retention,
+        },
+        Charge {
+            purpose: CLAIM_PENALTY,
+            amount: penalty,
+            from_retention: d.from_retention - recovery_from_retention,
+            claim: penalty - (d.from_retention - recovery_from_retention),
+        },
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +173,40 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_refused_claim_costs_a_quarter_more_from_the_retention() {
+        // 800.02 yuan refused with 900.00 held: the claim from the retention, the 200.01
+        // penalty (200.005 rounded half up) 99.98 from what is left and 100.03 claimed.
+        let c = on_claim(80_002, true, 90_000, false).unwrap();
+        assert_eq!(
+            c,
+            vec![
+                Charge {
+                    purpose: CLAIM_PAYOUT,
+                    amount: 80_002,
+                    from_retention: 0,
+                    claim: 0
+                },
+                Charge {
+                    purpose: CLAIM_RECOVERY,
+                    amount: 80_002,
+                    from_retention: 80_002,
+                    claim: 0
+                },
+                Charge {
+                    purpose: CLAIM_PENALTY,
+                    amount: 20_001,
+                    from_retention: 9_998,
+                    claim: 10_003
+                },
+            ]
+        );
+        let accepted = on_claim(80_002, false, 90_000, false).unwrap();
+        assert_eq!(accepted.len(), 2);
+        assert_eq!((accepted[1].from_retention, accepted[1].claim), (0, 80_002));
+        assert!(to_owner(CLAIM_PAYOUT) && !to_owner(CLAIM_PENALTY));
     }
 
     #[test]

@@ -92,3 +92,63 @@ pub async fn charge(conn: &mut PgConnection, c: &ContractorCharge) -> sqlx::Resu
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+#[derive(Clone, Debug, FromRow)]
+pub struct OwnerClaim {
+    pub repair_request_id: Uuid,
+    pub tenant_id: Uuid,
+    pub contractor_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub description: String,
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+/// Records an owner's claim; `false` if the repair has one.
+pub async fn claim(conn: &mut PgConnection, c: &OwnerClaim) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "insert into owner_claims (repair_request_id, tenant_id, contractor_id, amount_minor, currency, description)
+         values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
+    )
+    .bind(c.repair_request_id)
+    .bind(c.tenant_id)
+    .bind(c.contractor_id)
+    .bind(c.amount_minor)
+    .bind(&c.currency)
+    .bind(&c.description)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+const CLAIM_COLUMNS: &str = "repair_request_id, tenant_id, contractor_id, amount_minor, currency, description, state, reason";
+
+pub async fn claim_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<OwnerClaim>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {CLAIM_COLUMNS} from owner_claims where repair_request_id = $1 for update"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn answer_claim(
+    conn: &mut PgConnection,
+    id: Uuid,
+    state: &str,
+    reason: Option<&str>,
+) -> sqlx::Result<OwnerClaim> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update owner_claims set state = $2, reason = $3, answered_at = now()
+         where repair_request_id = $1 returning {CLAIM_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(state)
+    .bind(reason)
+    .fetch_one(conn)
+    .await
+}

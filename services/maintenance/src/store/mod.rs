@@ -4,6 +4,7 @@
 
 pub mod clocks;
 pub mod costs;
+pub mod ledger;
 pub mod map;
 
 use anju_kit::{Principal, ServiceError, ServiceResult, paging::Page};

@@ -67,8 +67,16 @@ impl Flow for ContractorChargeFlow {
 
     fn start(&self, event: &Event) -> anyhow::Result<Transition<State>> {
         let e: ContractorCharged = event.decode()?;
+        // What the owner is paid is a payable; what the contractor owes a receivable, its
+        // penalty apart.
         let (purpose, direction) = match e.purpose.as_str() {
-            "owner_compensation" => (ChargePurpose::OwnerCompensation, ChargeDirection::Payable),
+            "owner_compensation" | "claim_payout" => {
+                (ChargePurpose::OwnerCompensation, ChargeDirection::Payable)
+            }
+            "claim_penalty" => (
+                ChargePurpose::ContractorPenalty,
+                ChargeDirection::Receivable,
+            ),
             _ => (
                 ChargePurpose::ContractorChargeback,
                 ChargeDirection::Receivable,
