@@ -17,10 +17,7 @@ pub(crate) mod store;
 use std::sync::Arc;
 
 use anju_kit::{Role, Settings, auth::Policy};
-use anju_messaging::{
-    directory::UnitDirectory,
-    host::{Platform, ServiceHost},
-};
+use anju_messaging::host::{Platform, ServiceHost};
 use anju_proto::maintenance::maintenance_service_server::MaintenanceServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +38,7 @@ pub async fn build(
         .await?
         .add_service(api, policy())
         .with_metrics(metrics::source(platform.pool.clone()));
-    host.spawn_consumer(platform.consumer("sales", Arc::new(UnitDirectory)));
+    host.spawn_consumer(platform.consumer("sales", Arc::new(events::sales::SalesEvents)));
     host.spawn_consumer(platform.consumer("handover", Arc::new(events::handover::HandoverEvents)));
     let (pool, outbox) = (platform.pool.clone(), platform.outbox.clone());
     host.spawn(|token| events::clocks::run(pool, outbox, token));
@@ -112,6 +109,15 @@ pub fn policy() -> Policy {
         // dispatcher records an answer given by phone).
         .allow("RecordOwnerClaim", &[CustomerService])
         .allow("AnswerOwnerClaim", &[Contractor, MaintenanceDispatcher])
+        // The fund: its rule is the tenant administrator's; the property company proposes and
+        // takes the owners' ballots; the coordinator closes the vote at its time.
+        .allow("SetFundVoteRule", &[])
+        .allow("ProposeFundUse", &[PropertyManagement])
+        .allow("CastFundVote", &[PropertyManagement, CustomerService])
+        .coordinator_only("CloseFundVote")
+        .allow("RecordFundApproval", &[PropertyManagement])
+        .allow("RecordFundTransfer", &[PropertyManagement])
+        .allow("GetFundProposal", STAFF)
         .allow("GetRepairReport", STAFF)
         .allow("GetSettlementStatement", STAFF)
         .allow("GetSettlementStatement", &[Contractor])

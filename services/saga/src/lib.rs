@@ -1,5 +1,5 @@
 //! anju-saga: the coordinator of flows that cross services (subscription, contract,
-//! contract cancellation, move-in, title, complaint, contractor charge).
+//! contract cancellation, move-in, title, complaint, contractor charge, fund use).
 //!
 //! It consumes the events of the services it coordinates, advances typed state machines
 //! ([`engine::Flow`]) one transaction per input, sends commands with deterministic request
@@ -33,6 +33,7 @@ pub fn engine() -> Engine {
         Arc::new(flows::title::TitleFlow),
         Arc::new(flows::complaint::ComplaintFlow),
         Arc::new(flows::contractor_charge::ContractorChargeFlow),
+        Arc::new(flows::fund_use::FundUseFlow),
     ];
     Engine::new(flows)
 }

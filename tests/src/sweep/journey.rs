@@ -491,6 +491,7 @@ impl World<'_> {
             )
             .await;
         self.claims_and_ledger(code, &second).await;
+        self.fund(code).await;
     }
 
     /// An owner's claim on the second order, answered by the contractor; the month's report
@@ -550,6 +551,123 @@ impl World<'_> {
                     request_id: format!("issue-{code}"),
                     contractor_id: self.contractor.to_string(),
                     quarter: "2026-Q1".into(),
+                },
+            )
+            .await;
+    }
+
+    /// The special maintenance fund: the building's acceptance moved long ago (the repairs
+    /// above keep their decisions), a proposal the developer — owner of every unit yet —
+    /// carries, closed by the coordinator once its time is moved past, approved, transferred.
+    async fn fund(&mut self, code: &str) {
+        let (project, building) = (self.id("project"), self.id("building"));
+        let _: mt::SetBuildingWarrantyResponse = self
+            .admin(
+                "maintenance",
+                "SetBuildingWarranty",
+                mt::SetBuildingWarrantyRequest {
+                    request_id: format!("accepted-long-ago-{code}"),
+                    project_id: project.clone(),
+                    building_id: building.clone(),
+                    accepted_on: day(-3000),
+                    design_life_years: 0,
+                },
+            )
+            .await;
+        let _: mt::SetFundVoteRuleResponse = self
+            .admin(
+                "maintenance",
+                "SetFundVoteRule",
+                mt::SetFundVoteRuleRequest {
+                    request_id: format!("fund-rule-{code}"),
+                    project_id: project.clone(),
+                    rule: mt::FundVoteRule::DoubleTwoThirds as i32,
+                },
+            )
+            .await;
+        let proposal: mt::ProposeFundUseResponse = self
+            .admin(
+                "maintenance",
+                "ProposeFundUse",
+                mt::ProposeFundUseRequest {
+                    request_id: format!("fund-{code}"),
+                    project_id: project,
+                    building_id: building,
+                    component: "roof_waterproofing".into(),
+                    description: "re-lay the roof membrane".into(),
+                    amount: cny(5_000_000),
+                    vote_closes_at: Some(prost_types::Timestamp {
+                        seconds: (chrono::Utc::now() + chrono::Duration::days(7)).timestamp(),
+                        nanos: 0,
+                    }),
+                },
+            )
+            .await;
+        let id = proposal.proposal.expect("proposal").proposal_id;
+        self.ids.insert("fund_proposal", id.clone());
+        let _: mt::CastFundVoteResponse = self
+            .admin(
+                "maintenance",
+                "CastFundVote",
+                mt::CastFundVoteRequest {
+                    request_id: format!("fund-vote-{code}"),
+                    proposal_id: id.clone(),
+                    owner_id: "developer".into(),
+                    choice: mt::FundChoice::Approve as i32,
+                },
+            )
+            .await;
+        let _: mt::GetFundProposalResponse = self
+            .admin(
+                "maintenance",
+                "GetFundProposal",
+                mt::GetFundProposalRequest {
+                    proposal_id: id.clone(),
+                },
+            )
+            .await;
+        let db = sqlx::PgPool::connect(&self.stack.settings.database_url("maintenance"))
+            .await
+            .expect("maintenance's database");
+        sqlx::query(
+            "update fund_proposals set vote_closes_at = now() - interval '1 second'
+             where proposal_id = $1",
+        )
+        .bind(uuid::Uuid::parse_str(&id).expect("an id"))
+        .execute(&db)
+        .await
+        .expect("the vote's time moved");
+        let _: mt::CloseFundVoteResponse = self
+            .send(
+                "maintenance",
+                "CloseFundVote",
+                Caller::Coordinator,
+                &mt::CloseFundVoteRequest {
+                    request_id: format!("fund-close-{code}"),
+                    proposal_id: id.clone(),
+                },
+            )
+            .await
+            .expect("the coordinator closes the vote");
+        let _: mt::RecordFundApprovalResponse = self
+            .admin(
+                "maintenance",
+                "RecordFundApproval",
+                mt::RecordFundApprovalRequest {
+                    request_id: format!("fund-approval-{code}"),
+                    proposal_id: id.clone(),
+                    approval_reference: "SZ-2026-7".into(),
+                },
+            )
+            .await;
+        let _: mt::RecordFundTransferResponse = self
+            .admin(
+                "maintenance",
+                "RecordFundTransfer",
+                mt::RecordFundTransferRequest {
+                    request_id: format!("fund-transfer-{code}"),
+                    proposal_id: id,
+                    transfer_reference: "BANK-7".into(),
                 },
             )
             .await;

@@ -9,6 +9,7 @@
 mod charges;
 mod dispatch;
 mod feed;
+mod fund;
 mod ledger;
 mod map;
 pub(crate) mod orders;
@@ -97,6 +98,13 @@ anju_kit::rpcs! { impl MaintenanceService for MaintenanceApi in pb {
     propose_repair_plan(ProposeRepairPlanRequest) -> ProposeRepairPlanResponse;
     record_owner_claim(RecordOwnerClaimRequest) -> RecordOwnerClaimResponse;
     answer_owner_claim(AnswerOwnerClaimRequest) -> AnswerOwnerClaimResponse;
+    set_fund_vote_rule(SetFundVoteRuleRequest) -> SetFundVoteRuleResponse;
+    propose_fund_use(ProposeFundUseRequest) -> ProposeFundUseResponse;
+    cast_fund_vote(CastFundVoteRequest) -> CastFundVoteResponse;
+    close_fund_vote(CloseFundVoteRequest) -> CloseFundVoteResponse;
+    record_fund_approval(RecordFundApprovalRequest) -> RecordFundApprovalResponse;
+    record_fund_transfer(RecordFundTransferRequest) -> RecordFundTransferResponse;
+    get_fund_proposal(GetFundProposalRequest) -> GetFundProposalResponse;
     get_repair_report(GetRepairReportRequest) -> GetRepairReportResponse;
     get_settlement_statement(GetSettlementStatementRequest) -> GetSettlementStatementResponse;
     issue_settlement_statement(IssueSettlementStatementRequest) -> IssueSettlementStatementResponse;

@@ -4,6 +4,7 @@
 //! order's clocks ([`work_order`]) and its steps ([`order`]).
 
 pub mod charges;
+pub mod fund;
 pub mod ledger;
 pub mod money;
 pub mod order;

@@ -3,3 +3,4 @@
 
 pub mod clocks;
 pub mod handover;
+pub mod sales;

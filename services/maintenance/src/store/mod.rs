@@ -4,6 +4,7 @@
 
 pub mod clocks;
 pub mod costs;
+pub mod fund;
 pub mod ledger;
 pub mod map;
 

@@ -14,6 +14,7 @@ pub enum Command {
     RecordNotice(handover::RecordNoticeRequest),
     GrantKeyClearance(handover::GrantKeyClearanceRequest),
     CreateRepairRequest(maintenance::CreateRepairRequestRequest),
+    CloseFundVote(maintenance::CloseFundVoteRequest),
     RecordRepairProgress(complaints::RecordRepairProgressRequest),
     RecordComplaint(complaints::RecordComplaintRequest),
 }
@@ -55,6 +56,10 @@ impl Command {
                 r.request_id = id;
                 ("maintenance", "CreateRepairRequest", r.encode_to_vec())
             }
+            Command::CloseFundVote(mut r) => {
+                r.request_id = id;
+                ("maintenance", "CloseFundVote", r.encode_to_vec())
+            }
             Command::RecordRepairProgress(mut r) => {
                 r.request_id = id;
                 ("complaints", "RecordRepairProgress", r.encode_to_vec())
@@ -76,6 +81,7 @@ impl Command {
             "RecordNotice" => Command::RecordNotice(Message::decode(payload)?),
             "GrantKeyClearance" => Command::GrantKeyClearance(Message::decode(payload)?),
             "CreateRepairRequest" => Command::CreateRepairRequest(Message::decode(payload)?),
+            "CloseFundVote" => Command::CloseFundVote(Message::decode(payload)?),
             "RecordRepairProgress" => Command::RecordRepairProgress(Message::decode(payload)?),
             "RecordComplaint" => Command::RecordComplaint(Message::decode(payload)?),
             other => anyhow::bail!("unknown command {other}"),

@@ -257,6 +257,13 @@ impl Dispatcher {
                 .create_repair_request(r)
                 .await?;
             }
+            Command::CloseFundVote(r) => {
+                MaintenanceServiceClient::new(
+                    self.authed("maintenance", tenant).map_err(internal)?,
+                )
+                .close_fund_vote(r)
+                .await?;
+            }
             Command::RecordRepairProgress(r) => {
                 ComplaintsServiceClient::new(self.authed("complaints", tenant).map_err(internal)?)
                     .record_repair_progress(r)

@@ -3,6 +3,7 @@
 pub mod complaint;
 pub mod contract;
 pub mod contractor_charge;
+pub mod fund_use;
 pub mod move_in;
 pub mod subscription;
 pub mod title;
