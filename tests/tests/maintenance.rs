@@ -249,6 +249,55 @@ async fn the_warranty_decision_and_the_assignment_come_from_the_map_and_the_acce
     assert!(w.decided && !w.covered, "{w:?}");
     assert_eq!(w.payer, mt::Payer::Caused as i32);
     assert_eq!(w.contractor_until, (today() - Days::new(1)).to_string());
+    // Repaired anyway, it is billed to the owner who asked for it.
+    dispatcher
+        .complete_work_order(mt::CompleteWorkOrderRequest {
+            request_id: "billed-done".into(),
+            repair_request_id: day_after.repair_request_id.clone(),
+            resolution: "rehung the door".into(),
+            cost_lines: vec![mt::CostLine {
+                kind: "labour".into(),
+                description: "an hour".into(),
+                amount: cny(30_000),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    sign_off_all(&stack, &day_after.repair_request_id, "billed").await;
+    let mut finance = FinanceServiceClient::new(stack.authed_with(
+        "finance",
+        &anju_testkit::token(stack.tenant, &[Role::Admin]),
+    ));
+    let mut billed = Vec::new();
+    for _ in 0..200 {
+        billed = finance
+            .list_charges(fi::ListChargesRequest {
+                unit_id: unit.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .charges;
+        if !billed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(billed.len(), 1, "{billed:?}");
+    assert_eq!(
+        (
+            billed[0].purpose,
+            billed[0].amount.as_ref().unwrap().minor_units,
+            billed[0].payer_id.clone()
+        ),
+        (
+            fi::ChargePurpose::RepairFee as i32,
+            30_000,
+            format!("owner:{unit}")
+        )
+    );
 
     // A component the map has no entry for waits for a dispatcher; assigning it without naming
     // a contractor is refused, naming one assigns it.

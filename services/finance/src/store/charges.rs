@@ -97,11 +97,12 @@ pub fn purpose_name(purpose: pb::ChargePurpose) -> Option<&'static str> {
         ContractorPenalty => "contractor_penalty",
         OwnerCompensation => "owner_compensation",
         Refund => "refund",
+        RepairFee => "repair_fee",
     })
 }
 
 pub fn purpose_of(name: &str) -> pb::ChargePurpose {
-    (1..=13)
+    (1..=14)
         .filter_map(|n| pb::ChargePurpose::try_from(n).ok())
         .find(|p| purpose_name(*p) == Some(name))
         .unwrap_or(pb::ChargePurpose::Unspecified)

@@ -60,7 +60,7 @@ async fn book(
     conn: &mut PgConnection,
     origin: &Origin<'_>,
     r: &RepairRequest,
-    contractor: Uuid,
+    contractor: Option<Uuid>,
     currency: &str,
     list: &[Charge],
 ) -> ServiceResult<()> {
@@ -72,7 +72,7 @@ async fn book(
                 r.customer_id.clone()
             }
         } else {
-            contractor.to_string()
+            contractor.map(|c| c.to_string()).unwrap_or_default()
         };
         let row = costs::ContractorCharge {
             charge_id: new_id(),
@@ -104,7 +104,7 @@ async fn book(
             currency: currency.into(),
             from_retention_minor: charge.from_retention,
             claim_minor: charge.claim,
-            contractor_id: contractor.to_string(),
+            contractor_id: contractor.map(|c| c.to_string()).unwrap_or_default(),
         };
         let meta = anju_messaging::EventMeta::new(r.tenant_id, "contractor_charge", row.charge_id);
         let meta = match &origin.cause {
@@ -117,7 +117,8 @@ async fn book(
 }
 
 /// The charges a closing repair raises: the vendor's cost charged back after an escalation,
-/// the owner's compensation for a contractor's defect and its recovery.
+/// the owner's compensation for a contractor's defect and its recovery; or, outside every
+/// warranty or caused by the owner, the bill to the owner.
 pub(super) async fn on_close(
     conn: &mut PgConnection,
     origin: &Origin<'_>,
@@ -128,25 +129,21 @@ pub(super) async fn on_close(
     let Some(currency) = lines.first().map(|l| l.currency.clone()) else {
         return Ok(());
     };
-    let Some((contractor, retention_left, released)) = responsible(conn, r).await? else {
-        return Ok(());
-    };
+    let answering = responsible(conn, r).await?;
     let closing = charges::Closing {
         payer: r.payer(),
-        escalated: r.escalated_from == Some(contractor),
+        escalated: answering.is_some_and(|(c, _, _)| r.escalated_from == Some(c)),
         cost,
-        retention_left,
-        retention_released: released,
+        retention_left: answering.map_or(0, |(_, left, _)| left),
+        retention_released: answering.is_some_and(|(_, _, released)| released),
     };
-    book(
-        conn,
-        origin,
-        r,
-        contractor,
-        &currency,
-        &charges::on_close(&closing),
-    )
-    .await
+    let list = charges::on_close(&closing);
+    // Charges against a contractor need one; a bill to the owner does not.
+    if answering.is_none() && list.iter().any(|c| !charges::to_owner(c.purpose)) {
+        return Ok(());
+    }
+    let contractor = answering.map(|(c, _, _)| c);
+    book(conn, origin, r, contractor, &currency, &list).await
 }
 
 impl From<store::costs::OwnerClaim> for pb::OwnerClaim {
@@ -306,7 +303,7 @@ impl MaintenanceApi {
                         cmd.conn(),
                         &origin,
                         &r,
-                        claim.contractor_id,
+                        Some(claim.contractor_id),
                         &claim.currency,
                         &list,
                     )

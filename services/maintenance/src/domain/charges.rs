@@ -14,12 +14,15 @@ pub const CHARGEBACK: &str = "chargeback";
 pub const OWNER_COMPENSATION: &str = "owner_compensation";
 pub const COMPENSATION_RECOVERY: &str = "compensation_recovery";
 pub const CLAIM_PAYOUT: &str = "claim_payout";
+/// A repair outside every warranty or caused by the owner, billed to the owner.
+pub const REPAIR_BILLED: &str = "repair_billed";
 pub const CLAIM_RECOVERY: &str = "claim_recovery";
 pub const CLAIM_PENALTY: &str = "claim_penalty";
 
-/// Whether a purpose is paid to the owner (a payable) rather than charged to the contractor.
+/// Whether a purpose concerns the owner — paid to it, or billed to it — rather than the
+/// contractor.
 pub fn to_owner(purpose: &str) -> bool {
-    purpose == OWNER_COMPENSATION || purpose == CLAIM_PAYOUT
+    purpose == OWNER_COMPENSATION || purpose == CLAIM_PAYOUT || purpose == REPAIR_BILLED
 }
 
 /// What is known of a repair when it closes.
@@ -50,6 +53,17 @@ pub struct Charge {
 /// The charges a closing repair raises, in the order they take from the retention.
 pub fn on_close(c: &Closing) -> Vec<Charge> {
     let mut charges = Vec::new();
+    // Outside every warranty or caused by the owner: billed to whoever caused it, the owner
+    // (DOMAIN.md §3.10).
+    if c.payer == Some(Payer::Caused) && c.cost > 0 {
+        charges.push(Charge {
+            purpose: REPAIR_BILLED,
+            amount: c.cost,
+            from_retention: 0,
+            claim: 0,
+        });
+        return charges;
+    }
     if c.payer != Some(Payer::Contractor) || c.cost <= 0 {
         return charges;
     }
@@ -230,6 +244,17 @@ mod tests {
         let mut developer = closing(true, 50_000, 100_000);
         developer.payer = Some(Payer::Developer);
         assert!(on_close(&developer).is_empty());
+        let mut caused = closing(false, 50_000, 100_000);
+        caused.payer = Some(Payer::Caused);
+        assert_eq!(
+            on_close(&caused),
+            vec![Charge {
+                purpose: REPAIR_BILLED,
+                amount: 50_000,
+                from_retention: 0,
+                claim: 0
+            }]
+        );
         assert!(on_close(&closing(true, 0, 100_000)).is_empty());
     }
 }

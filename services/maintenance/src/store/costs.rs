@@ -55,7 +55,7 @@ pub struct ContractorCharge {
     pub repair_request_id: Uuid,
     pub building_id: Option<Uuid>,
     pub component: Option<String>,
-    pub contractor_id: Uuid,
+    pub contractor_id: Option<Uuid>,
     pub payer_id: String,
     pub purpose: String,
     pub amount_minor: i64,

@@ -1,6 +1,7 @@
-//! Contractor charge (DOMAIN.md §3.5-3.6), one saga per charge maintenance raised when a repair
-//! closed — a backup vendor's cost charged back to the responsible contractor, an owner's
-//! compensation for a contractor's defect and its recovery from the contractor: issued in
+//! Contractor charge (DOMAIN.md §3.5-3.6, §3.10), one saga per charge maintenance raised — a
+//! backup vendor's cost charged back to the responsible contractor, an owner's compensation for
+//! a contractor's defect and its recovery from the contractor, an owner's claim, a repair
+//! billed to the owner who caused it: issued in
 //! finance under the business key `maintenance:<charge_id>`, booked when finance publishes the
 //! charge. Finance's key and this saga's key make it once, under redelivery and restarts.
 
@@ -77,6 +78,7 @@ impl Flow for ContractorChargeFlow {
                 ChargePurpose::ContractorPenalty,
                 ChargeDirection::Receivable,
             ),
+            "repair_billed" => (ChargePurpose::RepairFee, ChargeDirection::Receivable),
             _ => (
                 ChargePurpose::ContractorChargeback,
                 ChargeDirection::Receivable,
