@@ -41,3 +41,14 @@ async fn the_complaints_benchmark_files_takes_and_breaches_beside_standing_clock
     assert!(report.lateness_p99 >= report.lateness_p50);
     assert!(report.markdown().contains("| 200 |"));
 }
+
+/// The partner benchmark's path at a small size: feeds held open, orders through the partner
+/// API, every assignment on its contractor's stream.
+#[tokio::test]
+async fn the_partner_benchmark_delivers_every_assignment_to_its_stream() {
+    let report = anju_e2e::bench::partner::run(6, 12).await.unwrap();
+    assert_eq!((report.streams, report.orders), (6, 12));
+    assert!(report.orders_per_second > 0.0);
+    assert!(report.p99 >= report.p50 && report.p99 < std::time::Duration::from_secs(60));
+    assert!(report.markdown().contains("6 contractors"));
+}

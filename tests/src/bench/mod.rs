@@ -3,6 +3,7 @@
 
 pub mod complaints;
 pub mod outbox;
+pub mod partner;
 pub mod rpc;
 pub mod saga;
 pub mod title;

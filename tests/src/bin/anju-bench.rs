@@ -50,6 +50,12 @@ struct Args {
     /// Breaches whose lateness is measured beside the largest load.
     #[arg(long, default_value_t = 300)]
     breaches: usize,
+    /// Contractors holding their feed open in the partner benchmark (0 skips it).
+    #[arg(long, default_value_t = 500)]
+    partner_streams: usize,
+    /// Work orders opened and completed through the partner API.
+    #[arg(long, default_value_t = 2_000)]
+    partner_orders: usize,
     /// Skip the outbox benchmark.
     #[arg(long)]
     no_outbox: bool,
@@ -89,6 +95,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         report += &complaints.markdown();
+    }
+    if args.partner_streams > 0 {
+        eprintln!("partner bench");
+        let partner =
+            anju_e2e::bench::partner::run(args.partner_streams, args.partner_orders).await?;
+        report += &partner.markdown();
     }
     println!("{report}");
     let path = anju_e2e::bench::results_dir().join("results.md");
