@@ -1444,3 +1444,97 @@ async fn a_refused_claim_costs_a_quarter_more_and_the_month_and_the_quarter_add_
     );
     stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_plan_not_proposed_by_the_developers_deadline_sends_the_order_to_the_backup_vendor() {
+    let stack = TestStack::start().await.unwrap();
+    let s = site(&stack, "MW8", 1, "pipe_leaks", 0).await;
+    let id = s
+        .repair(&s.units[0], "pipe_leaks", "plan-due")
+        .await
+        .repair_request_id;
+    let mut contractor = partner(&stack, stack.tenant, s.contractor);
+    contractor
+        .accept_work_order(mt::AcceptWorkOrderRequest {
+            request_id: "accept".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    let due = |hours: i64| {
+        Some(prost_types::Timestamp {
+            seconds: (Utc::now() + chrono::Duration::hours(hours)).timestamp(),
+            nanos: 0,
+        })
+    };
+    let mut dispatcher = s.dispatcher.clone();
+    let terms = |request_id: &str, plan_due_at| mt::AssignWorkOrderRequest {
+        request_id: request_id.into(),
+        repair_request_id: id.clone(),
+        contractor_id: s.contractor.to_string(),
+        reason: "a plan is needed for the riser".into(),
+        plan_due_at,
+        ..Default::default()
+    };
+    let err = dispatcher
+        .assign_work_order(terms("too-late", due(24 * 31)))
+        .await
+        .unwrap_err();
+    assert_eq!(fields_of(&err), vec!["plan_due_at".to_string()]);
+    let set = dispatcher
+        .assign_work_order(terms("plan-by", due(48)))
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    let w = set.work_order.unwrap();
+    // Its terms changed, not its assignment.
+    assert_eq!((w.assignments, w.state.as_str()), (1, "accepted"));
+    let plan = w.clocks.iter().find(|c| c.name == "plan").unwrap();
+    assert_eq!(plan.state, mt::ClockState::Running as i32);
+    refused(
+        dispatcher
+            .assign_work_order(mt::AssignWorkOrderRequest {
+                request_id: "same".into(),
+                repair_request_id: id.clone(),
+                contractor_id: s.contractor.to_string(),
+                reason: "again".into(),
+                ..Default::default()
+            })
+            .await,
+        "SAME_CONTRACTOR",
+    );
+    // The deadline passes with no plan: breached, the order with the backup vendor.
+    let db = PgPool::connect(&stack.settings.database_url("maintenance"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "update repair_requests set plan_by = now() - interval '1 second', clock_next_at = now()
+         where repair_request_id = $1",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .execute(&db)
+    .await
+    .unwrap();
+    let mut moved = None;
+    for _ in 0..200 {
+        let o = order(&dispatcher, &id).await.unwrap();
+        if o.work_order.as_ref().unwrap().contractor_id == s.vendor.to_string() {
+            moved = Some(o);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let moved = moved.expect("the order with the backup vendor");
+    let plan = moved
+        .work_order
+        .unwrap()
+        .clocks
+        .into_iter()
+        .find(|c| c.name == "plan")
+        .unwrap();
+    assert_eq!(plan.state, mt::ClockState::Breached as i32);
+    assert_eq!(published::<WorkOrderClockBreached>(&db, &id).await, 1);
+    stack.stop().await.unwrap();
+}

@@ -39,6 +39,14 @@ impl MaintenanceApi {
             .not_to_exceed
             .as_ref()
             .map(|m| v.money("not_to_exceed", Some(m)));
+        let now = Utc::now();
+        let plan_by = req.plan_due_at.as_ref().map(|t| {
+            let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32);
+            if !at.is_some_and(|at| at > now && at <= now + chrono::Duration::days(30)) {
+                v.violation("plan_due_at", "must be within the next 30 days");
+            }
+            at.unwrap_or(now)
+        });
         v.finish()?;
         let outbox = self.outbox.clone();
         self.commands
@@ -64,6 +72,12 @@ impl MaintenanceApi {
                     }
                     if req.owner_caused {
                         r.owner_caused = true;
+                    }
+                    if let Some(by) = plan_by {
+                        r.plan_by = Some(by);
+                        r.plan_at = None;
+                        r.plan_warned = false;
+                        r.plan_breached = false;
                     }
                     if let Some((minor, currency)) = &not_to_exceed {
                         r.not_to_exceed_minor = Some(*minor);
@@ -98,12 +112,26 @@ impl MaintenanceApi {
                         },
                     };
                     if r.contractor_id == Some(to) && r.order_state != order::UNASSIGNED {
-                        return Err(Refusal::new(
-                            "SAME_CONTRACTOR",
-                            "the order is already with that contractor",
-                        )
-                        .with("contractor_id", to)
-                        .into());
+                        // Its terms may change (a plan's deadline, the limit, the priority)
+                        // without a new assignment; with nothing to change it is a mistake.
+                        if plan_by.is_none() && not_to_exceed.is_none() && priority.is_none() {
+                            return Err(Refusal::new(
+                                "SAME_CONTRACTOR",
+                                "the order is already with that contractor",
+                            )
+                            .with("contractor_id", to)
+                            .into());
+                        }
+                        store::save_order(cmd.conn(), &r).await?;
+                        let subject = Subject::new("repair_request", id).with_detail(
+                            serde_json::json!({ "terms_changed_because": reason.clone() }),
+                        );
+                        return Ok((
+                            pb::AssignWorkOrderResponse {
+                                repair_request: Some(wire::one(cmd.conn(), r).await?),
+                            },
+                            subject,
+                        ));
                     }
                     let origin = Origin {
                         outbox: &outbox,

@@ -159,8 +159,14 @@ pub async fn assign(
     }
     r.contractor_id = to;
     r.backup_vendor_id = entry.as_ref().map(|e| e.backup_vendor_id);
+    // The plan's deadline is the developer's, not the contractor's commitment: it stays.
+    let old = r.clocks();
     let mut clocks = Clocks {
         warn_before: Duration::seconds(r.warn_before_secs.into()),
+        plan_by: old.plan_by,
+        plan_at: old.plan_at,
+        plan_warned: old.plan_warned,
+        plan_breached: old.plan_breached,
         ..Default::default()
     };
     if let Some(_to) = to {

@@ -184,6 +184,8 @@ impl MaintenanceApi {
                     r.plan_text = Some(description.clone());
                     r.plan_estimate_minor = Some(estimate);
                     r.plan_state = Some("proposed".into());
+                    // A plan proposed meets the developer's deadline for one.
+                    r.plan_at.get_or_insert_with(chrono::Utc::now);
                     store::save_order(cmd.conn(), &r).await?;
                     Ok((
                         pb::ProposeRepairPlanResponse {

@@ -187,6 +187,10 @@ impl MaintenanceApi {
             plan_text: None,
             plan_estimate_minor: None,
             plan_state: None,
+            plan_by: None,
+            plan_at: None,
+            plan_warned: false,
+            plan_breached: false,
         };
         let outbox = self.outbox.clone();
         self.commands

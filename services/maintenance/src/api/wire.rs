@@ -7,7 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{
-    domain::work_order::{Clock, ON_SITE, RESPOND},
+    domain::work_order::{Clock, ON_SITE, PLAN, RESPOND},
     store::{self, RepairRequest, costs, map::Responsibility},
 };
 
@@ -50,21 +50,16 @@ impl From<RepairRequest> for pb::RepairRequest {
             escalated_from: r.escalated_from.map(|c| c.to_string()).unwrap_or_default(),
             assigned_at: r.assigned_at.map(timestamp),
             state: r.order_state.clone(),
-            clocks: [RESPOND, ON_SITE]
+            clocks: [RESPOND, ON_SITE, PLAN]
                 .into_iter()
                 .filter_map(|name| {
                     let (due, state) = clocks.state(name, now)?;
-                    let done = if name == RESPOND {
-                        r.responded_at
-                    } else {
-                        r.on_site_at
+                    let (done, breached) = match name {
+                        RESPOND => (r.responded_at, r.respond_breached),
+                        PLAN => (r.plan_at, r.plan_breached),
+                        _ => (r.on_site_at, r.on_site_breached),
                     };
                     // The sweeper's mark is the breach of record, even if read a moment early.
-                    let breached = if name == RESPOND {
-                        r.respond_breached
-                    } else {
-                        r.on_site_breached
-                    };
                     let state = if breached && done.is_none() {
                         Clock::Breached
                     } else {

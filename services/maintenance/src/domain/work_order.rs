@@ -101,6 +101,11 @@ pub struct Clocks {
     pub on_site_at: Option<DateTime<Utc>>,
     pub on_site_warned: bool,
     pub on_site_breached: bool,
+    /// The developer's deadline for a repair plan, when it set one, and when a plan came.
+    pub plan_by: Option<DateTime<Utc>>,
+    pub plan_at: Option<DateTime<Utc>>,
+    pub plan_warned: bool,
+    pub plan_breached: bool,
     pub warn_before: Duration,
 }
 
@@ -111,15 +116,17 @@ pub enum Firing {
     Breach,
 }
 
-/// The clocks by name: `respond` (accept or decline) and `on_site` (check in).
+/// The clocks by name: `respond` (accept or decline), `on_site` (check in) and `plan` (a
+/// repair plan proposed).
 pub const RESPOND: &str = "respond";
 pub const ON_SITE: &str = "on_site";
+pub const PLAN: &str = "plan";
 
 /// One clock as [`Clocks::each`] lists it: name, deadline, done, warned, breached.
 type Entry = (&'static str, Option<DateTime<Utc>>, bool, bool, bool);
 
 impl Clocks {
-    fn each(&self) -> [Entry; 2] {
+    fn each(&self) -> [Entry; 3] {
         [
             (
                 RESPOND,
@@ -134,6 +141,13 @@ impl Clocks {
                 self.on_site_at.is_some(),
                 self.on_site_warned,
                 self.on_site_breached,
+            ),
+            (
+                PLAN,
+                self.plan_by,
+                self.plan_at.is_some(),
+                self.plan_warned,
+                self.plan_breached,
             ),
         ]
     }
@@ -156,10 +170,10 @@ impl Clocks {
 
     /// Records `firing` of clock `name`.
     pub fn fired(&mut self, name: &str, firing: Firing) {
-        let (warned, breached) = if name == RESPOND {
-            (&mut self.respond_warned, &mut self.respond_breached)
-        } else {
-            (&mut self.on_site_warned, &mut self.on_site_breached)
+        let (warned, breached) = match name {
+            RESPOND => (&mut self.respond_warned, &mut self.respond_breached),
+            PLAN => (&mut self.plan_warned, &mut self.plan_breached),
+            _ => (&mut self.on_site_warned, &mut self.on_site_breached),
         };
         *warned = true;
         if firing == Firing::Breach {
@@ -186,10 +200,10 @@ impl Clocks {
 
     /// Where clock `name` stands at `now`.
     pub fn state(&self, name: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, Clock)> {
-        let (by, done_at) = if name == RESPOND {
-            (self.respond_by?, self.responded_at)
-        } else {
-            (self.on_site_by?, self.on_site_at)
+        let (by, done_at) = match name {
+            RESPOND => (self.respond_by?, self.responded_at),
+            PLAN => (self.plan_by?, self.plan_at),
+            _ => (self.on_site_by?, self.on_site_at),
         };
         Some((by, clock(by, done_at, now, self.warn_before)))
     }
@@ -264,5 +278,16 @@ mod tests {
             c.state(RESPOND, at("2026-12-04T10:00:00Z")).unwrap().1,
             Clock::Met { late: true }
         );
+        // A plan asked for by noon: warned, then met by a proposal.
+        c.plan_by = Some(at("2026-12-04T12:00:00Z"));
+        assert_eq!(c.next_at(), Some(at("2026-12-04T11:50:00Z")));
+        assert_eq!(
+            c.due(at("2026-12-04T11:55:00Z")),
+            vec![(PLAN, Firing::Warn, at("2026-12-04T12:00:00Z"))]
+        );
+        c.fired(PLAN, Firing::Warn);
+        c.plan_at = Some(at("2026-12-04T11:58:00Z"));
+        assert!(c.due(at("2026-12-04T13:00:00Z")).is_empty());
+        assert_eq!(c.next_at(), None);
     }
 }

@@ -71,6 +71,10 @@ pub struct RepairRequest {
     pub plan_text: Option<String>,
     pub plan_estimate_minor: Option<i64>,
     pub plan_state: Option<String>,
+    pub plan_by: Option<DateTime<Utc>>,
+    pub plan_at: Option<DateTime<Utc>>,
+    pub plan_warned: bool,
+    pub plan_breached: bool,
 }
 
 impl RepairRequest {
@@ -84,6 +88,10 @@ impl RepairRequest {
             on_site_at: self.on_site_at,
             on_site_warned: self.on_site_warned,
             on_site_breached: self.on_site_breached,
+            plan_by: self.plan_by,
+            plan_at: self.plan_at,
+            plan_warned: self.plan_warned,
+            plan_breached: self.plan_breached,
             warn_before: Duration::seconds(self.warn_before_secs.into()),
         }
     }
@@ -123,6 +131,10 @@ impl RepairRequest {
         self.on_site_at = c.on_site_at;
         self.on_site_warned = c.on_site_warned;
         self.on_site_breached = c.on_site_breached;
+        self.plan_by = c.plan_by;
+        self.plan_at = c.plan_at;
+        self.plan_warned = c.plan_warned;
+        self.plan_breached = c.plan_breached;
     }
 }
 
@@ -140,7 +152,7 @@ const COLUMNS: &str = "repair_request_id, tenant_id, project_id, unit_id, source
     warranty_reasons, owner_caused, backup_vendor_id, escalated_from, assigned_at, assignments, order_state,
     respond_by, on_site_by, responded_at, on_site_at, warn_before_secs, respond_warned,
     respond_breached, on_site_warned, on_site_breached, not_to_exceed_minor, currency, photo_refs, round, follow_up_score,
-    plan_text, plan_estimate_minor, plan_state";
+    plan_text, plan_estimate_minor, plan_state, plan_by, plan_at, plan_warned, plan_breached";
 
 pub async fn insert(conn: &mut PgConnection, r: &RepairRequest) -> ServiceResult<()> {
     sqlx::query(
@@ -190,7 +202,8 @@ pub async fn save_order(conn: &mut PgConnection, r: &RepairRequest) -> ServiceRe
              warn_before_secs = $20, respond_warned = $21, respond_breached = $22,
              on_site_warned = $23, on_site_breached = $24, not_to_exceed_minor = $25,
              currency = $26, clock_next_at = $27, owner_caused = $28, plan_text = $29,
-             plan_estimate_minor = $30, plan_state = $31
+             plan_estimate_minor = $30, plan_state = $31, plan_by = $32, plan_at = $33,
+             plan_warned = $34, plan_breached = $35
          where repair_request_id = $1",
     )
     .bind(r.repair_request_id)
@@ -224,6 +237,10 @@ pub async fn save_order(conn: &mut PgConnection, r: &RepairRequest) -> ServiceRe
     .bind(&r.plan_text)
     .bind(r.plan_estimate_minor)
     .bind(&r.plan_state)
+    .bind(r.plan_by)
+    .bind(r.plan_at)
+    .bind(r.plan_warned)
+    .bind(r.plan_breached)
     .execute(conn)
     .await?;
     Ok(())
