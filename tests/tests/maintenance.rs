@@ -1538,3 +1538,117 @@ async fn a_plan_not_proposed_by_the_developers_deadline_sends_the_order_to_the_b
     assert_eq!(published::<WorkOrderClockBreached>(&db, &id).await, 1);
     stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_common_part_is_repaired_under_the_contractors_clock_and_settled_in_its_statement() {
+    let stack = TestStack::start().await.unwrap();
+    let s = site(&stack, "MW9", 1, "pipe_leaks", 0).await;
+    let mut dispatcher = s.dispatcher.clone();
+    let riser = |request_id: &str, unit: &str, building: &str| mt::CreateRepairRequestRequest {
+        request_id: request_id.into(),
+        project_id: s.j.project_id.clone(),
+        unit_id: unit.into(),
+        building_id: building.into(),
+        common_part: "riser pipe, stairwell B".into(),
+        source: mt::RepairSource::Owner as i32,
+        category: "leak".into(),
+        description: "the riser drips onto the landing".into(),
+        component: "pipe_leaks".into(),
+        ..Default::default()
+    };
+    let err = dispatcher
+        .create_repair_request(riser("both", &s.units[0], &s.j.building_id))
+        .await
+        .unwrap_err();
+    assert_eq!(fields_of(&err), vec!["unit_id".to_string()]);
+    let elsewhere = dispatcher
+        .create_repair_request(riser("elsewhere", "", &Uuid::now_v7().to_string()))
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), Code::NotFound);
+    let part = dispatcher
+        .create_repair_request(riser("riser", "", &s.j.building_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    assert_eq!(
+        (part.unit_id.as_str(), part.common_part.as_str()),
+        ("", "riser pipe, stairwell B")
+    );
+    let w = part.warranty.clone().unwrap();
+    assert!(w.covered && w.buyer_until.is_empty(), "{w:?}");
+    assert_eq!(
+        part.work_order.as_ref().unwrap().contractor_id,
+        s.contractor.to_string()
+    );
+    let id = part.repair_request_id.clone();
+    // Declined: the backup vendor does it, and the contractor bears its cost.
+    partner(&stack, stack.tenant, s.contractor)
+        .decline_work_order(mt::DeclineWorkOrderRequest {
+            request_id: "decline".into(),
+            repair_request_id: id.clone(),
+            reason: "no plumber".into(),
+        })
+        .await
+        .unwrap();
+    let mut vendor = partner(&stack, stack.tenant, s.vendor);
+    vendor
+        .accept_work_order(mt::AcceptWorkOrderRequest {
+            request_id: "v-accept".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    vendor
+        .check_in_work_order(mt::CheckInWorkOrderRequest {
+            request_id: "v-in".into(),
+            repair_request_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    vendor
+        .complete_work_order(mt::CompleteWorkOrderRequest {
+            request_id: "v-done".into(),
+            repair_request_id: id.clone(),
+            resolution: "new joint".into(),
+            cost_lines: vec![mt::CostLine {
+                kind: "vendor".into(),
+                description: "invoice 9".into(),
+                amount: cny(45_000),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    sign_off_all(&stack, &id, "part").await;
+    // No owner to compensate; the chargeback in the contractor's statement.
+    let statement = dispatcher
+        .get_settlement_statement(mt::GetSettlementStatementRequest {
+            contractor_id: s.contractor.to_string(),
+            quarter: anju_maintenance::domain::ledger::quarter_of(today()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .statement
+        .unwrap();
+    assert_eq!(
+        (
+            statement.chargebacks.unwrap().minor_units,
+            statement.compensation.unwrap().minor_units
+        ),
+        (45_000, 0)
+    );
+    let db = PgPool::connect(&stack.settings.database_url("maintenance"))
+        .await
+        .unwrap();
+    let raised: i64 = sqlx::query_scalar("select count(*) from outbox where event_type = $1")
+        .bind(ContractorCharged::EVENT_TYPE)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(raised, 0, "finance keeps charges by unit");
+    stack.stop().await.unwrap();
+}

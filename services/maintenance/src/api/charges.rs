@@ -65,9 +65,14 @@ async fn book(
     list: &[Charge],
 ) -> ServiceResult<()> {
     for charge in list {
+        // A common part has no owner to pay or bill, and finance keeps charges by unit: what
+        // it costs the contractor stays in the contractor's quarterly statement.
+        if r.unit_id.is_none() && charges::to_owner(charge.purpose) {
+            continue;
+        }
         let payer_id = if charges::to_owner(charge.purpose) {
             if r.customer_id.is_empty() {
-                format!("owner:{}", r.unit_id)
+                format!("owner:{}", r.unit_id.unwrap_or_default())
             } else {
                 r.customer_id.clone()
             }
@@ -93,11 +98,14 @@ async fn book(
         if !costs::charge(conn, &row).await? {
             continue;
         }
+        let Some(unit) = r.unit_id else {
+            continue;
+        };
         let event = events::ContractorCharged {
             charge_id: row.charge_id.to_string(),
             repair_request_id: r.repair_request_id.to_string(),
             project_id: r.project_id.to_string(),
-            unit_id: r.unit_id.to_string(),
+            unit_id: unit.to_string(),
             payer_id,
             purpose: charge.purpose.into(),
             amount_minor: charge.amount,
@@ -136,6 +144,7 @@ pub(super) async fn on_close(
         cost,
         retention_left: answering.map_or(0, |(_, left, _)| left),
         retention_released: answering.is_some_and(|(_, _, released)| released),
+        owned: r.unit_id.is_some(),
     };
     let list = charges::on_close(&closing);
     // Charges against a contractor need one; a bill to the owner does not.

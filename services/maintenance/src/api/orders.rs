@@ -83,7 +83,11 @@ pub async fn decide(conn: &mut PgConnection, r: &mut RepairRequest) -> ServiceRe
     let facts = Facts {
         component,
         completed_on: accepted_on,
-        handed_over_on: map::handover_of(&mut *conn, r.tenant_id, r.unit_id).await?,
+        // A common part was handed over to nobody: the contractor's clock alone.
+        handed_over_on: match r.unit_id {
+            Some(unit) => map::handover_of(&mut *conn, r.tenant_id, unit).await?,
+            None => None,
+        },
         reported_on: ProjectZone::or_default("").date_of(r.created_at),
         design_life_years: design_life as u32,
         promised,
@@ -194,7 +198,7 @@ pub async fn assign(
     let event = WorkOrderAssigned {
         repair_request_id: id.to_string(),
         project_id: r.project_id.to_string(),
-        unit_id: r.unit_id.to_string(),
+        unit_id: r.unit_id.map(|u| u.to_string()).unwrap_or_default(),
         contractor_id: to.map(|c| c.to_string()).unwrap_or_default(),
         previous_contractor_id: previous.map(|c| c.to_string()).unwrap_or_default(),
         cause: cause.name().into(),

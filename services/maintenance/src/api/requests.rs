@@ -56,7 +56,19 @@ impl MaintenanceApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
-        let unit_id = v.uuid("unit_id", &req.unit_id);
+        // A unit, or a common part of a building.
+        let common_part = v.optional_text("common_part", &req.common_part, 100);
+        let (unit_id, part_building) = match &common_part {
+            None => (Some(v.uuid("unit_id", &req.unit_id)), None),
+            Some(_) => {
+                v.check(
+                    req.unit_id.trim().is_empty(),
+                    "unit_id",
+                    "is empty for a common part",
+                );
+                (None, Some(v.uuid("building_id", &req.building_id)))
+            }
+        };
         let source = pb::RepairSource::try_from(req.source)
             .ok()
             .and_then(domain::source_name);
@@ -133,13 +145,27 @@ impl MaintenanceApi {
             .unwrap_or_default();
         v.finish()?;
         principal.require_project(project_id)?;
-        directory::require_unit(&self.pool, principal, project_id, unit_id).await?;
-        let building_id = map::building_of(&self.pool, unit_id).await?;
+        let building_id = match (unit_id, part_building) {
+            (Some(unit), _) => {
+                directory::require_unit(&self.pool, principal, project_id, unit).await?;
+                map::building_of(&self.pool, unit).await?
+            }
+            (None, Some(building)) => {
+                if !map::building_known(&self.pool, principal.tenant_id, project_id, building)
+                    .await?
+                {
+                    return Err(anju_kit::ServiceError::not_found("building"));
+                }
+                Some(building)
+            }
+            (None, None) => unreachable!("validated: a unit or a building"),
+        };
         let mut repair = RepairRequest {
             repair_request_id: new_id(),
             tenant_id: principal.tenant_id,
             project_id,
             unit_id,
+            common_part,
             source: source.unwrap_or_default().to_string(),
             category,
             description,
@@ -205,7 +231,7 @@ impl MaintenanceApi {
                     let event = events::RepairRequested {
                         repair_request_id: id.to_string(),
                         project_id: project_id.to_string(),
-                        unit_id: unit_id.to_string(),
+                        unit_id: unit_id.map(|u| u.to_string()).unwrap_or_default(),
                         source: repair.source.clone(),
                         category: repair.category.clone(),
                         contractor_id: contractor_id.map(|c| c.to_string()).unwrap_or_default(),
@@ -347,7 +373,7 @@ impl MaintenanceApi {
                     let event = events::RepairRequestClosed {
                         repair_request_id: id.to_string(),
                         project_id: closed.project_id.to_string(),
-                        unit_id: closed.unit_id.to_string(),
+                        unit_id: closed.unit_id.map(|u| u.to_string()).unwrap_or_default(),
                         source: closed.source.clone(),
                         reference: closed.reference.clone(),
                         contractor_id: closed

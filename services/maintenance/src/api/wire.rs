@@ -92,7 +92,7 @@ impl From<RepairRequest> for pb::RepairRequest {
         pb::RepairRequest {
             repair_request_id: r.repair_request_id.to_string(),
             project_id: r.project_id.to_string(),
-            unit_id: r.unit_id.to_string(),
+            unit_id: r.unit_id.map(|u| u.to_string()).unwrap_or_default(),
             source: source as i32,
             category: r.category,
             description: r.description,
@@ -131,6 +131,7 @@ impl From<RepairRequest> for pb::RepairRequest {
             photo_refs: r.photo_refs,
             round: r.round,
             follow_up_score: r.follow_up_score.unwrap_or(0),
+            common_part: r.common_part.unwrap_or_default(),
             plan: r.plan_state.map(|state| pb::RepairPlan {
                 description: r.plan_text.unwrap_or_default(),
                 estimate: r

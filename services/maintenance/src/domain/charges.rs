@@ -38,6 +38,9 @@ pub struct Closing {
     pub retention_left: i64,
     /// The retention was released (its defects-liability period is over).
     pub retention_released: bool,
+    /// The repair is of a unit with an owner (not a common part): the owner is compensated,
+    /// or billed.
+    pub owned: bool,
 }
 
 /// One charge: `amount`, of which `from_retention` is taken from the retention and `claim`
@@ -55,7 +58,7 @@ pub fn on_close(c: &Closing) -> Vec<Charge> {
     let mut charges = Vec::new();
     // Outside every warranty or caused by the owner: billed to whoever caused it, the owner
     // (DOMAIN.md §3.10).
-    if c.payer == Some(Payer::Caused) && c.cost > 0 {
+    if c.payer == Some(Payer::Caused) && c.cost > 0 && c.owned {
         charges.push(Charge {
             purpose: REPAIR_BILLED,
             amount: c.cost,
@@ -80,6 +83,7 @@ pub fn on_close(c: &Closing) -> Vec<Charge> {
     }
     if let Some(compensation) = money::share_half_up(c.cost, COMPENSATION_BP)
         && compensation > 0
+        && c.owned
     {
         charges.push(Charge {
             purpose: OWNER_COMPENSATION,
@@ -156,6 +160,7 @@ mod tests {
             cost,
             retention_left,
             retention_released: false,
+            owned: true,
         }
     }
 
@@ -256,5 +261,14 @@ mod tests {
             }]
         );
         assert!(on_close(&closing(true, 0, 100_000)).is_empty());
+        // A common part: the vendor's cost charged back, no owner to compensate or bill.
+        let mut part = closing(true, 50_000, 100_000);
+        part.owned = false;
+        assert_eq!(
+            on_close(&part).iter().map(|c| c.purpose).collect::<Vec<_>>(),
+            [CHARGEBACK]
+        );
+        part.payer = Some(Payer::Caused);
+        assert!(on_close(&part).is_empty());
     }
 }

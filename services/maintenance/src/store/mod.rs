@@ -23,7 +23,9 @@ pub struct RepairRequest {
     pub repair_request_id: Uuid,
     pub tenant_id: Uuid,
     pub project_id: Uuid,
-    pub unit_id: Uuid,
+    /// `None` for a common part.
+    pub unit_id: Option<Uuid>,
+    pub common_part: Option<String>,
     pub source: String,
     pub category: String,
     pub description: String,
@@ -145,7 +147,7 @@ pub struct SignOff {
     pub signed_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "repair_request_id, tenant_id, project_id, unit_id, source, category, description,
+const COLUMNS: &str = "repair_request_id, tenant_id, project_id, unit_id, common_part, source, category, description,
     contractor_id, created_at, reference, status, resolution, closed_at, completed_at, component,
     building_id, priority, owner_name, owner_phone, appointment_from, appointment_to, customer_id,
     warranty_decided, warranty_covered, warranty_payer, contractor_until, buyer_until,
@@ -158,8 +160,9 @@ pub async fn insert(conn: &mut PgConnection, r: &RepairRequest) -> ServiceResult
     sqlx::query(
         "insert into repair_requests (repair_request_id, tenant_id, project_id, unit_id, source, category,
              description, contractor_id, created_at, reference, building_id, priority, owner_name,
-             owner_phone, appointment_from, appointment_to, customer_id, not_to_exceed_minor, currency)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             owner_phone, appointment_from, appointment_to, customer_id, not_to_exceed_minor, currency,
+             common_part)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(r.repair_request_id)
     .bind(r.tenant_id)
@@ -180,6 +183,7 @@ pub async fn insert(conn: &mut PgConnection, r: &RepairRequest) -> ServiceResult
     .bind(&r.customer_id)
     .bind(r.not_to_exceed_minor)
     .bind(&r.currency)
+    .bind(&r.common_part)
     .execute(conn)
     .await?;
     Ok(())
