@@ -100,7 +100,7 @@ async fn owners_vote_under_the_projects_rule_and_the_coordinator_closes_the_vote
         let contract = j.sell(&unit, &Buyer::walk_in(number, phone)).await.unwrap();
         owners.push(contract.customer_id);
     }
-    j.register_unit("0103").await.unwrap();
+    let unsold = j.register_unit("0103").await.unwrap().unit_id;
     let db = PgPool::connect(&stack.settings.database_url("maintenance"))
         .await
         .unwrap();
@@ -272,6 +272,37 @@ async fn owners_vote_under_the_projects_rule_and_the_coordinator_closes_the_vote
     })
     .await
     .unwrap();
+    // The developer pays its unsold unit's share: a third of 120,000.00 yuan, by area.
+    let mut finance = j.staff.cashier.clone();
+    let mut shares = Vec::new();
+    for _ in 0..200 {
+        shares = finance
+            .list_charges(anju_proto::finance::ListChargesRequest {
+                unit_id: unsold.clone(),
+                page: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .charges;
+        if !shares.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shares.len(), 1, "{shares:?}");
+    assert_eq!(
+        (
+            shares[0].purpose,
+            shares[0].payer_id.as_str(),
+            shares[0].amount.as_ref().unwrap().minor_units
+        ),
+        (
+            anju_proto::finance::ChargePurpose::MaintenanceFund as i32,
+            "developer",
+            4_000_000
+        )
+    );
 
     // The Civil Code's rule: two of three take part (two-thirds), one approves — exactly half
     // of the participants, not more: it fails.

@@ -11,7 +11,7 @@ use anju_kit::{
 };
 use anju_messaging::EventMeta;
 use anju_proto::{
-    events::{FundTransferred, FundUseApproved, FundUseProposed, FundVoteClosed},
+    events::{FundShare, FundTransferred, FundUseApproved, FundUseProposed, FundVoteClosed},
     maintenance as pb,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -436,9 +436,25 @@ impl MaintenanceApi {
                     rows::transfer(cmd.conn(), id, &reference).await?;
                     p.state = "transferred".into();
                     p.transfer_reference = Some(reference.clone());
+                    // The developer pays its unsold units' shares, by area (DOMAIN.md §3.9).
+                    let units = rows::units(&mut *cmd.conn(), id).await?;
+                    let areas: Vec<((Uuid, bool), i64)> = units
+                        .iter()
+                        .map(|(unit, owner, area)| ((*unit, owner == rows::DEVELOPER), *area))
+                        .collect();
+                    let developer_shares = fund::apportion(p.amount_minor, &areas)
+                        .into_iter()
+                        .filter(|((_, unsold), share)| *unsold && *share > 0)
+                        .map(|((unit, _), share)| FundShare {
+                            unit_id: unit.to_string(),
+                            amount_minor: share,
+                            currency: p.currency.clone(),
+                        })
+                        .collect();
                     let event = FundTransferred {
                         proposal_id: id.to_string(),
                         project_id: p.project_id.to_string(),
+                        developer_shares,
                     };
                     outbox
                         .append(cmd.conn(), meta(&p, &request_id), &event)

@@ -265,7 +265,10 @@ mod tests {
         let mut part = closing(true, 50_000, 100_000);
         part.owned = false;
         assert_eq!(
-            on_close(&part).iter().map(|c| c.purpose).collect::<Vec<_>>(),
+            on_close(&part)
+                .iter()
+                .map(|c| c.purpose)
+                .collect::<Vec<_>>(),
             [CHARGEBACK]
         );
         part.payer = Some(Payer::Caused);

@@ -50,6 +50,37 @@ pub fn may_use(
     Ok(())
 }
 
+/// A fund use apportioned to the units by exclusive area, exact to the fen: each unit's share
+/// rounded down, the fen left over given one each to the largest remainders (the earlier unit
+/// first on a tie), so the shares add up to the amount. The developer pays its unsold units'
+/// shares (DOMAIN.md §3.9).
+pub fn apportion<K: Clone>(amount: i64, areas: &[(K, i64)]) -> Vec<(K, i64)> {
+    let total: i128 = areas.iter().map(|(_, a)| i128::from(*a)).sum();
+    if total <= 0 || amount <= 0 {
+        return areas.iter().map(|(k, _)| (k.clone(), 0)).collect();
+    }
+    let mut shares: Vec<(K, i64, i128, usize)> = areas
+        .iter()
+        .enumerate()
+        .map(|(i, (k, area))| {
+            let exact = i128::from(amount) * i128::from(*area);
+            (k.clone(), (exact / total) as i64, exact % total, i)
+        })
+        .collect();
+    let left = amount - shares.iter().map(|(_, s, _, _)| s).sum::<i64>();
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|a, b| {
+        shares[*b]
+            .2
+            .cmp(&shares[*a].2)
+            .then(shares[*a].3.cmp(&shares[*b].3))
+    });
+    for i in order.into_iter().take(left as usize) {
+        shares[i].1 += 1;
+    }
+    shares.into_iter().map(|(k, s, _, _)| (k, s)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +101,18 @@ mod tests {
             Rule::CivilCode278
         );
         assert_eq!(parse_rule("anything"), Rule::DoubleTwoThirdsOfTotals);
+    }
+
+    #[test]
+    fn a_fund_use_is_shared_by_area_to_the_fen() {
+        // 100.00 yuan over three equal units: 33.34, 33.33, 33.33.
+        let shares = apportion(10_000, &[("a", 890_000), ("b", 890_000), ("c", 890_000)]);
+        assert_eq!(shares, vec![("a", 3_334), ("b", 3_333), ("c", 3_333)]);
+        // By area: 1 : 2 : 3 of 0.07 yuan → 1.166…, 2.333…, 3.5 → 1, 2, 4 (the fen to the largest
+        // remainder).
+        let shares = apportion(7, &[("a", 100), ("b", 200), ("c", 300)]);
+        assert_eq!(shares, vec![("a", 1), ("b", 2), ("c", 4)]);
+        assert_eq!(shares.iter().map(|(_, s)| s).sum::<i64>(), 7);
+        assert_eq!(apportion(5, &[("a", 0)]), vec![("a", 0)]);
     }
 }

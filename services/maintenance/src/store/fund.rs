@@ -198,6 +198,19 @@ pub async fn electorate<'c>(
     .await
 }
 
+/// The electorate unit by unit: (unit, owner, area), in unit order.
+pub async fn units<'c>(
+    conn: impl PgExecutor<'c>,
+    id: Uuid,
+) -> sqlx::Result<Vec<(Uuid, String, i64)>> {
+    sqlx::query_as(
+        "select unit_id, owner_id, area_cm2 from fund_electorate where proposal_id = $1 order by unit_id",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn ballots<'c>(
     conn: impl PgExecutor<'c>,
     id: Uuid,

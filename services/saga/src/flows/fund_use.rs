@@ -1,13 +1,14 @@
 //! Fund use (DOMAIN.md §3.9), one saga per proposal to pay a common part's repair from the
 //! special maintenance fund: proposed → the owners vote until the closing time, when the
 //! coordinator closes the vote (a durable timer, whatever restarts come between) → carried or
-//! failed → the authority's approval → the bank's transfer.
+//! failed → the authority's approval → the bank's transfer, after which the developer's share
+//! for its unsold units is charged in finance (one charge a unit, `fund:<proposal>:<unit>`).
 
 use anju_messaging::Event;
 use anju_proto::{
     EventPayload,
     events::{FundTransferred, FundUseApproved, FundUseProposed, FundVoteClosed},
-    maintenance,
+    finance, maintenance,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -124,8 +125,31 @@ impl Flow for FundUseFlow {
             )));
         }
         if event.is::<FundTransferred>() && state.stage == Stage::Approved {
+            let e: FundTransferred = event.decode()?;
             next.stage = Stage::Transferred;
-            return Ok(Some(Transition::to(next, "transferred to the repair unit")));
+            // The developer pays its unsold units' shares: one charge a unit in finance.
+            let mut t = Transition::to(
+                next,
+                format!(
+                    "transferred to the repair unit; the developer's share charged for {} unsold unit(s)",
+                    e.developer_shares.len()
+                ),
+            );
+            for share in &e.developer_shares {
+                t = t.send(Command::IssueCharge(finance::IssueChargeRequest {
+                    request_id: String::new(),
+                    project_id: state.project_id.clone(),
+                    unit_id: share.unit_id.clone(),
+                    payer_id: "developer".into(),
+                    purpose: finance::ChargePurpose::MaintenanceFund as i32,
+                    amount: crate::flows::money(share.amount_minor, &share.currency),
+                    business_key: format!("fund:{}:{}", state.proposal_id, share.unit_id),
+                    due_at: None,
+                    settlement_group: String::new(),
+                    direction: finance::ChargeDirection::Receivable as i32,
+                }));
+            }
+            return Ok(Some(t));
         }
         Ok(None)
     }
@@ -221,10 +245,20 @@ mod tests {
                 &event(&FundTransferred {
                     proposal_id: id,
                     project_id: String::new(),
+                    developer_shares: vec![anju_proto::events::FundShare {
+                        unit_id: "u".into(),
+                        amount_minor: 3_334,
+                        currency: "CNY".into(),
+                    }],
                 }),
             )
             .unwrap()
             .unwrap();
         assert!(FundUseFlow::is_terminal(&done.state));
+        assert!(matches!(
+            done.commands.as_slice(),
+            [Command::IssueCharge(c)] if c.amount.as_ref().unwrap().minor_units == 3_334
+                && c.payer_id == "developer"
+        ));
     }
 }
