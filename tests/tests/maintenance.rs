@@ -717,6 +717,18 @@ async fn a_contractor_that_never_answers_is_replaced_and_pays_the_vendor_once() 
             (fi::ChargePurpose::OwnerCompensation as i32, 12_346),
         ]
     );
+    // The month counts the breach and the escalation, though the order moved on.
+    let report = staff
+        .get_repair_report(mt::GetRepairReportRequest {
+            project_id: s.j.project_id.clone(),
+            month: today().format("%Y-%m").to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!((report.breached, report.escalated), (1, 1));
     stack.stop().await.unwrap();
 }
 
@@ -974,13 +986,6 @@ async fn a_plan_above_the_limit_is_approved_first_and_an_unsatisfied_owner_reope
         description: "strip the bathroom floor and redo the membrane".into(),
         estimate: cny(fen),
     };
-    // The order allows 2,000.00 yuan: a plan within it is not needed.
-    refused(
-        contractor
-            .propose_repair_plan(propose("plan-small", 200_000))
-            .await,
-        "PLAN_WITHIN_LIMIT",
-    );
     refused(
         dispatcher
             .decide_repair_plan(mt::DecideRepairPlanRequest {
@@ -992,6 +997,15 @@ async fn a_plan_above_the_limit_is_approved_first_and_an_unsatisfied_owner_reope
             .await,
         "NO_PLAN_PROPOSED",
     );
+    // The order allows 2,000.00 yuan: a plan within it stands without a decision.
+    let within = contractor
+        .propose_repair_plan(propose("plan-small", 200_000))
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap();
+    assert_eq!(within.plan.unwrap().state, "approved");
     let proposed = contractor
         .propose_repair_plan(propose("plan", 650_000))
         .await
@@ -1142,6 +1156,27 @@ async fn a_plan_above_the_limit_is_approved_first_and_an_unsatisfied_owner_reope
     refused(
         desk.record_repair_follow_up(follow("happy-again", 4)).await,
         "FOLLOW_UP_DONE",
+    );
+    // Each round charged on its own costs: the owner's 10 % of 6,400.00 twice.
+    let db = PgPool::connect(&stack.settings.database_url("maintenance"))
+        .await
+        .unwrap();
+    let rounds: Vec<(i32, String, i64)> = sqlx::query_as(
+        "select round, purpose, amount_minor from contractor_charges
+         where repair_request_id = $1 order by round, purpose",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rounds,
+        vec![
+            (1, "compensation_recovery".into(), 64_000),
+            (1, "owner_compensation".into(), 64_000),
+            (2, "compensation_recovery".into(), 64_000),
+            (2, "owner_compensation".into(), 64_000),
+        ]
     );
     stack.stop().await.unwrap();
 }

@@ -29,7 +29,13 @@ async fn responsible(
     conn: &mut PgConnection,
     r: &RepairRequest,
 ) -> ServiceResult<Option<(Uuid, i64, bool)>> {
-    let entry = orders::entry_of(conn, r).await?;
+    // The map's entry locked: two repairs closing at once must not both take the same retention.
+    let entry = match (r.building_id, r.component.as_deref()) {
+        (Some(building), Some(component)) => {
+            map::of_for_update(&mut *conn, r.tenant_id, building, component).await?
+        }
+        _ => None,
+    };
     let Some(contractor) = entry
         .as_ref()
         .map(|e| e.contractor_id)
@@ -94,6 +100,7 @@ async fn book(
             from_retention_minor: charge.from_retention,
             claim_minor: charge.claim,
             created_at: Utc::now(),
+            round: r.round,
         };
         if !costs::charge(conn, &row).await? {
             continue;
@@ -132,7 +139,8 @@ pub(super) async fn on_close(
     origin: &Origin<'_>,
     r: &RepairRequest,
 ) -> ServiceResult<()> {
-    let lines = costs::of(&mut *conn, &[r.repair_request_id]).await?;
+    // This round's costs: a reopened repair's second round is charged on its own.
+    let lines = costs::of_round(&mut *conn, r.repair_request_id, r.round).await?;
     let cost: i64 = lines.iter().map(|l| l.amount_minor).sum();
     let Some(currency) = lines.first().map(|l| l.currency.clone()) else {
         return Ok(());

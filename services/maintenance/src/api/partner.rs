@@ -180,10 +180,17 @@ impl MaintenanceApi {
                         r.currency.as_deref(),
                         None,
                     )?;
-                    order::may_propose(id, &r.order_state, estimate, r.not_to_exceed_minor)?;
+                    let needs_approval =
+                        order::may_propose(id, &r.order_state, estimate, r.not_to_exceed_minor)?;
                     r.plan_text = Some(description.clone());
                     r.plan_estimate_minor = Some(estimate);
-                    r.plan_state = Some("proposed".into());
+                    // Within the limit the plan stands; above it, a dispatcher decides.
+                    let state = if needs_approval {
+                        "proposed"
+                    } else {
+                        "approved"
+                    };
+                    r.plan_state = Some(state.into());
                     // A plan proposed meets the developer's deadline for one.
                     r.plan_at.get_or_insert_with(chrono::Utc::now);
                     store::save_order(cmd.conn(), &r).await?;

@@ -217,6 +217,7 @@ impl MaintenanceApi {
             plan_at: None,
             plan_warned: false,
             plan_breached: false,
+            breaches: 0,
         };
         let outbox = self.outbox.clone();
         self.commands
@@ -326,7 +327,7 @@ impl MaintenanceApi {
                         .map(|l| (l.amount_minor, l.currency.clone()))
                         .collect();
                     order::cost_total(&priced, open.currency.as_deref(), open.not_to_exceed_minor)?;
-                    costs::add(cmd.conn(), id, open.contractor_id, &lines).await?;
+                    costs::add(cmd.conn(), id, open.round, open.contractor_id, &lines).await?;
                     let done = store::complete(cmd.conn(), id, &resolution, &photos).await?;
                     let response = pb::CompleteWorkOrderResponse {
                         repair_request: Some(wire::one(cmd.conn(), done).await?),

@@ -98,26 +98,20 @@ fn not_accepted(id: Uuid, state: &str) -> Result<(), Refusal> {
     })
 }
 
-/// A contractor proposes a plan on an order it accepted, when its estimate is above what the
-/// order allows (DOMAIN.md §3.4: more needs the developer's approval).
+/// A contractor proposes a plan on an order it accepted; whether it needs the developer's
+/// approval: only when its estimate is above what the order allows (DOMAIN.md §3.4). A plan
+/// within the limit stands as proposed (and meets a plan deadline all the same).
 pub fn may_propose(
     id: Uuid,
     state: &str,
     estimate: i64,
     not_to_exceed: Option<i64>,
-) -> Result<(), Refusal> {
+) -> Result<bool, Refusal> {
     match state {
         ACCEPTED | ON_SITE | OFF_SITE => {}
-        other => return not_accepted(id, other),
+        other => return not_accepted(id, other).map(|_| false),
     }
-    match not_to_exceed {
-        Some(limit) if estimate > limit => Ok(()),
-        _ => Err(refusal(
-            "PLAN_WITHIN_LIMIT",
-            "the order's not-to-exceed amount already covers the estimate",
-            id,
-        )),
-    }
+    Ok(not_to_exceed.is_some_and(|limit| estimate > limit))
 }
 
 /// A plan is decided once, after it was proposed.
@@ -214,17 +208,13 @@ mod tests {
     fn a_plan_is_proposed_above_the_limit_and_decided_once() {
         let id = Uuid::nil();
         let reason = |r: Result<(), Refusal>| r.unwrap_err().reason;
-        assert!(may_propose(id, ACCEPTED, 300_001, Some(300_000)).is_ok());
+        assert_eq!(may_propose(id, ACCEPTED, 300_001, Some(300_000)), Ok(true));
+        assert_eq!(may_propose(id, ACCEPTED, 300_000, Some(300_000)), Ok(false));
+        assert_eq!(may_propose(id, ON_SITE, 1, None), Ok(false));
         assert_eq!(
-            reason(may_propose(id, ACCEPTED, 300_000, Some(300_000))),
-            "PLAN_WITHIN_LIMIT"
-        );
-        assert_eq!(
-            reason(may_propose(id, ACCEPTED, 1, None)),
-            "PLAN_WITHIN_LIMIT"
-        );
-        assert_eq!(
-            reason(may_propose(id, ASSIGNED, 300_001, Some(1))),
+            may_propose(id, ASSIGNED, 300_001, Some(1))
+                .unwrap_err()
+                .reason,
             "ORDER_NOT_ACCEPTED"
         );
         assert!(may_decide(id, Some("proposed")).is_ok());

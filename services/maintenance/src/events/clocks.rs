@@ -3,8 +3,9 @@
 //! publishes `WorkOrderClockWarned` / `WorkOrderClockBreached` with the contractor's feed item
 //! and, on a breach by the responsible contractor, reassigns the order to the backup vendor
 //! (DOMAIN.md §3.5). Each fires once whatever the restarts or the number of sweepers: the marks,
-//! the escalation and the events commit together, under the order's lock; an order a step
-//! holds is skipped and comes back at the next sweep, so one busy order holds up no other.
+//! the escalation and the events commit together, under the order's lock, one order a
+//! transaction; an order a step holds is skipped and comes back at the next sweep, so one busy
+//! order holds up no other.
 
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use crate::{
 const MOST: Duration = Duration::from_millis(250);
 const LEAST: Duration = Duration::from_millis(20);
 const BATCH: i64 = 200;
+/// How long an order whose clock failed to fire waits before it is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 pub async fn run(pool: PgPool, outbox: Outbox, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
@@ -50,36 +53,39 @@ async fn next_wait(pool: &PgPool) -> sqlx::Result<Duration> {
         .clamp(LEAST, MOST))
 }
 
-/// Fires the due warnings and breaches of one batch; returns how many orders it took. An order
-/// that fails is left for the next sweep (its own savepoint); the others go on.
+/// Fires the due warnings and breaches of one batch, each order in its own short
+/// transaction (so no lock outlives its order); returns how many orders it took. An order
+/// that fails is tried again 30 s later, not first in every sweep; the others go on.
 pub async fn sweep(pool: &PgPool, outbox: &Outbox) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
-    let due = clocks::due(&mut tx, BATCH).await?;
+    let due = clocks::due(pool, BATCH).await?;
     let mut fired = 0;
     for id in &due {
-        let mut one = sqlx::Connection::begin(&mut *tx).await?;
-        match fire(&mut one, outbox, *id).await {
-            Ok(()) => {
-                one.commit().await?;
+        let mut tx = pool.begin().await?;
+        match fire(&mut tx, outbox, *id).await {
+            Ok(true) => {
+                tx.commit().await?;
                 fired += 1;
             }
+            Ok(false) => tx.rollback().await?,
             Err(err) => {
                 tracing::warn!(
                     repair_request_id = %id,
                     error = format!("{err:#}"),
-                    "a work order's clock failed to fire; it is tried again at the next sweep"
+                    "a work order's clock failed to fire; it is tried again in 30 s"
                 );
-                one.rollback().await?;
+                tx.rollback().await?;
+                clocks::postpone(pool, *id, RETRY_AFTER).await?;
             }
         }
     }
-    tx.commit().await?;
     Ok(fired)
 }
 
-async fn fire(conn: &mut PgConnection, outbox: &Outbox, id: Uuid) -> anyhow::Result<()> {
+/// Fires order `id`'s due clocks; `false` when a step holds the order (it comes back at the
+/// next sweep).
+async fn fire(conn: &mut PgConnection, outbox: &Outbox, id: Uuid) -> anyhow::Result<bool> {
     let Some(mut r) = store::for_update_skip_locked(conn, id).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let now = Utc::now();
     let mut clocks = r.clocks();
@@ -116,6 +122,7 @@ async fn fire(conn: &mut PgConnection, outbox: &Outbox, id: Uuid) -> anyhow::Res
                     assignment: r.assignments,
                 };
                 outbox.append(conn, meta(), &event).await?;
+                r.breaches += 1;
                 breached.get_or_insert(*name);
             }
         }
@@ -134,5 +141,5 @@ async fn fire(conn: &mut PgConnection, outbox: &Outbox, id: Uuid) -> anyhow::Res
         let reason = format!("the {clock} deadline passed");
         orders::escalate(conn, &origin, &mut r, Cause::Breach, &reason, now).await?;
     }
-    Ok(())
+    Ok(true)
 }

@@ -17,13 +17,14 @@ pub struct CostLine {
 pub async fn add(
     conn: &mut PgConnection,
     id: Uuid,
+    round: i32,
     contractor_id: Option<Uuid>,
     lines: &[CostLine],
 ) -> sqlx::Result<()> {
     for line in lines {
         sqlx::query(
-            "insert into repair_costs (repair_request_id, line, kind, description, amount_minor, currency, contractor_id)
-             select $1, coalesce(max(line), 0) + 1, $2, $3, $4, $5, $6 from repair_costs where repair_request_id = $1",
+            "insert into repair_costs (repair_request_id, line, kind, description, amount_minor, currency, contractor_id, round)
+             select $1, coalesce(max(line), 0) + 1, $2, $3, $4, $5, $6, $7 from repair_costs where repair_request_id = $1",
         )
         .bind(id)
         .bind(&line.kind)
@@ -31,10 +32,27 @@ pub async fn add(
         .bind(line.amount_minor)
         .bind(&line.currency)
         .bind(contractor_id)
+        .bind(round)
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
+}
+
+/// The cost lines of one round of a repair.
+pub async fn of_round<'c>(
+    conn: impl PgExecutor<'c>,
+    id: Uuid,
+    round: i32,
+) -> sqlx::Result<Vec<CostLine>> {
+    sqlx::query_as(
+        "select repair_request_id, kind, description, amount_minor, currency from repair_costs
+         where repair_request_id = $1 and round = $2 order by line",
+    )
+    .bind(id)
+    .bind(round)
+    .fetch_all(conn)
+    .await
 }
 
 pub async fn of<'c>(conn: impl PgExecutor<'c>, ids: &[Uuid]) -> sqlx::Result<Vec<CostLine>> {
@@ -63,16 +81,17 @@ pub struct ContractorCharge {
     pub from_retention_minor: i64,
     pub claim_minor: i64,
     pub created_at: DateTime<Utc>,
+    pub round: i32,
 }
 
-/// Records a charge; `false` if the repair already has one of that purpose.
+/// Records a charge; `false` if the repair's round already has one of that purpose.
 pub async fn charge(conn: &mut PgConnection, c: &ContractorCharge) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "insert into contractor_charges (charge_id, tenant_id, project_id, repair_request_id,
              building_id, component, contractor_id, payer_id, purpose, amount_minor, currency,
-             from_retention_minor, claim_minor, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         on conflict (repair_request_id, purpose) do nothing",
+             from_retention_minor, claim_minor, created_at, round)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         on conflict (repair_request_id, round, purpose) do nothing",
     )
     .bind(c.charge_id)
     .bind(c.tenant_id)
@@ -88,6 +107,7 @@ pub async fn charge(conn: &mut PgConnection, c: &ContractorCharge) -> sqlx::Resu
     .bind(c.from_retention_minor)
     .bind(c.claim_minor)
     .bind(c.created_at)
+    .bind(c.round)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -41,7 +41,7 @@ pub async fn month(
                 count(*) filter (where closed_at >= $3 and closed_at < $4),
                 count(*) filter (where created_at < $4 and (closed_at is null or closed_at >= $4)),
                 count(*) filter (where created_at >= $3 and created_at < $4
-                                   and (respond_breached or on_site_breached)),
+                                   and breaches > 0),
                 count(*) filter (where created_at >= $3 and created_at < $4
                                    and escalated_from is not null),
                 coalesce(sum(round(extract(epoch from closed_at - created_at) * 100 / 86400))

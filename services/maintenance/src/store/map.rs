@@ -84,6 +84,25 @@ pub async fn of<'c>(
     .await
 }
 
+/// [`of`], locked until the transaction ends (a charge taking from its retention).
+pub async fn of_for_update(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    building_id: Uuid,
+    component: &str,
+) -> sqlx::Result<Option<Responsibility>> {
+    sqlx::query(
+        "select 1 from responsibilities
+         where tenant_id = $1 and building_id = $2 and component = $3 for update",
+    )
+    .bind(tenant)
+    .bind(building_id)
+    .bind(component)
+    .execute(&mut *conn)
+    .await?;
+    of(conn, tenant, building_id, component).await
+}
+
 /// A project's map (at most ten components a building), by building and component.
 pub async fn list<'c>(
     conn: impl PgExecutor<'c>,

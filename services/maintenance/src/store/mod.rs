@@ -77,6 +77,8 @@ pub struct RepairRequest {
     pub plan_at: Option<DateTime<Utc>>,
     pub plan_warned: bool,
     pub plan_breached: bool,
+    /// Deadlines breached over the order's life, whoever it was with.
+    pub breaches: i32,
 }
 
 impl RepairRequest {
@@ -154,7 +156,7 @@ const COLUMNS: &str = "repair_request_id, tenant_id, project_id, unit_id, common
     warranty_reasons, owner_caused, backup_vendor_id, escalated_from, assigned_at, assignments, order_state,
     respond_by, on_site_by, responded_at, on_site_at, warn_before_secs, respond_warned,
     respond_breached, on_site_warned, on_site_breached, not_to_exceed_minor, currency, photo_refs, round, follow_up_score,
-    plan_text, plan_estimate_minor, plan_state, plan_by, plan_at, plan_warned, plan_breached";
+    plan_text, plan_estimate_minor, plan_state, plan_by, plan_at, plan_warned, plan_breached, breaches";
 
 pub async fn insert(conn: &mut PgConnection, r: &RepairRequest) -> ServiceResult<()> {
     sqlx::query(
@@ -207,7 +209,7 @@ pub async fn save_order(conn: &mut PgConnection, r: &RepairRequest) -> ServiceRe
              on_site_warned = $23, on_site_breached = $24, not_to_exceed_minor = $25,
              currency = $26, clock_next_at = $27, owner_caused = $28, plan_text = $29,
              plan_estimate_minor = $30, plan_state = $31, plan_by = $32, plan_at = $33,
-             plan_warned = $34, plan_breached = $35
+             plan_warned = $34, plan_breached = $35, breaches = $36
          where repair_request_id = $1",
     )
     .bind(r.repair_request_id)
@@ -245,6 +247,7 @@ pub async fn save_order(conn: &mut PgConnection, r: &RepairRequest) -> ServiceRe
     .bind(r.plan_at)
     .bind(r.plan_warned)
     .bind(r.plan_breached)
+    .bind(r.breaches)
     .execute(conn)
     .await?;
     Ok(())
@@ -466,7 +469,7 @@ pub async fn work_orders(
            and ($9::uuid is null or contractor_id = $9)
            and ($10::text is null or status = $10)
            and ($11::text is null
-                or ($11 = 'breached' and (respond_breached or on_site_breached))
+                or ($11 = 'breached' and breaches > 0)
                 or ($11 = 'warning'
                     and ((respond_warned and not respond_breached and responded_at is null)
                          or (on_site_warned and not on_site_breached and on_site_at is null))))
