@@ -842,6 +842,13 @@ async fn a_partner_reaches_only_its_own_orders_and_its_feed_resumes_where_it_dro
         .await
         .unwrap_err();
     assert_eq!(fields_of(&status), vec!["cursor".to_string()]);
+    let status = feed_client
+        .watch_work_order_feed(mt::WatchWorkOrderFeedRequest {
+            cursor: u64::MAX.to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields_of(&status), vec!["cursor".to_string()]);
 
     // A decline by the responsible contractor sends the order to the vendor at once, and the
     // contractor's feed says so.
@@ -1252,6 +1259,20 @@ async fn a_refused_claim_costs_a_quarter_more_and_the_month_and_the_quarter_add_
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+    // The same answer for a repair that does not exist: nothing learnt of the tenant's repairs.
+    let missing = partner(&stack, stack.tenant, s.vendor)
+        .answer_owner_claim(mt::AnswerOwnerClaimRequest {
+            request_id: "vendor-guesses".into(),
+            repair_request_id: Uuid::now_v7().to_string(),
+            accept: true,
+            reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (missing.code(), missing.message()),
+        (status.code(), status.message())
+    );
     let err = contractor
         .answer_owner_claim(answer("no-reason", false, ""))
         .await

@@ -280,7 +280,14 @@ impl MaintenanceApi {
                         roles: vec![Role::MaintenanceDispatcher],
                         ..principal.clone()
                     };
-                    let r = store::visible_for_update(cmd.conn(), &staff, id).await?;
+                    // One answer for "no such repair" and "not your claim": a contractor learns
+                    // nothing of the tenant's other repairs.
+                    let r = store::visible_for_update(cmd.conn(), &staff, id)
+                        .await
+                        .map_err(|e| match e {
+                            ServiceError::NotFound(_) => ServiceError::not_found("owner claim"),
+                            other => other,
+                        })?;
                     let claim = store::costs::claim_for_update(cmd.conn(), id)
                         .await?
                         .filter(|c| {
