@@ -1549,6 +1549,29 @@ async fn a_plan_not_proposed_by_the_developers_deadline_sends_the_order_to_the_b
     assert_eq!((w.assignments, w.state.as_str()), (1, "accepted"));
     let plan = w.clocks.iter().find(|c| c.name == "plan").unwrap();
     assert_eq!(plan.state, mt::ClockState::Running as i32);
+    // Urgent no longer: on site within 24 hours of the assignment rather than one.
+    let on_site = |o: &mt::WorkOrder| {
+        let c = o.clocks.iter().find(|c| c.name == "on_site").unwrap();
+        c.due_at.as_ref().unwrap().seconds - o.assigned_at.as_ref().unwrap().seconds
+    };
+    assert_eq!(on_site(&w), 3600);
+    let normal = dispatcher
+        .assign_work_order(mt::AssignWorkOrderRequest {
+            request_id: "normal".into(),
+            repair_request_id: id.clone(),
+            contractor_id: s.contractor.to_string(),
+            reason: "the leak is contained".into(),
+            priority: mt::Priority::Normal as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_request
+        .unwrap()
+        .work_order
+        .unwrap();
+    assert_eq!((on_site(&normal), normal.assignments), (24 * 3600, 1));
     refused(
         dispatcher
             .assign_work_order(mt::AssignWorkOrderRequest {

@@ -67,6 +67,7 @@ impl MaintenanceApi {
                     if let Some(component) = &component {
                         r.component = Some(component.clone());
                     }
+                    let reprioritised = priority.is_some_and(|p| p != r.priority);
                     if let Some(priority) = priority {
                         r.priority = priority.into();
                     }
@@ -121,6 +122,9 @@ impl MaintenanceApi {
                             )
                             .with("contractor_id", to)
                             .into());
+                        }
+                        if reprioritised {
+                            orders::reprioritised(cmd.conn(), &mut r).await?;
                         }
                         store::save_order(cmd.conn(), &r).await?;
                         let subject = Subject::new("repair_request", id).with_detail(

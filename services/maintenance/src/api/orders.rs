@@ -130,6 +130,29 @@ fn commitment(entry: Option<&map::Responsibility>) -> Commitment {
     c
 }
 
+/// After a change of priority on an order already assigned: its on-site deadline from the
+/// assignment under the new priority, unless the contractor is already on site.
+pub async fn reprioritised(conn: &mut PgConnection, r: &mut RepairRequest) -> ServiceResult<()> {
+    let (Some(assigned), None) = (r.assigned_at, r.on_site_at) else {
+        return Ok(());
+    };
+    let entry = entry_of(conn, r).await?;
+    let priority = if r.priority == "urgent" {
+        Priority::Urgent
+    } else {
+        Priority::Normal
+    };
+    let by = commitment(entry.as_ref())
+        .deadlines(assigned, priority, None)
+        .on_site_by;
+    if r.on_site_by != Some(by) {
+        r.on_site_by = Some(by);
+        r.on_site_warned = false;
+        r.on_site_breached = false;
+    }
+    Ok(())
+}
+
 /// The map's entry for the order's component and building, if both are known.
 pub async fn entry_of(
     conn: &mut PgConnection,
