@@ -105,7 +105,7 @@ impl Journey {
         self.cashier
             .list_charges(finance::ListChargesRequest {
                 unit_id: unit_id.into(),
-                page: None,
+                ..Default::default()
             })
             .await
             .unwrap()

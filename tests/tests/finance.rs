@@ -607,6 +607,7 @@ async fn finance_partial_payments_settle_a_group_exactly_once() {
                 page_size: 3,
                 page_token: String::new(),
             }),
+            building_id: String::new(),
         })
         .await
         .unwrap()
@@ -1743,6 +1744,7 @@ async fn finance_bad_input_names_the_field_and_changes_nothing() {
             due_at: None,
             settlement_group: "handover: 12".into(),
             direction: 0,
+            building_id: String::new(),
         })
         .await
         .unwrap_err();
@@ -1962,7 +1964,7 @@ async fn finance_another_tenant_or_project_sees_nothing() {
     let listed = other
         .list_charges(pb::ListChargesRequest {
             unit_id: unit.clone(),
-            page: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -2260,5 +2262,119 @@ async fn finance_roles_decide_who_handles_money() {
             2_000
         );
     }
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn finance_a_common_parts_contractor_charge_is_kept_on_its_building() {
+    let stack = TestStack::start_only(&["finance"]).await.unwrap();
+    let db = finance_db(&stack).await;
+    let (project, unit, building) = (new_id(), new_id(), new_id());
+    let on_building = |purpose: ChargePurpose, key: &str| pb::IssueChargeRequest {
+        unit_id: String::new(),
+        building_id: building.clone(),
+        payer_id: "contractor-7".into(),
+        ..charge_request(&project, "", purpose, 42_017, key)
+    };
+    let chargeback = issue(
+        &mut saga(&stack),
+        on_building(ChargePurpose::ContractorChargeback, "maintenance:lift"),
+    )
+    .await;
+    assert_eq!(chargeback.building_id, building);
+    assert_eq!(chargeback.unit_id, "");
+    assert_eq!(chargeback.direction, ChargeDirection::Receivable as i32);
+    // Issued again under its key: the same charge.
+    let again = issue(
+        &mut saga(&stack),
+        on_building(ChargePurpose::ContractorChargeback, "maintenance:lift"),
+    )
+    .await;
+    assert_eq!(again.charge_id, chargeback.charge_id);
+    let issued: Vec<(Option<Uuid>, Option<Uuid>)> =
+        sqlx::query_as("select unit_id, building_id from charges")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(issued, vec![(None, Some(building.parse().unwrap()))]);
+
+    // An owner's purpose, a settlement group, or both places: refused by field, nothing kept.
+    let before = footprint(&db).await;
+    let status = refused(
+        saga(&stack)
+            .issue_charge(on_building(
+                ChargePurpose::OwnerCompensation,
+                "maintenance:x",
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(fields(&status), vec!["building_id"]);
+    let status = refused(
+        saga(&stack)
+            .issue_charge(grouped(
+                on_building(ChargePurpose::ContractorPenalty, "maintenance:y"),
+                "maintenance:lift",
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(fields(&status), vec!["settlement_group"]);
+    let status = refused(
+        saga(&stack)
+            .issue_charge(pb::IssueChargeRequest {
+                unit_id: unit.clone(),
+                ..on_building(ChargePurpose::ContractorPenalty, "maintenance:z")
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(fields(&status), vec!["building_id"]);
+    assert_eq!(footprint(&db).await, before);
+
+    // Listed by its building, not among a unit's; paid like any charge.
+    let finance = finance_as(&stack, "cashier-zhou", &[Role::Cashier]);
+    let listed = finance
+        .clone()
+        .list_charges(pb::ListChargesRequest {
+            building_id: building.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .charges;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].charge_id, chargeback.charge_id);
+    let of_unit = finance
+        .clone()
+        .list_charges(pb::ListChargesRequest {
+            unit_id: unit.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .charges;
+    assert!(of_unit.is_empty());
+    let mut cashier = finance_as(&stack, "cashier-li", &[Role::Cashier]);
+    let paid = pay(
+        &mut cashier,
+        payment_request(
+            &chargeback.charge_id,
+            42_017,
+            PaymentMethod::BankTransfer,
+            "BANK-LIFT-1",
+            "2026-03-14",
+        ),
+    )
+    .await;
+    let payment = paid.payment.unwrap();
+    assert_eq!(payment.unit_id, "");
+    assert_eq!(
+        paid.charge.unwrap().status,
+        ChargeStatus::Settled as i32,
+        "the contractor's payment settles it"
+    );
     stack.stop().await.unwrap();
 }

@@ -279,7 +279,7 @@ async fn owners_vote_under_the_projects_rule_and_the_coordinator_closes_the_vote
         shares = finance
             .list_charges(anju_proto::finance::ListChargesRequest {
                 unit_id: unsold.clone(),
-                page: None,
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -1619,7 +1619,7 @@ async fn a_plan_not_proposed_by_the_developers_deadline_sends_the_order_to_the_b
 }
 
 #[tokio::test]
-async fn a_common_part_is_repaired_under_the_contractors_clock_and_settled_in_its_statement() {
+async fn a_common_part_is_repaired_under_the_contractors_clock_and_charged_on_its_building() {
     let stack = TestStack::start().await.unwrap();
     let s = site(&stack, "MW9", 1, "pipe_leaks", 0).await;
     let mut dispatcher = s.dispatcher.clone();
@@ -1728,6 +1728,51 @@ async fn a_common_part_is_repaired_under_the_contractors_clock_and_settled_in_it
         .fetch_one(&db)
         .await
         .unwrap();
-    assert_eq!(raised, 0, "finance keeps charges by unit");
+    assert_eq!(raised, 1, "the chargeback alone");
+    // Booked in finance on the building (no unit), against the contractor.
+    let finance = FinanceServiceClient::new(stack.authed_with(
+        "finance",
+        &anju_testkit::token(stack.tenant, &[Role::Admin]),
+    ));
+    let building = s.j.building_id.clone();
+    let on_building = || {
+        let mut finance = finance.clone();
+        let building = building.clone();
+        async move {
+            finance
+                .list_charges(fi::ListChargesRequest {
+                    building_id: building,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .charges
+        }
+    };
+    wait_for(Duration::from_secs(20), "the chargeback in finance", || {
+        let listed = on_building();
+        async move { Ok(!listed.await.is_empty()) }
+    })
+    .await
+    .unwrap();
+    let booked = on_building().await;
+    assert_eq!(booked.len(), 1, "{booked:?}");
+    assert_eq!(
+        (
+            booked[0].purpose,
+            booked[0].amount.as_ref().unwrap().minor_units,
+            booked[0].payer_id.clone(),
+            booked[0].unit_id.clone(),
+            booked[0].business_key.starts_with("maintenance:"),
+        ),
+        (
+            fi::ChargePurpose::ContractorChargeback as i32,
+            45_000,
+            s.contractor.to_string(),
+            String::new(),
+            true,
+        )
+    );
     stack.stop().await.unwrap();
 }

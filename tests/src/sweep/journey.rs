@@ -48,7 +48,34 @@ impl World<'_> {
                 "ListCharges",
                 fi::ListChargesRequest {
                     unit_id: self.id("unit"),
-                    page: None,
+                    ..Default::default()
+                },
+            )
+            .await;
+        // A contractor's chargeback for a common part, kept on its building.
+        let _: fi::IssueChargeResponse = self
+            .admin(
+                "finance",
+                "IssueCharge",
+                fi::IssueChargeRequest {
+                    request_id: format!("issue-building-{code}"),
+                    project_id: self.id("project"),
+                    building_id: self.id("building"),
+                    payer_id: "contractor".into(),
+                    purpose: fi::ChargePurpose::ContractorChargeback as i32,
+                    amount: cny(45_000),
+                    business_key: format!("sweep-building-{code}"),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let _: fi::ListChargesResponse = self
+            .admin(
+                "finance",
+                "ListCharges",
+                fi::ListChargesRequest {
+                    building_id: self.id("building"),
+                    ..Default::default()
                 },
             )
             .await;

@@ -95,7 +95,7 @@ impl<'a> World<'a> {
                 "ListCharges",
                 fi::ListChargesRequest {
                     unit_id: unit,
-                    page: None,
+                    ..Default::default()
                 },
                 |c: &fi::ListChargesResponse| {
                     c.charges

@@ -250,7 +250,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let listed = finance
         .list_charges(finance::ListChargesRequest {
             unit_id: units[0].unit_id.clone(),
-            page: None,
+            ..Default::default()
         })
         .await?
         .into_inner()

@@ -156,7 +156,7 @@ pub(super) async fn escalated(demo: &Demo, unit: &sales::Unit) -> anyhow::Result
                 let charges: Vec<finance::Charge> = cashier
                     .list_charges(finance::ListChargesRequest {
                         unit_id: unit,
-                        page: None,
+                        ..Default::default()
                     })
                     .await?
                     .into_inner()

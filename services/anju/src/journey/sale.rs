@@ -153,7 +153,7 @@ impl Journey {
             let mut cashier = self.staff.cashier.clone();
             let request = finance::ListChargesRequest {
                 unit_id: unit_id.into(),
-                page: None,
+                ..Default::default()
             };
             let group = group.to_string();
             async move {

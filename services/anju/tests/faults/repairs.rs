@@ -215,7 +215,7 @@ async fn a_silent_contractor_is_replaced_and_charged_once_across_killed_processe
         let charges: Vec<finance::Charge> = cashier
             .list_charges(finance::ListChargesRequest {
                 unit_id: unit.clone(),
-                page: None,
+                ..Default::default()
             })
             .await?
             .into_inner()

@@ -25,7 +25,18 @@ impl FinanceApi {
         let mut v = Validator::new();
         let request_id = v.request_id(&req.request_id);
         let project_id = v.uuid("project_id", &req.project_id);
-        let unit_id = v.uuid("unit_id", &req.unit_id);
+        // A unit's charge, or a contractor's for a building's common part (no owner, so only
+        // the contractor's purposes, receivable, in no settlement group).
+        let (unit_id, building_id) = if req.building_id.is_empty() || !req.unit_id.is_empty() {
+            v.check(
+                req.building_id.is_empty(),
+                "building_id",
+                "give a unit or a building, not both",
+            );
+            (Some(v.uuid("unit_id", &req.unit_id)), None)
+        } else {
+            (None, Some(v.uuid("building_id", &req.building_id)))
+        };
         let payer_id = v.text("payer_id", &req.payer_id, 128);
         let purpose = pb::ChargePurpose::try_from(req.purpose)
             .ok()
@@ -63,9 +74,30 @@ impl FinanceApi {
                 })
             }),
         };
+        if building_id.is_some() {
+            v.check(
+                purpose.is_some_and(|p| {
+                    p == purpose_name(pb::ChargePurpose::ContractorChargeback).unwrap_or_default()
+                        || p == purpose_name(pb::ChargePurpose::ContractorPenalty)
+                            .unwrap_or_default()
+                }),
+                "building_id",
+                "a building's common part is charged only a contractor's chargeback or penalty",
+            );
+            v.check(
+                settlement_group.is_none(),
+                "settlement_group",
+                "a building's charge belongs to no settlement group",
+            );
+        }
         v.finish()?;
         principal.require_project(project_id)?;
-        directory::require_unit(&self.pool, principal, project_id, unit_id).await?;
+        match unit_id {
+            Some(unit_id) => {
+                directory::require_unit(&self.pool, principal, project_id, unit_id).await?
+            }
+            None => directory::require_project(&self.pool, principal, project_id).await?,
+        }
 
         self.commands
             .run(
@@ -95,6 +127,7 @@ impl FinanceApi {
                         waived_minor: 0,
                         waived_at: None,
                         waive_reason: String::new(),
+                        building_id,
                     };
                     let charge = self
                         .issue(command.tx(), principal.tenant_id, charge, &request_id)
@@ -170,13 +203,17 @@ impl FinanceApi {
             let event = events::ChargeIssued {
                 charge_id: charge.charge_id.to_string(),
                 project_id: charge.project_id.to_string(),
-                unit_id: charge.unit_id.to_string(),
+                unit_id: charge.unit(),
                 payer_id: charge.payer_id.clone(),
                 purpose: charge.purpose.clone(),
                 amount: Some(charge.money(charge.amount_minor)),
                 business_key: charge.business_key.clone(),
                 settlement_group: charge.settlement_group.clone().unwrap_or_default(),
                 direction: charge.direction.as_str().to_string(),
+                building_id: charge
+                    .building_id
+                    .map(|b| b.to_string())
+                    .unwrap_or_default(),
             };
             let meta =
                 EventMeta::new(tenant, "charge", charge.charge_id).caused_by_request(request_id);
@@ -218,7 +255,7 @@ impl FinanceApi {
         let event = events::ChargeCancelled {
             charge_id: charge.charge_id.to_string(),
             project_id: charge.project_id.to_string(),
-            unit_id: charge.unit_id.to_string(),
+            unit_id: charge.unit(),
             purpose: charge.purpose.clone(),
             amount: Some(charge.money(charge.amount_minor)),
             business_key: charge.business_key.clone(),

@@ -181,7 +181,7 @@ impl FinanceApi {
             let refund = Charge {
                 charge_id: new_id(),
                 project_id: group.project_id,
-                unit_id: group.unit_id,
+                unit_id: Some(group.unit_id),
                 payer_id: payer.to_string(),
                 purpose: "refund".to_string(),
                 amount_minor: closing.refund_owed_minor,
@@ -199,6 +199,7 @@ impl FinanceApi {
                 waived_minor: 0,
                 waived_at: None,
                 waive_reason: String::new(),
+                building_id: None,
             };
             let refund = self.issue(conn, tenant, refund, request_id).await?;
             closing.refund_charge_id = Some(refund.charge_id);

@@ -65,14 +65,24 @@ impl FinanceApi {
         req: pb::ListChargesRequest,
     ) -> ServiceResult<pb::ListChargesResponse> {
         let mut v = Validator::new();
-        let unit_id = v.uuid("unit_id", &req.unit_id);
+        let location = if req.building_id.is_empty() || !req.unit_id.is_empty() {
+            let unit_id = v.uuid("unit_id", &req.unit_id);
+            v.check(
+                req.building_id.is_empty(),
+                "building_id",
+                "give a unit or a building, not both",
+            );
+            charges::Location::Unit(unit_id)
+        } else {
+            charges::Location::Building(v.uuid("building_id", &req.building_id))
+        };
         v.finish()?;
         let page = req.page.unwrap_or_default();
         let page = Page::parse(page.page_size, &page.page_token)?;
-        let (charges, next_page_token) = charges::of_unit(
+        let (charges, next_page_token) = charges::of_location(
             &self.pool,
             principal.tenant_id,
-            unit_id,
+            location,
             principal.project_filter(),
             page,
         )

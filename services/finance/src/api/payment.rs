@@ -202,7 +202,7 @@ impl FinanceApi {
             payment_id: payment.payment_id.to_string(),
             charge_id: charge.charge_id.to_string(),
             project_id: charge.project_id.to_string(),
-            unit_id: charge.unit_id.to_string(),
+            unit_id: charge.unit(),
             purpose: charge.purpose.clone(),
             direction: charge.direction.as_str().to_string(),
             amount: Some(charge.money(terms.amount)),

@@ -125,7 +125,7 @@ impl FinanceApi {
             payment_id: payment_id.to_string(),
             charge_id: charge_id.to_string(),
             project_id: charge.project_id.to_string(),
-            unit_id: charge.unit_id.to_string(),
+            unit_id: charge.unit(),
             purpose: charge.purpose.clone(),
             amount: Some(charge.money(amount)),
             method: refund.method.clone(),

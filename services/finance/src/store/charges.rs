@@ -1,4 +1,5 @@
-//! Charges: what a payer owes (or is owed) for a unit, for one purpose, and its balance.
+//! Charges: what a payer owes (or is owed) for a unit — or, a contractor's for a building's
+//! common part — for one purpose, and its balance.
 
 use anju_kit::{ServiceError, ServiceResult, db::Writes, paging::Page};
 use anju_proto::{common, finance as pb};
@@ -12,7 +13,8 @@ use crate::domain::balance::{Balance, Direction, Status};
 pub struct Charge {
     pub charge_id: Uuid,
     pub project_id: Uuid,
-    pub unit_id: Uuid,
+    /// The unit the charge is for; `None` for a building's common part.
+    pub unit_id: Option<Uuid>,
     pub payer_id: String,
     pub purpose: String,
     pub amount_minor: i64,
@@ -33,6 +35,8 @@ pub struct Charge {
     pub waived_minor: i64,
     pub waived_at: Option<DateTime<Utc>>,
     pub waive_reason: String,
+    /// The building of a common part's charge; `None` for a unit's.
+    pub building_id: Option<Uuid>,
 }
 
 impl Charge {
@@ -41,6 +45,7 @@ impl Charge {
     pub fn same_terms(&self, other: &Charge) -> bool {
         self.project_id == other.project_id
             && self.unit_id == other.unit_id
+            && self.building_id == other.building_id
             && self.payer_id == other.payer_id
             && self.purpose == other.purpose
             && self.billed_minor() == other.billed_minor()
@@ -48,6 +53,11 @@ impl Charge {
             && self.due_at == other.due_at
             && self.direction == other.direction
             && self.settlement_group == other.settlement_group
+    }
+
+    /// The unit as events and responses carry it: empty for a building's common part.
+    pub fn unit(&self) -> String {
+        self.unit_id.map(|u| u.to_string()).unwrap_or_default()
     }
 
     /// What the charge was issued for: its amount plus anything waived since.
@@ -116,7 +126,8 @@ impl From<Charge> for pb::Charge {
         pb::Charge {
             charge_id: c.charge_id.to_string(),
             project_id: c.project_id.to_string(),
-            unit_id: c.unit_id.to_string(),
+            unit_id: c.unit(),
+            building_id: c.building_id.map(|b| b.to_string()).unwrap_or_default(),
             payer_id: c.payer_id.clone(),
             purpose: purpose_of(&c.purpose) as i32,
             amount: Some(c.money(c.amount_minor)),
@@ -140,7 +151,7 @@ impl From<Charge> for pb::Charge {
 /// A charge's columns, in the order of [`Charge`].
 pub const CHARGE_COLUMNS: &str = "charge_id, project_id, unit_id, payer_id, purpose, amount_minor, currency, business_key, \
                        due_at, created_at, direction, settlement_group, paid_minor, refunded_minor, status, \
-                       cancelled_at, cancel_reason, waived_minor, waived_at, waive_reason";
+                       cancelled_at, cancel_reason, waived_minor, waived_at, waive_reason, building_id";
 
 pub async fn by_business_key(
     conn: &mut PgConnection,
@@ -160,8 +171,8 @@ pub async fn by_business_key(
 pub async fn insert(conn: &mut PgConnection, tenant: Uuid, c: &Charge) -> ServiceResult<bool> {
     let inserted = sqlx::query(
         "insert into charges (charge_id, tenant_id, project_id, unit_id, payer_id, purpose, amount_minor,
-                              currency, business_key, due_at, created_at, direction, settlement_group)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                              currency, business_key, due_at, created_at, direction, settlement_group, building_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          on conflict (tenant_id, business_key) do nothing",
     )
     .bind(c.charge_id)
@@ -177,6 +188,7 @@ pub async fn insert(conn: &mut PgConnection, tenant: Uuid, c: &Charge) -> Servic
     .bind(c.created_at)
     .bind(c.direction.as_str())
     .bind(&c.settlement_group)
+    .bind(c.building_id)
     .execute(conn)
     .await?
     .rows_affected();
@@ -362,20 +374,31 @@ pub async fn store_waiver(
     Ok(Some(waived))
 }
 
-pub async fn of_unit(
+/// Where a listing's charges are: a unit's, or a building's common part's.
+#[derive(Clone, Copy, Debug)]
+pub enum Location {
+    Unit(Uuid),
+    Building(Uuid),
+}
+
+pub async fn of_location(
     pool: &PgPool,
     tenant: Uuid,
-    unit_id: Uuid,
+    location: Location,
     scope: Option<Vec<Uuid>>,
     page: Page,
 ) -> ServiceResult<(Vec<Charge>, String)> {
+    let (column, id) = match location {
+        Location::Unit(id) => ("unit_id", id),
+        Location::Building(id) => ("building_id", id),
+    };
     let rows: Vec<Charge> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {CHARGE_COLUMNS} from charges
-         where tenant_id = $1 and unit_id = $2 and charge_id > $3 and ($4::uuid[] is null or project_id = any($4))
+         where tenant_id = $1 and {column} = $2 and charge_id > $3 and ($4::uuid[] is null or project_id = any($4))
          order by charge_id limit $5"
     )))
     .bind(tenant)
-    .bind(unit_id)
+    .bind(id)
     .bind(page.after)
     .bind(scope)
     .bind(page.fetch_limit())

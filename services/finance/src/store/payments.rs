@@ -17,7 +17,8 @@ pub struct Payment {
     pub payment_id: Uuid,
     pub charge_id: Uuid,
     pub project_id: Uuid,
-    pub unit_id: Uuid,
+    /// `None` for a building's common-part charge.
+    pub unit_id: Option<Uuid>,
     pub purpose: String,
     #[sqlx(try_from = "String")]
     pub direction: Direction,
@@ -62,7 +63,7 @@ impl From<Payment> for pb::Payment {
             payment_id: p.payment_id.to_string(),
             charge_id: p.charge_id.to_string(),
             project_id: p.project_id.to_string(),
-            unit_id: p.unit_id.to_string(),
+            unit_id: p.unit_id.map(|u| u.to_string()).unwrap_or_default(),
             purpose: purpose_of(&p.purpose) as i32,
             direction: p.direction.to_proto() as i32,
             amount: Some(p.money(p.amount_minor)),
@@ -82,7 +83,8 @@ pub struct Refund {
     pub payment_id: Uuid,
     pub charge_id: Uuid,
     pub project_id: Uuid,
-    pub unit_id: Uuid,
+    /// `None` for a building's common-part charge.
+    pub unit_id: Option<Uuid>,
     pub purpose: String,
     pub amount_minor: i64,
     pub currency: String,
@@ -118,7 +120,7 @@ impl From<Refund> for pb::Refund {
             payment_id: r.payment_id.to_string(),
             charge_id: r.charge_id.to_string(),
             project_id: r.project_id.to_string(),
-            unit_id: r.unit_id.to_string(),
+            unit_id: r.unit_id.map(|u| u.to_string()).unwrap_or_default(),
             amount: Some(common::Money {
                 minor_units: r.amount_minor,
                 currency: r.currency,

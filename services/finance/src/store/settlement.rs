@@ -81,7 +81,8 @@ pub async fn join(conn: &mut PgConnection, tenant: Uuid, charge: &Charge) -> Ser
     if group.closed_at.is_some() {
         return Err(closed(name, "takes no new charge"));
     }
-    let mismatch = if group.project_id != charge.project_id || group.unit_id != charge.unit_id {
+    let mismatch = if group.project_id != charge.project_id || Some(group.unit_id) != charge.unit_id
+    {
         Some("another unit")
     } else if group.currency != charge.currency {
         Some("another currency")

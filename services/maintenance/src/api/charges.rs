@@ -71,8 +71,8 @@ async fn book(
     list: &[Charge],
 ) -> ServiceResult<()> {
     for charge in list {
-        // A common part has no owner to pay or bill, and finance keeps charges by unit: what
-        // it costs the contractor stays in the contractor's quarterly statement.
+        // A common part has no owner to pay or bill: only what the contractor owes is raised,
+        // and finance keeps it on the building.
         if r.unit_id.is_none() && charges::to_owner(charge.purpose) {
             continue;
         }
@@ -105,14 +105,16 @@ async fn book(
         if !costs::charge(conn, &row).await? {
             continue;
         }
-        let Some(unit) = r.unit_id else {
-            continue;
-        };
+        // A unit's repair is charged on the unit; a common part's on its building.
         let event = events::ContractorCharged {
             charge_id: row.charge_id.to_string(),
             repair_request_id: r.repair_request_id.to_string(),
             project_id: r.project_id.to_string(),
-            unit_id: unit.to_string(),
+            unit_id: r.unit_id.map(|u| u.to_string()).unwrap_or_default(),
+            building_id: match r.unit_id {
+                Some(_) => String::new(),
+                None => r.building_id.map(|b| b.to_string()).unwrap_or_default(),
+            },
             payer_id,
             purpose: charge.purpose.into(),
             amount_minor: charge.amount,

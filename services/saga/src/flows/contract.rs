@@ -168,6 +168,7 @@ impl Flow for ContractFlow {
                 due_at: due(&line.due_on, ProjectZone::or_default(&e.time_zone)),
                 settlement_group: group,
                 direction: finance::ChargeDirection::Receivable as i32,
+                building_id: String::new(),
             }));
         }
         let stage = if has_down_payment {

@@ -95,6 +95,8 @@ impl Flow for ContractorChargeFlow {
             due_at: None,
             settlement_group: String::new(),
             direction: direction as i32,
+            // A common part's charge is the building's (the event names no unit then).
+            building_id: e.building_id.clone(),
         });
         let note = format!(
             "{} of {} {} for repair {} ({} from retention, {} claimed): issuing in finance",
@@ -181,6 +183,7 @@ mod tests {
             from_retention_minor: 100_000,
             claim_minor: 23_455,
             contractor_id: Uuid::now_v7().to_string(),
+            building_id: String::new(),
         }
     }
 
@@ -233,5 +236,23 @@ mod tests {
             ..Default::default()
         };
         assert!(ContractorChargeFlow.route(&event(&other)).is_none());
+    }
+
+    #[test]
+    fn a_common_parts_chargeback_is_issued_on_its_building() {
+        let building = Uuid::now_v7().to_string();
+        let e = ContractorCharged {
+            unit_id: String::new(),
+            building_id: building.clone(),
+            ..charged("chargeback")
+        };
+        let t = ContractorChargeFlow.start(&event(&e)).unwrap();
+        let [Command::IssueCharge(issue)] = t.commands.as_slice() else {
+            panic!("one IssueCharge");
+        };
+        assert_eq!(
+            (issue.unit_id.as_str(), issue.building_id.as_str()),
+            ("", building.as_str())
+        );
     }
 }

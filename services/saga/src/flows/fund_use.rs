@@ -147,6 +147,7 @@ impl Flow for FundUseFlow {
                     due_at: None,
                     settlement_group: String::new(),
                     direction: finance::ChargeDirection::Receivable as i32,
+                    building_id: String::new(),
                 }));
             }
             return Ok(Some(t));

@@ -205,6 +205,7 @@ impl Flow for SubscriptionFlow {
                 due_at: Some(timestamp(due)),
                 settlement_group: state.group(part),
                 direction: finance::ChargeDirection::Receivable as i32,
+                building_id: String::new(),
             })
         };
         let now = Utc::now();

@@ -285,6 +285,7 @@ impl Flow for MoveInFlow {
                     due_at: Some(timestamp(window_start)),
                     settlement_group: state.group(),
                     direction: finance::ChargeDirection::Receivable as i32,
+                    building_id: String::new(),
                 })
             };
         Ok(Transition::to(

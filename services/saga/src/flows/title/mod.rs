@@ -82,6 +82,7 @@ impl State {
             due_at: None,
             settlement_group: self.group(group),
             direction: direction as i32,
+            building_id: String::new(),
         })
     }
 
