@@ -122,8 +122,15 @@ pub const RESPOND: &str = "respond";
 pub const ON_SITE: &str = "on_site";
 pub const PLAN: &str = "plan";
 
-/// One clock as [`Clocks::each`] lists it: name, deadline, done, warned, breached.
-type Entry = (&'static str, Option<DateTime<Utc>>, bool, bool, bool);
+/// One clock as [`Clocks::each`] lists it: name, deadline, when its step was done, warned,
+/// breached.
+type Entry = (
+    &'static str,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    bool,
+    bool,
+);
 
 impl Clocks {
     fn each(&self) -> [Entry; 3] {
@@ -131,21 +138,21 @@ impl Clocks {
             (
                 RESPOND,
                 self.respond_by,
-                self.responded_at.is_some(),
+                self.responded_at,
                 self.respond_warned,
                 self.respond_breached,
             ),
             (
                 ON_SITE,
                 self.on_site_by,
-                self.on_site_at.is_some(),
+                self.on_site_at,
                 self.on_site_warned,
                 self.on_site_breached,
             ),
             (
                 PLAN,
                 self.plan_by,
-                self.plan_at.is_some(),
+                self.plan_at,
                 self.plan_warned,
                 self.plan_breached,
             ),
@@ -154,13 +161,17 @@ impl Clocks {
 
     /// The warnings and breaches due at `now` that have not fired: each clock warns once when
     /// its warning window opens and is breached once just after its deadline, unless its step
-    /// was done. A clock already past its deadline is breached without a warning first.
+    /// was done in time. A clock already past its deadline is breached without a warning
+    /// first, and so is one whose step came late before the sweeper saw the deadline pass: a
+    /// contractor answering a moment late is in breach as much as one that never answers.
     pub fn due(&self, now: DateTime<Utc>) -> Vec<(&'static str, Firing, DateTime<Utc>)> {
         let mut due = Vec::new();
-        for (name, by, done, warned, breached) in self.each() {
+        for (name, by, done_at, warned, breached) in self.each() {
             let Some(by) = by else { continue };
-            match clock(by, done.then_some(by), now, self.warn_before) {
-                Clock::Breached if !breached => due.push((name, Firing::Breach, by)),
+            match clock(by, done_at, now, self.warn_before) {
+                Clock::Breached | Clock::Met { late: true } if !breached => {
+                    due.push((name, Firing::Breach, by))
+                }
                 Clock::Warning if !warned => due.push((name, Firing::Warn, by)),
                 _ => {}
             }
@@ -185,11 +196,11 @@ impl Clocks {
     pub fn next_at(&self) -> Option<DateTime<Utc>> {
         self.each()
             .into_iter()
-            .filter_map(|(_, by, done, warned, breached)| {
+            .filter_map(|(_, by, done_at, warned, breached)| {
                 let by = by?;
-                if done || breached {
+                if breached || done_at.is_some_and(|done| done <= by) {
                     None
-                } else if warned {
+                } else if warned || done_at.is_some() {
                     Some(by + Duration::microseconds(1))
                 } else {
                     Some(by - self.warn_before)
@@ -288,6 +299,33 @@ mod tests {
         c.fired(PLAN, Firing::Warn);
         c.plan_at = Some(at("2026-12-04T11:58:00Z"));
         assert!(c.due(at("2026-12-04T13:00:00Z")).is_empty());
+        assert_eq!(c.next_at(), None);
+    }
+
+    #[test]
+    fn a_step_done_a_moment_late_is_a_breach_even_before_the_sweeper_saw_the_deadline() {
+        // Accepted one second after the deadline, before any sweep: the breach is still due
+        // (the sweeper is asked to look at once), and fires once.
+        let assigned = at("2026-12-04T08:00:00Z");
+        let d = Commitment::default().deadlines(assigned, Priority::Urgent, None);
+        let mut c = Clocks {
+            respond_by: Some(d.respond_by),
+            on_site_by: Some(d.on_site_by),
+            respond_warned: true,
+            responded_at: Some(at("2026-12-04T08:30:01Z")),
+            warn_before: Duration::minutes(10),
+            ..Default::default()
+        };
+        assert_eq!(c.next_at(), Some(at("2026-12-04T08:30:00.000001Z")));
+        assert_eq!(
+            c.due(at("2026-12-04T08:30:02Z")),
+            vec![(RESPOND, Firing::Breach, d.respond_by)]
+        );
+        c.fired(RESPOND, Firing::Breach);
+        assert!(c.due(at("2026-12-04T08:30:03Z")).is_empty());
+        // Checked in at the on-site deadline itself: in time, nothing due.
+        c.on_site_at = Some(d.on_site_by);
+        assert!(c.due(at("2026-12-04T10:00:00Z")).is_empty());
         assert_eq!(c.next_at(), None);
     }
 }
