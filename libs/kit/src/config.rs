@@ -120,6 +120,32 @@ pub struct DatabaseSettings {
     /// id, say) before the call is refused as ABORTED and gives its connection back: a pile
     /// of waiting duplicates cannot hold the pool.
     pub lock_timeout_ms: u64,
+    /// What a starting service does with its database: `apply` creates it and applies the
+    /// release's migrations (one process, `make run`, the tests); `verify` only checks that
+    /// `anju migrate` did (Kubernetes: the service's role creates nothing, and replicas
+    /// starting together wait on no migration lock).
+    pub migrate: MigrateMode,
+}
+
+/// How a starting service treats its database's migrations ([`DatabaseSettings::migrate`]).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrateMode {
+    #[default]
+    Apply,
+    Verify,
+}
+
+impl std::str::FromStr for MigrateMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "apply" => Ok(Self::Apply),
+            "verify" => Ok(Self::Verify),
+            other => Err(format!("expected apply or verify, not {other:?}")),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -241,6 +267,7 @@ impl Default for DatabaseSettings {
             process_budget: 28,
             acquire_timeout_ms: 5_000,
             lock_timeout_ms: 3_000,
+            migrate: MigrateMode::Apply,
         }
     }
 }
@@ -347,6 +374,9 @@ impl Settings {
         }
         if let Some(v) = first(&["ANJU_DATABASE_LOCK_TIMEOUT_MS"]) {
             self.database.lock_timeout_ms = parse("ANJU_DATABASE_LOCK_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = first(&["ANJU_DATABASE_MIGRATE"]) {
+            self.database.migrate = parse("ANJU_DATABASE_MIGRATE", &v)?;
         }
         if let Some(v) = first(&["ANJU_NATS_URL", "NATS_URL"]) {
             self.nats.url = v;

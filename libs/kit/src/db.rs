@@ -1,6 +1,8 @@
 //! Database bootstrap: one database per service, created when missing, with the platform
 //! migrations (this crate's and the messaging crate's) applied before the service's own.
-//! Migrations are forward-only and run at start-up.
+//! Migrations are forward-only and additive. They run at start-up (`ANJU_DATABASE_MIGRATE=apply`,
+//! the default), or beforehand by `anju migrate` while the services only check they ran
+//! (`verify`, as on Kubernetes).
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
 
-use crate::config::{Settings, with_database};
+use crate::config::{MigrateMode, Settings, with_database};
 
 /// This crate's migrations (idempotency keys, audit log), tracked in their own table so they
 /// sit beside any service's migrations in one database.
@@ -21,14 +23,25 @@ pub fn platform_migrator() -> Migrator {
     migrator
 }
 
-/// Creates the service's database if needed, connects a pool and applies every migrator.
+/// Connects the service's pool: in `apply` mode after creating its database if needed and
+/// applying every migrator; in `verify` mode after checking that `anju migrate` did.
 pub async fn connect_service(
     settings: &Settings,
     service: &str,
     migrators: &[&Migrator],
 ) -> anyhow::Result<PgPool> {
     let name = settings.database_name(service);
-    ensure_database(settings.database.url.expose(), &name).await?;
+    let verify = settings.database.migrate == MigrateMode::Verify;
+    if verify {
+        if !database_exists(settings.database.url.expose(), &name).await? {
+            anyhow::bail!(
+                "database {name} does not exist: run `anju migrate --target {service}` first \
+                 (ANJU_DATABASE_MIGRATE=verify)"
+            );
+        }
+    } else {
+        ensure_database(settings.database.url.expose(), &name).await?;
+    }
     // No ping before each acquire: it is a round trip on every call, and a connection that
     // broke while idle (a database restart) fails its next query instead, which the caller
     // sees as UNAVAILABLE and retries with the same request id.
@@ -43,17 +56,121 @@ pub async fn connect_service(
         )]))
         .await
         .with_context(|| format!("connecting to database {name}"))?;
-    platform_migrator()
-        .run(&pool)
-        .await
-        .with_context(|| format!("platform migrations of {name}"))?;
-    for migrator in migrators {
+    if verify {
+        let mut missing = Vec::new();
+        for migrator in std::iter::once(&platform_migrator()).chain(migrators.iter().copied()) {
+            missing.extend(unapplied(&pool, migrator).await?);
+        }
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "database {name} is not migrated to this release ({}): run `anju migrate \
+                 --target {service}` first (ANJU_DATABASE_MIGRATE=verify)",
+                missing.join(", ")
+            );
+        }
+        return Ok(pool);
+    }
+    apply(&pool, &name, migrators).await?;
+    Ok(pool)
+}
+
+/// The platform's and `migrators`' migrations applied to `pool`'s database; the number newly
+/// applied.
+async fn apply(pool: &PgPool, name: &str, migrators: &[&Migrator]) -> anyhow::Result<usize> {
+    let mut applied = 0;
+    for migrator in std::iter::once(&platform_migrator()).chain(migrators.iter().copied()) {
+        let before = unapplied(pool, migrator).await?.len();
         migrator
-            .run(&pool)
+            .run(pool)
             .await
             .with_context(|| format!("migrations of {name}"))?;
+        applied += before;
     }
-    Ok(pool)
+    Ok(applied)
+}
+
+/// What `anju migrate` did to one service's database.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Migrated {
+    pub service: String,
+    pub database: String,
+    /// Migrations applied by this run (0 when the database was already up to date).
+    pub applied: usize,
+    /// Migrations of this release, every one of them now applied.
+    pub known: usize,
+}
+
+/// `anju migrate`: creates the service's database if needed and applies this release's
+/// migrations, on one connection (the migrators lock the database, so two runs at once apply
+/// each migration once), without starting the service.
+pub async fn migrate_service(
+    settings: &Settings,
+    service: &str,
+    migrators: &[&Migrator],
+) -> anyhow::Result<Migrated> {
+    let name = settings.database_name(service);
+    ensure_database(settings.database.url.expose(), &name).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect_options(&settings.database_url(service))?)
+        .await
+        .with_context(|| format!("connecting to database {name}"))?;
+    let applied = apply(&pool, &name, migrators).await?;
+    let known = platform_migrator().iter().count()
+        + migrators.iter().map(|m| m.iter().count()).sum::<usize>();
+    pool.close().await;
+    Ok(Migrated {
+        service: service.to_string(),
+        database: name,
+        applied,
+        known,
+    })
+}
+
+/// This release's migrations of `migrator` that `pool`'s database has not applied (or applied
+/// from a different file), as `version description`. Migrations the database has and this
+/// release does not know (a newer release's, after a rollback) are not counted: migrations
+/// are additive, so an older release runs on a newer schema.
+async fn unapplied(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<Vec<String>> {
+    let table = migrator.table_name.as_ref();
+    let exists: bool = sqlx::query_scalar("select to_regclass($1) is not null")
+        .bind(table)
+        .fetch_one(pool)
+        .await?;
+    let applied: Vec<(i64, Vec<u8>)> = if exists {
+        // The table's name is one of the migrators' own constants, not input.
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select version, checksum from {table} where success"
+        )))
+        .fetch_all(pool)
+        .await?
+    } else {
+        Vec::new()
+    };
+    Ok(migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| {
+            !applied
+                .iter()
+                .any(|(v, sum)| *v == m.version && sum.as_slice() == m.checksum.as_ref())
+        })
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect())
+}
+
+/// Whether `database` exists on the server (any role may ask).
+async fn database_exists(server_url: &str, database: &str) -> anyhow::Result<bool> {
+    let mut conn =
+        PgConnection::connect_with(&connect_options(&with_database(server_url, "postgres"))?)
+            .await
+            .context("connecting to the Postgres server")?;
+    Ok(
+        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await?,
+    )
 }
 
 /// Options for a database URL. A loopback server is reached without TLS unless the URL asks

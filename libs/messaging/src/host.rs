@@ -57,6 +57,28 @@ impl Platform {
         );
         Consumer::new(self.pool.clone(), self.bus.clone(), config, handler)
     }
+
+    /// As [`Self::consumer`], for a handler that wants one event of `source`'s stream
+    /// (`aggregate_type`, `P`): JetStream delivers only that subject, so the rest of the
+    /// stream costs this service nothing. The durable's filter is set when it is created.
+    pub fn consumer_of<P: anju_proto::EventPayload>(
+        &self,
+        source: &str,
+        aggregate_type: &str,
+        handler: Arc<dyn Handler>,
+    ) -> Consumer {
+        let mut config = ConsumerConfig::new(
+            format!("{}-from-{}", self.service, source),
+            source,
+            self.settings.nats.max_deliver,
+        );
+        config.filter_subject = Some(self.bus.subject(
+            source,
+            aggregate_type,
+            &crate::event::event_token(P::EVENT_TYPE, aggregate_type),
+        ));
+        Consumer::new(self.pool.clone(), self.bus.clone(), config, handler)
+    }
 }
 
 /// A running service: background tasks plus a bound gRPC server.

@@ -53,6 +53,32 @@ pub fn targets(target: &str) -> anyhow::Result<Vec<&'static str>> {
     Ok(names)
 }
 
+/// `anju migrate --target …`: each named service's database created if needed and brought to
+/// this release's migrations (the platform's, the messaging crate's and the service's own),
+/// without starting anything — a Kubernetes Job before the rollout, so the services' own
+/// roles need no right to create databases or tables (`ANJU_DATABASE_MIGRATE=verify`).
+pub async fn migrate(
+    settings: &Settings,
+    names: &[&'static str],
+) -> anyhow::Result<Vec<anju_kit::db::Migrated>> {
+    let messaging = anju_messaging::migrator();
+    let mut done = Vec::new();
+    for name in names {
+        let own = match *name {
+            "sales" => anju_sales::migrator(),
+            "finance" => anju_finance::migrator(),
+            "handover" => anju_handover::migrator(),
+            "maintenance" => anju_maintenance::migrator(),
+            "complaints" => anju_complaints::migrator(),
+            "title" => anju_title::migrator(),
+            "saga" => anju_saga::migrator(),
+            other => bail!("unknown service {other}"),
+        };
+        done.push(anju_kit::db::migrate_service(settings, name, &[&messaging, &own]).await?);
+    }
+    Ok(done)
+}
+
 macro_rules! start_service {
     ($crate_name:ident, $running:expr, $metrics:expr, $settings:expr, $shutdown:expr) => {{
         let host = $crate_name::build($settings, $shutdown).await?;

@@ -1,7 +1,7 @@
 //! `anju`: one binary, many roles. `anju serve --target sales` runs one service,
 //! `--target all` runs all seven in one process (each with its own database, port and
-//! consumers); `status`, `demo`, `token`, `outbox`, `dlq`, `saga` and `title` are operator
-//! commands.
+//! consumers); `migrate`, `status`, `demo`, `token`, `outbox`, `dlq`, `saga` and `title` are
+//! operator commands.
 
 mod demo;
 mod ops;
@@ -40,11 +40,21 @@ enum Command {
         #[arg(long, default_value = "all")]
         target: String,
     },
+    /// Create and migrate the databases of one service, several or all, and exit (before a
+    /// rollout; the services then start with ANJU_DATABASE_MIGRATE=verify).
+    Migrate {
+        /// all, one of sales, finance, handover, maintenance, complaints, title, saga, or several (sales,finance).
+        #[arg(long, default_value = "all")]
+        target: String,
+    },
     /// Show each service's health.
     Status {
         /// Keep checking for up to this many seconds until every service is SERVING.
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        /// all, or the services to check (sales,finance).
+        #[arg(long, default_value = "all")]
+        target: String,
     },
     /// Walk a buyer's journey through the running services and narrate it.
     Demo,
@@ -99,7 +109,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load()?;
     match cli.command {
         Command::Serve { target } => serve::run(settings, &target).await,
-        Command::Status { wait } => ops::status(&settings, wait, cli.output).await,
+        Command::Migrate { target } => serve::migrate(&settings, &target, cli.output).await,
+        Command::Status { wait, target } => ops::status(&settings, &target, wait, cli.output).await,
         Command::Demo => demo::run(&settings).await,
         Command::Token {
             tenant,

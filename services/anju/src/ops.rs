@@ -67,11 +67,17 @@ async fn check(settings: &Settings, service: &str) -> Result<ServingStatus, Stri
 }
 
 /// Prints each service's health; with `wait`, retries until all serve or time runs out.
-pub async fn status(settings: &Settings, wait: u64, output: Output) -> anyhow::Result<()> {
+pub async fn status(
+    settings: &Settings,
+    target: &str,
+    wait: u64,
+    output: Output,
+) -> anyhow::Result<()> {
+    let names = anju::targets(target)?;
     let deadline = Instant::now() + Duration::from_secs(wait);
     loop {
         let mut rows = Vec::new();
-        for service in SERVICES {
+        for service in names.iter().copied() {
             rows.push((
                 service,
                 settings.endpoint(service),

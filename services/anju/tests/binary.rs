@@ -100,23 +100,7 @@ async fn serve_all_reports_every_service_serving_and_stops_on_sigterm() {
     survey_import(&env, base.parse().unwrap()).await;
 
     // SIGTERM: health flips, in-flight calls drain, the process exits 0.
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = server.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "anju serve did not stop within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success(), "anju serve exited with {exit}");
+    stops_cleanly_on_sigterm(&mut server);
     let after = anju()
         .args(["status"])
         .envs(env)
@@ -212,4 +196,146 @@ async fn survey_import(env: &[(&str, &str)], base: u16) {
     assert_eq!(recorded.measured_area.unwrap().square_centimetres, 891_234);
     assert_eq!(recorded.survey_report, "SR-1");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The binary as the container image runs it (deploy/image/Dockerfile, deploy/k8s): an
+/// unprivileged user (65532, when the test runs as root), nothing in its environment but its
+/// configuration, `/` as its working directory. A service whose database was not migrated
+/// refuses to start and says how to migrate it; `anju migrate`, as the migration Job, creates
+/// and migrates the database (a second run applies nothing); the service then starts checking,
+/// not applying, its migrations (ANJU_DATABASE_MIGRATE=verify) and stops cleanly on SIGTERM.
+#[tokio::test]
+async fn the_image_migrates_a_database_then_serves_from_it_as_an_unprivileged_user() {
+    let settings = anju_testkit::settings();
+    let base = anju_testkit::free_port_range(7).to_string();
+    // A copy of the binary any user may run (the build's own folders may not be reachable).
+    let dir = tempfile_dir();
+    let binary = dir.join("anju");
+    std::fs::copy(env!("CARGO_BIN_EXE_anju"), &binary).expect("copying the binary");
+    set_mode(&dir, 0o755);
+    set_mode(&binary, 0o755);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let env = [
+        ("DATABASE_URL", settings.database.url.expose()),
+        ("NATS_URL", settings.nats.url.as_str()),
+        (
+            "ANJU_DATABASE_NAME_PREFIX",
+            settings.database.name_prefix.as_str(),
+        ),
+        ("ANJU_NATS_PREFIX", settings.nats.prefix.as_str()),
+        ("ANJU_GRPC_BASE_PORT", base.as_str()),
+        ("ANJU_DATABASE_MIGRATE", "verify"),
+        ("ANJU_LOG_FORMAT", "json"),
+        ("RUST_LOG", "warn"),
+    ];
+    let image = |args: &[&str]| {
+        let mut command = if root {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=65532",
+                "--regid=65532",
+                "--clear-groups",
+                "--",
+                binary.to_str().unwrap(),
+            ]);
+            c
+        } else {
+            Command::new(&binary)
+        };
+        command
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .current_dir("/")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+
+    // Not migrated: the service refuses to start, naming the command that migrates it.
+    let refused = image(&["serve", "--target", "sales"])
+        .output()
+        .expect("anju serve");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "served without its database");
+    assert!(said.contains("anju migrate --target sales"), "{said}");
+
+    // The migration Job: everything applied once, nothing the second time.
+    let migrated = |expect_applied_now: bool| {
+        let out = image(&["migrate", "--target", "sales", "--output", "json"])
+            .output()
+            .expect("anju migrate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let one = &json["migrated"][0];
+        assert_eq!(one["service"], "sales");
+        let (applied, known) = (
+            one["applied"].as_u64().unwrap(),
+            one["known"].as_u64().unwrap(),
+        );
+        assert!(known > 0);
+        assert_eq!(
+            applied,
+            if expect_applied_now { known } else { 0 },
+            "{json}"
+        );
+    };
+    migrated(true);
+    migrated(false);
+
+    let mut server = image(&["serve", "--target", "sales"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("anju serve");
+    let status = image(&["status", "--target", "sales", "--wait", "60"])
+        .output()
+        .expect("anju status");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    stops_cleanly_on_sigterm(&mut server);
+    let _ = std::fs::remove_dir_all(&dir);
+    anju_testkit::cleanup(&settings).await.expect("cleanup");
+}
+
+/// SIGTERM to `server`: it exits 0 within 20 s.
+fn stops_cleanly_on_sigterm(server: &mut std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "anju serve did not stop within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "anju serve exited with {exit}");
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("anju-image-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    dir
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }

@@ -25,13 +25,19 @@ pub use api::MaintenanceApi;
 
 pub const NAME: &str = "maintenance";
 
+/// This service's own migrations (its database also takes the platform's, `anju_kit::db` and
+/// `anju_messaging`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 /// Builds the service — its database, bus, gRPC server, consumers and background tasks —
 /// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).
 pub async fn build(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ServiceHost> {
-    let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+    let platform = Platform::connect(settings, NAME, &migrator()).await?;
     let api = MaintenanceServiceServer::new(MaintenanceApi::new(&platform))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let mut host = ServiceHost::start(&platform, shutdown)
@@ -39,7 +45,13 @@ pub async fn build(
         .add_service(api, policy())
         .with_metrics(metrics::source(platform.pool.clone()));
     host.spawn_consumer(platform.consumer("sales", Arc::new(events::sales::SalesEvents)));
-    host.spawn_consumer(platform.consumer("handover", Arc::new(events::handover::HandoverEvents)));
+    // Of handover's stream, only the keys' release (the buyer's warranty starts): JetStream
+    // delivers nothing else of a move-in to maintenance.
+    host.spawn_consumer(platform.consumer_of::<anju_proto::events::KeysReleased>(
+        "handover",
+        "handover",
+        Arc::new(events::handover::HandoverEvents),
+    ));
     let (pool, outbox) = (platform.pool.clone(), platform.outbox.clone());
     host.spawn(|token| events::clocks::run(pool, outbox, token));
     Ok(host)

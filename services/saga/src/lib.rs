@@ -48,13 +48,19 @@ pub const SOURCES: [&str; 6] = [
     "complaints",
 ];
 
+/// This service's own migrations (its database also takes the platform's, `anju_kit::db` and
+/// `anju_messaging`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 /// Builds the service — its database, bus, gRPC server, consumers and background tasks —
 /// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).
 pub async fn build(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ServiceHost> {
-    let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+    let platform = Platform::connect(settings, NAME, &migrator()).await?;
     let engine = engine();
     let api = SagaServiceServer::new(SagaApi::new(&platform, engine.clone()))
         .max_decoding_message_size(settings.grpc.max_message_bytes);

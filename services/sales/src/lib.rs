@@ -19,13 +19,19 @@ pub use store::identity::IdNumbers;
 
 pub const NAME: &str = "sales";
 
+/// This service's own migrations (its database also takes the platform's, `anju_kit::db` and
+/// `anju_messaging`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 /// Builds the service — its database, bus, gRPC server, consumers and background tasks —
 /// ready to run until `shutdown` is cancelled (`ServiceHost::run_until_stopped`).
 pub async fn build(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ServiceHost> {
-    let platform = Platform::connect(settings, NAME, &sqlx::migrate!("./migrations")).await?;
+    let platform = Platform::connect(settings, NAME, &migrator()).await?;
     let id_numbers = store::identity::IdNumbers::new(&settings.pii)?;
     store::identity::seal_stored(&platform.pool, &id_numbers).await?;
     let api = SalesServiceServer::new(SalesApi::new(&platform, id_numbers))
