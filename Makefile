@@ -15,14 +15,15 @@ export NEXTEST_PROFILE
 # Extra arguments for the test runner, e.g. make test TEST_ARGS='-E "package(anju-sales)"'
 TEST_ARGS ?=
 
-.PHONY: help run build test lint lint-rust lint-proto fmt bench up status down
+.PHONY: help run build test lint lint-rust lint-proto lint-deploy fmt bench up status down
 
 help:
 	@echo "anju make targets:"
 	@echo "  make run         start Postgres + NATS, build, run every service (anju serve --target all), check health, run the demo"
 	@echo "  make test        the whole test suite (cargo nextest, or cargo test) against real Postgres and NATS"
-	@echo "  make lint        rustfmt check, clippy -D warnings, buf lint"
+	@echo "  make lint        rustfmt check, clippy -D warnings, buf lint, the deployment's checks"
 	@echo "  make lint-proto  buf lint only"
+	@echo "  make lint-deploy Kubernetes manifests (schemas, policy), alert rules (promtool), dashboards"
 	@echo "  make fmt         cargo fmt --all"
 	@echo "  make bench       pgbench baseline, then the anju benchmarks (release build)"
 	@echo "  make build       cargo build --workspace"
@@ -39,13 +40,14 @@ run:
 test:
 	$(STACK) up
 	$(STACK_ENV); \
+	export PROMETHEUS_BIN=$$(deploy/tools.sh prometheus); \
 	if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --workspace --no-fail-fast $(TEST_ARGS); \
 	else \
 	  cargo test --workspace --no-fail-fast $(TEST_ARGS); \
 	fi
 
-lint: lint-proto lint-rust
+lint: lint-proto lint-rust lint-deploy
 
 lint-rust:
 	cargo fmt --all -- --check
@@ -53,6 +55,12 @@ lint-rust:
 
 lint-proto:
 	BUF=$$(deploy/tools.sh buf); "$$BUF" lint
+
+lint-deploy:
+	deploy/k8s/check.sh
+	PROMTOOL=$$(deploy/tools.sh promtool); \
+	  "$$PROMTOOL" check rules deploy/prometheus/alerts.yaml && \
+	  cd deploy/prometheus && "$$PROMTOOL" test rules alerts.test.yaml
 
 fmt:
 	cargo fmt --all

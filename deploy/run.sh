@@ -43,6 +43,37 @@ if ! "$ANJU" status --wait 60; then
   exit 1
 fi
 
+# Prometheus scraping the services' metrics every 5 s, with anju's alert rules loaded
+# (deploy/prometheus), its UI at 127.0.0.1:9090. Optional: a failure to start it is reported,
+# not fatal. Stopped by `make down`.
+PROM_PIDFILE=$STATE/prometheus.pid
+PROM_ADDRESS=${ANJU_PROMETHEUS_ADDRESS:-127.0.0.1:9090}
+old=$(cat "$PROM_PIDFILE" 2>/dev/null || true)
+if alive "$old" prometheus; then stop_pid "$old" prometheus 10; fi
+rm -f "$PROM_PIDFILE"
+if PROMETHEUS=$(deploy/tools.sh prometheus 2>>"$STATE/prometheus.log"); then
+  mkdir -p "$STATE/prometheus"
+  cp deploy/prometheus/alerts.yaml "$STATE/prometheus/alerts.yaml"
+  cat >"$STATE/prometheus/prometheus.yml" <<PROM
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+rule_files:
+  - alerts.yaml
+scrape_configs:
+  - job_name: anju
+    static_configs:
+      - targets: ['$ANJU_METRICS_ADDRESS']
+PROM
+  spawn_daemon "$PROM_PIDFILE" "$STATE/prometheus.log" "$PROMETHEUS" \
+    --config.file="$STATE/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$STATE/prometheus/data" \
+    --web.listen-address="$PROM_ADDRESS"
+  echo "run: Prometheus scraping anju at http://$PROM_ADDRESS (pid $(cat "$PROM_PIDFILE"))"
+else
+  echo "run: Prometheus could not be installed; see .anju/prometheus.log (anju runs without it)" >&2
+fi
+
 "$ANJU" demo
 
 cat <<EOF
@@ -57,6 +88,8 @@ anju is running (pid $pid; log ${LOGFILE#"$ROOT"/}).
     grpcurl -plaintext 127.0.0.1:PORT grpc.health.v1.Health/Check
   (add -H 'authorization: Bearer <token>' where a service asks for one)
   Metrics (Prometheus text):  curl -s http://$ANJU_METRICS_ADDRESS/metrics
+  Prometheus (queries, alerts):  http://$PROM_ADDRESS/alerts — the dashboards' queries are in
+    deploy/grafana/*.json (import them into a Grafana pointed at this Prometheus)
   Environment used:  . .anju/stack.env
   Stop everything:   make down
 EOF

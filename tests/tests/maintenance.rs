@@ -504,6 +504,24 @@ async fn a_contractor_that_never_answers_is_replaced_and_pays_the_vendor_once() 
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(published::<WorkOrderClockWarned>(&db, &id).await, 1);
     assert_eq!(published::<WorkOrderClockBreached>(&db, &id).await, 1);
+    // The scorecard: the breach is the silent contractor's; the order is in the vendor's hand.
+    let exported = anju_maintenance::metrics::render(&db).await.unwrap();
+    let scope = format!("tenant=\"{}\",project=\"{}\"", stack.tenant, s.j.project_id);
+    for wanted in [
+        format!(
+            "anju_work_order_breaches_total{{{scope},contractor=\"{}\"}} 1",
+            s.contractor
+        ),
+        format!(
+            "anju_work_orders_open{{{scope},contractor=\"{}\",clock_state=\"on_time\"}} 1",
+            s.vendor
+        ),
+    ] {
+        assert!(
+            exported.lines().any(|l| l == wanted),
+            "no {wanted} in:\n{exported}"
+        );
+    }
 
     // The silent contractor no longer sees it; the vendor works it.
     let silent = partner(&stack, stack.tenant, s.contractor);

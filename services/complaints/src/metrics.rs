@@ -158,9 +158,12 @@ pub async fn render(pool: &PgPool) -> anyhow::Result<String> {
     }
 
     let visits: Vec<(Uuid, Uuid, i64, i64, i64)> = sqlx::query_as(
-        "select c.tenant_id, c.project_id, count(*), sum(f.satisfaction)::bigint,
-                count(*) filter (where not f.reopened)
-         from complaint_follow_ups f join complaints c using (complaint_id)
+        // Every project with complaints, at zero before its first visit (a counter starts at
+        // 0, so its rate and increase are there from the start).
+        "select c.tenant_id, c.project_id, count(f.complaint_id),
+                coalesce(sum(f.satisfaction), 0)::bigint,
+                count(f.complaint_id) filter (where not f.reopened)
+         from complaints c left join complaint_follow_ups f using (complaint_id)
          group by 1, 2 order by 1, 2",
     )
     .fetch_all(pool)
