@@ -86,6 +86,22 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// How long a clock sweeper sleeps before it looks again: until `next`, the earliest instant a
+/// clock it knows of fires, but at least `least` (one already due: a short pause, not a busy
+/// loop) and at most `most` (a clock written meanwhile is found within it). With no clock
+/// running at all it sleeps `most`: an idle service does not poll its database.
+pub fn sweep_wait(
+    next: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    least: std::time::Duration,
+    most: std::time::Duration,
+) -> std::time::Duration {
+    match next {
+        None => most,
+        Some(at) => (at - now).to_std().unwrap_or(least).clamp(least, most),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +141,25 @@ mod tests {
             "2026-09-06T04:00:00+00:00"
         );
         assert!(ProjectZone::parse("Mars/Olympus").is_none());
+    }
+
+    #[test]
+    fn a_sweeper_sleeps_until_its_next_clock_and_long_when_none_runs() {
+        use std::time::Duration;
+        let now: DateTime<Utc> = "2026-12-05T08:00:00Z".parse().unwrap();
+        let (least, most) = (Duration::from_millis(20), Duration::from_millis(250));
+        // No clock: the longest sleep, not a busy poll.
+        assert_eq!(sweep_wait(None, now, least, most), most);
+        // Already due: a short pause.
+        let past = now - chrono::Duration::seconds(5);
+        assert_eq!(sweep_wait(Some(past), now, least, most), least);
+        // Due in 100 ms: exactly then; in an hour: the longest sleep.
+        let soon = now + chrono::Duration::milliseconds(100);
+        assert_eq!(
+            sweep_wait(Some(soon), now, least, most),
+            Duration::from_millis(100)
+        );
+        let later = now + chrono::Duration::hours(1);
+        assert_eq!(sweep_wait(Some(later), now, least, most), most);
     }
 }

@@ -44,10 +44,7 @@ async fn next_wait(pool: &PgPool) -> sqlx::Result<Duration> {
         sqlx::query_scalar("select min(next_at) from complaint_clocks where next_at is not null")
             .fetch_one(pool)
             .await?;
-    Ok(next
-        .and_then(|at| (at - Utc::now()).to_std().ok())
-        .unwrap_or(LEAST)
-        .clamp(LEAST, MOST))
+    Ok(anju_kit::time::sweep_wait(next, Utc::now(), LEAST, MOST))
 }
 
 /// Fires the due warnings and breaches of one batch; returns how many clocks it fired. One

@@ -46,11 +46,8 @@ pub async fn run(pool: PgPool, outbox: Outbox, shutdown: CancellationToken) -> a
 }
 
 async fn next_wait(pool: &PgPool) -> sqlx::Result<Duration> {
-    Ok(clocks::next_at(pool)
-        .await?
-        .and_then(|at| (at - Utc::now()).to_std().ok())
-        .unwrap_or(LEAST)
-        .clamp(LEAST, MOST))
+    let next = clocks::next_at(pool).await?;
+    Ok(anju_kit::time::sweep_wait(next, Utc::now(), LEAST, MOST))
 }
 
 /// Fires the due warnings and breaches of one batch, each order in its own short
