@@ -202,7 +202,9 @@ async fn survey_import(env: &[(&str, &str)], base: u16) {
 /// unprivileged user (65532, when the test runs as root), nothing in its environment but its
 /// configuration, `/` as its working directory. A service whose database was not migrated
 /// refuses to start and says how to migrate it; `anju migrate`, as the migration Job, creates
-/// and migrates the database (a second run applies nothing); the service then starts checking,
+/// and migrates the database (a second run applies nothing); a database behind its release is
+/// refused naming the missing migration, one ahead of it (after a rollback) is served from; the
+/// service then starts checking,
 /// not applying, its migrations (ANJU_DATABASE_MIGRATE=verify) and stops cleanly on SIGTERM.
 #[tokio::test]
 async fn the_image_migrates_a_database_then_serves_from_it_as_an_unprivileged_user() {
@@ -289,6 +291,43 @@ async fn the_image_migrates_a_database_then_serves_from_it_as_an_unprivileged_us
     };
     migrated(true);
     migrated(false);
+
+    // A database behind its release (its newest migration's record gone) is refused, naming
+    // the migration; one ahead of it (a newer release's migration, after a rollback) serves.
+    let db = sqlx::PgPool::connect(&settings.database_url("sales"))
+        .await
+        .expect("the sales database");
+    let (version, description, checksum): (i64, String, Vec<u8>) = sqlx::query_as(
+        "delete from _sqlx_migrations where version = (select max(version) from _sqlx_migrations)
+         returning version, description, checksum",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let behind = image(&["serve", "--target", "sales"])
+        .output()
+        .expect("anju serve");
+    let said = String::from_utf8_lossy(&behind.stderr);
+    assert!(
+        !behind.status.success(),
+        "served a database behind its release"
+    );
+    assert!(
+        said.contains(&format!("{version} {description}"))
+            && said.contains("anju migrate --target sales"),
+        "{said}"
+    );
+    sqlx::query(
+        "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+         values ($1, $2, true, $3, 0), (99999999999999, 'a newer release', true, '\\x00', 0)",
+    )
+    .bind(version)
+    .bind(&description)
+    .bind(&checksum)
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
 
     let mut server = image(&["serve", "--target", "sales"])
         .stdout(Stdio::null())
