@@ -79,6 +79,12 @@ impl ProjectZone {
     }
 }
 
+/// A wire timestamp as an instant; `None` when it names none (out of range). Negative
+/// nanoseconds count as zero.
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+}
+
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),

@@ -5,7 +5,7 @@ use anju_kit::{
 };
 use anju_messaging::{EventMeta, directory};
 use anju_proto::{events, finance as pb};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -46,9 +46,7 @@ impl FinanceApi {
         }
         let (amount, currency) = v.money("amount", req.amount.as_ref());
         let business_key = v.text("business_key", &req.business_key, 200);
-        let due_at = req
-            .due_at
-            .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32));
+        let due_at = req.due_at.as_ref().and_then(anju_kit::time::from_timestamp);
         if req.due_at.is_some() && due_at.is_none() {
             v.violation("due_at", "is not a valid timestamp");
         }

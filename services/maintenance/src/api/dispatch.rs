@@ -41,7 +41,7 @@ impl MaintenanceApi {
             .map(|m| v.money("not_to_exceed", Some(m)));
         let now = Utc::now();
         let plan_by = req.plan_due_at.as_ref().map(|t| {
-            let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32);
+            let at = anju_kit::time::from_timestamp(t);
             if !at.is_some_and(|at| at > now && at <= now + chrono::Duration::days(30)) {
                 v.violation("plan_due_at", "must be within the next 30 days");
             }

@@ -14,7 +14,7 @@ use anju_proto::{
     events::{FundShare, FundTransferred, FundUseApproved, FundUseProposed, FundVoteClosed},
     maintenance as pb,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -167,7 +167,7 @@ impl MaintenanceApi {
         let closes = req
             .vote_closes_at
             .as_ref()
-            .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32));
+            .and_then(anju_kit::time::from_timestamp);
         match closes {
             Some(at) if at >= now + Duration::days(1) && at <= now + Duration::days(90) => {}
             _ => v.violation("vote_closes_at", "must be between a day and 90 days ahead"),

@@ -8,7 +8,7 @@ use anju_kit::{
 };
 use anju_messaging::directory;
 use anju_proto::{events, maintenance as pb};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 
 use super::{
     MaintenanceApi, cost_lines,
@@ -26,10 +26,6 @@ use crate::{
 /// How far ahead an appointment may be, and how long its window.
 const APPOINTMENT_AHEAD_DAYS: i64 = 60;
 const APPOINTMENT_LONGEST_HOURS: i64 = 12;
-
-fn timestamp(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-}
 
 /// A component named on the wire: one of the closed list, or none for an empty name.
 pub(super) fn component(v: &mut Validator, field: &str, name: &str) -> Option<String> {
@@ -108,8 +104,12 @@ impl MaintenanceApi {
         };
         let now = Utc::now();
         let (from, to) = (
-            timestamp(req.appointment_from.as_ref()),
-            timestamp(req.appointment_to.as_ref()),
+            req.appointment_from
+                .as_ref()
+                .and_then(anju_kit::time::from_timestamp),
+            req.appointment_to
+                .as_ref()
+                .and_then(anju_kit::time::from_timestamp),
         );
         match (from, to) {
             (None, None) => {}

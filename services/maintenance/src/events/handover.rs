@@ -4,7 +4,6 @@
 use anju_kit::time::ProjectZone;
 use anju_messaging::{Event, Handler, HandlerError};
 use anju_proto::{EventPayload, events::KeysReleased};
-use chrono::DateTime;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -23,7 +22,8 @@ impl Handler for HandoverEvents {
         let at = event
             .envelope
             .occurred_at
-            .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .as_ref()
+            .and_then(anju_kit::time::from_timestamp)
             .ok_or_else(|| {
                 HandlerError::Permanent(anyhow::anyhow!("KeysReleased without a time"))
             })?;

@@ -27,7 +27,7 @@ pub fn money(minor_units: i64, currency: &str) -> Option<Money> {
 pub use anju_kit::time::timestamp;
 
 pub fn from_timestamp(t: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+    t.as_ref().and_then(anju_kit::time::from_timestamp)
 }
 
 /// An event as a consumer would receive it, for the flows' tests.

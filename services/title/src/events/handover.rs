@@ -2,7 +2,6 @@
 
 use anju_messaging::{Event, Handler, HandlerError};
 use anju_proto::{EventPayload, events::KeysReleased};
-use chrono::DateTime;
 use sqlx::PgConnection;
 
 use super::{publish, uuid};
@@ -36,7 +35,8 @@ impl Handler for HandoverEvents {
         let at = event
             .envelope
             .occurred_at
-            .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .as_ref()
+            .and_then(anju_kit::time::from_timestamp)
             .unwrap_or_else(chrono::Utc::now);
         let on = file.zone().date_of(at);
         let file = steps::handed_over(conn, unit_id, on).await?;
