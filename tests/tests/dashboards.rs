@@ -10,7 +10,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anju::journey::{Journey, Staff};
 use anju_e2e::TestStack;
 use anju_kit::Role;
 use anju_proto::{
@@ -205,14 +204,7 @@ async fn every_dashboard_panel_returns_series_from_a_running_stack() {
     let prometheus = Prometheus::start(metrics);
 
     // A move-in to the keys, and a unit waiting on its fees.
-    let staff = Staff::new(|service, subject, roles| {
-        Ok(stack.authed_with(
-            service,
-            &anju_testkit::token_for(stack.tenant, subject, roles),
-        ))
-    })
-    .unwrap();
-    let j = Journey::open(staff, "DASH", "dash-").await.unwrap();
+    let j = stack.journey("DASH").await;
     let handed = j.sold_unit("0101", "13800000101").await.unwrap();
     let unpaid = j.sold_unit("0102", "13800000102").await.unwrap();
     j.batch(2, None).await.unwrap();

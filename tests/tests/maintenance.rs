@@ -968,6 +968,45 @@ async fn a_repair_request_names_its_bad_fields_and_writes_nothing() {
     stack.stop().await.unwrap();
 }
 
+/// A partner's work on order `id`: accepted, checked in and completed with one cost line
+/// (kind, description, amount), each under its own request id.
+async fn works_it(
+    partner: &mut Client,
+    id: &str,
+    [accept, check_in, complete]: [&str; 3],
+    resolution: &str,
+    (kind, description, amount): (&str, &str, i64),
+) {
+    partner
+        .accept_work_order(mt::AcceptWorkOrderRequest {
+            request_id: accept.into(),
+            repair_request_id: id.into(),
+        })
+        .await
+        .unwrap();
+    partner
+        .check_in_work_order(mt::CheckInWorkOrderRequest {
+            request_id: check_in.into(),
+            repair_request_id: id.into(),
+        })
+        .await
+        .unwrap();
+    partner
+        .complete_work_order(mt::CompleteWorkOrderRequest {
+            request_id: complete.into(),
+            repair_request_id: id.into(),
+            resolution: resolution.into(),
+            cost_lines: vec![mt::CostLine {
+                kind: kind.into(),
+                description: description.into(),
+                amount: cny(amount),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
 async fn sign_off_all(stack: &TestStack, id: &str, round: &str) {
     for (party, role) in [
         (mt::SignOffParty::Maintenance, Role::MaintenanceDispatcher),
@@ -1213,34 +1252,14 @@ async fn a_refused_claim_costs_a_quarter_more_and_the_month_and_the_quarter_add_
     let order = s.repair(&s.units[0], "pipe_leaks", "claimed").await;
     let id = order.repair_request_id.clone();
     let mut contractor = partner(&stack, stack.tenant, s.contractor);
-    contractor
-        .accept_work_order(mt::AcceptWorkOrderRequest {
-            request_id: "accept".into(),
-            repair_request_id: id.clone(),
-        })
-        .await
-        .unwrap();
-    contractor
-        .check_in_work_order(mt::CheckInWorkOrderRequest {
-            request_id: "in".into(),
-            repair_request_id: id.clone(),
-        })
-        .await
-        .unwrap();
-    contractor
-        .complete_work_order(mt::CompleteWorkOrderRequest {
-            request_id: "done".into(),
-            repair_request_id: id.clone(),
-            resolution: "new seals".into(),
-            cost_lines: vec![mt::CostLine {
-                kind: "labour".into(),
-                description: "an afternoon".into(),
-                amount: cny(100_000),
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    works_it(
+        &mut contractor,
+        &id,
+        ["accept", "in", "done"],
+        "new seals",
+        ("labour", "an afternoon", 100_000),
+    )
+    .await;
     sign_off_all(&stack, &id, "1").await;
 
     // The owner's parquet was ruined: 800.02 yuan claimed; the contractor refuses.
@@ -1691,34 +1710,14 @@ async fn a_common_part_is_repaired_under_the_contractors_clock_and_charged_on_it
         .await
         .unwrap();
     let mut vendor = partner(&stack, stack.tenant, s.vendor);
-    vendor
-        .accept_work_order(mt::AcceptWorkOrderRequest {
-            request_id: "v-accept".into(),
-            repair_request_id: id.clone(),
-        })
-        .await
-        .unwrap();
-    vendor
-        .check_in_work_order(mt::CheckInWorkOrderRequest {
-            request_id: "v-in".into(),
-            repair_request_id: id.clone(),
-        })
-        .await
-        .unwrap();
-    vendor
-        .complete_work_order(mt::CompleteWorkOrderRequest {
-            request_id: "v-done".into(),
-            repair_request_id: id.clone(),
-            resolution: "new joint".into(),
-            cost_lines: vec![mt::CostLine {
-                kind: "vendor".into(),
-                description: "invoice 9".into(),
-                amount: cny(45_000),
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    works_it(
+        &mut vendor,
+        &id,
+        ["v-accept", "v-in", "v-done"],
+        "new joint",
+        ("vendor", "invoice 9", 45_000),
+    )
+    .await;
     sign_off_all(&stack, &id, "part").await;
     // No owner to compensate; the chargeback in the contractor's statement.
     let statement = dispatcher

@@ -57,10 +57,7 @@ pub async fn connect_service(
         .await
         .with_context(|| format!("connecting to database {name}"))?;
     if verify {
-        let mut missing = Vec::new();
-        for migrator in std::iter::once(&platform_migrator()).chain(migrators.iter().copied()) {
-            missing.extend(unapplied(&pool, migrator).await?);
-        }
+        let missing = unapplied(&pool, migrators).await?;
         if !missing.is_empty() {
             anyhow::bail!(
                 "database {name} is not migrated to this release ({}): run `anju migrate \
@@ -74,19 +71,15 @@ pub async fn connect_service(
     Ok(pool)
 }
 
-/// The platform's and `migrators`' migrations applied to `pool`'s database; the number newly
-/// applied.
-async fn apply(pool: &PgPool, name: &str, migrators: &[&Migrator]) -> anyhow::Result<usize> {
-    let mut applied = 0;
+/// The platform's and `migrators`' migrations applied to `pool`'s database.
+async fn apply(pool: &PgPool, name: &str, migrators: &[&Migrator]) -> anyhow::Result<()> {
     for migrator in std::iter::once(&platform_migrator()).chain(migrators.iter().copied()) {
-        let before = unapplied(pool, migrator).await?.len();
         migrator
             .run(pool)
             .await
             .with_context(|| format!("migrations of {name}"))?;
-        applied += before;
     }
-    Ok(applied)
+    Ok(())
 }
 
 /// What `anju migrate` did to one service's database.
@@ -115,7 +108,8 @@ pub async fn migrate_service(
         .connect_with(connect_options(&settings.database_url(service))?)
         .await
         .with_context(|| format!("connecting to database {name}"))?;
-    let applied = apply(&pool, &name, migrators).await?;
+    let applied = unapplied(&pool, migrators).await?.len();
+    apply(&pool, &name, migrators).await?;
     let known = platform_migrator().iter().count()
         + migrators.iter().map(|m| m.iter().count()).sum::<usize>();
     pool.close().await;
@@ -127,11 +121,20 @@ pub async fn migrate_service(
     })
 }
 
-/// This release's migrations of `migrator` that `pool`'s database has not applied (or applied
-/// from a different file), as `version description`. Migrations the database has and this
-/// release does not know (a newer release's, after a rollback) are not counted: migrations
-/// are additive, so an older release runs on a newer schema.
-async fn unapplied(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<Vec<String>> {
+/// This release's migrations — the platform's and `migrators`' — that `pool`'s database has
+/// not applied (or applied from a different file), as `version description`.
+async fn unapplied(pool: &PgPool, migrators: &[&Migrator]) -> anyhow::Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for migrator in std::iter::once(&platform_migrator()).chain(migrators.iter().copied()) {
+        missing.extend(unapplied_of(pool, migrator).await?);
+    }
+    Ok(missing)
+}
+
+/// As [`unapplied`], of one migrator. Migrations the database has and this release does not
+/// know (a newer release's, after a rollback) are not counted: migrations are additive, so an
+/// older release runs on a newer schema.
+async fn unapplied_of(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<Vec<String>> {
     let table = migrator.table_name.as_ref();
     let exists: bool = sqlx::query_scalar("select to_regclass($1) is not null")
         .bind(table)
@@ -161,14 +164,21 @@ async fn unapplied(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<Vec<Str
 
 /// Whether `database` exists on the server (any role may ask).
 async fn database_exists(server_url: &str, database: &str) -> anyhow::Result<bool> {
-    let mut conn =
-        PgConnection::connect_with(&connect_options(&with_database(server_url, "postgres"))?)
-            .await
-            .context("connecting to the Postgres server")?;
+    exists_on(&mut server_connection(server_url).await?, database).await
+}
+
+/// A connection to the server's `postgres` database.
+async fn server_connection(server_url: &str) -> anyhow::Result<PgConnection> {
+    PgConnection::connect_with(&connect_options(&with_database(server_url, "postgres"))?)
+        .await
+        .context("connecting to the Postgres server")
+}
+
+async fn exists_on(conn: &mut PgConnection, database: &str) -> anyhow::Result<bool> {
     Ok(
         sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
             .bind(database)
-            .fetch_one(&mut conn)
+            .fetch_one(conn)
             .await?,
     )
 }
@@ -188,16 +198,8 @@ pub fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
 
 /// Creates `database` on the server when it does not exist (a race with another creator is fine).
 pub async fn ensure_database(server_url: &str, database: &str) -> anyhow::Result<()> {
-    let mut conn =
-        PgConnection::connect_with(&connect_options(&with_database(server_url, "postgres"))?)
-            .await
-            .context("connecting to the Postgres server")?;
-    let exists: bool =
-        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
-            .bind(database)
-            .fetch_one(&mut conn)
-            .await?;
-    if !exists {
+    let mut conn = server_connection(server_url).await?;
+    if !exists_on(&mut conn, database).await? {
         // The name comes from validated settings (lowercase letters, digits, underscores).
         let created = sqlx::query(sqlx::AssertSqlSafe(format!(
             "create database \"{database}\""

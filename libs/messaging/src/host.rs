@@ -50,12 +50,16 @@ impl Platform {
 
     /// The durable consumer `<service>-from-<source>` with the configured redelivery bound.
     pub fn consumer(&self, source: &str, handler: Arc<dyn Handler>) -> Consumer {
-        let config = ConsumerConfig::new(
+        let config = self.consumer_config(source);
+        Consumer::new(self.pool.clone(), self.bus.clone(), config, handler)
+    }
+
+    fn consumer_config(&self, source: &str) -> ConsumerConfig {
+        ConsumerConfig::new(
             format!("{}-from-{}", self.service, source),
             source,
             self.settings.nats.max_deliver,
-        );
-        Consumer::new(self.pool.clone(), self.bus.clone(), config, handler)
+        )
     }
 
     /// As [`Self::consumer`], for a handler that wants one event of `source`'s stream
@@ -67,11 +71,7 @@ impl Platform {
         aggregate_type: &str,
         handler: Arc<dyn Handler>,
     ) -> Consumer {
-        let mut config = ConsumerConfig::new(
-            format!("{}-from-{}", self.service, source),
-            source,
-            self.settings.nats.max_deliver,
-        );
+        let mut config = self.consumer_config(source);
         config.filter_subject = Some(self.bus.subject(
             source,
             aggregate_type,

@@ -73,8 +73,9 @@ pub async fn render(pool: &PgPool) -> anyhow::Result<String> {
 /// The contractors' figures. A breach counts against the contractor that breached (the one an
 /// escalated order came from); an order in hand counts for the contractor holding it.
 async fn work_orders(pool: &PgPool, e: &mut Exposition) -> anyhow::Result<()> {
-    let open: Vec<(Uuid, Uuid, Uuid, String, i64)> = sqlx::query_as(
-        "select tenant_id, project_id, contractor_id,
+    // Ids as text: they are only label values here.
+    let open: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        "select tenant_id::text, project_id::text, contractor_id::text,
                 case when respond_breached or on_site_breached or plan_breached then 'breached'
                      when respond_warned or on_site_warned or plan_warned then 'at_risk'
                      else 'on_time' end,
@@ -92,21 +93,16 @@ async fn work_orders(pool: &PgPool, e: &mut Exposition) -> anyhow::Result<()> {
         "Work orders in a contractor's hand (assigned, accepted, on or off site), by the worst of their clocks: on_time, at_risk (warned), breached.",
     );
     for (tenant, project, contractor, clock_state, n) in &open {
-        let (t, p, c) = (
-            tenant.to_string(),
-            project.to_string(),
-            contractor.to_string(),
-        );
         let labels = [
-            ("tenant", t.as_str()),
-            ("project", p.as_str()),
-            ("contractor", c.as_str()),
+            ("tenant", tenant.as_str()),
+            ("project", project.as_str()),
+            ("contractor", contractor.as_str()),
             ("clock_state", clock_state.as_str()),
         ];
         e.sample("anju_work_orders_open", &labels, n);
     }
-    let totals: Vec<(Uuid, Uuid, Uuid, i64, i64)> = sqlx::query_as(
-        "select tenant_id, project_id, coalesce(escalated_from, contractor_id),
+    let totals: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+        "select tenant_id::text, project_id::text, coalesce(escalated_from, contractor_id)::text,
                 sum(breaches)::bigint,
                 count(*) filter (where order_state = 'done' and escalated_from is null)
          from repair_requests
@@ -129,15 +125,10 @@ async fn work_orders(pool: &PgPool, e: &mut Exposition) -> anyhow::Result<()> {
     ] {
         e.family(name, "counter", help);
         for (tenant, project, contractor, breaches, done) in &totals {
-            let (t, p, c) = (
-                tenant.to_string(),
-                project.to_string(),
-                contractor.to_string(),
-            );
             let labels = [
-                ("tenant", t.as_str()),
-                ("project", p.as_str()),
-                ("contractor", c.as_str()),
+                ("tenant", tenant.as_str()),
+                ("project", project.as_str()),
+                ("contractor", contractor.as_str()),
             ];
             e.sample(name, &labels, if pick_done { done } else { breaches });
         }

@@ -74,11 +74,11 @@ impl FinanceApi {
         };
         if building_id.is_some() {
             v.check(
-                purpose.is_some_and(|p| {
-                    p == purpose_name(pb::ChargePurpose::ContractorChargeback).unwrap_or_default()
-                        || p == purpose_name(pb::ChargePurpose::ContractorPenalty)
-                            .unwrap_or_default()
-                }),
+                matches!(
+                    pb::ChargePurpose::try_from(req.purpose),
+                    Ok(pb::ChargePurpose::ContractorChargeback
+                        | pb::ChargePurpose::ContractorPenalty)
+                ),
                 "building_id",
                 "a building's common part is charged only a contractor's chargeback or penalty",
             );

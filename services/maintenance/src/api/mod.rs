@@ -7,6 +7,7 @@
 //! share with the clock sweeper in [`orders`].
 
 mod charges;
+mod closing;
 mod dispatch;
 mod feed;
 mod fund;
