@@ -22,6 +22,7 @@ const BUCKETS_KEPT: usize = 10_000;
 #[derive(Clone)]
 pub struct Admission {
     in_flight: Arc<Semaphore>,
+    limit: usize,
     rate: Option<Arc<TenantRate>>,
 }
 
@@ -34,10 +35,30 @@ impl Admission {
                 buckets: Mutex::new(HashMap::new()),
             })
         });
+        let limit = settings.max_in_flight.max(1) as usize;
         Self {
-            in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1) as usize)),
+            in_flight: Arc::new(Semaphore::new(limit)),
+            limit,
             rate,
         }
+    }
+
+    /// Calls admitted and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.limit - self.in_flight.available_permits()
+    }
+
+    /// Returns once no admitted call is in flight, or after `grace`; `false` when calls were
+    /// still under way then.
+    pub async fn idle_within(&self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
+        while self.in_flight() > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Admits a call of `tenant`: the permit is held until the call ends. Refused at once,

@@ -20,6 +20,10 @@ use crate::{
     telemetry,
 };
 
+/// How long a stopping server leaves its last answers to be written before it closes the
+/// connections.
+const FLUSH: Duration = Duration::from_millis(100);
+
 /// A bound, not yet serving, gRPC server of one or more anju services.
 pub struct GrpcServer {
     listener: TcpListener,
@@ -114,6 +118,7 @@ impl GrpcServer {
         let reflection_v1 = advertised().build_v1()?;
         let reflection_v1alpha = advertised().build_v1alpha()?;
 
+        let admission = self.admission.clone();
         let auth = AuthLayer::new(
             self.authenticator.clone(),
             self.policies.clone(),
@@ -122,10 +127,24 @@ impl GrpcServer {
         let router = Server::builder()
             .timeout(self.request_timeout)
             .trace_fn(|request| {
+                // OpenTelemetry's RPC conventions: named `service/method`, the status code
+                // recorded when the call answers (`crate::metrics::RpcMetricsLayer`).
+                let path = request.uri().path();
+                let (service, method) = path
+                    .trim_start_matches('/')
+                    .split_once('/')
+                    .unwrap_or((path, ""));
                 let span = tracing::info_span!(
                     "grpc",
-                    path = %request.uri().path(),
+                    otel.name = path.trim_start_matches('/'),
                     otel.kind = "server",
+                    rpc.system = "grpc",
+                    rpc.service = service,
+                    rpc.method = method,
+                    rpc.grpc.status_code = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                    trace_id = tracing::field::Empty,
+                    span_id = tracing::field::Empty,
                 );
                 if let Some(parent) = request
                     .headers()
@@ -134,6 +153,7 @@ impl GrpcServer {
                 {
                     telemetry::set_parent(&span, parent);
                 }
+                telemetry::identify(&span);
                 span
             })
             .layer(crate::metrics::RpcMetricsLayer::new(&self.service_names))
@@ -161,13 +181,22 @@ impl GrpcServer {
             .with_keepalive(Some(Duration::from_secs(60)));
         let serve = router.serve_with_incoming_shutdown(incoming, stop);
         tokio::pin!(serve);
+        // Stopping: the calls under way are answered (up to the grace period), then every
+        // connection is closed. Clients keep idle HTTP/2 connections open after the server's
+        // GOAWAY, and a call they send on one meanwhile would wait for the grace period;
+        // closed, it fails at once and the client reconnects — to another replica.
         tokio::select! {
             result = &mut serve => result.context("gRPC server failed")?,
-            _ = async {
+            answered = async {
                 drained.cancelled().await;
-                tokio::time::sleep(self.shutdown_grace).await;
+                let answered = admission.idle_within(self.shutdown_grace).await;
+                // The last answers' frames leave before their connections close.
+                tokio::time::sleep(FLUSH).await;
+                answered
             } => {
-                tracing::warn!(grace_ms = self.shutdown_grace.as_millis() as u64, "in-flight calls outlived the shutdown grace period");
+                if !answered {
+                    tracing::warn!(grace_ms = self.shutdown_grace.as_millis() as u64, "in-flight calls outlived the shutdown grace period");
+                }
             }
         }
         Ok(())

@@ -233,12 +233,29 @@ struct Timing {
     path: String,
     started: Instant,
     recorded: bool,
+    /// The call's server span, which takes the status code too.
+    span: tracing::Span,
 }
 
 impl Timing {
     fn record(&mut self, code: Code) {
         self.recorded = true;
         record(&self.path, code, self.started.elapsed().as_micros() as u64);
+        self.span.record("rpc.grpc.status_code", code as i32);
+        // OpenTelemetry: a server span errs on the codes that are the server's fault.
+        let server_fault = matches!(
+            code,
+            Code::Unknown
+                | Code::DeadlineExceeded
+                | Code::Unimplemented
+                | Code::Internal
+                | Code::Unavailable
+                | Code::DataLoss
+        );
+        // (and leaves it unset otherwise).
+        if server_fault {
+            self.span.record("otel.status_code", "ERROR");
+        }
     }
 }
 
@@ -271,15 +288,19 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(path) = self.layer.key(request.uri().path()) else {
-            return Box::pin(inner.call(request));
+        let path = match self.layer.key(request.uri().path()) {
+            Some(path) if crate::telemetry::enabled() => path,
+            _ => return Box::pin(inner.call(request)),
         };
         let mut timing = Timing {
             path,
             started: Instant::now(),
             recorded: false,
+            span: tracing::Span::none(),
         };
         Box::pin(async move {
+            // The server's trace layer runs this future inside the call's span.
+            timing.span = tracing::Span::current();
             let response = inner.call(request).await;
             // An error is answered trailers-only, its status in the headers; a success's
             // status comes in the trailers.
@@ -330,6 +351,7 @@ mod tests {
             path: "/anju.test.v1.Dropped/Slow".into(),
             started: Instant::now(),
             recorded: false,
+            span: tracing::Span::none(),
         });
         assert!(render_rpcs().lines().any(|l| l == "anju_rpc_server_requests_total{rpc_service=\"anju.test.v1.Dropped\",rpc_method=\"Slow\",rpc_grpc_status_code=\"CANCELLED\"} 1"));
     }

@@ -2,7 +2,10 @@
 //! respected, OpenTelemetry spans for every `tracing` span (so trace ids exist and cross gRPC
 //! metadata and NATS headers), exported over OTLP when an endpoint is configured.
 
-use std::sync::OnceLock;
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicBool, Ordering},
+};
 
 use opentelemetry::{
     Context,
@@ -12,7 +15,9 @@ use opentelemetry::{
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt,
+};
 
 use crate::config::{LogFormat, TelemetrySettings};
 
@@ -43,6 +48,36 @@ impl Drop for TelemetryGuard {
 
 static INSTALLED: OnceLock<()> = OnceLock::new();
 
+/// Whether spans reach OpenTelemetry and calls are counted ([`set_enabled`]).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// The OpenTelemetry layer's filter, swapped by [`set_enabled`], and what it lets through.
+static TRACED: OnceLock<(reload::Handle<EnvFilter, Registry>, &'static str)> = OnceLock::new();
+
+/// Turns OpenTelemetry spans and the RPC metrics on or off for the whole process: on in every
+/// service; the benchmark turns them off to measure what they cost.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+    if let Some((handle, directives)) = TRACED.get() {
+        let filter = EnvFilter::new(if on { directives } else { "off" });
+        if let Err(err) = handle.reload(filter) {
+            eprintln!("telemetry: switching spans failed: {err}");
+        }
+    }
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The filter of the OpenTelemetry layer: `directives` (anju's spans), or nothing while
+/// [`set_enabled`] has turned telemetry off.
+fn traced(directives: &'static str) -> reload::Layer<EnvFilter, Registry> {
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(directives));
+    let _ = TRACED.set((handle, directives));
+    filter
+}
+
 /// Installs the process-wide subscriber once; later calls (many services in one process,
 /// many tests in one binary) return a guard that owns nothing.
 pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
@@ -66,25 +101,36 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     let tracer = provider.tracer("anju");
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,h2=warn,hyper=warn,tower=warn,async_nats=warn,sqlx=warn")
-    });
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // `RUST_LOG` chooses what is printed, not what is traced: anju's spans (info and above)
+    // reach OpenTelemetry whatever the log level, so a quiet process still exports whole
+    // traces; the libraries' own spans (h2, hyper, tower) stay out of them.
+    let filter = || {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new("info,h2=warn,hyper=warn,tower=warn,async_nats=warn,sqlx=warn")
+        })
+    };
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(traced(
+            "info,h2=off,hyper=off,tower=off,async_nats=off,sqlx=off",
+        ));
+    let registry = tracing_subscriber::registry().with(otel);
     let installed = match settings.log_format {
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(true),
+                    .with_current_span(true)
+                    .with_filter(filter()),
             )
             .try_init(),
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .compact()
-                    .with_target(false),
+                    .with_target(false)
+                    .with_filter(filter()),
             )
             .try_init(),
     };
@@ -98,10 +144,29 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
 /// Installs a quiet subscriber for tests (warnings only unless `RUST_LOG` says otherwise),
 /// still producing OpenTelemetry trace ids.
 pub fn init_for_tests() {
+    install_for_tests(None);
+}
+
+/// As [`init_for_tests`], exporting the spans over OTLP/gRPC to `endpoint` (a benchmark measuring
+/// what traces cost a service, export included). Call it first, inside the Tokio runtime.
+pub fn init_for_tests_exporting(endpoint: &str) -> anyhow::Result<()> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()?;
+    install_for_tests(Some(exporter));
+    Ok(())
+}
+
+fn install_for_tests(exporter: Option<opentelemetry_otlp::SpanExporter>) {
     if INSTALLED.get().is_some() {
         return;
     }
-    let provider = SdkTracerProvider::builder().build();
+    let mut builder = SdkTracerProvider::builder();
+    if let Some(exporter) = exporter {
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
     let tracer = provider.tracer("anju-tests");
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     // The level filter applies to the log output only: spans must still exist (and carry
@@ -113,7 +178,7 @@ pub fn init_for_tests() {
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
-                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+                .with_filter(traced("info")),
         )
         .with(
             tracing_subscriber::fmt::layer()
@@ -153,6 +218,19 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str) {
     let context = TraceContextPropagator::new().extract(&carrier);
     if context.span().span_context().is_valid() {
         let _ = span.set_parent(context);
+    }
+}
+
+/// Writes `span`'s OpenTelemetry trace and span ids into its `trace_id` and `span_id` fields
+/// (declared `tracing::field::Empty`), so every JSON log line under it carries them. Call it
+/// after [`set_parent`]: the span's ids are fixed once they are read.
+pub fn identify(span: &tracing::Span) {
+    let context = span.context();
+    let otel = context.span();
+    let ids = otel.span_context();
+    if ids.is_valid() {
+        span.record("trace_id", tracing::field::display(ids.trace_id()));
+        span.record("span_id", tracing::field::display(ids.span_id()));
     }
 }
 

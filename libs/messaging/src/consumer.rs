@@ -79,13 +79,18 @@ pub struct ConsumerConfig {
     pub max_deliver: i64,
     /// Redelivery delays after a failed attempt; the last one repeats.
     pub backoff: Vec<Duration>,
-    /// Redelivery of a message whose consumer died before acking: how long a restarted
-    /// consumer waits for what its predecessor had taken. A batch that outlives it is
-    /// delivered twice, which the inbox absorbs.
+    /// Redelivery of a message whose consumer died before acking: how long another replica
+    /// (or the restarted process) waits for what the dead one had taken. A live consumer holds
+    /// the batch it is applying with progress acks every quarter of this, so work that is
+    /// merely slow is not delivered again.
     pub ack_wait: Duration,
     pub batch_size: usize,
     pub failpoint: Option<Failpoint>,
 }
+
+/// The default [`ConsumerConfig::ack_wait`]: a killed consumer's messages are taken up again
+/// within two seconds.
+pub const ACK_WAIT: Duration = Duration::from_secs(2);
 
 impl ConsumerConfig {
     pub fn new(name: impl Into<String>, source: impl Into<String>, max_deliver: i64) -> Self {
@@ -100,7 +105,7 @@ impl ConsumerConfig {
                 Duration::from_secs(5),
                 Duration::from_secs(30),
             ],
-            ack_wait: Duration::from_secs(10),
+            ack_wait: ACK_WAIT,
             batch_size: 128,
             failpoint: None,
         }
@@ -158,22 +163,21 @@ impl Consumer {
             .filter_subject
             .clone()
             .unwrap_or_else(|| self.bus.service_subjects(&self.config.source));
+        // Created, or updated when an earlier release left it with another filter or ack
+        // wait (JetStream's create-or-update).
         stream
-            .get_or_create_consumer(
-                &self.config.name,
-                pull::Config {
-                    durable_name: Some(self.config.name.clone()),
-                    filter_subject: filter,
-                    ack_policy: AckPolicy::Explicit,
-                    deliver_policy: DeliverPolicy::All,
-                    ack_wait: self.config.ack_wait,
-                    // Redelivery is bounded by this consumer, which dead-letters on the last
-                    // attempt; the server's own cap stays above it as a backstop.
-                    max_deliver: self.config.max_deliver + 1,
-                    max_ack_pending: 10_000,
-                    ..Default::default()
-                },
-            )
+            .create_consumer(pull::Config {
+                durable_name: Some(self.config.name.clone()),
+                filter_subject: filter,
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::All,
+                ack_wait: self.config.ack_wait,
+                // Redelivery is bounded by this consumer, which dead-letters on the last
+                // attempt; the server's own cap stays above it as a backstop.
+                max_deliver: self.config.max_deliver + 1,
+                max_ack_pending: 10_000,
+                ..Default::default()
+            })
             .await
             .with_context(|| format!("creating consumer {}", self.config.name))
     }
@@ -204,7 +208,14 @@ impl Consumer {
 
     async fn consume(&self) -> anyhow::Result<()> {
         let consumer = self.durable().await?;
-        let messages = consumer.messages().await?;
+        // No more is pulled ahead than one batch: whatever waits unacked in this process's
+        // buffer is what a kill would delay by `ack_wait`.
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch_size)
+            .heartbeat(Duration::from_secs(15))
+            .messages()
+            .await?;
         let mut batches = messages.ready_chunks(self.config.batch_size);
         while let Some(batch) = batches.next().await {
             let mut ready = Vec::with_capacity(batch.len());
@@ -234,11 +245,17 @@ impl Consumer {
             Prepared::Done(_) => None,
         });
         let (messages, prepared): (Vec<Message>, Vec<Prepared>) = batch.into_iter().unzip();
-        let outcomes = match self.apply_all(&prepared).await? {
-            Ok(outcomes) => outcomes,
-            // A handler failed: apply one by one, each in its own savepoint, so only the
-            // failing events are retried. The failure already seen is not provoked again.
-            Err(failed) => self.apply_each(&prepared, failed).await?,
+        let apply = async {
+            match self.apply_all(&prepared).await? {
+                Ok(outcomes) => Ok::<_, anyhow::Error>(outcomes),
+                // A handler failed: apply one by one, each in its own savepoint, so only the
+                // failing events are retried. The failure already seen is not provoked again.
+                Err(failed) => self.apply_each(&prepared, failed).await,
+            }
+        };
+        let outcomes = tokio::select! {
+            outcomes = apply => outcomes?,
+            never = self.hold(&messages) => match never {},
         };
         if self.config.failpoint == Some(Failpoint::AfterCommitBeforeAck) {
             return Err(FailpointHit.into());
@@ -260,6 +277,20 @@ impl Consumer {
         Ok(())
     }
 
+    /// Keeps `messages` from being redelivered while they are applied: a progress ack for each
+    /// every quarter of `ack_wait`, for as long as the caller polls this.
+    async fn hold(&self, messages: &[Message]) -> std::convert::Infallible {
+        let every = self.config.ack_wait / 4;
+        loop {
+            tokio::time::sleep(every).await;
+            for message in messages {
+                if let Err(err) = message.ack_with(AckKind::Progress).await {
+                    tracing::debug!(consumer = %self.config.name, error = %err, "progress ack failed");
+                }
+            }
+        }
+    }
+
     /// Decodes a message and decides whether it needs the handler at all.
     fn prepare(&self, message: &Message) -> Prepared {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
@@ -276,17 +307,28 @@ impl Consumer {
         if !self.handler.wants(event.event_type()) {
             return Prepared::Done(Outcome::Ignored);
         }
+        // OpenTelemetry's messaging conventions (`process` of one message), beside the names
+        // the logs have always used.
         let span = tracing::info_span!(
             "consume",
+            otel.name = %format!("process {}", message.subject),
+            otel.kind = "consumer",
+            messaging.system = "nats",
+            messaging.operation.type = "process",
+            messaging.destination.name = %message.subject,
+            messaging.consumer.group.name = %self.config.name,
+            messaging.message.id = %event.event_id,
             consumer = %self.config.name,
             event_type = %event.event_type(),
             event_id = %event.event_id,
             delivered,
-            otel.kind = "consumer",
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
         let parent = header(message.headers.as_ref(), "traceparent")
             .unwrap_or_else(|| event.envelope.traceparent.clone());
         telemetry::set_parent(&span, &parent);
+        telemetry::identify(&span);
         Prepared::Ready(Box::new(event), span)
     }
 

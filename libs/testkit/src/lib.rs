@@ -8,6 +8,8 @@
 //! The shared Postgres and NATS come from `DATABASE_URL` and `NATS_URL` (as `deploy/stack.sh`
 //! exports them); tests never stop or reconfigure them.
 
+pub mod otlp;
+
 use std::{
     net::TcpListener,
     path::PathBuf,

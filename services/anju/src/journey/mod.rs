@@ -18,7 +18,11 @@ mod title;
 
 pub use sale::Buyer;
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anju_kit::{Role, time::ProjectZone};
 use anju_proto::{
@@ -144,6 +148,9 @@ pub struct Journey {
     pub poll: Duration,
     /// The price the units are sold at, in fen.
     pub price: i64,
+    /// The longest any single wait of this journey (and its clones) took, and what it waited
+    /// for: a call until a service answered, or an effect until it showed.
+    pub longest_wait: Arc<Mutex<(Duration, String)>>,
 }
 
 /// A call's failure that a retry may get past: no service answered.
@@ -177,6 +184,7 @@ impl Journey {
             patience: Duration::from_secs(30),
             poll: Duration::from_millis(20),
             price: PRICE,
+            longest_wait: Arc::default(),
         }
     }
 
@@ -191,15 +199,25 @@ impl Journey {
         F: FnMut() -> Fut,
         Fut: Future<Output = anyhow::Result<Option<T>>>,
     {
-        let deadline = tokio::time::Instant::now() + self.patience;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.patience;
         loop {
             if let Some(value) = check().await? {
+                self.waited(started.elapsed(), what);
                 return Ok(value);
             }
             if tokio::time::Instant::now() >= deadline {
                 bail!("timed out after {:?} waiting for {what}", self.patience);
             }
             tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    fn waited(&self, took: Duration, what: &str) {
+        if let Ok(mut longest) = self.longest_wait.lock()
+            && took > longest.0
+        {
+            *longest = (took, what.to_string());
         }
     }
 

@@ -16,8 +16,11 @@ mod complaints;
 mod notices;
 mod processes;
 mod repairs;
+mod replicas;
+mod scaling;
 mod timer;
 mod title;
+mod trace;
 
 use processes::{COORDINATOR, FINANCE, GROUPS, HANDOVER, OTHERS, Processes, defect, journey};
 

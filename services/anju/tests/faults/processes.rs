@@ -26,6 +26,16 @@ pub const GROUPS: [&str; 4] = [COORDINATOR, HANDOVER, FINANCE, OTHERS];
 pub struct Processes {
     env: Vec<(String, String)>,
     running: Vec<(&'static str, Child)>,
+    /// Where each process's standard output goes (`<group>.log`), if anywhere.
+    logs: Option<std::path::PathBuf>,
+}
+
+/// SIGTERM: the process drains and stops as a pod does (its spans flushed).
+pub fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
 
 /// A client of `service` (on the ports from `base`) as `subject` of `tenant`.
@@ -51,7 +61,19 @@ pub fn authed(
 impl Processes {
     /// Every process on the test's own databases, subjects and ports, once all serve.
     pub async fn start(settings: &anju_kit::Settings, base: u16) -> Self {
-        let env: Vec<(String, String)> = [
+        Processes::start_groups(settings, base, &GROUPS, &[], None).await
+    }
+
+    /// As [`Self::start`], one process per entry of `groups` (an `anju serve --target`), with
+    /// `extra` added to their environment and their output written to `logs`.
+    pub async fn start_groups(
+        settings: &anju_kit::Settings,
+        base: u16,
+        groups: &[&'static str],
+        extra: &[(&str, String)],
+        logs: Option<&std::path::Path>,
+    ) -> Self {
+        let mut env: Vec<(String, String)> = [
             (
                 "ANJU_DATABASE_NAME_PREFIX",
                 settings.database.name_prefix.clone(),
@@ -67,20 +89,34 @@ impl Processes {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let running = GROUPS
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let mut procs = Processes {
+            env,
+            running: Vec::new(),
+            logs: logs.map(std::path::Path::to_path_buf),
+        };
+        procs.running = groups
             .iter()
-            .map(|group| (*group, Processes::spawn(&env, group)))
+            .map(|group| (*group, procs.spawn(group)))
             .collect();
-        let procs = Processes { env, running };
         procs.wait_serving().await;
         procs
     }
 
-    fn spawn(env: &[(String, String)], target: &str) -> Child {
+    fn spawn(&self, target: &str) -> Child {
+        let stdout = match &self.logs {
+            Some(dir) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{target}.log")))
+                .expect("a log file")
+                .into(),
+            None => Stdio::null(),
+        };
         Command::new(env!("CARGO_BIN_EXE_anju"))
             .args(["serve", "--target", target])
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .expect("starting anju serve")
@@ -98,11 +134,17 @@ impl Processes {
 
     /// Starts a killed process again (without waiting for it to serve).
     pub fn respawn(&mut self, group: &str) {
-        let env = self.env.clone();
-        for (name, child) in &mut self.running {
-            if *name == group {
-                *child = Processes::spawn(&env, name);
+        for index in 0..self.running.len() {
+            if self.running[index].0 == group {
+                self.running[index].1 = self.spawn(group);
             }
+        }
+    }
+
+    /// Stops every process with SIGTERM.
+    pub fn stop_all(&mut self) {
+        for (_, child) in &mut self.running {
+            terminate(child);
         }
     }
 
@@ -130,8 +172,9 @@ impl Processes {
 
 impl Drop for Processes {
     fn drop(&mut self) {
-        for group in GROUPS {
-            self.kill(group);
+        for (_, child) in &mut self.running {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

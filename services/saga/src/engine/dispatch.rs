@@ -1,8 +1,10 @@
 //! The dispatcher: sends pending commands over gRPC and records the outcome.
 //!
 //! Rows are claimed in a short transaction (`running`, with a claim time), sent, then marked
-//! `done` or rescheduled. A dispatcher that dies mid-send leaves a stale claim, which is
-//! taken again after a while: harmless, since the request id makes the resend a replay.
+//! `done` or rescheduled. A claim is a lease: the dispatcher renews the claims of the calls it
+//! has under way, so a slow call stays its own, and a dispatcher killed mid-send leaves claims
+//! that lapse within [`LEASE`] and are taken by another coordinator (or the restarted one):
+//! harmless, since the request id makes the resend a replay.
 //! Transient failures (unavailable, deadline, conflict, internal) retry with backoff; a
 //! refusal (a business rule, bad argument, not found) marks the command `failed`, which
 //! operators see and may retry.
@@ -13,7 +15,9 @@ use std::{
     time::Duration,
 };
 
-use anju_kit::{Settings, auth::CoordinatorIssuer, config::Environment, grpc::ClientAuth};
+use anju_kit::{
+    Settings, auth::CoordinatorIssuer, config::Environment, grpc::ClientAuth, telemetry,
+};
 use anju_proto::{
     complaints::complaints_service_client::ComplaintsServiceClient,
     finance::finance_service_client::FinanceServiceClient,
@@ -26,14 +30,14 @@ use sqlx::{PgPool, postgres::PgListener};
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::Command;
 
-/// A call ends within `CONNECT_TIMEOUT + CALL_TIMEOUT`, and its outcome is recorded right
-/// after; a claim older than this was abandoned by a dead dispatcher and is sent again (the
-/// request id makes the second send act once).
-const STALE_CLAIM: Duration = Duration::from_secs(15);
+/// A claim not renewed for this long was abandoned by a dead dispatcher and is sent again (the
+/// request id makes the second send act once). Live dispatchers renew theirs every quarter of it.
+pub const LEASE: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Calls under way at once.
@@ -50,6 +54,18 @@ pub struct Dispatcher {
 }
 
 type Authed = InterceptedService<Channel, ClientAuth>;
+
+/// A command claimed for sending, with the trace it continues.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    command_id: Uuid,
+    tenant_id: Uuid,
+    service: String,
+    method: String,
+    payload: Vec<u8>,
+    attempts: i32,
+    traceparent: String,
+}
 
 impl Dispatcher {
     pub fn new(pool: PgPool, settings: &Settings) -> anyhow::Result<Self> {
@@ -112,6 +128,7 @@ impl Dispatcher {
         };
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut in_flight = JoinSet::new();
+        let renewing = tokio::spawn(this.clone().renew_leases());
         loop {
             while let Some(done) = in_flight.try_join_next() {
                 log_failure(done);
@@ -147,6 +164,7 @@ impl Dispatcher {
         };
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain).await;
         in_flight.shutdown().await;
+        renewing.abort();
         let abandoned: Vec<Uuid> = this
             .sending
             .lock()
@@ -164,6 +182,32 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Renews the claims of the calls under way every quarter of [`LEASE`], for as long as
+    /// the dispatcher runs.
+    async fn renew_leases(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(LEASE / 4).await;
+            let held: Vec<Uuid> = self
+                .sending
+                .lock()
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            if held.is_empty() {
+                continue;
+            }
+            if let Err(err) = sqlx::query(
+                "update saga_commands set claimed_at = now()
+                 where command_id = any($1) and status = 'running'",
+            )
+            .bind(&held)
+            .execute(&self.pool)
+            .await
+            {
+                tracing::warn!(error = %err, "renewing command claims failed");
+            }
+        }
+    }
+
     /// Claims up to `limit` due commands and starts sending each; returns how many.
     async fn spawn_due(
         self: &Arc<Self>,
@@ -171,28 +215,42 @@ impl Dispatcher {
         permits: &Arc<Semaphore>,
         in_flight: &mut JoinSet<anyhow::Result<()>>,
     ) -> anyhow::Result<usize> {
-        let claimed: Vec<(Uuid, Uuid, String, String, Vec<u8>, i32)> = sqlx::query_as(
+        let claimed: Vec<Claimed> = sqlx::query_as(
             "update saga_commands set status = 'running', claimed_at = now(), attempts = attempts + 1
              where command_id in (
                  select command_id from saga_commands
                  where (status = 'pending' and next_attempt_at <= now())
                     or (status = 'running' and claimed_at < now() - make_interval(secs => $1))
                  order by created_at limit $2 for update skip locked)
-             returning command_id, tenant_id, service, method, payload, attempts",
+             returning command_id, tenant_id, service, method, payload, attempts, traceparent",
         )
-        .bind(STALE_CLAIM.as_secs_f64())
+        .bind(LEASE.as_secs_f64())
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         let count = claimed.len();
-        for (command_id, tenant, service, method, payload, attempts) in claimed {
+        for Claimed {
+            command_id,
+            tenant_id: tenant,
+            service,
+            method,
+            payload,
+            attempts,
+            traceparent,
+        } in claimed
+        {
             let permit = permits.clone().acquire_owned().await?;
             let this = self.clone();
             if let Ok(mut sending) = self.sending.lock() {
                 sending.insert(command_id);
             }
+            let span = command_span(command_id, &service, &method, &traceparent);
             in_flight.spawn(async move {
-                let outcome = this.send(tenant, &service, &method, &payload).await;
+                let outcome = this
+                    .send(tenant, &service, &method, &payload)
+                    .instrument(span.clone())
+                    .await;
+                record_status(&span, &outcome);
                 let recorded = this.record(command_id, attempts, outcome).await;
                 if let Ok(mut sending) = this.sending.lock() {
                     sending.remove(&command_id);
@@ -316,6 +374,42 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+}
+
+/// The client span of one command's call, in the trace of the transition that created it (its
+/// stored `traceparent`), named and attributed as OpenTelemetry's RPC conventions say; the
+/// call's own `traceparent` metadata names this span, so the service's server span follows.
+fn command_span(command_id: Uuid, service: &str, method: &str, traceparent: &str) -> tracing::Span {
+    let rpc_service = anju_proto::service_names::of(service).unwrap_or(service);
+    let span = tracing::info_span!(
+        "saga.command",
+        otel.name = %format!("{rpc_service}/{method}"),
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.service = rpc_service,
+        rpc.method = method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        saga.command_id = %command_id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    telemetry::set_parent(&span, traceparent);
+    telemetry::identify(&span);
+    span
+}
+
+/// A call's gRPC status on its span (OpenTelemetry: a client span errs on any code but OK, and
+/// its status stays unset otherwise).
+fn record_status(span: &tracing::Span, outcome: &Result<(), tonic::Status>) {
+    let code = match outcome {
+        Ok(()) => Code::Ok,
+        Err(status) => status.code(),
+    };
+    span.record("rpc.grpc.status_code", code as i32);
+    if code != Code::Ok {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

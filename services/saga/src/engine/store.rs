@@ -59,6 +59,9 @@ struct Outgoing {
     methods: Vec<&'static str>,
     payloads: Vec<Vec<u8>>,
     listed: serde_json::Value,
+    /// The trace of the transition (the event or call that caused it), which each command's
+    /// call continues when the dispatcher sends it.
+    traceparent: String,
 }
 
 impl Outgoing {
@@ -69,6 +72,11 @@ impl Outgoing {
             methods: Vec::with_capacity(t.commands.len()),
             payloads: Vec::with_capacity(t.commands.len()),
             listed: serde_json::Value::Null,
+            traceparent: if t.commands.is_empty() {
+                String::new()
+            } else {
+                anju_kit::telemetry::current_traceparent()
+            },
         };
         let mut listed = Vec::with_capacity(t.commands.len());
         for (index, command) in t.commands.iter().enumerate() {
@@ -90,15 +98,15 @@ impl Outgoing {
 
 /// The part of a transition's statement after `saga` (a CTE yielding the saga row at its new
 /// version): the commands, the history line and, when there are commands, the dispatcher's
-/// wake-up (delivered at commit). Its seven parameters are numbered from `$first`, bound by
+/// wake-up (delivered at commit). Its eight parameters are numbered from `$first`, bound by
 /// [`bind_record`].
 fn record_ctes(first: usize) -> String {
-    let [ids, services, methods, payloads, input, note, listed] =
+    let [ids, services, methods, payloads, input, note, listed, trace] =
         std::array::from_fn(|i| format!("${}", first + i));
     format!(
         "commands as (
-             insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload)
-             select c.id, saga.saga_id, saga.tenant_id, c.service, c.method, c.payload
+             insert into saga_commands (command_id, saga_id, tenant_id, service, method, payload, traceparent)
+             select c.id, saga.saga_id, saga.tenant_id, c.service, c.method, c.payload, {trace}
              from saga, unnest({ids}::uuid[], {services}::text[], {methods}::text[], {payloads}::bytea[])
                   as c (id, service, method, payload)
              on conflict (command_id) do nothing
@@ -125,6 +133,7 @@ fn bind_record<'q>(
         .bind(input)
         .bind(&t.note)
         .bind(&out.listed)
+        .bind(&out.traceparent)
 }
 
 /// Opens the saga a start event begins, with its first transition, in one statement, and takes
@@ -232,14 +241,21 @@ async fn timers(conn: &mut PgConnection, saga: &SagaRow, t: &Stored) -> sqlx::Re
         .execute(&mut *conn)
         .await?;
     }
+    let traceparent = if t.set_timers.is_empty() {
+        String::new()
+    } else {
+        anju_kit::telemetry::current_traceparent()
+    };
     for (name, at) in &t.set_timers {
         sqlx::query(
-            "insert into saga_timers (saga_id, name, fire_at) values ($1, $2, $3)
-             on conflict (saga_id, name) do update set fire_at = excluded.fire_at, fired_at = null",
+            "insert into saga_timers (saga_id, name, fire_at, traceparent) values ($1, $2, $3, $4)
+             on conflict (saga_id, name) do update
+                 set fire_at = excluded.fire_at, fired_at = null, traceparent = excluded.traceparent",
         )
         .bind(saga.saga_id)
         .bind(name)
         .bind(at)
+        .bind(&traceparent)
         .execute(&mut *conn)
         .await?;
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{Engine, store};
@@ -47,8 +48,8 @@ impl Engine {
         // The timers and their sagas are locked together, skipping any a step holds (an event
         // being applied, an operator's cancellation, another round): this round waits for no
         // lock while it holds others, so it waits on nothing in a circle.
-        let due: Vec<(Uuid, String)> = sqlx::query_as(
-            "select t.saga_id, t.name
+        let due: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "select t.saga_id, t.name, t.traceparent
              from saga_timers t join sagas s using (saga_id)
              where t.fired_at is null and t.fire_at <= now()
              order by t.fire_at limit $1 for update of t, s skip locked",
@@ -57,9 +58,20 @@ impl Engine {
         .fetch_all(&mut *tx)
         .await?;
         let mut fired = 0;
-        for (saga_id, name) in due {
+        for (saga_id, name, traceparent) in due {
             sqlx::query("savepoint timer").execute(&mut *tx).await?;
-            match self.fire(&mut tx, saga_id, &name).await {
+            // The step a timer fires belongs to the trace of the transition that set it.
+            let span = tracing::info_span!(
+                "saga.timer",
+                otel.name = %format!("timer {name}"),
+                saga.id = %saga_id,
+                saga.timer = %name,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
+            );
+            anju_kit::telemetry::set_parent(&span, &traceparent);
+            anju_kit::telemetry::identify(&span);
+            match self.fire(&mut tx, saga_id, &name).instrument(span).await {
                 Ok(true) => {
                     sqlx::query("release savepoint timer")
                         .execute(&mut *tx)
