@@ -52,3 +52,32 @@ async fn the_partner_benchmark_delivers_every_assignment_to_its_stream() {
     assert!(report.p99 >= report.p50 && report.p99 < std::time::Duration::from_secs(60));
     assert!(report.markdown().contains("6 contractors"));
 }
+
+/// The RPC benchmark's path at a small size, with its telemetry run: the same calls with spans
+/// and metrics on, then off, each measured.
+#[tokio::test]
+async fn the_rpc_benchmark_measures_calls_with_telemetry_on_and_off() {
+    let sink = anju_testkit::otlp::Receiver::counting();
+    let run = anju_e2e::bench::rpc::TelemetryRun {
+        callers: 2,
+        pairs: 1,
+        sink,
+    };
+    let report = anju_e2e::bench::rpc::run(&[2], 40, Some(run))
+        .await
+        .unwrap();
+    assert_eq!(report.points.len(), 1);
+    assert_eq!(report.points[0].anju.calls, 40);
+    let telemetry = report.telemetry.as_ref().expect("the telemetry run");
+    assert_eq!((telemetry.on.len(), telemetry.off.len()), (1, 1));
+    assert!(
+        telemetry
+            .on
+            .iter()
+            .chain(&telemetry.off)
+            .all(|m| m.calls == 40)
+    );
+    assert!(telemetry.ratio().is_finite() && telemetry.ratio() > 0.0);
+    assert!(anju_kit::telemetry::enabled(), "left on");
+    assert!(report.markdown().contains("Telemetry's cost"));
+}

@@ -46,6 +46,36 @@ pub struct Point {
 
 pub struct Report {
     pub points: Vec<Point>,
+    pub telemetry: Option<Telemetry>,
+}
+
+/// The same calls with OpenTelemetry spans (exported over OTLP) and the RPC metrics on, then
+/// off, alternating which goes first, at one number of callers.
+pub struct Telemetry {
+    pub callers: usize,
+    pub on: Vec<Measure>,
+    pub off: Vec<Measure>,
+    /// Spans the OTLP receiver got during the run.
+    pub spans_exported: u64,
+}
+
+/// What the telemetry run measures: `pairs` on/off pairs at `callers` callers, exporting to
+/// `sink`.
+pub struct TelemetryRun {
+    pub callers: usize,
+    pub pairs: usize,
+    pub sink: anju_testkit::otlp::Receiver,
+}
+
+fn mean(measures: &[Measure], f: impl Fn(&Measure) -> f64) -> f64 {
+    measures.iter().map(f).sum::<f64>() / measures.len().max(1) as f64
+}
+
+impl Telemetry {
+    /// RPCs/s with telemetry on over RPCs/s with it off.
+    pub fn ratio(&self) -> f64 {
+        mean(&self.on, |m| m.per_second) / mean(&self.off, |m| m.per_second)
+    }
 }
 
 /// A bare tonic server (health only: no auth, no database) and `calls` health checks.
@@ -91,7 +121,11 @@ async fn echo(callers: usize, calls: usize) -> anyhow::Result<Measure> {
 /// One stack; for each number of concurrent callers in `sweep`, `calls` more calls (half
 /// holds of fresh units, half payments of fresh charges), beside the bare service at the same
 /// concurrency.
-pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
+pub async fn run(
+    sweep: &[usize],
+    calls: usize,
+    telemetry: Option<TelemetryRun>,
+) -> anyhow::Result<Report> {
     let mut settings = anju_testkit::settings();
     // Each service at its own pool size, as it runs alone (a test stack shares fewer).
     settings.database.max_connections = anju_kit::Settings::default().database.max_connections;
@@ -101,7 +135,9 @@ pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
     let (project, building) = project_with_building(&mut manager, "BENCH-1").await?;
     let holds = calls / 2;
     let payments = calls - holds;
-    let total = calls * sweep.len();
+    let telemetry_points = telemetry.as_ref().map_or(0, |t| 2 * t.pairs);
+    let points_run = sweep.len() + telemetry_points;
+    let total = calls * points_run;
 
     // Units to hold and to charge, in imports of at most 5,000 rows.
     let mut unit_ids = Vec::with_capacity(total);
@@ -132,7 +168,12 @@ pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
         unit_ids.extend(imported.units.into_iter().map(|u| u.unit_id));
     }
     // One customer per consultant, for the largest sweep point.
-    let most = sweep.iter().copied().max().unwrap_or(2);
+    let most = sweep
+        .iter()
+        .copied()
+        .chain(telemetry.as_ref().map(|t| t.callers))
+        .max()
+        .unwrap_or(2);
     let mut consultants = Vec::new();
     for c in 0..most / 2 {
         let mut client = stack.sales_as(&format!("consultant.{c}"), &[Role::SalesConsultant]);
@@ -203,6 +244,12 @@ pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
     let today = (chrono::Utc::now() + chrono::Duration::hours(8))
         .date_naive()
         .to_string();
+    let slice = |n: usize| {
+        (
+            &hold_units[n * holds..(n + 1) * holds],
+            &charge_ids[n * payments..(n + 1) * payments],
+        )
+    };
     let mut points = Vec::new();
     for (n, &callers) in sweep.iter().enumerate() {
         let echo = echo(callers, calls).await?;
@@ -210,8 +257,8 @@ pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
             &stack,
             &consultants[..callers / 2],
             callers - callers / 2,
-            &hold_units[n * holds..(n + 1) * holds],
-            &charge_ids[n * payments..(n + 1) * payments],
+            slice(n).0,
+            slice(n).1,
             &today,
         )
         .await?;
@@ -221,8 +268,47 @@ pub async fn run(sweep: &[usize], calls: usize) -> anyhow::Result<Report> {
             anju,
         });
     }
+    let telemetry = match telemetry {
+        Some(run) => {
+            let exported = run.sink.counted();
+            let (mut on, mut off) = (Vec::new(), Vec::new());
+            for pair in 0..run.pairs {
+                let order = if pair % 2 == 0 {
+                    [true, false]
+                } else {
+                    [false, true]
+                };
+                for (i, enabled) in order.into_iter().enumerate() {
+                    let (units, charges) = slice(sweep.len() + 2 * pair + i);
+                    anju_kit::telemetry::set_enabled(enabled);
+                    let measured = consultants_and_cashiers(
+                        &stack,
+                        &consultants[..run.callers / 2],
+                        run.callers - run.callers / 2,
+                        units,
+                        charges,
+                        &today,
+                    )
+                    .await?;
+                    if enabled {
+                        on.push(measured)
+                    } else {
+                        off.push(measured)
+                    }
+                }
+            }
+            anju_kit::telemetry::set_enabled(true);
+            Some(Telemetry {
+                callers: run.callers,
+                on,
+                off,
+                spans_exported: run.sink.counted() - exported,
+            })
+        }
+        None => None,
+    };
     stack.stop().await?;
-    Ok(Report { points })
+    Ok(Report { points, telemetry })
 }
 
 /// The measured run: consultants hold `units`, `cashiers` pay `charges`, all at once.
@@ -348,6 +434,22 @@ impl Report {
         out += &format!(
             "\n- {calls} calls per row (half HoldUnit by consultants, half RecordPayment by cashiers), each on fresh units and charges; the bare service answers health checks (no auth, no database) at the same concurrency; the ratio is what auth, validation, idempotency, audit, Postgres and the outbox cost\n"
         );
+        if let Some(t) = &self.telemetry {
+            let rate = |m: &[Measure]| mean(m, |m| m.per_second);
+            let p99 = |m: &[Measure]| mean(m, |m| m.p99.as_secs_f64() * 1000.0);
+            out += &format!(
+                "\n**Telemetry's cost** at {} callers, {} pairs of runs alternating which goes first: with OpenTelemetry spans (exported over OTLP/gRPC to a receiver on this machine: {} spans) and the RPC metrics on, {:.0} RPCs/s (p99 {:.1} ms); off, {:.0} RPCs/s (p99 {:.1} ms): on / off = {:.3}; target within 5 %: {}.\n",
+                t.callers,
+                t.on.len(),
+                t.spans_exported,
+                rate(&t.on),
+                p99(&t.on),
+                rate(&t.off),
+                p99(&t.off),
+                t.ratio(),
+                if t.ratio() >= 0.95 { "met" } else { "NOT met" }
+            );
+        }
         if let Some(best) = self.best() {
             let met = best.meets_target();
             out += &format!(

@@ -56,6 +56,12 @@ struct Args {
     /// Work orders opened and completed through the partner API.
     #[arg(long, default_value_t = 2_000)]
     partner_orders: usize,
+    /// On/off pairs of the telemetry run (RPCs with spans and metrics on, then off; 0 skips it).
+    #[arg(long, default_value_t = 3)]
+    telemetry_pairs: usize,
+    /// Concurrent callers in the telemetry run.
+    #[arg(long, default_value_t = 16)]
+    telemetry_callers: usize,
     /// Skip the outbox benchmark.
     #[arg(long)]
     no_outbox: bool,
@@ -64,6 +70,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The services' spans are exported over OTLP, as in production, to a receiver here that
+    // counts them (before anything else installs the process's telemetry).
+    let sink = anju_testkit::otlp::Receiver::counting();
+    let endpoint = format!("http://{}", sink.start().await);
+    anju_kit::telemetry::init_for_tests_exporting(&endpoint)?;
     let mut report = String::from("## Benchmarks (this machine, one run)\n\n");
     if !args.no_outbox {
         let outbox =
@@ -73,7 +84,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.calls > 0 {
         report += "\n";
-        let rpc = anju_e2e::bench::rpc::run(&args.callers, args.calls).await?;
+        let telemetry = (args.telemetry_pairs > 0).then(|| anju_e2e::bench::rpc::TelemetryRun {
+            callers: args.telemetry_callers,
+            pairs: args.telemetry_pairs,
+            sink: sink.clone(),
+        });
+        let rpc = anju_e2e::bench::rpc::run(&args.callers, args.calls, telemetry).await?;
         report += &rpc.markdown();
     }
     if args.saga_units > 0 {
