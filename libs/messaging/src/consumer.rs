@@ -345,23 +345,29 @@ impl Consumer {
                 Prepared::Done(_) => None,
             })
             .unzip();
+        if ids.is_empty() {
+            // Nothing for the handler (every event ignored or undecodable): no transaction.
+            return Ok(Ok(prepared
+                .iter()
+                .filter_map(|p| match p {
+                    Prepared::Done(outcome) => Some(outcome.clone()),
+                    Prepared::Ready(..) => None,
+                })
+                .collect()));
+        }
         let mut tx = self.pool.begin().await?;
-        let fresh: HashSet<Uuid> = if ids.is_empty() {
-            HashSet::new()
-        } else {
-            sqlx::query_scalar(
-                "insert into inbox (consumer, event_id, event_type)
+        let fresh: HashSet<Uuid> = sqlx::query_scalar(
+            "insert into inbox (consumer, event_id, event_type)
                  select $1, id, kind from unnest($2::uuid[], $3::text[]) as t(id, kind)
                  on conflict do nothing returning event_id",
-            )
-            .bind(&self.config.name)
-            .bind(&ids)
-            .bind(&types)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect()
-        };
+        )
+        .bind(&self.config.name)
+        .bind(&ids)
+        .bind(&types)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         let mut applied = HashSet::new();
         let mut outcomes = Vec::with_capacity(prepared.len());
         for (index, p) in prepared.iter().enumerate() {
