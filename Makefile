@@ -15,12 +15,13 @@ export NEXTEST_PROFILE
 # Extra arguments for the test runner, e.g. make test TEST_ARGS='-E "package(anju-sales)"'
 TEST_ARGS ?=
 
-.PHONY: help run build test lint lint-rust lint-proto lint-deploy fmt bench up status down
+.PHONY: help run build test image-check lint lint-rust lint-proto lint-deploy fmt bench up status down
 
 help:
 	@echo "anju make targets:"
 	@echo "  make run         start Postgres + NATS, build, run every service (anju serve --target all), check health, run the demo"
 	@echo "  make test        the whole test suite (cargo nextest, or cargo test) against real Postgres and NATS"
+	@echo "  make image-check the binary the container image ships (its release build), run as the image runs it"
 	@echo "  make lint        rustfmt check, clippy -D warnings, buf lint, the deployment's checks"
 	@echo "  make lint-proto  buf lint only"
 	@echo "  make lint-deploy Kubernetes manifests (schemas, policy), alert rules (promtool), dashboards"
@@ -45,6 +46,20 @@ test:
 	  cargo nextest run --workspace --no-fail-fast $(TEST_ARGS); \
 	else \
 	  cargo test --workspace --no-fail-fast $(TEST_ARGS); \
+	fi
+
+# The container image's binary, built by the Dockerfile's own command, run as the image runs it
+# (services/anju/tests/binary.rs). No container engine is needed; the image is this binary on
+# distroless.
+image-check:
+	$(STACK) up
+	cargo build --release --locked -p anju --bin anju
+	$(STACK_ENV); \
+	export ANJU_IMAGE_BINARY="$(CURDIR)/target/release/anju"; \
+	if cargo nextest --version >/dev/null 2>&1; then \
+	  cargo nextest run -p anju --test binary -E 'test(/the_image/)'; \
+	else \
+	  cargo test -p anju --test binary the_image; \
 	fi
 
 lint: lint-proto lint-rust lint-deploy

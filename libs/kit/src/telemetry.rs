@@ -78,6 +78,25 @@ fn traced(directives: &'static str) -> reload::Layer<EnvFilter, Registry> {
     filter
 }
 
+/// The layer turning `tracing` spans into OpenTelemetry spans, with what the conventions ask of
+/// them and nothing each span would pay for besides: no source location, thread or target
+/// attributes, no busy and idle time, no OpenTelemetry context made current at every poll of
+/// an instrumented future (anju reads a span's context from the span itself).
+fn spans<S>(
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+) -> tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+}
+
 /// Installs the process-wide subscriber once; later calls (many services in one process,
 /// many tests in one binary) return a guard that owns nothing.
 pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
@@ -109,11 +128,9 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
             EnvFilter::new("info,h2=warn,hyper=warn,tower=warn,async_nats=warn,sqlx=warn")
         })
     };
-    let otel = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_filter(traced(
-            "info,h2=off,hyper=off,tower=off,async_nats=off,sqlx=off",
-        ));
+    let otel = spans(tracer).with_filter(traced(
+        "info,h2=off,hyper=off,tower=off,async_nats=off,sqlx=off",
+    ));
     let registry = tracing_subscriber::registry().with(otel);
     let installed = match settings.log_format {
         LogFormat::Json => registry
@@ -175,11 +192,7 @@ fn install_for_tests(exporter: Option<opentelemetry_otlp::SpanExporter>) {
     // Spans at info and above get OpenTelemetry contexts; the libraries' debug and trace
     // events (h2, hyper, tower) would otherwise all be turned into span events.
     let installed = tracing_subscriber::registry()
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(traced("info")),
-        )
+        .with(spans(tracer).with_filter(traced("info")))
         .with(
             tracing_subscriber::fmt::layer()
                 .compact()

@@ -206,14 +206,22 @@ async fn survey_import(env: &[(&str, &str)], base: u16) {
 /// refused naming the missing migration, one ahead of it (after a rollback) is served from; the
 /// service then starts checking,
 /// not applying, its migrations (ANJU_DATABASE_MIGRATE=verify) and stops cleanly on SIGTERM.
+///
+/// The binary is the one the image ships when `ANJU_IMAGE_BINARY` names it (`make
+/// image-check`, in CI: the Dockerfile's own `cargo build --release --locked -p anju`), else
+/// this test build's. It needs no library the image's distroless base lacks.
 #[tokio::test]
 async fn the_image_migrates_a_database_then_serves_from_it_as_an_unprivileged_user() {
     let settings = anju_testkit::settings();
     let base = anju_testkit::free_port_range(7).to_string();
+    let shipped = std::env::var_os("ANJU_IMAGE_BINARY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_anju").into());
+    needs_only_the_base_images_libraries(&shipped);
     // A copy of the binary any user may run (the build's own folders may not be reachable).
     let dir = tempfile_dir();
     let binary = dir.join("anju");
-    std::fs::copy(env!("CARGO_BIN_EXE_anju"), &binary).expect("copying the binary");
+    std::fs::copy(&shipped, &binary).expect("copying the binary");
     set_mode(&dir, 0o755);
     set_mode(&binary, 0o755);
     let root = Command::new("id")
@@ -348,6 +356,34 @@ async fn the_image_migrates_a_database_then_serves_from_it_as_an_unprivileged_us
 }
 
 /// SIGTERM to `server`: it exits 0 within 20 s.
+/// The shared libraries `binary` loads are all in `gcr.io/distroless/cc-debian12` (glibc,
+/// libgcc): no OpenSSL, no libpq, nothing else a `FROM` line would have to bring.
+fn needs_only_the_base_images_libraries(binary: &std::path::Path) {
+    const BASE: [&str; 8] = [
+        "linux-vdso.so.1",
+        "libc.so.6",
+        "libm.so.6",
+        "libgcc_s.so.1",
+        "libpthread.so.0",
+        "libdl.so.2",
+        "librt.so.1",
+        "/lib64/ld-linux-x86-64.so.2",
+    ];
+    let ldd = Command::new("ldd").arg(binary).output().expect("ldd");
+    let listed = String::from_utf8_lossy(&ldd.stdout);
+    let libraries: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(libraries.contains(&"libc.so.6"), "{listed}");
+    for library in libraries {
+        assert!(
+            BASE.contains(&library),
+            "{library} is not in the image: {listed}"
+        );
+    }
+}
+
 fn stops_cleanly_on_sigterm(server: &mut std::process::Child) {
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])

@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, default_value_t = 2_000)]
     partner_orders: usize,
     /// On/off pairs of the telemetry run (RPCs with spans and metrics on, then off; 0 skips it).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     telemetry_pairs: usize,
     /// Concurrent callers in the telemetry run.
     #[arg(long, default_value_t = 16)]
