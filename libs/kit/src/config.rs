@@ -218,6 +218,9 @@ pub struct TelemetrySettings {
     /// Where a process serves its services' Prometheus metrics (`GET /metrics`), e.g.
     /// `0.0.0.0:9464`; off when unset. Port 0 takes any free port.
     pub metrics_address: Option<String>,
+    /// A client span (`db.*`) for every SQL statement, under the call or event that ran it.
+    /// Off by default: several statements a call, each a span, cost more than the call's own.
+    pub trace_statements: bool,
 }
 
 /// Keys protecting personal data (PIPL art. 51: encryption and de-identification).
@@ -322,6 +325,7 @@ impl Default for TelemetrySettings {
             log_format: LogFormat::Pretty,
             otlp_endpoint: None,
             metrics_address: None,
+            trace_statements: false,
         }
     }
 }
@@ -479,6 +483,9 @@ impl Settings {
         }
         if let Some(v) = first(&["ANJU_METRICS_ADDRESS"]) {
             self.telemetry.metrics_address = Some(v);
+        }
+        if let Some(v) = first(&["ANJU_TRACE_STATEMENTS"]) {
+            self.telemetry.trace_statements = parse("ANJU_TRACE_STATEMENTS", &v)?;
         }
         if let Some(v) = first(&["ANJU_PII_HMAC_KEY"]) {
             self.pii.hmac_key = Secret::new(v);

@@ -131,7 +131,13 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     let otel = spans(tracer).with_filter(traced(
         "info,h2=off,hyper=off,tower=off,async_nats=off,sqlx=off",
     ));
-    let registry = tracing_subscriber::registry().with(otel);
+    let statements = settings.trace_statements.then(|| {
+        StatementSpans {
+            tracer: provider.tracer("anju"),
+        }
+        .with_filter(EnvFilter::new("sqlx::query=debug"))
+    });
+    let registry = tracing_subscriber::registry().with(otel).with(statements);
     let installed = match settings.log_format {
         LogFormat::Json => registry
             .with(
@@ -273,5 +279,159 @@ impl Extractor for Carrier {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Turns sqlx's record of each statement it ran (its `sqlx::query` event) into an OpenTelemetry
+/// client span under the call or event that ran it, as the database conventions name and
+/// attribute it: `INSERT inbox`, `db.system.name = postgresql`, `db.operation.name`,
+/// `db.collection.name`, `db.query.text`, `db.response.returned_rows`
+/// (`telemetry.trace_statements`).
+struct StatementSpans {
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+}
+
+/// The longest `db.query.text` kept.
+const QUERY_TEXT_CHARS: usize = 2_000;
+
+#[derive(Default)]
+struct Statement {
+    summary: String,
+    text: String,
+    rows_returned: Option<u64>,
+    elapsed_secs: f64,
+}
+
+impl tracing::field::Visit for Statement {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_string(),
+            "db.statement" => self.text = value.trim().to_string(),
+            _ => {}
+        }
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "rows_returned" {
+            self.rows_returned = Some(value);
+        }
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed_secs = value;
+        }
+    }
+
+    fn record_debug(&mut self, _field: &tracing::field::Field, _value: &dyn std::fmt::Debug) {}
+}
+
+/// A statement's operation (`INSERT`) and the table it names first (`inbox`), if any.
+fn operation_and_collection(sql: &str) -> (String, Option<String>) {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let operation = words.first().map_or("QUERY", |w| w).to_ascii_uppercase();
+    let after = |keyword: &str| {
+        words
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case(keyword))
+            .and_then(|i| words.get(i + 1))
+    };
+    let table = match operation.as_str() {
+        "INSERT" => after("into"),
+        "UPDATE" => words.get(1),
+        "DELETE" | "SELECT" => after("from"),
+        _ => None,
+    };
+    let table = table
+        .map(|t| t.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    (operation, table)
+}
+
+impl<S: tracing::Subscriber> Layer<S> for StatementSpans {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+
+        let parent = tracing::Span::current().context();
+        if !parent.span().span_context().is_valid() {
+            return;
+        }
+        let mut statement = Statement::default();
+        event.record(&mut statement);
+        let text = if statement.text.is_empty() {
+            statement.summary.trim_end_matches('…').trim().to_string()
+        } else {
+            statement.text
+        };
+        let (operation, collection) = operation_and_collection(&text);
+        let end = std::time::SystemTime::now();
+        let start = end
+            .checked_sub(std::time::Duration::from_secs_f64(
+                statement.elapsed_secs.max(0.0),
+            ))
+            .unwrap_or(end);
+        let mut attributes = vec![
+            opentelemetry::KeyValue::new("db.system.name", "postgresql"),
+            opentelemetry::KeyValue::new("db.operation.name", operation.clone()),
+            opentelemetry::KeyValue::new(
+                "db.query.text",
+                text.chars().take(QUERY_TEXT_CHARS).collect::<String>(),
+            ),
+        ];
+        let name = match collection {
+            Some(table) => {
+                let name = format!("{operation} {table}");
+                attributes.push(opentelemetry::KeyValue::new("db.collection.name", table));
+                name
+            }
+            None => operation,
+        };
+        if let Some(rows) = statement.rows_returned {
+            attributes.push(opentelemetry::KeyValue::new(
+                "db.response.returned_rows",
+                i64::try_from(rows).unwrap_or(i64::MAX),
+            ));
+        }
+        let mut span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .with_start_time(start)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, &parent);
+        span.end_with_timestamp(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation_and_collection;
+
+    #[test]
+    fn a_statement_is_named_by_its_operation_and_first_table() {
+        let named = |sql: &str| operation_and_collection(sql);
+        assert_eq!(
+            named("insert into inbox (consumer, event_id) select $1"),
+            ("INSERT".into(), Some("inbox".into()))
+        );
+        assert_eq!(
+            named("update saga_commands set status = 'done'"),
+            ("UPDATE".into(), Some("saga_commands".into()))
+        );
+        assert_eq!(
+            named("select k.request_hash from idempotency_keys k where"),
+            ("SELECT".into(), Some("idempotency_keys".into()))
+        );
+        assert_eq!(
+            named("delete from saga_timers where saga_id = $1"),
+            ("DELETE".into(), Some("saga_timers".into()))
+        );
+        assert_eq!(named("with saga as (update sagas)"), ("WITH".into(), None));
+        assert_eq!(named("BEGIN"), ("BEGIN".into(), None));
     }
 }

@@ -23,6 +23,9 @@ pub struct Received {
     /// The exporting process's `service.name`.
     pub service: String,
     pub trace_id: String,
+    pub span_id: String,
+    /// Empty for a trace's root.
+    pub parent_span_id: String,
     pub name: String,
     pub kind: i32,
     pub attributes: BTreeMap<String, String>,
@@ -82,6 +85,8 @@ impl TraceService for Receiver {
                 kept.push(Received {
                     service: service.clone(),
                     trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
                     name: span.name,
                     kind: span.kind,
                     attributes: span

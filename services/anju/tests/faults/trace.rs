@@ -33,6 +33,7 @@ async fn a_move_in_journey_is_one_trace_across_services_events_and_the_coordinat
         &[
             ("ANJU_OTLP_ENDPOINT", format!("http://{addr}")),
             ("ANJU_LOG_FORMAT", "json".into()),
+            ("ANJU_TRACE_STATEMENTS", "true".into()),
             ("RUST_LOG", "info".into()),
         ],
         Some(logs.path()),
@@ -108,6 +109,39 @@ async fn a_move_in_journey_is_one_trace_across_services_events_and_the_coordinat
             })
             .count();
         assert_eq!(sent, answered.len(), "{rpc}: one client span per call");
+    }
+
+    // The statements (telemetry.trace_statements): client spans per the database conventions,
+    // each the child of the call that ran it — the coordinator's IssueCharge included.
+    let charge_calls: BTreeSet<&str> = journey
+        .iter()
+        .filter(|s| s.name == "anju.finance.v1.FinanceService/IssueCharge" && s.kind == server)
+        .map(|s| s.span_id.as_str())
+        .collect();
+    let statements: Vec<&&Received> = journey
+        .iter()
+        .filter(|s| {
+            s.attributes
+                .get("db.system.name")
+                .is_some_and(|v| v == "postgresql")
+        })
+        .collect();
+    assert!(
+        statements
+            .iter()
+            .any(|s| charge_calls.contains(s.parent_span_id.as_str())
+                && s.name == "INSERT charges"
+                && s.attributes["db.collection.name"] == "charges"),
+        "a charge inserted under IssueCharge: {:?}",
+        statements.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    for s in &statements {
+        assert_eq!(s.kind, SpanKind::Client as i32);
+        assert!(s.attributes["db.query.text"].len() <= 2_000 * 4);
+        assert_eq!(
+            s.name.split(' ').next(),
+            Some(s.attributes["db.operation.name"].as_str())
+        );
     }
 
     // The events between them: the coordinator's consumer spans in the same trace, with the
