@@ -74,6 +74,8 @@ mod fixture {
         Transient,
         /// Fails with `HandlerError::Permanent`.
         Permanent,
+        /// Takes this long, then applies.
+        Slow(Duration),
     }
 
     /// The consuming service's handler: upserts a counting row per probe.
@@ -134,6 +136,7 @@ mod fixture {
                         probe.probe_id
                     )));
                 }
+                Some(Poison::Slow(takes)) => tokio::time::sleep(takes).await,
                 None => {}
             }
             let trace_id = telemetry::trace_id_of(&tracing::Span::current());
@@ -699,6 +702,33 @@ async fn a_lost_sent_mark_republishes_without_a_second_effect() -> anyhow::Resul
 
     relay.stop().await?;
     consumer.stop().await?;
+    Ok(())
+}
+
+/// A batch whose handler outlasts the ack wait (1 s here) is held by its consumer with
+/// progress acks: JetStream delivers it once, not again to the consumer beside it (another
+/// replica) while the first is still at work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_slower_than_the_ack_wait_is_delivered_once() -> anyhow::Result<()> {
+    let fx = Fixture::new().await?;
+    let relay = fx.spawn_relay(fx.relay_config());
+    fx.handler
+        .poison("slow-0", Poison::Slow(Duration::from_millis(2_500)));
+    let ids = fx.produce("slow", 1).await?;
+    let first = fx.spawn_consumer(fx.consumer_config());
+    let second = fx.spawn_consumer(fx.consumer_config());
+    fx.wait_applied(&ids, SOON).await?;
+    fx.wait_quiet(SOON).await?;
+    fx.assert_exactly_once(&ids).await?;
+    assert_eq!(fx.handler.attempts("slow-0"), 1);
+    assert_eq!(
+        fx.durable_info().await?.delivered.consumer_sequence,
+        1,
+        "delivered once: held while slow, not redelivered"
+    );
+    relay.stop().await?;
+    first.stop().await?;
+    second.stop().await?;
     Ok(())
 }
 
