@@ -315,3 +315,93 @@ async fn due_timers_fire_in_batches_and_a_failing_one_holds_up_no_other() {
     pool.close().await;
     anju_testkit::cleanup(&settings).await.unwrap();
 }
+
+/// The dispatcher's claims are leases. Two coordinators' dispatchers send a move-in's charges
+/// to a finance that never answers: each command is claimed once and kept, its lease renewed
+/// while its call is under way, long past the lease (2 s). The dispatchers killed, another
+/// takes the commands up once their leases lapse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_claim_is_renewed_while_its_call_lasts_and_lapses_when_its_dispatcher_dies() {
+    use anju_saga::engine::dispatch::{Dispatcher, LEASE};
+    use tokio_util::sync::CancellationToken;
+
+    let (mut settings, pool) = database().await;
+    // A finance that accepts connections and never answers on them.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    settings.grpc.endpoints.insert(
+        "finance".into(),
+        format!("http://{}", silent.local_addr().unwrap()),
+    );
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let unit = Uuid::now_v7().to_string();
+    apply(
+        &pool,
+        &event(
+            Uuid::now_v7(),
+            &UnitAddedToBatch {
+                batch_id: Uuid::now_v7().to_string(),
+                project_id: Uuid::now_v7().to_string(),
+                unit_id: unit.clone(),
+                customer_id: Uuid::now_v7().to_string(),
+                window_start: "2027-01-01".into(),
+                time_zone: String::new(),
+                property_fee: Some(Money {
+                    minor_units: 93_450,
+                    currency: "CNY".into(),
+                }),
+                maintenance_fund: Some(Money {
+                    minor_units: 1_335_000,
+                    currency: "CNY".into(),
+                }),
+            },
+        ),
+    )
+    .await;
+    let charges = || async {
+        sqlx::query_as::<_, (String, i32)>(
+            "select status, attempts from saga_commands where method = 'IssueCharge'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let dispatcher = || {
+        let token = CancellationToken::new();
+        let run = Dispatcher::new(pool.clone(), &settings)
+            .unwrap()
+            .run(token.clone());
+        (token, tokio::spawn(run))
+    };
+
+    let (first, second) = (dispatcher(), dispatcher());
+    tokio::time::sleep(LEASE * 2 + LEASE / 4).await;
+    assert_eq!(
+        charges().await,
+        vec![("running".to_string(), 1); 2],
+        "each claimed once and held past its lease"
+    );
+
+    // Both die mid-call (their tasks dropped: no shutdown runs, nothing is handed back).
+    first.1.abort();
+    second.1.abort();
+    let _ = (first.1.await, second.1.await);
+    let third = dispatcher();
+    anju_testkit::eventually(LEASE * 3, "the lapsed claims taken up", || async {
+        Ok(charges()
+            .await
+            .iter()
+            .all(|(status, attempts)| status == "running" && *attempts == 2)
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    third.0.cancel();
+    third.1.abort();
+    pool.close().await;
+    anju_testkit::cleanup(&settings).await.unwrap();
+}

@@ -55,6 +55,15 @@ pub struct Dispatcher {
 
 type Authed = InterceptedService<Channel, ClientAuth>;
 
+/// The lease renewal's task, stopped with the dispatcher that started it.
+struct Renewing(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A command claimed for sending, with the trace it continues.
 #[derive(sqlx::FromRow)]
 struct Claimed {
@@ -128,7 +137,8 @@ impl Dispatcher {
         };
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut in_flight = JoinSet::new();
-        let renewing = tokio::spawn(this.clone().renew_leases());
+        // Renewing as long as this runs, however it ends (stopped, or its task dropped).
+        let _renewing = Renewing(tokio::spawn(this.clone().renew_leases()));
         loop {
             while let Some(done) = in_flight.try_join_next() {
                 log_failure(done);
@@ -164,7 +174,6 @@ impl Dispatcher {
         };
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain).await;
         in_flight.shutdown().await;
-        renewing.abort();
         let abandoned: Vec<Uuid> = this
             .sending
             .lock()
