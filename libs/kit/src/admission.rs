@@ -44,7 +44,7 @@ impl Admission {
     }
 
     /// Calls admitted and not yet answered.
-    pub fn in_flight(&self) -> usize {
+    fn in_flight(&self) -> usize {
         self.limit - self.in_flight.available_permits()
     }
 

@@ -146,14 +146,12 @@ impl GrpcServer {
                     trace_id = tracing::field::Empty,
                     span_id = tracing::field::Empty,
                 );
-                if let Some(parent) = request
+                let parent = request
                     .headers()
                     .get("traceparent")
                     .and_then(|v| v.to_str().ok())
-                {
-                    telemetry::set_parent(&span, parent);
-                }
-                telemetry::identify(&span);
+                    .unwrap_or_default();
+                telemetry::continue_trace(&span, parent);
                 span
             })
             .layer(crate::metrics::RpcMetricsLayer::new(&self.service_names))

@@ -241,21 +241,7 @@ impl Timing {
     fn record(&mut self, code: Code) {
         self.recorded = true;
         record(&self.path, code, self.started.elapsed().as_micros() as u64);
-        self.span.record("rpc.grpc.status_code", code as i32);
-        // OpenTelemetry: a server span errs on the codes that are the server's fault.
-        let server_fault = matches!(
-            code,
-            Code::Unknown
-                | Code::DeadlineExceeded
-                | Code::Unimplemented
-                | Code::Internal
-                | Code::Unavailable
-                | Code::DataLoss
-        );
-        // (and leaves it unset otherwise).
-        if server_fault {
-            self.span.record("otel.status_code", "ERROR");
-        }
+        crate::telemetry::record_rpc_status(&self.span, crate::telemetry::RpcSide::Server, code);
     }
 }
 

@@ -225,31 +225,58 @@ pub fn traceparent_of(context: &Context) -> String {
     carrier.0.remove("traceparent").unwrap_or_default()
 }
 
-/// Makes `span` a child of the trace named by `traceparent` (no-op when it is empty or invalid).
-pub fn set_parent(span: &tracing::Span, traceparent: &str) {
-    if traceparent.is_empty() {
-        return;
+/// Makes `span` a child of the trace named by `traceparent` (none when it is empty or
+/// invalid: the span starts a trace), then writes the span's trace and span ids into its
+/// `trace_id` and `span_id` fields (declared `tracing::field::Empty`), so every JSON log line
+/// under it carries them. Once the ids are read they are fixed: call it right after creating
+/// the span.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    if !traceparent.is_empty() {
+        let mut carrier = Carrier::default();
+        carrier
+            .0
+            .insert("traceparent".into(), traceparent.to_string());
+        let context = TraceContextPropagator::new().extract(&carrier);
+        if context.span().span_context().is_valid() {
+            let _ = span.set_parent(context);
+        }
     }
-    let mut carrier = Carrier::default();
-    carrier
-        .0
-        .insert("traceparent".into(), traceparent.to_string());
-    let context = TraceContextPropagator::new().extract(&carrier);
-    if context.span().span_context().is_valid() {
-        let _ = span.set_parent(context);
-    }
-}
-
-/// Writes `span`'s OpenTelemetry trace and span ids into its `trace_id` and `span_id` fields
-/// (declared `tracing::field::Empty`), so every JSON log line under it carries them. Call it
-/// after [`set_parent`]: the span's ids are fixed once they are read.
-pub fn identify(span: &tracing::Span) {
     let context = span.context();
     let otel = context.span();
     let ids = otel.span_context();
     if ids.is_valid() {
         span.record("trace_id", tracing::field::display(ids.trace_id()));
         span.record("span_id", tracing::field::display(ids.span_id()));
+    }
+}
+
+/// Which end of a gRPC call a span is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RpcSide {
+    Client,
+    Server,
+}
+
+/// A call's gRPC status on its span (`rpc.grpc.status_code`, declared `Empty`), and the span's
+/// status as OpenTelemetry's RPC conventions set it: an error for a client on any code but OK,
+/// for a server on the codes that are the server's fault; unset otherwise (`otel.status_code`).
+pub fn record_rpc_status(span: &tracing::Span, side: RpcSide, code: tonic::Code) {
+    use tonic::Code;
+    span.record("rpc.grpc.status_code", code as i32);
+    let error = match side {
+        RpcSide::Client => code != Code::Ok,
+        RpcSide::Server => matches!(
+            code,
+            Code::Unknown
+                | Code::DeadlineExceeded
+                | Code::Unimplemented
+                | Code::Internal
+                | Code::Unavailable
+                | Code::DataLoss
+        ),
+    };
+    if error {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

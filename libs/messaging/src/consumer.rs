@@ -327,8 +327,7 @@ impl Consumer {
         );
         let parent = header(message.headers.as_ref(), "traceparent")
             .unwrap_or_else(|| event.envelope.traceparent.clone());
-        telemetry::set_parent(&span, &parent);
-        telemetry::identify(&span);
+        telemetry::continue_trace(&span, &parent);
         Prepared::Ready(Box::new(event), span)
     }
 

@@ -27,6 +27,27 @@ fn event<P: EventPayload + Message>(tenant: Uuid, payload: &P) -> Event {
     .unwrap()
 }
 
+/// Unit `unit` added to a batch whose window opens on 2027-01-01, with its property fee and
+/// maintenance fund: the start of a move-in saga, which charges both.
+fn added_to_batch(unit: &str) -> UnitAddedToBatch {
+    let money = |minor_units| {
+        Some(Money {
+            minor_units,
+            currency: "CNY".into(),
+        })
+    };
+    UnitAddedToBatch {
+        batch_id: Uuid::now_v7().to_string(),
+        project_id: Uuid::now_v7().to_string(),
+        unit_id: unit.to_string(),
+        customer_id: Uuid::now_v7().to_string(),
+        window_start: "2027-01-01".into(),
+        time_zone: String::new(),
+        property_fee: money(93_450),
+        maintenance_fund: money(1_335_000),
+    }
+}
+
 /// A database of the coordinator's own for the test, migrated.
 async fn database() -> (anju_kit::Settings, PgPool) {
     let settings = anju_testkit::settings();
@@ -94,23 +115,11 @@ async fn events_before_the_start_are_parked_then_applied_after_it() {
         .unwrap();
     assert_eq!(sagas, 0, "no saga before its start");
 
-    let money = |minor_units| {
-        Some(Money {
-            minor_units,
-            currency: "CNY".into(),
-        })
-    };
     let start = event(
         tenant,
         &UnitAddedToBatch {
-            batch_id: Uuid::now_v7().to_string(),
             project_id: project,
-            unit_id: unit.clone(),
-            customer_id: Uuid::now_v7().to_string(),
-            window_start: "2027-01-01".into(),
-            time_zone: String::new(),
-            property_fee: money(93_450),
-            maintenance_fund: money(1_335_000),
+            ..added_to_batch(&unit)
         },
     );
     apply(&pool, &start).await;
@@ -178,20 +187,8 @@ async fn retention_empties_old_done_commands_only() {
         &event(
             tenant,
             &UnitAddedToBatch {
-                unit_id: unit.clone(),
-                batch_id: Uuid::now_v7().to_string(),
-                project_id: Uuid::now_v7().to_string(),
-                customer_id: Uuid::now_v7().to_string(),
-                window_start: "2027-01-01".into(),
                 time_zone: "Asia/Shanghai".into(),
-                property_fee: Some(Money {
-                    minor_units: 93_450,
-                    currency: "CNY".into(),
-                }),
-                maintenance_fund: Some(Money {
-                    minor_units: 1_335_000,
-                    currency: "CNY".into(),
-                }),
+                ..added_to_batch(&unit)
             },
         ),
     )
@@ -339,29 +336,7 @@ async fn a_command_claim_is_renewed_while_its_call_lasts_and_lapses_when_its_dis
         }
     });
     let unit = Uuid::now_v7().to_string();
-    apply(
-        &pool,
-        &event(
-            Uuid::now_v7(),
-            &UnitAddedToBatch {
-                batch_id: Uuid::now_v7().to_string(),
-                project_id: Uuid::now_v7().to_string(),
-                unit_id: unit.clone(),
-                customer_id: Uuid::now_v7().to_string(),
-                window_start: "2027-01-01".into(),
-                time_zone: String::new(),
-                property_fee: Some(Money {
-                    minor_units: 93_450,
-                    currency: "CNY".into(),
-                }),
-                maintenance_fund: Some(Money {
-                    minor_units: 1_335_000,
-                    currency: "CNY".into(),
-                }),
-            },
-        ),
-    )
-    .await;
+    apply(&pool, &event(Uuid::now_v7(), &added_to_batch(&unit))).await;
     let charges = || async {
         sqlx::query_as::<_, (String, i32)>(
             "select status, attempts from saga_commands where method = 'IssueCharge'",

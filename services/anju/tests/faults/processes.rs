@@ -30,6 +30,32 @@ pub struct Processes {
     logs: Option<std::path::PathBuf>,
 }
 
+/// `anju serve --target <target>` with `env`, its output to `stdout`.
+pub fn serve(target: &str, env: &[(String, String)], stdout: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_anju"))
+        .args(["serve", "--target", target])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting anju serve")
+}
+
+/// Waits (up to a minute) until `anju status --target <target>` with `env` sees every service
+/// of `target` serving.
+pub fn wait_serving(target: &str, env: &[(String, String)]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_anju"))
+        .args(["status", "--wait", "60", "--target", target])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("anju status");
+    assert!(
+        status.status.success(),
+        "{target}: {}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+}
+
 /// SIGTERM: the process drains and stops as a pod does (its spans flushed).
 pub fn terminate(child: &mut Child) {
     let _ = Command::new("kill")
@@ -113,13 +139,7 @@ impl Processes {
                 .into(),
             None => Stdio::null(),
         };
-        Command::new(env!("CARGO_BIN_EXE_anju"))
-            .args(["serve", "--target", target])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(stdout)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting anju serve")
+        serve(target, &self.env, stdout)
     }
 
     /// SIGKILL: no shutdown hook runs, in-flight work is lost mid-way.
@@ -157,16 +177,7 @@ impl Processes {
     }
 
     pub async fn wait_serving(&self) {
-        let status = Command::new(env!("CARGO_BIN_EXE_anju"))
-            .args(["status", "--wait", "60"])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("anju status");
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stdout)
-        );
+        wait_serving("all", &self.env);
     }
 }
 

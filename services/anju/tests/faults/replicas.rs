@@ -5,7 +5,7 @@
 //! reach a service only through its balancer.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -15,7 +15,7 @@ use std::{
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::processes::terminate;
+use super::processes::{serve, terminate, wait_serving};
 
 /// A service's address: a new connection goes to the next replica that accepts it.
 struct Balancer {
@@ -150,30 +150,22 @@ impl Replicas {
         this
     }
 
-    fn spawn(&self, group: &str, index: usize) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_anju"))
-            .args(["serve", "--target", group])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("ANJU_GRPC_BASE_PORT", self.ports[index].to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting anju serve")
+    /// Replica `index`'s own ports.
+    fn ports_of(&self, index: usize) -> (String, String) {
+        ("ANJU_GRPC_BASE_PORT".into(), self.ports[index].to_string())
     }
 
-    /// Waits until replica `index` of `group` serves each of its services on its own ports.
+    fn spawn(&self, group: &str, index: usize) -> Child {
+        let mut env = self.env.clone();
+        env.push(self.ports_of(index));
+        serve(group, &env, Stdio::null())
+    }
+
+    /// Waits until replica `index` of `group` serves each of its services on its own ports
+    /// (asked there, not through the balancers).
     pub async fn wait_serving(&self, group: &str, index: usize) {
-        let status = Command::new(env!("CARGO_BIN_EXE_anju"))
-            .args(["status", "--wait", "60", "--target", group])
-            .env("ANJU_GRPC_BASE_PORT", self.ports[index].to_string())
-            .env("RUST_LOG", "error")
-            .output()
-            .expect("anju status");
-        assert!(
-            status.status.success(),
-            "{group} #{index}: {}",
-            String::from_utf8_lossy(&status.stdout)
-        );
+        let env = [self.ports_of(index), ("RUST_LOG".into(), "error".into())];
+        wait_serving(group, &env);
     }
 
     fn replica(&mut self, group: &str, index: usize) -> &mut Replica {

@@ -259,7 +259,10 @@ impl Dispatcher {
                     .send(tenant, &service, &method, &payload)
                     .instrument(span.clone())
                     .await;
-                record_status(&span, &outcome);
+                let code = outcome
+                    .as_ref()
+                    .map_or_else(tonic::Status::code, |()| Code::Ok);
+                telemetry::record_rpc_status(&span, telemetry::RpcSide::Client, code);
                 let recorded = this.record(command_id, attempts, outcome).await;
                 if let Ok(mut sending) = this.sending.lock() {
                     sending.remove(&command_id);
@@ -404,22 +407,8 @@ fn command_span(command_id: Uuid, service: &str, method: &str, traceparent: &str
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
-    telemetry::set_parent(&span, traceparent);
-    telemetry::identify(&span);
+    telemetry::continue_trace(&span, traceparent);
     span
-}
-
-/// A call's gRPC status on its span (OpenTelemetry: a client span errs on any code but OK, and
-/// its status stays unset otherwise).
-fn record_status(span: &tracing::Span, outcome: &Result<(), tonic::Status>) {
-    let code = match outcome {
-        Ok(()) => Code::Ok,
-        Err(status) => status.code(),
-    };
-    span.record("rpc.grpc.status_code", code as i32);
-    if code != Code::Ok {
-        span.record("otel.status_code", "ERROR");
-    }
 }
 
 fn log_failure(done: Result<anyhow::Result<()>, tokio::task::JoinError>) {

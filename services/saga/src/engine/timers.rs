@@ -69,8 +69,7 @@ impl Engine {
                 trace_id = tracing::field::Empty,
                 span_id = tracing::field::Empty,
             );
-            anju_kit::telemetry::set_parent(&span, &traceparent);
-            anju_kit::telemetry::identify(&span);
+            anju_kit::telemetry::continue_trace(&span, &traceparent);
             match self.fire(&mut tx, saga_id, &name).instrument(span).await {
                 Ok(true) => {
                     sqlx::query("release savepoint timer")
