@@ -13,7 +13,12 @@ use opentelemetry::{
     trace::{TraceContextExt, TracerProvider as _},
 };
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    error::OTelSdkResult,
+    propagation::TraceContextPropagator,
+    trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanProcessor},
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt,
@@ -68,6 +73,44 @@ pub fn set_enabled(on: bool) {
 
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether the spans of a subscriber installed by [`init_for_tests_exporting`] are exported.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Turns the export of [`init_for_tests_exporting`]'s spans on or off (off at first).
+pub fn set_exporting(on: bool) {
+    EXPORTING.store(on, Ordering::Relaxed);
+}
+
+/// A span processor that passes spans on only while [`set_exporting`] has turned export on.
+#[derive(Debug)]
+struct Gated<P>(P);
+
+impl<P: SpanProcessor> SpanProcessor for Gated<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        if EXPORTING.load(Ordering::Relaxed) {
+            self.0.on_start(span, cx);
+        }
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if EXPORTING.load(Ordering::Relaxed) {
+            self.0.on_end(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
 }
 
 /// The filter of the OpenTelemetry layer: `directives` (anju's spans), or nothing while
@@ -170,8 +213,10 @@ pub fn init_for_tests() {
     install_for_tests(None);
 }
 
-/// As [`init_for_tests`], exporting the spans over OTLP/gRPC to `endpoint` (a benchmark measuring
-/// what traces cost a service, export included). Call it first, inside the Tokio runtime.
+/// As [`init_for_tests`], able to export the spans over OTLP/gRPC to `endpoint` while
+/// [`set_exporting`] says so (a benchmark measuring what traces cost a service, export
+/// included; its other figures are measured as before, spans made and not sent). Call it
+/// first, inside the Tokio runtime.
 pub fn init_for_tests_exporting(endpoint: &str) -> anyhow::Result<()> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
@@ -187,7 +232,7 @@ fn install_for_tests(exporter: Option<opentelemetry_otlp::SpanExporter>) {
     }
     let mut builder = SdkTracerProvider::builder();
     if let Some(exporter) = exporter {
-        builder = builder.with_batch_exporter(exporter);
+        builder = builder.with_span_processor(Gated(BatchSpanProcessor::builder(exporter).build()));
     }
     let provider = builder.build();
     let tracer = provider.tracer("anju-tests");

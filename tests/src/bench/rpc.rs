@@ -281,6 +281,7 @@ pub async fn run(
                 for (i, enabled) in order.into_iter().enumerate() {
                     let (units, charges) = slice(sweep.len() + 2 * pair + i);
                     anju_kit::telemetry::set_enabled(enabled);
+                    anju_kit::telemetry::set_exporting(enabled);
                     let measured = consultants_and_cashiers(
                         &stack,
                         &consultants[..run.callers / 2],
@@ -297,7 +298,9 @@ pub async fn run(
                     }
                 }
             }
+            // As in the other benchmarks: spans made, not exported.
             anju_kit::telemetry::set_enabled(true);
+            anju_kit::telemetry::set_exporting(false);
             Some(Telemetry {
                 callers: run.callers,
                 on,

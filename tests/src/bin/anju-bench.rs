@@ -70,8 +70,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // The services' spans are exported over OTLP, as in production, to a receiver here that
-    // counts them (before anything else installs the process's telemetry).
+    // In the telemetry run, the services' spans are exported over OTLP, as in production, to a
+    // receiver here that counts them (installed before anything else installs the process's
+    // telemetry). Every other figure is measured as it always was: spans made, none exported.
     let sink = anju_testkit::otlp::Receiver::counting();
     let endpoint = format!("http://{}", sink.start().await);
     anju_kit::telemetry::init_for_tests_exporting(&endpoint)?;

@@ -207,12 +207,18 @@ pub async fn notices(pool: &PgPool, unit_id: Uuid) -> sqlx::Result<Vec<Notice>> 
     .bind(unit_id)
     .fetch_all(pool)
     .await?;
+    if notices.is_empty() {
+        return Ok(notices);
+    }
+    // By the notices' ids, so the lines are read through their key whatever the planner knows
+    // of the tables: joined on the unit instead, a table without statistics yet (a new
+    // database, a burst of notices) was hashed whole at every call.
+    let ids: Vec<Uuid> = notices.iter().map(|n| n.notice_id).collect();
     let lines: Vec<(Uuid, String, i64, String, NaiveDate, String)> = sqlx::query_as(
-        "select f.notice_id, f.purpose, f.amount_minor, f.currency, f.due_on, f.charge_key
-         from notice_fees f join notices n using (notice_id)
-         where n.unit_id = $1 order by f.notice_id, f.line",
+        "select notice_id, purpose, amount_minor, currency, due_on, charge_key
+         from notice_fees where notice_id = any($1) order by notice_id, line",
     )
-    .bind(unit_id)
+    .bind(&ids)
     .fetch_all(pool)
     .await?;
     for (notice_id, purpose, amount, currency, due_on, charge_key) in lines {
