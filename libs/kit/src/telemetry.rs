@@ -17,7 +17,7 @@ use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
     propagation::TraceContextPropagator,
-    trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanProcessor},
+    trace::{BatchSpanProcessor, SdkTracerProvider, Span as SdkSpan, SpanData, SpanProcessor},
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
@@ -88,7 +88,7 @@ pub fn set_exporting(on: bool) {
 struct Gated<P>(P);
 
 impl<P: SpanProcessor> SpanProcessor for Gated<P> {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+    fn on_start(&self, span: &mut SdkSpan, cx: &Context) {
         if EXPORTING.load(Ordering::Relaxed) {
             self.0.on_start(span, cx);
         }
@@ -482,11 +482,10 @@ impl<S: tracing::Subscriber> Layer<S> for StatementSpans {
 
 #[cfg(test)]
 mod tests {
-    use super::operation_and_collection;
+    use super::operation_and_collection as named;
 
     #[test]
     fn a_statement_is_named_by_its_operation_and_first_table() {
-        let named = |sql: &str| operation_and_collection(sql);
         assert_eq!(
             named("insert into inbox (consumer, event_id) select $1"),
             ("INSERT".into(), Some("inbox".into()))

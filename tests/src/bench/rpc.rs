@@ -272,6 +272,8 @@ pub async fn run(
         Some(run) => {
             let exported = run.sink.counted();
             let (mut on, mut off) = (Vec::new(), Vec::new());
+            // Spans exist only in the "on" halves: those are the ones exported.
+            anju_kit::telemetry::set_exporting(true);
             for pair in 0..run.pairs {
                 let order = if pair % 2 == 0 {
                     [true, false]
@@ -281,7 +283,6 @@ pub async fn run(
                 for (i, enabled) in order.into_iter().enumerate() {
                     let (units, charges) = slice(sweep.len() + 2 * pair + i);
                     anju_kit::telemetry::set_enabled(enabled);
-                    anju_kit::telemetry::set_exporting(enabled);
                     let measured = consultants_and_cashiers(
                         &stack,
                         &consultants[..run.callers / 2],
